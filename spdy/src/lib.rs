@@ -1,0 +1,1 @@
+//! SPDY/3.1 as Kubernetes port-forward uses it.

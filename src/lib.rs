@@ -1,0 +1,1 @@
+//! kftray: Kubernetes port-forwards declared in `kftray.toml`.

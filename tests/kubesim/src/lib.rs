@@ -1,0 +1,1 @@
+//! A simulated Kubernetes cluster that kubectl and kube-rs accept.
