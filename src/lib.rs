@@ -1,1 +1,4 @@
 //! kftray: Kubernetes port-forwards declared in `kftray.toml`.
+
+pub mod resolve;
+pub mod state;

@@ -1,0 +1,64 @@
+//! Schema versions, applied in order and recorded in `PRAGMA user_version`. A released
+//! migration is never edited: a change is a new entry.
+
+use super::StateError;
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, their forwards, and an event log.
+    "CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY,
+        project     TEXT NOT NULL,
+        pid         INTEGER NOT NULL,
+        pid_start   TEXT,
+        source      TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,
+        stopped_at  INTEGER,
+        exit_reason TEXT
+    );
+    -- At most one live run per project, enforced by the database itself.
+    CREATE UNIQUE INDEX runs_one_live ON runs (project) WHERE stopped_at IS NULL;
+    CREATE TABLE forwards (
+        run_id        INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        name          TEXT NOT NULL,
+        local_address TEXT NOT NULL,
+        target        TEXT NOT NULL,
+        state         TEXT NOT NULL,
+        pod           TEXT,
+        connections   INTEGER NOT NULL DEFAULT 0,
+        bytes_in      INTEGER NOT NULL DEFAULT 0,
+        bytes_out     INTEGER NOT NULL DEFAULT 0,
+        since         INTEGER NOT NULL,
+        last_error    TEXT,
+        PRIMARY KEY (run_id, name)
+    );
+    CREATE TABLE events (
+        id      INTEGER PRIMARY KEY,
+        run_id  INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        at      INTEGER NOT NULL,
+        forward TEXT,
+        kind    TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_by_run ON events (run_id, id);",
+];
+
+pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StateError> {
+    let known = MIGRATIONS.len() as i64;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(StateError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known,
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

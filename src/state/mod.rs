@@ -1,0 +1,374 @@
+//! Runtime state shared by every kftray process on this machine: which projects have a
+//! `kftray up` running, each forward's state and counters, and an event log.
+//!
+//! One SQLite file under `$KFTRAY_HOME` (default `~/.kftray`), in WAL mode with a busy timeout,
+//! so that the `up` process writes while `status` and `down` read from other terminals.
+
+mod liveness;
+mod migrations;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use liveness::ProcessId;
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("kftray is already running for {project} (pid {pid}, since {since})")]
+    AlreadyRunning {
+        project: String,
+        pid: u32,
+        since: String,
+    },
+    #[error("cannot use the state directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the state database {path} was written by a newer kftray (schema {found}, this one knows {known})"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+}
+
+pub type RunId = i64;
+
+/// One `kftray up` process, live or ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Run {
+    pub id: RunId,
+    pub project: String,
+    pub pid: u32,
+    pub source: String,
+    pub started_at_ms: i64,
+    pub stopped_at_ms: Option<i64>,
+    pub exit_reason: Option<String>,
+}
+
+/// What `status` shows of one forward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForwardRow {
+    pub name: String,
+    pub local_address: String,
+    pub target: String,
+    pub state: String,
+    pub pod: Option<String>,
+    pub connections: i64,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+    pub since_ms: i64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub at_ms: i64,
+    pub forward: Option<String>,
+    pub kind: String,
+    pub message: String,
+}
+
+pub struct State {
+    conn: Connection,
+}
+
+impl State {
+    /// The state directory: `$KFTRAY_HOME`, else `~/.kftray`.
+    pub fn default_home() -> Option<PathBuf> {
+        match std::env::var_os("KFTRAY_HOME") {
+            Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+            _ => std::env::home_dir().map(|home| home.join(".kftray")),
+        }
+    }
+
+    /// Opens (creating if needed) the state database in `home`, readable by the user alone.
+    pub fn open(home: &Path) -> Result<State, StateError> {
+        let io = |source| StateError::Io {
+            path: home.to_path_buf(),
+            source,
+        };
+        create_private_dir(home).map_err(io)?;
+        let path = home.join("state.db");
+        // SQLite gives the -wal and -shm files the main file's mode, so creating it 0600 first
+        // keeps all three private.
+        create_private_file(&path).map_err(io)?;
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations::apply(&mut conn, &path)?;
+        Ok(State { conn })
+    }
+
+    /// Records a new run of `project` by this process. A live run of the same project is an
+    /// error; one whose process died without a word (kill -9, a crash) is closed first.
+    pub fn begin_run(&mut self, project: &str, source: &str) -> Result<RunId, StateError> {
+        let me = ProcessId::current();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let live: Option<(RunId, u32, Option<String>, i64)> = tx
+            .query_row(
+                "SELECT id, pid, pid_start, started_at FROM runs
+                 WHERE project = ?1 AND stopped_at IS NULL",
+                [project],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        if let Some((id, pid, start, started_at)) = live {
+            if (ProcessId { pid, start }).is_alive() {
+                return Err(StateError::AlreadyRunning {
+                    project: project.to_string(),
+                    pid,
+                    since: format_ms(started_at),
+                });
+            }
+            close_dead_run(&tx, id)?;
+        }
+        tx.execute(
+            "INSERT INTO runs (project, pid, pid_start, source, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![project, me.pid, me.start, source, now_ms()],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Closes a run; its forwards stay readable as the last thing it did.
+    pub fn end_run(&self, run: RunId, reason: &str) -> Result<(), StateError> {
+        self.conn.execute(
+            "UPDATE runs SET stopped_at = ?2, exit_reason = ?3 WHERE id = ?1 AND stopped_at IS NULL",
+            params![run, now_ms(), reason],
+        )?;
+        self.conn.execute(
+            "UPDATE forwards SET state = 'stopped' WHERE run_id = ?1",
+            [run],
+        )?;
+        Ok(())
+    }
+
+    /// Closes every run whose process is gone, so that `status` never shows the forwards of a
+    /// dead process as running. Returns the closed runs.
+    pub fn reap_dead_runs(&mut self) -> Result<Vec<Run>, StateError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let dead = live_runs(&tx, None)?
+            .into_iter()
+            .filter(|(_, id)| !id.is_alive())
+            .map(|(run, _)| run)
+            .collect::<Vec<_>>();
+        for run in &dead {
+            close_dead_run(&tx, run.id)?;
+        }
+        tx.commit()?;
+        Ok(dead)
+    }
+
+    /// Live runs, of one project or of all.
+    pub fn live_runs(&self, project: Option<&str>) -> Result<Vec<Run>, StateError> {
+        Ok(live_runs(&self.conn, project)?
+            .into_iter()
+            .map(|(run, _)| run)
+            .collect())
+    }
+
+    /// Inserts or replaces what is known of one forward of a run.
+    pub fn put_forward(&self, run: RunId, row: &ForwardRow) -> Result<(), StateError> {
+        self.conn.execute(
+            "INSERT INTO forwards (run_id, name, local_address, target, state, pod, connections,
+                                   bytes_in, bytes_out, since, last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (run_id, name) DO UPDATE SET
+                local_address = excluded.local_address, target = excluded.target,
+                state = excluded.state, pod = excluded.pod, connections = excluded.connections,
+                bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out,
+                since = excluded.since, last_error = excluded.last_error",
+            params![
+                run,
+                row.name,
+                row.local_address,
+                row.target,
+                row.state,
+                row.pod,
+                row.connections,
+                row.bytes_in,
+                row.bytes_out,
+                row.since_ms,
+                row.last_error
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn remove_forward(&self, run: RunId, name: &str) -> Result<(), StateError> {
+        self.conn.execute(
+            "DELETE FROM forwards WHERE run_id = ?1 AND name = ?2",
+            params![run, name],
+        )?;
+        Ok(())
+    }
+
+    pub fn forwards(&self, run: RunId) -> Result<Vec<ForwardRow>, StateError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name, local_address, target, state, pod, connections, bytes_in, bytes_out,
+                    since, last_error
+             FROM forwards WHERE run_id = ?1 ORDER BY name",
+        )?;
+        let rows = stmt.query_map([run], |r| {
+            Ok(ForwardRow {
+                name: r.get(0)?,
+                local_address: r.get(1)?,
+                target: r.get(2)?,
+                state: r.get(3)?,
+                pod: r.get(4)?,
+                connections: r.get(5)?,
+                bytes_in: r.get(6)?,
+                bytes_out: r.get(7)?,
+                since_ms: r.get(8)?,
+                last_error: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn record_event(
+        &self,
+        run: RunId,
+        forward: Option<&str>,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), StateError> {
+        self.conn.execute(
+            "INSERT INTO events (run_id, at, forward, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![run, now_ms(), forward, kind, message],
+        )?;
+        Ok(())
+    }
+
+    /// The newest `limit` events of a run, oldest first.
+    pub fn events(&self, run: RunId, limit: usize) -> Result<Vec<Event>, StateError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at, forward, kind, message FROM
+                (SELECT id, at, forward, kind, message FROM events WHERE run_id = ?1
+                 ORDER BY id DESC LIMIT ?2)
+             ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![run, limit as i64], |r| {
+            Ok(Event {
+                at_ms: r.get(0)?,
+                forward: r.get(1)?,
+                kind: r.get(2)?,
+                message: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn live_runs(conn: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<(Run, ProcessId)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, project, pid, source, started_at, pid_start FROM runs
+         WHERE stopped_at IS NULL AND (?1 IS NULL OR project = ?1) ORDER BY project",
+    )?;
+    let rows = stmt.query_map([project], |r| {
+        let run = Run {
+            id: r.get(0)?,
+            project: r.get(1)?,
+            pid: r.get(2)?,
+            source: r.get(3)?,
+            started_at_ms: r.get(4)?,
+            stopped_at_ms: None,
+            exit_reason: None,
+        };
+        let id = ProcessId {
+            pid: run.pid,
+            start: r.get(5)?,
+        };
+        Ok((run, id))
+    })?;
+    rows.collect()
+}
+
+fn close_dead_run(conn: &Connection, run: RunId) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE runs SET stopped_at = ?2, exit_reason = 'process died' WHERE id = ?1",
+        params![run, now_ms()],
+    )?;
+    conn.execute(
+        "UPDATE forwards SET state = 'stopped' WHERE run_id = ?1",
+        [run],
+    )?;
+    conn.execute(
+        "INSERT INTO events (run_id, at, kind, message)
+         VALUES (?1, ?2, 'reaped', 'the kftray process ended without stopping; cleaned up')",
+        params![run, now_ms()],
+    )?;
+    Ok(())
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn format_ms(ms: i64) -> String {
+    let ago = (now_ms() - ms).max(0) / 1000;
+    match ago {
+        0..60 => format!("{ago}s ago"),
+        60..3600 => format!("{}m ago", ago / 60),
+        _ => format!("{}h{}m ago", ago / 3600, ago % 3600 / 60),
+    }
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    // An existing directory made by an older version or by hand is tightened too.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(drop)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+use super::*;
+
+fn row(name: &str, state: &str) -> ForwardRow {
+    ForwardRow {
+        name: name.into(),
+        local_address: "127.0.0.1:8080".into(),
+        target: "svc/web:http".into(),
+        state: state.into(),
+        pod: Some("web-1".into()),
+        connections: 2,
+        bytes_in: 10,
+        bytes_out: 20,
+        since_ms: now_ms(),
+        last_error: None,
+    }
+}
+
+/// A run recorded for a process that has already exited, as after kill -9.
+fn dead_run(state: &State, project: &str) -> RunId {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    state
+        .conn
+        .execute(
+            "INSERT INTO runs (project, pid, pid_start, source, started_at) VALUES (?1, ?2, NULL, 'x', 0)",
+            params![project, pid],
+        )
+        .unwrap();
+    state.conn.last_insert_rowid()
+}
+
+#[test]
+fn a_second_live_run_of_a_project_is_refused_with_the_owner() {
+    let home = tempfile::tempdir().unwrap();
+    let mut state = State::open(home.path()).unwrap();
+    let run = state.begin_run("/p", "/p/kftray.toml").unwrap();
+    // A second process opening the same file sees the same answer.
+    let mut other = State::open(home.path()).unwrap();
+    match other.begin_run("/p", "/p/kftray.toml") {
+        Err(StateError::AlreadyRunning { pid, .. }) => assert_eq!(pid, std::process::id()),
+        res => panic!("expected AlreadyRunning, got {res:?}"),
+    }
+    // Another project is independent.
+    other.begin_run("/q", "/q/kftray.toml").unwrap();
+    state.end_run(run, "stopped by user").unwrap();
+    other.begin_run("/p", "/p/kftray.toml").unwrap();
+}
+
+#[test]
+fn a_run_whose_process_died_is_reaped_and_replaced() {
+    let home = tempfile::tempdir().unwrap();
+    let mut state = State::open(home.path()).unwrap();
+    let dead = dead_run(&state, "/p");
+    state.put_forward(dead, &row("web", "listening")).unwrap();
+
+    let run = state.begin_run("/p", "/p/kftray.toml").unwrap();
+    assert_ne!(run, dead);
+    assert_eq!(state.forwards(dead).unwrap()[0].state, "stopped");
+    assert_eq!(state.events(dead, 10).unwrap()[0].kind, "reaped");
+    assert_eq!(state.live_runs(Some("/p")).unwrap()[0].id, run);
+}
+
+#[test]
+fn reap_closes_only_dead_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let mut state = State::open(home.path()).unwrap();
+    let dead = dead_run(&state, "/dead");
+    let live = state.begin_run("/live", "src").unwrap();
+    let reaped = state.reap_dead_runs().unwrap();
+    assert_eq!(reaped.iter().map(|r| r.id).collect::<Vec<_>>(), [dead]);
+    let runs = state.live_runs(None).unwrap();
+    assert_eq!(runs.iter().map(|r| r.id).collect::<Vec<_>>(), [live]);
+}
+
+#[test]
+fn forwards_are_upserted_listed_and_removed() {
+    let home = tempfile::tempdir().unwrap();
+    let mut state = State::open(home.path()).unwrap();
+    let run = state.begin_run("/p", "src").unwrap();
+    state.put_forward(run, &row("web", "starting")).unwrap();
+    state.put_forward(run, &row("db", "listening")).unwrap();
+    let mut web = row("web", "listening");
+    web.bytes_in = 1 << 40;
+    state.put_forward(run, &web).unwrap();
+    let rows = state.forwards(run).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].name, "db");
+    assert_eq!(rows[1], web);
+    state.remove_forward(run, "db").unwrap();
+    assert_eq!(state.forwards(run).unwrap(), vec![web]);
+}
+
+#[test]
+fn events_keep_the_newest_in_order() {
+    let home = tempfile::tempdir().unwrap();
+    let mut state = State::open(home.path()).unwrap();
+    let run = state.begin_run("/p", "src").unwrap();
+    for i in 0..5 {
+        state
+            .record_event(run, Some("web"), "restart", &format!("event {i}"))
+            .unwrap();
+    }
+    let events = state.events(run, 2).unwrap();
+    let messages: Vec<_> = events.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["event 3", "event 4"]);
+}
+
+#[test]
+fn reopening_keeps_data_and_a_newer_schema_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let run = State::open(home.path())
+        .unwrap()
+        .begin_run("/p", "src")
+        .unwrap();
+    let state = State::open(home.path()).unwrap();
+    assert_eq!(state.live_runs(None).unwrap()[0].id, run);
+    state.conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(state);
+    match State::open(home.path()) {
+        Err(StateError::TooNew { found: 99, .. }) => {}
+        res => panic!("expected TooNew, got {:?}", res.err()),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn state_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let home = parent.path().join("home");
+    let mut state = State::open(&home).unwrap();
+    state.begin_run("/p", "src").unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&home), 0o700);
+    for name in ["state.db", "state.db-wal", "state.db-shm"] {
+        assert_eq!(mode(&home.join(name)), 0o600, "{name}");
+    }
+}
