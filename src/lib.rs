@@ -1,4 +1,5 @@
 //! kftray: Kubernetes port-forwards declared in `kftray.toml`.
 
+pub mod reconcile;
 pub mod resolve;
 pub mod state;
