@@ -1,5 +1,6 @@
 //! kftray: Kubernetes port-forwards declared in `kftray.toml`.
 
+pub mod cluster;
 pub mod reconcile;
 pub mod resolve;
 pub mod state;
