@@ -7,8 +7,10 @@
 //! kubectl lands on the same place with kftray, but we keep ranking on every change instead of
 //! choosing once.
 
+mod follow;
 mod ports;
 mod ranking;
 
+pub use follow::{Endpoint, Resolution, Target, WorkloadKind, follow, label_selector_string};
 pub use ports::{PortError, PortRef, container_port, service_target};
 pub use ranking::{is_usable, rank_pods};

@@ -1,0 +1,441 @@
+//! Following a target as the cluster changes: which pod, which container port, right now.
+//!
+//! A task per target watches the pods behind it (and the service or workload that names
+//! them) and publishes the pod to use on a `tokio::sync::watch` channel, so forwards read the
+//! latest answer without a request of their own. The pod in use is kept while it stays
+//! usable, so a rollout that adds pods does not move connections needlessly; when it goes,
+//! the best remaining pod is chosen, as kubectl would choose it.
+
+use super::{PortRef, container_port, is_usable, rank_pods, service_target};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::Api;
+use kube::runtime::watcher::{self, Event};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What a forward points at inside one namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Service(String),
+    Pod(String),
+    /// A label selector in kubectl's syntax, e.g. `app=web,tier!=cache`.
+    Selector(String),
+    Workload(WorkloadKind, String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Service(name) => write!(f, "svc/{name}"),
+            Target::Pod(name) => write!(f, "pod/{name}"),
+            Target::Selector(selector) => write!(f, "pods matching {selector}"),
+            Target::Workload(kind, name) => {
+                let kind = match kind {
+                    WorkloadKind::Deployment => "deployment",
+                    WorkloadKind::StatefulSet => "statefulset",
+                    WorkloadKind::DaemonSet => "daemonset",
+                    WorkloadKind::ReplicaSet => "replicaset",
+                };
+                write!(f, "{kind}/{name}")
+            }
+        }
+    }
+}
+
+/// The pod and container port to dial now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub pod: String,
+    pub uid: String,
+    pub port: u16,
+}
+
+/// The latest answer for a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Nothing usable yet; the text says what we wait for ("no Ready pod matches app=web").
+    Waiting(String),
+    Ready(Endpoint),
+    /// The target itself is wrong (no such port name, say); it may be fixed in the cluster.
+    Failed(String),
+}
+
+/// Starts following `target` in `namespace`; the task ends when every receiver is dropped.
+pub fn follow(
+    client: kube::Client,
+    namespace: &str,
+    target: Target,
+    port: PortRef,
+) -> watch::Receiver<Resolution> {
+    let (tx, rx) = watch::channel(Resolution::Waiting(format!("looking up {target}")));
+    let namespace = namespace.to_string();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = run(client, namespace, target, port, &tx) => {}
+            () = tx.closed() => {}
+        }
+    });
+    rx
+}
+
+async fn run(
+    client: kube::Client,
+    namespace: String,
+    target: Target,
+    port: PortRef,
+    tx: &watch::Sender<Resolution>,
+) {
+    match &target {
+        Target::Service(name) => follow_service(client, &namespace, name, port, tx).await,
+        Target::Pod(name) => {
+            let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+            let what = format!("pod {name} to be Running and Ready");
+            follow_pods(client, &namespace, config, &port, &what, tx).await;
+        }
+        Target::Selector(selector) => {
+            let config = watcher::Config::default().labels(selector);
+            let what = format!("a Ready pod matching {selector}");
+            follow_pods(client, &namespace, config, &port, &what, tx).await;
+        }
+        Target::Workload(kind, name) => {
+            // A workload's selector is fixed once created (apps/v1 makes it immutable), so one
+            // read is enough; a missing workload is retried until it appears.
+            let selector = loop {
+                match workload_selector(&client, &namespace, *kind, name).await {
+                    Ok(selector) => break selector,
+                    Err(why) => {
+                        tx.send_replace(Resolution::Waiting(why));
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                }
+            };
+            let config = watcher::Config::default().labels(&selector);
+            let what = format!("a Ready pod of {target} ({selector})");
+            follow_pods(client, &namespace, config, &port, &what, tx).await;
+        }
+    }
+}
+
+/// A service: its selector and port mapping can change, so the service is watched too and
+/// the pod watch restarts when its selector does.
+async fn follow_service(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    port: PortRef,
+    tx: &watch::Sender<Resolution>,
+) {
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut events = watcher::watcher(services, config).boxed();
+    let mut current: Option<(String, PortRef)> = None;
+    let mut pods: Option<tokio::task::JoinHandle<()>> = None;
+    while let Some(event) = events.next().await {
+        let service = match event {
+            Ok(Event::Apply(s) | Event::InitApply(s)) => Some(s),
+            Ok(Event::Delete(_)) => None,
+            Ok(Event::Init | Event::InitDone) => continue,
+            Err(e) => {
+                tx.send_replace(Resolution::Waiting(format!("watching service {name}: {e}")));
+                continue;
+            }
+        };
+        let wanted = service.as_ref().map(|s| {
+            let selector = s
+                .spec
+                .as_ref()
+                .and_then(|spec| spec.selector.as_ref())
+                .map(selector_string)
+                .unwrap_or_default();
+            (selector, service_target(s, &port))
+        });
+        let next = match wanted {
+            None => Err(Resolution::Waiting(format!(
+                "service {name} does not exist"
+            ))),
+            Some((selector, _)) if selector.is_empty() => Err(Resolution::Failed(format!(
+                "service {name} has no selector; forward to its pods by selector or name instead"
+            ))),
+            Some((_, Err(e))) => Err(Resolution::Failed(e.to_string())),
+            Some((selector, Ok(target_port))) => Ok((selector, target_port)),
+        };
+        match next {
+            Err(resolution) => {
+                if let Some(task) = pods.take() {
+                    task.abort();
+                }
+                current = None;
+                tx.send_replace(resolution);
+            }
+            Ok(next) if current.as_ref() == Some(&next) => {}
+            Ok((selector, target_port)) => {
+                if let Some(task) = pods.take() {
+                    task.abort();
+                }
+                let config = watcher::Config::default().labels(&selector);
+                let what = format!("a Ready pod of service {name} ({selector})");
+                let (client, namespace, tx2) = (client.clone(), namespace.to_string(), tx.clone());
+                let port = target_port.clone();
+                pods = Some(tokio::spawn(async move {
+                    follow_pods(client, &namespace, config, &port, &what, &tx2).await;
+                }));
+                current = Some((selector, target_port));
+            }
+        }
+    }
+    if let Some(task) = pods {
+        task.abort();
+    }
+}
+
+/// Keeps the set of pods a watch returns and publishes the pod to use after every change.
+async fn follow_pods(
+    client: kube::Client,
+    namespace: &str,
+    config: watcher::Config,
+    port: &PortRef,
+    waiting_for: &str,
+    tx: &watch::Sender<Resolution>,
+) {
+    let pods_api: Api<Pod> = Api::namespaced(client, namespace);
+    let mut events = watcher::watcher(pods_api, config).boxed();
+    let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
+    let mut relisting: Option<BTreeMap<String, Pod>> = None;
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Init) => {
+                relisting = Some(BTreeMap::new());
+                continue;
+            }
+            Ok(Event::InitApply(pod)) => {
+                if let Some(buffer) = relisting.as_mut() {
+                    buffer.insert(pod.metadata.name.clone().unwrap_or_default(), pod);
+                }
+                continue;
+            }
+            Ok(Event::InitDone) => pods = relisting.take().unwrap_or_default(),
+            Ok(Event::Apply(pod)) => {
+                pods.insert(pod.metadata.name.clone().unwrap_or_default(), pod);
+            }
+            Ok(Event::Delete(pod)) => {
+                pods.remove(pod.metadata.name.as_deref().unwrap_or_default());
+            }
+            Err(e) => {
+                // The watcher retries by itself; meanwhile the last answer stays, unless there
+                // was none.
+                if !matches!(*tx.borrow(), Resolution::Ready(_)) {
+                    tx.send_replace(Resolution::Waiting(format!("watching pods: {e}")));
+                }
+                continue;
+            }
+        }
+        let current = match &*tx.borrow() {
+            Resolution::Ready(endpoint) => Some(endpoint.pod.clone()),
+            _ => None,
+        };
+        let next = choose(&pods, current.as_deref(), port, waiting_for);
+        tx.send_if_modified(|now| {
+            let changed = *now != next;
+            *now = next;
+            changed
+        });
+    }
+}
+
+/// The pure part of following: from the pods seen and the pod in use, the answer.
+pub fn choose(
+    pods: &BTreeMap<String, Pod>,
+    current: Option<&str>,
+    port: &PortRef,
+    waiting_for: &str,
+) -> Resolution {
+    let keep = current
+        .and_then(|name| pods.get(name))
+        .filter(|pod| is_usable(pod));
+    let pod = match keep {
+        Some(pod) => pod.clone(),
+        None => {
+            let mut usable: Vec<Pod> = pods.values().filter(|p| is_usable(p)).cloned().collect();
+            rank_pods(&mut usable);
+            match usable.into_iter().next() {
+                Some(pod) => pod,
+                None => {
+                    return Resolution::Waiting(format!(
+                        "waiting for {waiting_for} ({} seen, none Ready)",
+                        pods.len()
+                    ));
+                }
+            }
+        }
+    };
+    match container_port(&pod, port) {
+        Ok(port) => Resolution::Ready(Endpoint {
+            pod: pod.metadata.name.clone().unwrap_or_default(),
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            port,
+        }),
+        Err(e) => Resolution::Failed(e.to_string()),
+    }
+}
+
+async fn workload_selector(
+    client: &kube::Client,
+    namespace: &str,
+    kind: WorkloadKind,
+    name: &str,
+) -> Result<String, String> {
+    async fn selector_of<K>(
+        client: &kube::Client,
+        namespace: &str,
+        name: &str,
+        selector: impl Fn(&K) -> &LabelSelector,
+    ) -> Result<String, String>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(client.clone(), namespace);
+        let kind = K::kind(&K::DynamicType::default()).to_lowercase();
+        match api.get_opt(name).await {
+            Ok(Some(object)) => Some(label_selector_string(selector(&object)))
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| format!("{kind} {name} has an empty selector")),
+            Ok(None) => Err(format!("waiting for {kind} {name} to exist")),
+            Err(e) => Err(format!("reading {kind} {name}: {e}")),
+        }
+    }
+    match kind {
+        WorkloadKind::Deployment => {
+            selector_of::<Deployment>(client, namespace, name, |d| &d.spec.selector).await
+        }
+        WorkloadKind::StatefulSet => {
+            selector_of::<StatefulSet>(client, namespace, name, |d| &d.spec.selector).await
+        }
+        WorkloadKind::DaemonSet => {
+            selector_of::<DaemonSet>(client, namespace, name, |d| &d.spec.selector).await
+        }
+        WorkloadKind::ReplicaSet => {
+            selector_of::<ReplicaSet>(client, namespace, name, |d| &d.spec.selector).await
+        }
+    }
+}
+
+fn selector_string(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A `LabelSelector` (matchLabels and matchExpressions) in the query syntax the API takes.
+pub fn label_selector_string(selector: &LabelSelector) -> String {
+    let mut parts: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for expr in selector.match_expressions.iter().flatten() {
+        let values = expr.values.clone().unwrap_or_default().join(",");
+        parts.push(match expr.operator.as_str() {
+            "In" => format!("{} in ({values})", expr.key),
+            "NotIn" => format!("{} notin ({values})", expr.key),
+            "Exists" => expr.key.clone(),
+            "DoesNotExist" => format!("!{}", expr.key),
+            other => format!("{} {other} ({values})", expr.key),
+        });
+    }
+    parts.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, ready: bool, deleting: bool) -> (String, Pod) {
+        let mut value = json!({
+            "metadata": {"name": name, "uid": format!("uid-{name}"), "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"nodeName": "n", "containers": [{"name": "app", "ports": [{"name": "http", "containerPort": 8080}]}]},
+            "status": {"phase": "Running", "conditions": [
+                {"type": "Ready", "status": if ready { "True" } else { "False" }, "lastTransitionTime": "2026-01-01T00:00:00Z"}
+            ]}
+        });
+        if deleting {
+            value["metadata"]["deletionTimestamp"] = json!("2026-01-02T00:00:00Z");
+        }
+        (name.to_string(), serde_json::from_value(value).unwrap())
+    }
+
+    fn ready(pod: &str) -> Resolution {
+        Resolution::Ready(Endpoint {
+            pod: pod.into(),
+            uid: format!("uid-{pod}"),
+            port: 8080,
+        })
+    }
+
+    #[test]
+    fn keeps_the_pod_in_use_while_it_stays_usable() {
+        let pods = BTreeMap::from([pod("a", true, false), pod("b", true, false)]);
+        let http = PortRef::Name("http".into());
+        assert_eq!(choose(&pods, None, &http, "x"), ready("a"));
+        assert_eq!(choose(&pods, Some("b"), &http, "x"), ready("b"));
+    }
+
+    #[test]
+    fn moves_off_a_terminating_or_unready_pod() {
+        let http = PortRef::Name("http".into());
+        let pods = BTreeMap::from([pod("a", true, true), pod("b", true, false)]);
+        assert_eq!(choose(&pods, Some("a"), &http, "x"), ready("b"));
+        let pods = BTreeMap::from([pod("a", false, false), pod("b", true, false)]);
+        assert_eq!(choose(&pods, Some("a"), &http, "x"), ready("b"));
+    }
+
+    #[test]
+    fn waits_when_nothing_is_ready_and_fails_on_a_bad_port_name() {
+        let pods = BTreeMap::from([pod("a", false, false)]);
+        assert_eq!(
+            choose(&pods, None, &PortRef::Number(1), "pods matching app=web"),
+            Resolution::Waiting("waiting for pods matching app=web (1 seen, none Ready)".into())
+        );
+        let pods = BTreeMap::from([pod("a", true, false)]);
+        assert!(matches!(
+            choose(&pods, None, &PortRef::Name("grpc".into()), "x"),
+            Resolution::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn label_selectors_print_in_query_syntax() {
+        let selector: LabelSelector = serde_json::from_value(json!({
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["a", "b"]},
+                {"key": "canary", "operator": "DoesNotExist"}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(
+            label_selector_string(&selector),
+            "app=web,tier in (a,b),!canary"
+        );
+    }
+}
