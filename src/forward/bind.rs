@@ -1,0 +1,142 @@
+//! Binding a forward's local address, with an error that says who holds a taken port.
+
+use std::io;
+use std::net::SocketAddr;
+use tokio::net::{TcpListener, TcpSocket};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("{addr} is already in use{}", owner.as_ref().map(|o| format!(" by {o}")).unwrap_or_default())]
+    InUse {
+        addr: SocketAddr,
+        owner: Option<String>,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Other {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Listens on `addr` (port 0: any free port). SO_REUSEADDR lets a restarted forward take its
+/// port back at once even while old connections linger in TIME_WAIT; it does not allow two
+/// listeners on one port.
+pub fn listen(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|source| BindError::Other { addr, source })?;
+    socket
+        .set_reuseaddr(true)
+        .map_err(|source| BindError::Other { addr, source })?;
+    match socket.bind(addr).and_then(|()| socket.listen(1024)) {
+        Ok(listener) => Ok(listener),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(BindError::InUse {
+            addr,
+            owner: owner_of(addr),
+        }),
+        Err(source) => Err(BindError::Other { addr, source }),
+    }
+}
+
+/// "pid 1234 (kubectl)" for the process listening on `addr`, where the OS tells: Linux lists
+/// sockets in /proc/net/tcp{,6} and each process's descriptors in /proc/PID/fd. Another
+/// user's processes are not readable, and then we say nothing rather than guess.
+#[cfg(target_os = "linux")]
+pub fn owner_of(addr: SocketAddr) -> Option<String> {
+    let table = match addr {
+        SocketAddr::V4(_) => "/proc/net/tcp",
+        SocketAddr::V6(_) => "/proc/net/tcp6",
+    };
+    let inodes = listening_inodes(&std::fs::read_to_string(table).ok()?, addr.port());
+    if inodes.is_empty() {
+        return None;
+    }
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(link) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let link = link.to_string_lossy();
+            let holds = link
+                .strip_prefix("socket:[")
+                .and_then(|rest| rest.strip_suffix(']'))
+                .is_some_and(|inode| inodes.iter().any(|i| i == inode));
+            if holds {
+                let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+                return Some(format!("pid {pid} ({})", name.trim()));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn owner_of(_addr: SocketAddr) -> Option<String> {
+    None
+}
+
+/// Inodes of sockets listening on `port` in a /proc/net/tcp table. Any local address counts:
+/// a wildcard listener blocks a loopback bind on the same port too.
+#[cfg(target_os = "linux")]
+fn listening_inodes(table: &str, port: u16) -> Vec<String> {
+    const LISTEN: &str = "0A";
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local = fields.get(1)?;
+            let state = fields.get(3)?;
+            let inode = fields.get(9)?;
+            let local_port = u16::from_str_radix(local.rsplit(':').next()?, 16).ok()?;
+            (local_port == port && *state == LISTEN).then(|| inode.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_taken_port_names_its_owner() {
+        let first = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = first.local_addr().unwrap();
+        let err = listen(addr).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, BindError::InUse { .. }), "{text}");
+        if cfg!(target_os = "linux") {
+            let me = format!("pid {} (", std::process::id());
+            assert!(text.contains(&me), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn port_zero_gets_a_free_port() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_ne!(listener.local_addr().unwrap().port(), 0);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn proc_net_tcp_rows_are_read_by_port_and_state() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+           0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0 100 0 0 10 0\n\
+           1: 0100007F:1F90 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000  1000        0 4343 1 0 20 4 30 10 -1\n";
+        assert_eq!(listening_inodes(table, 8080), ["4242"]);
+        assert!(listening_inodes(table, 8081).is_empty());
+    }
+}
