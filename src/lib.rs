@@ -1,7 +1,9 @@
 //! kftray: Kubernetes port-forwards declared in `kftray.toml`.
 
 pub mod cluster;
+mod error_chain;
 pub mod forward;
 pub mod reconcile;
 pub mod resolve;
 pub mod state;
+pub mod transport;

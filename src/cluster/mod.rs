@@ -7,6 +7,7 @@
 //! plugins, TLS settings and proxy-url. A cluster that cannot be reached, or that rejects the
 //! credentials, is an error for that key only: other clusters keep working.
 
+use crate::error_chain::error_chain;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -213,21 +214,6 @@ fn expand_home(path: &Path) -> PathBuf {
         (Ok(rest), Some(home)) => home.join(rest),
         _ => path.to_path_buf(),
     }
-}
-
-/// The error and its causes on one line: hyper's and rustls's useful part is often deep.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

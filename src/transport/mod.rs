@@ -1,0 +1,8 @@
+//! Port-forward connections to pods: the upgrades that open them and the multiplexed
+//! sessions that carry every local connection to a pod.
+
+mod upgrade;
+
+pub use upgrade::{
+    CHANNEL_V4, Io, SPDY_OVER_WEBSOCKET, UpgradeError, portforward_path, raw_spdy, websocket,
+};

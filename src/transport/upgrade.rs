@@ -1,0 +1,183 @@
+//! The three HTTP upgrades that open a port-forward connection to a pod, in kubectl's order
+//! of preference. All go through the kube client, so credentials (tokens, client
+//! certificates, exec plugins), TLS settings and proxies apply exactly as for API calls.
+
+use crate::error_chain::error_chain;
+use http::{HeaderValue, Request, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use kube::client::Body;
+use std::time::Duration;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+/// What kubectl ≥ 1.31 asks for first: SPDY framed inside WebSocket binary messages.
+pub const SPDY_OVER_WEBSOCKET: &str = "SPDY/3.1+portforward.k8s.io";
+/// The channel protocol: one connection per port and per local connection.
+pub const CHANNEL_V4: &str = "v4.channel.k8s.io";
+
+pub type Io = TokioIo<hyper::upgrade::Upgraded>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    /// The server answered without switching protocols: its status says why (403, 404, a
+    /// pod that is not running); the next kind of upgrade may still work if it refused the
+    /// protocol rather than the request.
+    #[error("{status}: {message}")]
+    Refused { status: StatusCode, message: String },
+    #[error("the server switched protocols wrongly: {0}")]
+    BadHandshake(String),
+    #[error("no answer to the upgrade within {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl UpgradeError {
+    /// Whether another kind of upgrade is worth trying, as kubectl's fallback dialer decides:
+    /// a refused or mangled upgrade is, a denied permission or a missing pod is not.
+    pub fn is_protocol_refusal(&self) -> bool {
+        match self {
+            UpgradeError::Refused { status, .. } => !matches!(
+                *status,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+            ),
+            UpgradeError::BadHandshake(_) => true,
+            UpgradeError::Timeout(_) | UpgradeError::Transport(_) => false,
+        }
+    }
+}
+
+/// The path of a pod's portforward subresource.
+pub fn portforward_path(namespace: &str, pod: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/pods/{pod}/portforward")
+}
+
+/// A WebSocket upgrade offering exactly `protocol`; `query` is appended to the path as is.
+pub async fn websocket(
+    client: &kube::Client,
+    path: &str,
+    query: &str,
+    protocol: &'static str,
+    deadline: Duration,
+) -> Result<WebSocketStream<Io>, UpgradeError> {
+    let key = generate_key();
+    let request = Request::get(format!("{path}{query}"))
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_VERSION, "13")
+        .header(header::SEC_WEBSOCKET_KEY, &key)
+        .header(header::SEC_WEBSOCKET_PROTOCOL, protocol)
+        .body(Body::from(Vec::new()))
+        .map_err(|e| UpgradeError::Transport(e.to_string()))?;
+    let io = upgrade(client, request, deadline, |response| {
+        let headers = response.headers();
+        let accept = derive_accept_key(key.as_bytes());
+        if !header_is(headers.get(header::UPGRADE), "websocket") {
+            return Err("Upgrade is not websocket".into());
+        }
+        if headers
+            .get(header::SEC_WEBSOCKET_ACCEPT)
+            .map(HeaderValue::as_bytes)
+            != Some(accept.as_bytes())
+        {
+            return Err("wrong Sec-WebSocket-Accept".into());
+        }
+        match headers.get(header::SEC_WEBSOCKET_PROTOCOL) {
+            Some(p) if p.as_bytes() == protocol.as_bytes() => Ok(()),
+            Some(p) => Err(format!(
+                "chose protocol {:?}, not {protocol}",
+                String::from_utf8_lossy(p.as_bytes())
+            )),
+            None => Err(format!("did not agree to {protocol}")),
+        }
+    })
+    .await?;
+    // Frames up to 64 KiB of SPDY plus headers; the default 64 MiB message limit stays as a
+    // guard against a peer that never ends a message.
+    let config = WebSocketConfig::default();
+    Ok(WebSocketStream::from_raw_socket(io, Role::Client, Some(config)).await)
+}
+
+/// kubectl's fallback: a POST upgraded to raw SPDY/3.1.
+pub async fn raw_spdy(
+    client: &kube::Client,
+    path: &str,
+    deadline: Duration,
+) -> Result<Io, UpgradeError> {
+    let request = Request::post(path)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "SPDY/3.1")
+        .header("X-Stream-Protocol-Version", "portforward.k8s.io")
+        .header(header::CONTENT_LENGTH, "0")
+        .body(Body::from(Vec::new()))
+        .map_err(|e| UpgradeError::Transport(e.to_string()))?;
+    upgrade(client, request, deadline, |response| {
+        let headers = response.headers();
+        if !header_is(headers.get(header::UPGRADE), "SPDY/3.1") {
+            return Err("Upgrade is not SPDY/3.1".into());
+        }
+        match headers.get("X-Stream-Protocol-Version") {
+            Some(v) if v.as_bytes() == b"portforward.k8s.io" => Ok(()),
+            _ => Err("did not agree to portforward.k8s.io".into()),
+        }
+    })
+    .await
+}
+
+async fn upgrade(
+    client: &kube::Client,
+    request: Request<Body>,
+    deadline: Duration,
+    check: impl FnOnce(&http::Response<Body>) -> Result<(), String>,
+) -> Result<Io, UpgradeError> {
+    let exchange = async {
+        let response = client
+            .send(request)
+            .await
+            .map_err(|e| UpgradeError::Transport(error_chain(&e)))?;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(refused(response).await);
+        }
+        if !header_is(response.headers().get(header::CONNECTION), "upgrade") {
+            return Err(UpgradeError::BadHandshake(
+                "Connection is not Upgrade".into(),
+            ));
+        }
+        check(&response).map_err(UpgradeError::BadHandshake)?;
+        let upgraded = hyper::upgrade::on(response)
+            .await
+            .map_err(|e| UpgradeError::Transport(error_chain(&e)))?;
+        Ok(TokioIo::new(upgraded))
+    };
+    tokio::time::timeout(deadline, exchange)
+        .await
+        .map_err(|_| UpgradeError::Timeout(deadline))?
+}
+
+/// The server's reason, from its `metav1.Status` body where it sent one.
+async fn refused(response: http::Response<Body>) -> UpgradeError {
+    use http_body_util::BodyExt;
+    let status = response.status();
+    let body =
+        match tokio::time::timeout(Duration::from_secs(5), response.into_body().collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            _ => Default::default(),
+        };
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
+    UpgradeError::Refused { status, message }
+}
+
+fn header_is(value: Option<&HeaderValue>, wanted: &str) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case(wanted))
+}
