@@ -6,4 +6,5 @@ pub mod forward;
 pub mod reconcile;
 pub mod resolve;
 pub mod state;
+pub mod status;
 pub mod transport;
