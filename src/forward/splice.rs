@@ -7,7 +7,6 @@
 //! connection must not stay open forever on that account.
 
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -29,7 +28,7 @@ pub struct Counters {
 pub async fn splice<L, R>(
     local: L,
     remote: R,
-    counters: Arc<Counters>,
+    counters: &Counters,
     linger: Duration,
 ) -> io::Result<()>
 where
@@ -98,13 +97,11 @@ mod tests {
     async fn request_then_half_close_still_gets_the_whole_reply() {
         let (mut client, local) = socket_pair().await;
         let (mut server, remote) = socket_pair().await;
-        let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(splice(
-            local,
-            remote,
-            counters.clone(),
-            Duration::from_secs(30),
-        ));
+        let counters = std::sync::Arc::new(Counters::default());
+        let task_counters = counters.clone();
+        let task = tokio::spawn(async move {
+            splice(local, remote, &task_counters, Duration::from_secs(30)).await
+        });
 
         client.write_all(b"request").await.unwrap();
         client.shutdown().await.unwrap();
@@ -131,12 +128,15 @@ mod tests {
     async fn a_peer_that_never_closes_its_half_is_let_go_after_the_linger() {
         let (mut client, local) = socket_pair().await;
         let (_server, remote) = socket_pair().await;
-        let task = tokio::spawn(splice(
-            local,
-            remote,
-            Arc::new(Counters::default()),
-            Duration::from_millis(200),
-        ));
+        let task = tokio::spawn(async move {
+            splice(
+                local,
+                remote,
+                &Counters::default(),
+                Duration::from_millis(200),
+            )
+            .await
+        });
         client.shutdown().await.unwrap();
         // The server end stays open and silent; splice must end on its own.
         tokio::time::timeout(Duration::from_secs(30), task)

@@ -1,0 +1,160 @@
+//! A forward's accept loop: every local connection is carried to the pod in use right now.
+//!
+//! The listener stays open whatever happens to pods: a connection that arrives while no pod
+//! is usable waits (up to `Tuning::wait_for_pod`) for one instead of being reset, and a
+//! connection that fails affects nothing but itself.
+
+use super::{Counters, splice};
+use crate::resolve::{Endpoint, Resolution};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A stream to a pod port, whatever carries it.
+pub trait PodStream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> PodStream for T {}
+
+pub type Dial = Pin<Box<dyn Future<Output = io::Result<Box<dyn PodStream>>> + Send>>;
+
+/// Opens a stream to a pod port: the transport a forward uses.
+pub trait Connect: Send + Sync + 'static {
+    fn connect(&self, endpoint: &Endpoint) -> Dial;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// How long a new local connection waits for a usable pod before it is closed.
+    pub wait_for_pod: Duration,
+    /// How long one direction may stay open after the other finished.
+    pub linger: Duration,
+    /// How long open connections may finish when the forward stops.
+    pub drain: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            wait_for_pod: Duration::from_secs(30),
+            linger: Duration::from_secs(60),
+            drain: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Live numbers of one forward, shared with whoever reports them.
+#[derive(Debug, Default)]
+pub struct Activity {
+    pub bytes: Counters,
+    pub open_connections: AtomicI64,
+    pub total_connections: AtomicI64,
+    pub failed_connections: AtomicI64,
+}
+
+/// Why a local connection was closed without reaching a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionError(pub String);
+
+/// Accepts until `stop` fires, then lets open connections drain for `tuning.drain`.
+/// `failures` receives a line for each connection that could not be carried.
+pub async fn serve(
+    listener: TcpListener,
+    endpoints: watch::Receiver<Resolution>,
+    connector: Arc<dyn Connect>,
+    activity: Arc<Activity>,
+    tuning: Tuning,
+    failures: tokio::sync::mpsc::UnboundedSender<ConnectionError>,
+    stop: CancellationToken,
+) {
+    let tracker = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let local = match accepted {
+            Ok((local, _peer)) => local,
+            // Out of file descriptors and the like: pause instead of spinning, keep listening.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = local.set_nodelay(true);
+        activity.total_connections.fetch_add(1, Ordering::Relaxed);
+        let (endpoints, connector, activity, failures) = (
+            endpoints.clone(),
+            connector.clone(),
+            activity.clone(),
+            failures.clone(),
+        );
+        tracker.spawn(async move {
+            activity.open_connections.fetch_add(1, Ordering::Relaxed);
+            let result = carry(local, endpoints, &*connector, &activity, tuning).await;
+            activity.open_connections.fetch_sub(1, Ordering::Relaxed);
+            if let Err(e) = result {
+                activity.failed_connections.fetch_add(1, Ordering::Relaxed);
+                let _ = failures.send(e);
+            }
+        });
+    }
+    drop(listener);
+    tracker.close();
+    // Connections still open after the drain are cut when the caller's runtime drops them.
+    let _ = tokio::time::timeout(tuning.drain, tracker.wait()).await;
+}
+
+async fn carry(
+    local: tokio::net::TcpStream,
+    mut endpoints: watch::Receiver<Resolution>,
+    connector: &dyn Connect,
+    activity: &Arc<Activity>,
+    tuning: Tuning,
+) -> Result<(), ConnectionError> {
+    let endpoint = ready_endpoint(&mut endpoints, tuning.wait_for_pod).await?;
+    let remote = connector
+        .connect(&endpoint)
+        .await
+        .map_err(|e| ConnectionError(format!("to pod {}: {e}", endpoint.pod)))?;
+    splice(local, remote, &activity.bytes, tuning.linger)
+        .await
+        .map_err(|e| ConnectionError(format!("with pod {}: {e}", endpoint.pod)))
+}
+
+/// The endpoint to use now, waiting up to `limit` for one to become usable.
+async fn ready_endpoint(
+    endpoints: &mut watch::Receiver<Resolution>,
+    limit: Duration,
+) -> Result<Endpoint, ConnectionError> {
+    let outcome = {
+        let wait =
+            endpoints.wait_for(|r| matches!(r, Resolution::Ready(_) | Resolution::Failed(_)));
+        match tokio::time::timeout(limit, wait).await {
+            Ok(Ok(resolution)) => Some(match &*resolution {
+                Resolution::Ready(endpoint) => Ok(endpoint.clone()),
+                Resolution::Failed(why) | Resolution::Waiting(why) => {
+                    Err(ConnectionError(why.clone()))
+                }
+            }),
+            Ok(Err(_)) => Some(Err(ConnectionError("the forward is stopping".into()))),
+            Err(_) => None,
+        }
+    };
+    outcome.unwrap_or_else(|| {
+        let why = match &*endpoints.borrow() {
+            Resolution::Waiting(why) | Resolution::Failed(why) => why.clone(),
+            Resolution::Ready(endpoint) => format!("pod {} came too late", endpoint.pod),
+        };
+        Err(ConnectionError(format!(
+            "no pod within {}s: {why}",
+            limit.as_secs()
+        )))
+    })
+}
