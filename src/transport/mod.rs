@@ -1,8 +1,11 @@
 //! Port-forward connections to pods: the upgrades that open them and the multiplexed
 //! sessions that carry every local connection to a pod.
 
+mod channel_v4;
+mod pool;
 mod upgrade;
 
+pub use pool::{Deadlines, PodConnector};
 pub use upgrade::{
     CHANNEL_V4, Io, SPDY_OVER_WEBSOCKET, UpgradeError, portforward_path, raw_spdy, websocket,
 };
