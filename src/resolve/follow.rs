@@ -12,6 +12,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Api;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -140,7 +141,7 @@ async fn follow_service(
 ) {
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut events = watcher::watcher(services, config).boxed();
+    let mut events = watcher::watcher(services, config).default_backoff().boxed();
     let mut current: Option<(String, PortRef)> = None;
     let mut pods: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(event) = events.next().await {
@@ -211,7 +212,7 @@ async fn follow_pods(
     tx: &watch::Sender<Resolution>,
 ) {
     let pods_api: Api<Pod> = Api::namespaced(client, namespace);
-    let mut events = watcher::watcher(pods_api, config).boxed();
+    let mut events = watcher::watcher(pods_api, config).default_backoff().boxed();
     let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
     let mut relisting: Option<BTreeMap<String, Pod>> = None;
     while let Some(event) = events.next().await {
@@ -234,7 +235,7 @@ async fn follow_pods(
                 pods.remove(pod.metadata.name.as_deref().unwrap_or_default());
             }
             Err(e) => {
-                // The watcher retries by itself; meanwhile the last answer stays, unless there
+                // The watcher retries with backoff; meanwhile the last answer stays, unless there
                 // was none.
                 if !matches!(*tx.borrow(), Resolution::Ready(_)) {
                     tx.send_replace(Resolution::Waiting(format!("watching pods: {e}")));
