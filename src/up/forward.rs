@@ -1,0 +1,235 @@
+//! One running forward: its listener, the task that finds its pod, and its live numbers.
+
+use super::RunSpec;
+use crate::cluster::Clusters;
+use crate::forward::{Activity, BindError, Connect, ConnectionError, Dial, Tuning, listen, serve};
+use crate::resolve::{Endpoint, Resolution, follow};
+use crate::transport::{Deadlines, PodConnector};
+use rand::Rng;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Where a forward stands, as `status` and the live view show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Listening; a pod is being looked for (the text says what for).
+    Waiting(String),
+    /// Listening, and new connections go to this pod.
+    Ready { pod: String, port: u16 },
+    /// Listening, but the target is wrong (a port name that does not exist, a cluster that
+    /// rejects us): connections are closed until it is fixed.
+    Failed(String),
+}
+
+impl Phase {
+    pub fn state(&self) -> &'static str {
+        match self {
+            Phase::Waiting(_) => "waiting",
+            Phase::Ready { .. } => "ready",
+            Phase::Failed(_) => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ForwardReport {
+    pub name: String,
+    pub spec: RunSpec,
+    pub local: SocketAddr,
+    pub phase: Phase,
+    pub open_connections: i64,
+    pub total_connections: i64,
+    pub failed_connections: i64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub last_error: Option<String>,
+}
+
+pub(super) struct RunningForward {
+    name: String,
+    pub(super) spec: RunSpec,
+    local: SocketAddr,
+    resolution: watch::Receiver<Resolution>,
+    activity: Arc<Activity>,
+    last_error: Arc<Mutex<Option<String>>>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl RunningForward {
+    /// Binds now (so a taken port fails here, at once) and serves in the background.
+    pub(super) fn start(
+        name: &str,
+        spec: RunSpec,
+        clusters: Arc<Clusters>,
+        tuning: Tuning,
+    ) -> Result<RunningForward, BindError> {
+        let listener = listen(SocketAddr::new(spec.local.address, spec.local.port))?;
+        let local = listener.local_addr().map_err(|source| BindError::Other {
+            addr: SocketAddr::new(spec.local.address, spec.local.port),
+            source,
+        })?;
+        let (resolution_tx, resolution) =
+            watch::channel(Resolution::Waiting("connecting to the cluster".into()));
+        let connector = Arc::new(LateConnector::default());
+        let activity = Arc::new(Activity::default());
+        let last_error = Arc::new(Mutex::new(None));
+        let stop = CancellationToken::new();
+        let (failures_tx, failures) = mpsc::unbounded_channel();
+
+        let task = tokio::spawn({
+            let (spec, connector, activity, stop, last_error) = (
+                spec.clone(),
+                connector.clone(),
+                activity.clone(),
+                stop.clone(),
+                last_error.clone(),
+            );
+            let endpoints = resolution.clone();
+            async move {
+                let find = find_pods(spec, clusters, connector.clone(), resolution_tx);
+                let record = record_failures(failures, last_error);
+                let serve = serve(
+                    listener,
+                    endpoints,
+                    connector,
+                    activity,
+                    tuning,
+                    failures_tx,
+                    stop.clone(),
+                );
+                // Serving ends only when stopped; the other two end with it.
+                tokio::select! {
+                    () = serve => {}
+                    () = async { tokio::join!(find, record); } => {}
+                }
+            }
+        });
+        Ok(RunningForward {
+            name: name.to_string(),
+            spec,
+            local,
+            resolution,
+            activity,
+            last_error,
+            stop,
+            task,
+        })
+    }
+
+    pub(super) async fn stop(self, drain: Duration) {
+        self.stop.cancel();
+        // serve() drains for `drain` itself; past a margin on top, the task is cut.
+        let mut task = self.task;
+        if tokio::time::timeout(drain + Duration::from_secs(1), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+
+    pub(super) async fn phase_changed(&self) {
+        let mut resolution = self.resolution.clone();
+        let _ = resolution.changed().await;
+    }
+
+    pub(super) fn report(&self) -> ForwardReport {
+        let phase = match &*self.resolution.borrow() {
+            Resolution::Waiting(why) => Phase::Waiting(why.clone()),
+            Resolution::Ready(Endpoint { pod, port, .. }) => Phase::Ready {
+                pod: pod.clone(),
+                port: *port,
+            },
+            Resolution::Failed(why) => Phase::Failed(why.clone()),
+        };
+        let a = &self.activity;
+        ForwardReport {
+            name: self.name.clone(),
+            spec: self.spec.clone(),
+            local: self.local,
+            phase,
+            open_connections: a.open_connections.load(Ordering::Relaxed),
+            total_connections: a.total_connections.load(Ordering::Relaxed),
+            failed_connections: a.failed_connections.load(Ordering::Relaxed),
+            bytes_in: a.bytes.bytes_in.load(Ordering::Relaxed),
+            bytes_out: a.bytes.bytes_out.load(Ordering::Relaxed),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+}
+
+/// Connects to the cluster (retrying with backoff and jitter until it answers), then follows
+/// the target and mirrors its resolution into the forward's own channel, which outlives
+/// cluster reconnects.
+async fn find_pods(
+    spec: RunSpec,
+    clusters: Arc<Clusters>,
+    connector: Arc<LateConnector>,
+    out: watch::Sender<Resolution>,
+) {
+    let mut delay = Duration::from_millis(500);
+    let cluster = loop {
+        match clusters.get(&spec.cluster).await {
+            Ok(cluster) => break cluster,
+            Err(e) => {
+                out.send_replace(Resolution::Waiting(e.to_string()));
+                let jitter = rand::rng().random_range(0.8..1.2);
+                tokio::time::sleep(delay.mul_f64(jitter)).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    let namespace = spec
+        .namespace
+        .clone()
+        .unwrap_or_else(|| cluster.default_namespace.clone());
+    let _ = connector.inner.set(PodConnector::new(
+        cluster.client.clone(),
+        &namespace,
+        Deadlines::default(),
+    ));
+    let mut found = follow(cluster.client, &namespace, spec.target, spec.remote_port);
+    loop {
+        out.send_replace(found.borrow_and_update().clone());
+        if found.changed().await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn record_failures(
+    mut failures: mpsc::UnboundedReceiver<ConnectionError>,
+    last_error: Arc<Mutex<Option<String>>>,
+) {
+    while let Some(ConnectionError(why)) = failures.recv().await {
+        *last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+}
+
+/// The transport is known only once the cluster answers, after the listener is up; no
+/// connection dials before a pod is Ready, which needs the cluster, so it is set by then.
+#[derive(Default)]
+struct LateConnector {
+    inner: OnceLock<Arc<PodConnector>>,
+}
+
+impl Connect for LateConnector {
+    fn connect(&self, endpoint: &Endpoint) -> Dial {
+        match self.inner.get() {
+            Some(connector) => connector.connect(endpoint),
+            None => {
+                Box::pin(async { Err(std::io::Error::other("the cluster is not connected yet")) })
+            }
+        }
+    }
+}

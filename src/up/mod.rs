@@ -1,0 +1,115 @@
+//! `kftray up`'s engine: makes the running forwards match the desired ones and keeps each
+//! one serving until it is stopped.
+//!
+//! The supervisor owns every running forward. `apply` plans with the pure planner, stops and
+//! restarts what changed, starts what is new, and leaves the rest (and their open
+//! connections) alone. A forward binds its listener before anything else, so a taken port is
+//! reported at once and "listening" means what it says; the cluster, the target and the pod
+//! are found afterwards, while local connections wait for them.
+
+mod forward;
+mod spec;
+
+pub use forward::{ForwardReport, Phase};
+pub use spec::{LocalBind, RunSpec};
+
+use crate::cluster::Clusters;
+use crate::forward::Tuning;
+use crate::reconcile::{Action, plan};
+use forward::RunningForward;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The outcome of one `apply`: what each action did, by forward name.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub started: Vec<String>,
+    pub stopped: Vec<String>,
+    pub restarted: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Forwards that could not start, with the reason (a taken port, say). They are not
+    /// running; the next `apply` tries them again.
+    pub failed: Vec<(String, String)>,
+}
+
+pub struct Supervisor {
+    clusters: Arc<Clusters>,
+    tuning: Tuning,
+    running: BTreeMap<String, RunningForward>,
+}
+
+impl Supervisor {
+    pub fn new(tuning: Tuning) -> Supervisor {
+        Supervisor {
+            clusters: Arc::new(Clusters::new()),
+            tuning,
+            running: BTreeMap::new(),
+        }
+    }
+
+    /// Makes the running forwards match `desired`.
+    pub async fn apply(&mut self, desired: &BTreeMap<String, RunSpec>) -> Applied {
+        let running: BTreeMap<String, RunSpec> = self
+            .running
+            .iter()
+            .map(|(name, forward)| (name.clone(), forward.spec.clone()))
+            .collect();
+        let plan = plan(desired, &running);
+        let mut applied = Applied {
+            unchanged: plan.unchanged,
+            ..Applied::default()
+        };
+        for action in plan.actions {
+            match action {
+                Action::Stop { name } => {
+                    if let Some(forward) = self.running.remove(&name) {
+                        forward.stop(self.tuning.drain).await;
+                    }
+                    applied.stopped.push(name);
+                }
+                Action::Restart { name, spec } => {
+                    if let Some(forward) = self.running.remove(&name) {
+                        forward.stop(self.tuning.drain).await;
+                    }
+                    match self.start(&name, spec) {
+                        Ok(()) => applied.restarted.push(name),
+                        Err(why) => applied.failed.push((name, why)),
+                    }
+                }
+                Action::Start { name, spec } => match self.start(&name, spec) {
+                    Ok(()) => applied.started.push(name),
+                    Err(why) => applied.failed.push((name, why)),
+                },
+            }
+        }
+        applied
+    }
+
+    fn start(&mut self, name: &str, spec: RunSpec) -> Result<(), String> {
+        let forward = RunningForward::start(name, spec, self.clusters.clone(), self.tuning)
+            .map_err(|e| e.to_string())?;
+        self.running.insert(name.to_string(), forward);
+        Ok(())
+    }
+
+    /// What each running forward is doing now.
+    pub fn report(&self) -> Vec<ForwardReport> {
+        self.running.values().map(RunningForward::report).collect()
+    }
+
+    /// Waits until any forward changes phase (a pod found or lost, an error).
+    pub async fn changed(&self) {
+        let waits = self.running.values().map(|f| Box::pin(f.phase_changed()));
+        if waits.len() == 0 {
+            std::future::pending::<()>().await;
+        }
+        futures::future::select_all(waits).await;
+    }
+
+    /// Stops everything: listeners close, open connections get the drain time.
+    pub async fn shutdown(&mut self) {
+        let drain = self.tuning.drain;
+        let all = std::mem::take(&mut self.running);
+        futures::future::join_all(all.into_values().map(|f| f.stop(drain))).await;
+    }
+}
