@@ -1,6 +1,8 @@
 //! kftray: Kubernetes port-forwards declared in `kftray.toml`.
 
+pub mod cli;
 pub mod cluster;
+pub mod config;
 mod error_chain;
 pub mod forward;
 pub mod reconcile;

@@ -1,0 +1,16 @@
+//! `kftray completions SHELL`: a completion script generated from the clap definitions.
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    let mut command = super::command();
+    clap_complete::generate(args.shell, &mut command, "kftray", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,112 @@
+//! `kftray config`: the effective configuration, as it would run.
+
+use super::output::say;
+use super::{Cli, Output, config_path};
+use crate::config::{self, Effective};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// `text` (a table) or `json` (the resolved forwards and sync source).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+    let path = match config_path(cli, None) {
+        Ok(path) => path,
+        Err(message) => {
+            out.error(&message);
+            return ExitCode::from(2);
+        }
+    };
+    let effective = match config::load(&path) {
+        Ok(effective) => effective,
+        Err(diagnostics) => {
+            out.diagnostics(&diagnostics);
+            return ExitCode::from(1);
+        }
+    };
+    match args.format {
+        Format::Json => match serde_json::to_string_pretty(&effective) {
+            Ok(json) => say(&format!("{json}\n")),
+            Err(e) => {
+                out.error(&format!("cannot print the configuration: {e}"));
+                return ExitCode::from(2);
+            }
+        },
+        Format::Text => say(&table(&effective)),
+    }
+    ExitCode::SUCCESS
+}
+
+/// One line per forward, columns aligned; unset context and namespace show what kubectl
+/// would use.
+fn table(effective: &Effective) -> String {
+    let mut rows = vec![
+        [
+            "NAME",
+            "LOCAL",
+            "TARGET",
+            "REMOTE",
+            "PROTO",
+            "CONTEXT",
+            "NAMESPACE",
+            "TAGS",
+        ]
+        .map(String::from),
+    ];
+    for f in &effective.forwards {
+        let name = if f.enabled {
+            f.name.clone()
+        } else {
+            format!("{} (disabled)", f.name)
+        };
+        let local = match f.local_address {
+            std::net::IpAddr::V6(a) => format!("[{a}]:{}", f.local_port),
+            a => format!("{a}:{}", f.local_port),
+        };
+        rows.push([
+            name,
+            local,
+            f.target.to_string(),
+            f.remote_port.to_string(),
+            f.protocol.to_string(),
+            f.context.clone().unwrap_or_else(|| "(current)".into()),
+            f.namespace.clone().unwrap_or_else(|| "(context's)".into()),
+            f.tags.join(","),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        text.push_str(line.join("  ").trim_end());
+        text.push('\n');
+    }
+    if let Some(sync) = &effective.sync {
+        text.push_str(&format!(
+            "\nsync: {} ref {} path {} every {}\n",
+            sync.repo,
+            sync.reference,
+            sync.path.display(),
+            serde_json::to_value(sync)
+                .ok()
+                .and_then(|v| v.get("interval").and_then(|i| i.as_str()).map(String::from))
+                .unwrap_or_default()
+        ));
+    }
+    text
+}

@@ -1,0 +1,113 @@
+//! The command line: clap types and one module per subcommand. Each subcommand calls the
+//! library (`crate::config`) and only decides what to print and which exit code to return.
+
+mod completions;
+mod config;
+mod init;
+mod man;
+mod output;
+mod schema;
+mod validate;
+
+pub use output::Output;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Kubernetes port-forwards as code: one kftray.toml, every forward up and kept alive.
+#[derive(Debug, Parser)]
+#[command(name = "kftray", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The configuration file. Default: kftray.toml in the current directory or the nearest
+    /// parent that has one.
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Say more (repeat for even more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// When to colour the output (NO_COLOR and a non-terminal output mean never, in auto).
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true, value_name = "WHEN")]
+    pub color: ColorWhen,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a kftray.toml (and its kftray.local.toml) without touching any cluster.
+    Validate(validate::Args),
+    /// Print the effective configuration: every forward with every default applied.
+    Config(config::Args),
+    /// Write a commented starter kftray.toml (never overwrites a file).
+    Init(init::Args),
+    /// Print the JSON Schema of kftray.toml (for editors, via a `#:schema` line).
+    Schema,
+    /// Print a shell completion script.
+    Completions(completions::Args),
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Parses `args` and runs the command; returns the process exit code (0 ok, 1 the
+/// configuration has problems, 2 usage or I/O error).
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let out = Output::new(cli.color, cli.quiet, cli.verbose);
+    match &cli.command {
+        Command::Validate(args) => validate::run(&cli, args, &out),
+        Command::Config(args) => config::run(&cli, args, &out),
+        Command::Init(args) => init::run(&cli, args, &out),
+        Command::Schema => schema::run(),
+        Command::Completions(args) => completions::run(args),
+        Command::Man => man::run(),
+    }
+}
+
+/// The clap command, for completions and the man page.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+/// The file to read: an explicit path, else `-f`, else the nearest kftray.toml.
+pub(crate) fn config_path(cli: &Cli, explicit: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(path) = explicit.or(cli.file.as_deref()) {
+        return Ok(path.to_path_buf());
+    }
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+    let found = crate::config::discover(&cwd).ok_or_else(|| {
+        format!(
+            "no {} in {} or any parent directory; create one with `kftray init`, or name one with -f FILE",
+            crate::config::FILE_NAME,
+            cwd.display()
+        )
+    })?;
+    // Shown relative to where the user is, as git shows paths.
+    Ok(found
+        .strip_prefix(&cwd)
+        .map(Path::to_path_buf)
+        .unwrap_or(found))
+}

@@ -1,0 +1,8 @@
+//! `kftray schema`: the JSON Schema, exactly as checked in at schema/kftray.schema.json.
+
+use std::process::ExitCode;
+
+pub fn run() -> ExitCode {
+    super::output::say(&crate::config::schema_json());
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,79 @@
+//! `kftray validate`: every problem of a configuration, without touching any cluster.
+
+use super::output::say;
+use super::{Cli, Output, config_path};
+use crate::config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The file to check (default: -f, else the nearest kftray.toml). Its kftray.local.toml
+    /// (FILE.local.toml) is laid over it when present.
+    pub path: Option<PathBuf>,
+    /// `human` (miette reports on stderr) or `json` (an array of findings on stdout, `[]` when
+    /// the file is valid).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+    let path = match config_path(cli, args.path.as_deref()) {
+        Ok(path) => path,
+        Err(message) => {
+            out.error(&message);
+            return ExitCode::from(2);
+        }
+    };
+    match (config::load(&path), args.format) {
+        (Ok(_), Format::Json) => {
+            say("[]
+");
+            ExitCode::SUCCESS
+        }
+        (Ok(effective), Format::Human) => {
+            if !out.quiet {
+                let enabled = effective.forwards.iter().filter(|f| f.enabled).count();
+                let files: Vec<String> = effective
+                    .files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect();
+                let mut text = format!(
+                    "{}: valid, {} forward{} ({enabled} enabled)\n",
+                    files.join(" + "),
+                    effective.forwards.len(),
+                    if effective.forwards.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                );
+                if out.verbose > 0 {
+                    for f in &effective.forwards {
+                        text.push_str(&format!(
+                            "  {:<20} {}:{} -> {} {}\n",
+                            f.name, f.local_address, f.local_port, f.target, f.remote_port
+                        ));
+                    }
+                }
+                say(&text);
+            }
+            ExitCode::SUCCESS
+        }
+        (Err(diagnostics), Format::Json) => {
+            say(&format!("{}\n", diagnostics.to_json()));
+            ExitCode::from(1)
+        }
+        (Err(diagnostics), Format::Human) => {
+            out.diagnostics(&diagnostics);
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The effective configuration: what runs, with every default applied, one entry per forward
+//! (and per port of a `ports` list), compared by value by the reconcile planner.
+
+use super::model::Protocol;
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The configuration that runs: kftray.toml with kftray.local.toml laid over it, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Effective {
+    /// Every forward, disabled ones included (`enabled` says which), sorted by name.
+    pub forwards: Vec<Forward>,
+    pub sync: Option<Sync>,
+    /// The files it was read from, in layer order.
+    pub files: Vec<PathBuf>,
+}
+
+impl Effective {
+    /// The forwards to run: enabled ones that carry at least one of `tags` (all enabled ones
+    /// when `tags` is empty).
+    pub fn selected<'a>(&'a self, tags: &'a [String]) -> impl Iterator<Item = &'a Forward> + 'a {
+        self.forwards.iter().filter(move |f| {
+            f.enabled && (tags.is_empty() || f.tags.iter().any(|t| tags.contains(t)))
+        })
+    }
+
+    /// Every tag used by some forward, sorted.
+    pub fn tags(&self) -> Vec<String> {
+        let mut tags: Vec<String> = self.forwards.iter().flat_map(|f| f.tags.clone()).collect();
+        tags.sort();
+        tags.dedup();
+        tags
+    }
+}
+
+/// One forward, fully resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Forward {
+    /// Unique key: the alias, or `alias:REMOTE` for each entry of a `ports` list.
+    pub name: String,
+    /// The table name in the file (`[forwards.<alias>]`).
+    pub alias: String,
+    /// None: the kubeconfig's current context.
+    pub context: Option<String>,
+    /// None: $KUBECONFIG, else ~/.kube/config. `~` is expanded and a relative path is
+    /// resolved against the directory of the file that set it.
+    pub kubeconfig: Option<PathBuf>,
+    /// None: the context's namespace, else "default". For a proxy or a UDP forward, the
+    /// namespace the relay pod runs in.
+    pub namespace: Option<String>,
+    pub target: Target,
+    pub protocol: Protocol,
+    pub local_address: IpAddr,
+    pub local_port: LocalPort,
+    /// Always a `Number` for a proxy target.
+    pub remote_port: RemotePort,
+    pub domain: Option<String>,
+    /// Sorted, without duplicates.
+    pub tags: Vec<String>,
+    pub enabled: bool,
+    /// Set when `local_address` is not loopback (the file had to opt in).
+    pub expose_to_network: bool,
+}
+
+/// What a forward reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Target {
+    /// A Service; its pods are chosen as kubectl chooses them.
+    Service { name: String },
+    /// Pods matching a label selector in kubectl's syntax.
+    Selector { selector: String },
+    /// One pod by name.
+    Pod { name: String },
+    /// The pods of a workload.
+    Workload {
+        workload: WorkloadKind,
+        name: String,
+    },
+    /// A host the cluster can reach, through the relay pod; the port is `remote_port`.
+    Proxy { host: String },
+}
+
+impl Target {
+    /// Whether the forward needs the in-cluster relay (UDP always does).
+    pub fn is_proxy(&self) -> bool {
+        matches!(self, Target::Proxy { .. })
+    }
+
+    /// The same target for pod resolution (`crate::resolve`); None for a proxy.
+    pub fn to_resolve(&self) -> Option<crate::resolve::Target> {
+        use crate::resolve::{Target as R, WorkloadKind as K};
+        Some(match self {
+            Target::Service { name } => R::Service(name.clone()),
+            Target::Selector { selector } => R::Selector(selector.clone()),
+            Target::Pod { name } => R::Pod(name.clone()),
+            Target::Workload { workload, name } => R::Workload(
+                match workload {
+                    WorkloadKind::Deployment => K::Deployment,
+                    WorkloadKind::StatefulSet => K::StatefulSet,
+                    WorkloadKind::DaemonSet => K::DaemonSet,
+                },
+                name.clone(),
+            ),
+            Target::Proxy { .. } => return None,
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Service { name } => write!(f, "svc/{name}"),
+            Target::Selector { selector } => write!(f, "pods/{selector}"),
+            Target::Pod { name } => write!(f, "pod/{name}"),
+            Target::Workload { workload, name } => write!(f, "{workload}/{name}"),
+            Target::Proxy { host } => write!(f, "proxy/{host}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WorkloadKind::Deployment => "deployment",
+            WorkloadKind::StatefulSet => "statefulset",
+            WorkloadKind::DaemonSet => "daemonset",
+        })
+    }
+}
+
+/// The local side: a fixed port, or any free port chosen when the forward starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LocalPort {
+    Fixed(u16),
+    Any,
+}
+
+impl Serialize for LocalPort {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LocalPort::Fixed(n) => s.serialize_u16(*n),
+            LocalPort::Any => s.serialize_str("any"),
+        }
+    }
+}
+
+impl fmt::Display for LocalPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LocalPort::Fixed(n) => write!(f, "{n}"),
+            LocalPort::Any => f.write_str("any"),
+        }
+    }
+}
+
+/// The port on the target: a number, or a name resolved as kubectl does (service port name,
+/// then targetPort, then container port name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(untagged)]
+pub enum RemotePort {
+    Number(u16),
+    Name(String),
+}
+
+impl From<&RemotePort> for crate::resolve::PortRef {
+    fn from(port: &RemotePort) -> Self {
+        match port {
+            RemotePort::Number(n) => crate::resolve::PortRef::Number(*n),
+            RemotePort::Name(name) => crate::resolve::PortRef::Name(name.clone()),
+        }
+    }
+}
+
+impl fmt::Display for RemotePort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemotePort::Number(n) => write!(f, "{n}"),
+            RemotePort::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// The git source of the team configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Sync {
+    pub repo: String,
+    /// Branch, tag or commit; "HEAD" (the remote's default branch) unless set.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Path of the kftray.toml inside the repository.
+    pub path: PathBuf,
+    #[serde(serialize_with = "human_duration")]
+    pub interval: Duration,
+}
+
+fn human_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&super::checks::format_duration(*d))
+}

@@ -1,0 +1,283 @@
+//! The file format, as serde and schemars see it: what `kftray.toml` may contain.
+//!
+//! Every field is optional at this level so that each key can be checked on its own (see
+//! `typed.rs`) and every problem reported in one run; what is required, and how fields combine,
+//! is decided when the effective forwards are resolved.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+/// A value and the byte span it was read from.
+///
+/// Spans are offsets in the layered sources (see `SourceMap`), so a diagnostic can point at
+/// the exact value whichever file it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At<T> {
+    pub value: T,
+    pub span: Range<usize>,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for At<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = toml::Spanned::<T>::deserialize(deserializer)?;
+        let span = spanned.span();
+        Ok(At {
+            value: spanned.into_inner(),
+            span,
+        })
+    }
+}
+
+// The schema of a located value is the schema of the value: spans are not part of the format.
+impl<T: JsonSchema> JsonSchema for At<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// A kftray.toml file (or its kftray.local.toml overlay).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+#[schemars(
+    title = "kftray.toml",
+    description = "Kubernetes port-forwards as code. One table per forward under [forwards], \
+                   keyed by its alias. See https://github.com/kftray/kftray-cli#file-format"
+)]
+pub struct ConfigFile {
+    /// Version of the file format. Only 1 exists; it may be omitted.
+    #[schemars(range(min = 1, max = 1))]
+    pub version: Option<At<i64>>,
+    /// Values every forward inherits unless it sets its own.
+    pub defaults: Option<Defaults>,
+    /// The forwards, one table per alias: `[forwards.web]`. The alias must be a DNS label
+    /// (lowercase letters, digits and '-', at most 63 characters).
+    pub forwards: BTreeMap<String, ForwardSpec>,
+    /// Where the team's kftray.toml lives in git (used by `kftray up --sync`).
+    pub sync: Option<SyncSpec>,
+}
+
+/// Defaults for every forward.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Defaults {
+    /// Kubernetes context from the kubeconfig. Omitted: the kubeconfig's current context.
+    pub context: Option<At<String>>,
+    /// Path of the kubeconfig file ('~' and paths relative to this file are accepted).
+    /// Omitted: $KUBECONFIG, else ~/.kube/config, as kubectl does.
+    pub kubeconfig: Option<At<String>>,
+    /// Namespace of the targets. Omitted: the context's namespace, else "default".
+    pub namespace: Option<At<String>>,
+    /// Local address to listen on: any 127.x.y.z (or ::1). Default 127.0.0.1.
+    pub local_address: Option<At<String>>,
+}
+
+/// One forward. Exactly one target key (service, selector, pod, deployment, statefulset,
+/// daemonset or proxy), and either `remote_port` (with an optional `local_port`) or `ports`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForwardSpec {
+    /// Target: a Service by name; its pods are chosen as `kubectl port-forward svc/NAME` does.
+    pub service: Option<At<String>>,
+    /// Target: the pods matching a label selector, e.g. "app=api,tier!=cache".
+    pub selector: Option<At<String>>,
+    /// Target: one pod by name.
+    pub pod: Option<At<String>>,
+    /// Target: the pods of a Deployment, chosen as kubectl does.
+    pub deployment: Option<At<String>>,
+    /// Target: the pods of a StatefulSet, chosen as kubectl does.
+    pub statefulset: Option<At<String>>,
+    /// Target: the pods of a DaemonSet, chosen as kubectl does.
+    pub daemonset: Option<At<String>>,
+    /// Target: a host name or IP address that only the cluster can reach, relayed through a
+    /// kftray relay pod in `namespace`. The port goes in `remote_port`.
+    pub proxy: Option<At<String>>,
+    /// Port on the target: a number, or a port name (service port name, then container port
+    /// name, as kubectl resolves it).
+    pub remote_port: Option<At<RemotePortSpec>>,
+    /// Local port: a number, or "any" for a free port chosen at start. Omitted: the same
+    /// number as `remote_port`.
+    pub local_port: Option<At<LocalPortSpec>>,
+    /// Several ports of the same target, each "LOCAL:REMOTE" (e.g. "8080:80", "9090:metrics",
+    /// "any:http") or "PORT" for the same number on both sides. Instead of
+    /// `local_port`/`remote_port`.
+    pub ports: Option<At<Vec<At<String>>>>,
+    /// "tcp" (default) or "udp". UDP goes through the relay, so only services and proxies can
+    /// carry it.
+    pub protocol: Option<At<Protocol>>,
+    /// Kubernetes context (overrides [defaults]).
+    pub context: Option<At<String>>,
+    /// Path of the kubeconfig file (overrides [defaults]).
+    pub kubeconfig: Option<At<String>>,
+    /// Namespace of the target; for a proxy or UDP forward, where the relay pod runs.
+    pub namespace: Option<At<String>>,
+    /// Local address to listen on (overrides [defaults]); any 127.x.y.z or ::1 unless
+    /// `expose_to_network = true`.
+    pub local_address: Option<At<String>>,
+    /// Allows a local address that is not loopback (e.g. 0.0.0.0). This exposes the cluster
+    /// target to everyone who can reach this machine.
+    pub expose_to_network: Option<At<bool>>,
+    /// A host name for the forward (e.g. "api.dev.local"), mapped to its local address.
+    pub domain: Option<At<String>>,
+    /// false keeps the forward in the file without running it. Default true.
+    pub enabled: Option<At<bool>>,
+    /// Tags, so that `kftray up --tag backend` runs a subset.
+    pub tags: Option<At<Vec<At<String>>>>,
+}
+
+/// The git source of a team configuration.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncSpec {
+    /// Repository URL: https://, ssh://, git@host:path or file://.
+    pub repo: Option<At<String>>,
+    /// Branch, tag or commit to follow. Default "HEAD" (the remote's default branch).
+    #[serde(rename = "ref")]
+    pub reference: Option<At<String>>,
+    /// Path of the kftray.toml inside the repository. Default "kftray.toml".
+    pub path: Option<At<String>>,
+    /// How often to poll, as a duration like "60s", "5m" or "1h30m". Default "60s".
+    pub interval: Option<At<String>>,
+}
+
+/// Transport protocol of a forward.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    Serialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
+}
+
+/// `remote_port` as written: a number or a port name. Range and name syntax are checked when
+/// resolving, so that the message can say what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemotePortSpec {
+    Number(i64),
+    Name(String),
+}
+
+/// `local_port` as written: a number or the word "any".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalPortSpec {
+    Number(i64),
+    Any,
+}
+
+impl<'de> Deserialize<'de> for RemotePortSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RemotePortSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a port number or a port name")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RemotePortSpec::Number(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(RemotePortSpec::Number(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RemotePortSpec::Name(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for LocalPortSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = LocalPortSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a port number or \"any\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(LocalPortSpec::Number(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(LocalPortSpec::Number(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                if v == "any" {
+                    Ok(LocalPortSpec::Any)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for RemotePortSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "RemotePort".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A port number (1-65535) or a port name (e.g. \"http\").",
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": 65535},
+                {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$"}
+            ]
+        })
+    }
+}
+
+impl JsonSchema for LocalPortSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "LocalPort".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A port number (1-65535), or \"any\" for a free port chosen at start.",
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": 65535},
+                {"const": "any"}
+            ]
+        })
+    }
+}
