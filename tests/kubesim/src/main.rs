@@ -1,0 +1,87 @@
+//! `kubesim serve --fixture FILE.yaml`: a simulated cluster for demos and manual testing.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use kubesim::{Cluster, ClusterOptions, Scheme};
+
+#[derive(Parser)]
+#[command(
+    name = "kubesim",
+    version,
+    about = "A simulated Kubernetes cluster that kubectl and kube-rs accept"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a cluster from a YAML fixture and serve until Ctrl-C or SIGTERM.
+    Serve {
+        /// Kubernetes manifests (multi-document YAML) to create at start.
+        #[arg(long)]
+        fixture: Vec<PathBuf>,
+        /// Where to write the kubeconfig (default: a temp dir).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// API server port on 127.0.0.1 (default: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Write an http:// server URL instead of https://.
+        #[arg(long)]
+        http: bool,
+        /// Run pods whose image starts with PREFIX as PROGRAM: `--image PREFIX=PROGRAM`.
+        #[arg(long, value_name = "PREFIX=PROGRAM")]
+        image: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Serve {
+        fixture,
+        kubeconfig,
+        port,
+        http,
+        image,
+    } = Cli::parse().command;
+    let mut images = Vec::new();
+    for i in image {
+        let (prefix, program) = i
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--image wants PREFIX=PROGRAM, got {i:?}"))?;
+        images.push((prefix.to_string(), PathBuf::from(program)));
+    }
+    let opts = ClusterOptions {
+        port,
+        kubeconfig: kubeconfig.map(|p| std::path::absolute(&p).unwrap_or(p)),
+        scheme: if http { Scheme::Http } else { Scheme::Https },
+        images,
+        ..ClusterOptions::default()
+    };
+    let cluster = Cluster::start(opts).await?;
+    for f in &fixture {
+        let yaml =
+            std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        cluster
+            .apply_yaml(&yaml)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+    }
+    let path = cluster.kubeconfig_path().display().to_string();
+    println!("kubesim: API server at {}", cluster.server_url());
+    println!("kubesim: kubeconfig written to {path}");
+    println!("export KUBECONFIG={path}");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    cluster.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,510 @@
+//! The "kubelet" and "kube-proxy" of the sim: the real servers behind pods (built-in
+//! backends or local processes on the pod IP), service proxies on ClusterIPs, cluster DNS.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::addr::AddressPool;
+use crate::backend::{Backend, BackendKind};
+use crate::dns::DnsServer;
+use crate::process::LocalProcess;
+use crate::service_proxy::{Protocol, ServiceProxy};
+use crate::store::Store;
+
+type PodKey = (String, String);
+pub(crate) type Lookup = Arc<dyn Fn(&str) -> Option<Vec<IpAddr>> + Send + Sync>;
+
+struct PodRuntime {
+    uid: String,
+    ip: Ipv4Addr,
+    // containerPort -> where it really listens (the bind may have fallen back to port 0).
+    ports: Arc<Mutex<HashMap<u16, SocketAddr>>>,
+    backends: Vec<Backend>,
+    processes: Vec<LocalProcess>,
+    kill: CancellationToken,
+    ready: bool,
+}
+
+struct ServiceRuntime {
+    signature: String,
+    _proxies: Vec<ServiceProxy>,
+}
+
+pub(crate) struct Runtime {
+    store: Store,
+    pool: AddressPool,
+    images: Vec<(String, PathBuf)>,
+    pods: Arc<Mutex<HashMap<PodKey, PodRuntime>>>,
+    // Registered by tests before or after a pod starts: (ns, pod, containerPort) -> address.
+    overrides: Arc<Mutex<HashMap<(String, String, u16), SocketAddr>>>,
+    services: Mutex<HashMap<PodKey, ServiceRuntime>>,
+    dns: Mutex<Option<DnsServer>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Runtime {
+    pub(crate) fn new(store: Store, images: Vec<(String, PathBuf)>) -> Self {
+        Self {
+            store,
+            pool: AddressPool::new(),
+            images,
+            pods: Arc::default(),
+            overrides: Arc::default(),
+            services: Mutex::default(),
+            dns: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn cluster_ip(&self) -> Ipv4Addr {
+        self.pool.cluster_ip()
+    }
+
+    /// Starts cluster DNS on a fresh ClusterIP (port 53, or any port without root).
+    pub(crate) async fn start_dns(&self) -> std::io::Result<SocketAddr> {
+        let ip = IpAddr::V4(self.pool.cluster_ip());
+        let lookup = self.lookup();
+        let dns = match DnsServer::start(ip, 53, lookup.clone()).await {
+            Ok(d) => d,
+            Err(_) => DnsServer::start(ip, 0, lookup).await?,
+        };
+        let addr = dns.addr();
+        *lock(&self.dns) = Some(dns);
+        Ok(addr)
+    }
+
+    pub(crate) fn dns_addr(&self) -> Option<SocketAddr> {
+        lock(&self.dns).as_ref().map(DnsServer::addr)
+    }
+
+    /// `svc.ns.svc.cluster.local`, `svc.ns.svc` and `svc.ns` give the ClusterIP (the pod IPs
+    /// for a headless service).
+    pub(crate) fn lookup(&self) -> Lookup {
+        let store = self.store.clone();
+        Arc::new(move |name: &str| {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            let name = name.strip_suffix(".cluster.local").unwrap_or(&name);
+            let name = name.strip_suffix(".svc").unwrap_or(name);
+            let (svc, ns) = name.split_once('.')?;
+            if ns.contains('.') {
+                return None;
+            }
+            let s = store.get("services", ns, svc)?;
+            match s.pointer("/spec/clusterIP").and_then(Value::as_str) {
+                Some("None") | None => {
+                    let ep = store.get("endpoints", ns, svc)?;
+                    let ips = ep["subsets"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|s| s["addresses"].as_array().cloned().unwrap_or_default())
+                        .filter_map(|a| a["ip"].as_str()?.parse().ok())
+                        .collect();
+                    Some(ips)
+                }
+                Some(ip) => Some(vec![ip.parse().ok()?]),
+            }
+        })
+    }
+
+    pub(crate) fn has_pod(&self, ns: &str, name: &str, uid: &str) -> bool {
+        lock(&self.pods)
+            .get(&(ns.into(), name.into()))
+            .is_some_and(|p| p.uid == uid)
+    }
+
+    pub(crate) fn pod_keys(&self) -> Vec<(String, String, String)> {
+        lock(&self.pods)
+            .iter()
+            .map(|((n, p), r)| (n.clone(), p.clone(), r.uid.clone()))
+            .collect()
+    }
+
+    /// Starts a pod's containers; returns the pod IP and whether every port listens.
+    pub(crate) async fn start_pod(
+        &self,
+        pod: &Value,
+        dns: Option<SocketAddr>,
+    ) -> (Ipv4Addr, bool, Option<String>) {
+        let ns = pod
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string();
+        let name = pod
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let uid = pod
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let ip = self.pool.pod_ip();
+        let ports: Arc<Mutex<HashMap<u16, SocketAddr>>> = Arc::default();
+        let mut backends = Vec::new();
+        let mut processes = Vec::new();
+        let mut ok = true;
+        let mut error = None;
+        for c in pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let image = c["image"].as_str().unwrap_or_default();
+            let cports: Vec<(u16, bool)> = c["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| {
+                    let port = u16::try_from(p["containerPort"].as_u64()?).ok()?;
+                    Some((port, p["protocol"].as_str() == Some("UDP")))
+                })
+                .collect();
+            if let Some((_, program)) = self
+                .images
+                .iter()
+                .find(|(prefix, _)| image.starts_with(prefix.as_str()))
+            {
+                let env = container_env(c, &ns, &name, ip, dns);
+                let args = command_args(c);
+                match LocalProcess::spawn(program, &args, &env, &format!("{ns}/{name}")) {
+                    Ok(p) => processes.push(p),
+                    Err(e) => {
+                        ok = false;
+                        error = Some(format!("failed to start {}: {e}", program.display()));
+                    }
+                }
+                for (port, _) in &cports {
+                    let addr = SocketAddr::new(IpAddr::V4(ip), *port);
+                    lock(&ports).insert(*port, addr);
+                    if !wait_listening(addr).await {
+                        ok = false;
+                    }
+                }
+                continue;
+            }
+            for (port, udp) in cports {
+                let kind = match image_kind(image) {
+                    "http" => BackendKind::Http,
+                    "udp-echo" => BackendKind::UdpEcho,
+                    "dns" => BackendKind::Dns(self.lookup()),
+                    _ if udp => BackendKind::UdpEcho,
+                    _ => BackendKind::TcpEcho,
+                };
+                match Backend::start(kind, IpAddr::V4(ip), port, &name).await {
+                    Ok(b) => {
+                        lock(&ports).insert(port, b.addr());
+                        backends.push(b);
+                    }
+                    Err(e) => {
+                        ok = false;
+                        error = Some(format!("{image}: cannot listen on {ip}:{port}: {e}"));
+                    }
+                }
+            }
+        }
+        let rt = PodRuntime {
+            uid,
+            ip,
+            ports,
+            backends,
+            processes,
+            kill: CancellationToken::new(),
+            ready: true,
+        };
+        if let Some(old) = lock(&self.pods).insert((ns, name), rt) {
+            stop(old);
+        }
+        (ip, ok, error)
+    }
+
+    pub(crate) fn stop_pod(&self, ns: &str, name: &str) {
+        let old = lock(&self.pods).remove(&(ns.into(), name.into()));
+        if let Some(old) = old {
+            stop(old);
+        }
+    }
+
+    pub(crate) fn set_ready(&self, ns: &str, name: &str, ready: bool) -> bool {
+        match lock(&self.pods).get_mut(&(ns.into(), name.into())) {
+            Some(p) => {
+                p.ready = ready;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn is_ready(&self, ns: &str, name: &str) -> Option<bool> {
+        lock(&self.pods)
+            .get(&(ns.into(), name.into()))
+            .map(|p| p.ready)
+    }
+
+    pub(crate) fn pod_ip_of(&self, ns: &str, name: &str) -> Option<Ipv4Addr> {
+        lock(&self.pods)
+            .get(&(ns.into(), name.into()))
+            .map(|p| p.ip)
+    }
+
+    pub(crate) fn register_port(&self, ns: &str, pod: &str, port: u16, addr: SocketAddr) {
+        lock(&self.overrides).insert((ns.into(), pod.into(), port), addr);
+    }
+
+    pub(crate) fn resolve(&self, ns: &str, pod: &str, port: u16) -> Option<SocketAddr> {
+        resolve(&self.pods, &self.overrides, ns, pod, port)
+    }
+
+    /// What the port-forward handler needs: a port resolver and the pod's kill switch.
+    pub(crate) fn target(
+        &self,
+        ns: &str,
+        pod: &str,
+    ) -> Option<(
+        Arc<dyn Fn(u16) -> Option<SocketAddr> + Send + Sync>,
+        CancellationToken,
+    )> {
+        let kill = lock(&self.pods).get(&(ns.into(), pod.into()))?.kill.clone();
+        let (pods, overrides) = (self.pods.clone(), self.overrides.clone());
+        let (ns, pod) = (ns.to_string(), pod.to_string());
+        Some((
+            Arc::new(move |port| resolve(&pods, &overrides, &ns, &pod, port)),
+            kill,
+        ))
+    }
+
+    pub(crate) fn drop_portforwards(&self, ns: &str, pod: &str) -> bool {
+        match lock(&self.pods).get_mut(&(ns.into(), pod.into())) {
+            Some(p) => {
+                p.kill.cancel();
+                p.kill = CancellationToken::new();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes the service's proxies match its spec; endpoints are read live from the store.
+    pub(crate) async fn sync_service(&self, svc: &Value) {
+        let ns = svc
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string();
+        let name = svc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let ip = svc
+            .pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<IpAddr>().ok());
+        let ports = svc.pointer("/spec/ports").cloned().unwrap_or_default();
+        let signature = format!("{ip:?}{ports}");
+        if lock(&self.services)
+            .get(&(ns.clone(), name.clone()))
+            .is_some_and(|s| s.signature == signature)
+        {
+            return;
+        }
+        let mut proxies = Vec::new();
+        if let Some(ip) = ip {
+            for p in ports.as_array().into_iter().flatten() {
+                let Some(port) = p["port"].as_u64().and_then(|p| u16::try_from(p).ok()) else {
+                    continue;
+                };
+                let proto = if p["protocol"].as_str() == Some("UDP") {
+                    Protocol::Udp
+                } else {
+                    Protocol::Tcp
+                };
+                let endpoints =
+                    self.endpoints_fn(&ns, &name, p["name"].as_str().unwrap_or_default());
+                match ServiceProxy::start(ip, port, proto, endpoints).await {
+                    Ok(p) => proxies.push(p),
+                    Err(e) => {
+                        tracing::warn!("service {ns}/{name}: cannot listen on {ip}:{port}: {e}")
+                    }
+                }
+            }
+        }
+        lock(&self.services).insert(
+            (ns, name),
+            ServiceRuntime {
+                signature,
+                _proxies: proxies,
+            },
+        );
+    }
+
+    pub(crate) fn forget_services_except(&self, keep: &[(String, String)]) {
+        lock(&self.services).retain(|k, _| keep.contains(k));
+    }
+
+    fn endpoints_fn(
+        &self,
+        ns: &str,
+        svc: &str,
+        port_name: &str,
+    ) -> Arc<dyn Fn() -> Vec<SocketAddr> + Send + Sync> {
+        let (store, pods, overrides) = (
+            self.store.clone(),
+            self.pods.clone(),
+            self.overrides.clone(),
+        );
+        let (ns, svc, port_name) = (ns.to_string(), svc.to_string(), port_name.to_string());
+        Arc::new(move || {
+            let Some(ep) = store.get("endpoints", &ns, &svc) else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            for subset in ep["subsets"].as_array().into_iter().flatten() {
+                let port = subset["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| p["name"].as_str().unwrap_or_default() == port_name)
+                    .and_then(|p| p["port"].as_u64())
+                    .and_then(|p| u16::try_from(p).ok());
+                let Some(port) = port else { continue };
+                for a in subset["addresses"].as_array().into_iter().flatten() {
+                    let pod = a.pointer("/targetRef/name").and_then(Value::as_str);
+                    let resolved = pod.and_then(|pod| resolve(&pods, &overrides, &ns, pod, port));
+                    let direct = a["ip"]
+                        .as_str()
+                        .and_then(|ip| ip.parse().ok())
+                        .map(|ip| SocketAddr::new(ip, port));
+                    if let Some(addr) = resolved.or(direct) {
+                        out.push(addr);
+                    }
+                }
+            }
+            out
+        })
+    }
+
+    pub(crate) fn shutdown(&self) {
+        let pods: Vec<PodRuntime> = lock(&self.pods).drain().map(|(_, p)| p).collect();
+        pods.into_iter().for_each(stop);
+        lock(&self.services).clear();
+        lock(&self.dns).take();
+    }
+}
+
+fn resolve(
+    pods: &Mutex<HashMap<PodKey, PodRuntime>>,
+    overrides: &Mutex<HashMap<(String, String, u16), SocketAddr>>,
+    ns: &str,
+    pod: &str,
+    port: u16,
+) -> Option<SocketAddr> {
+    if let Some(a) = lock(overrides).get(&(ns.into(), pod.into(), port)) {
+        return Some(*a);
+    }
+    let pods = lock(pods);
+    let p = pods.get(&(ns.into(), pod.into()))?;
+    let known = lock(&p.ports).get(&port).copied();
+    // A port the manifest does not declare still reaches the pod IP, as in a cluster.
+    Some(known.unwrap_or(SocketAddr::new(IpAddr::V4(p.ip), port)))
+}
+
+fn stop(mut p: PodRuntime) {
+    p.kill.cancel();
+    for b in &p.backends {
+        b.kill();
+    }
+    for proc in &mut p.processes {
+        proc.kill();
+    }
+}
+
+/// `kubesim/http` -> "http"; anything unknown behaves as a TCP echo server.
+fn image_kind(image: &str) -> &str {
+    let base = image.split('@').next().unwrap_or(image);
+    let base = base
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .map_or(base, |(b, _)| b);
+    base.strip_prefix("kubesim/").unwrap_or("echo")
+}
+
+fn command_args(c: &Value) -> Vec<String> {
+    ["command", "args"]
+        .iter()
+        .flat_map(|k| c[*k].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .skip(usize::from(
+            c["command"].as_array().is_some_and(|a| !a.is_empty()),
+        ))
+        .collect()
+}
+
+fn container_env(
+    c: &Value,
+    ns: &str,
+    name: &str,
+    ip: Ipv4Addr,
+    dns: Option<SocketAddr>,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = c["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            Some((
+                e["name"].as_str()?.to_string(),
+                e["value"].as_str().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect();
+    env.push(("POD_IP".into(), ip.to_string()));
+    env.push(("POD_NAME".into(), name.into()));
+    env.push(("POD_NAMESPACE".into(), ns.into()));
+    if let Some(dns) = dns {
+        env.push(("KUBESIM_NAMESERVER".into(), dns.to_string()));
+    }
+    env
+}
+
+async fn wait_listening(addr: SocketAddr) -> bool {
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_kinds() {
+        assert_eq!(image_kind("kubesim/http"), "http");
+        assert_eq!(image_kind("kubesim/udp-echo:1.0"), "udp-echo");
+        assert_eq!(image_kind("postgres:16"), "echo");
+        assert_eq!(image_kind("registry:5000/kubesim/dns"), "echo");
+    }
+
+    #[test]
+    fn command_skips_program() {
+        let c = serde_json::json!({"command": ["relay-server", "--x"], "args": ["--y"]});
+        assert_eq!(command_args(&c), vec!["--x", "--y"]);
+        let c = serde_json::json!({"args": ["--y"]});
+        assert_eq!(command_args(&c), vec!["--y"]);
+    }
+}

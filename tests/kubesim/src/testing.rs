@@ -1,0 +1,126 @@
+//! Helpers for tests (kubesim's and kftray's own): a demo cluster, the real kubectl, a
+//! tiny HTTP client.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{Cluster, ClusterOptions};
+
+/// Generous, for a loaded 2-core machine.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn demo_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.yaml")
+}
+
+/// A cluster from `fixtures/demo.yaml`, with every pod of it Ready.
+pub async fn demo_cluster(opts: ClusterOptions) -> anyhow::Result<Cluster> {
+    let c = Cluster::start(opts).await?;
+    c.apply_yaml(&std::fs::read_to_string(demo_fixture())?)?;
+    for (selector, n) in [
+        ("app=web", 2),
+        ("app=postgres", 1),
+        ("app=dns", 1),
+        ("app=cache", 1),
+    ] {
+        c.wait_pods_ready("demo", selector, n, TIMEOUT)
+            .await
+            .ok_or_else(|| anyhow::anyhow!("demo pods {selector} not ready in time"))?;
+    }
+    Ok(c)
+}
+
+/// The real kubectl, or None (with the reason printed) when the machine lacks it.
+/// With `KUBESIM_REQUIRE_KUBECTL=1` a missing kubectl is a test failure instead.
+pub fn kubectl_path() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        let required = std::env::var("KUBESIM_REQUIRE_KUBECTL").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "kubectl is not on PATH and KUBESIM_REQUIRE_KUBECTL=1"
+        );
+        eprintln!(
+            "SKIPPED: kubectl is not on PATH (set KUBESIM_REQUIRE_KUBECTL=1 to make this fail)"
+        );
+    }
+    found
+}
+
+/// kubectl bound to one kubeconfig, with its own discovery cache dir.
+pub struct Kubectl {
+    pub program: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub cache_dir: PathBuf,
+}
+
+impl Kubectl {
+    /// None when kubectl is missing (see `kubectl_path`).
+    pub fn new(kubeconfig: &Path) -> Option<Self> {
+        let program = kubectl_path()?;
+        let cache_dir =
+            std::env::temp_dir().join(format!("kubesim-kubectl-cache-{}", crate::store::uid()));
+        Some(Self {
+            program,
+            kubeconfig: kubeconfig.to_path_buf(),
+            cache_dir,
+        })
+    }
+
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(&self.program);
+        c.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache_dir)
+            .args(args);
+        c.kill_on_drop(true).stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// Runs kubectl to completion: (success, stdout, stderr).
+    pub async fn run(&self, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+        let out = tokio::time::timeout(TIMEOUT, self.command(args).output()).await??;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        ))
+    }
+}
+
+impl Drop for Kubectl {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.cache_dir);
+    }
+}
+
+/// `GET path` over HTTP/1.1 with `Connection: close`; returns (status code, body).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        Ok((code, body.to_string()))
+    };
+    tokio::time::timeout(TIMEOUT, fut)
+        .await
+        .map_err(|_| std::io::Error::other("http_get timed out"))?
+}
