@@ -129,3 +129,6 @@ fn overlaid(path: &Path) -> Option<PathBuf> {
     let stem = name.strip_suffix(".local.toml")?;
     Some(path.with_file_name(format!("{stem}.toml")))
 }
+
+#[cfg(test)]
+mod tests;

@@ -21,6 +21,9 @@ use toml::de::{DeValue, ValueDeserializer};
 pub(crate) struct Typed {
     pub file: ConfigFile,
     pub forward_keys: BTreeMap<String, Range<usize>>,
+    /// Per alias, the keys that were written but rejected (wrong type, or misspelt as an
+    /// unknown key close to them), so that their absence is not reported a second time.
+    pub rejected: BTreeMap<String, Vec<String>>,
     pub sync_key: Option<Range<usize>>,
 }
 
@@ -69,13 +72,23 @@ pub(crate) fn typed(tree: Tree<'_>, issues: &mut Vec<Issue>) -> Typed {
             }
             "defaults" => {
                 if let Some(table) = table_of(&key, value, issues) {
-                    out.file.defaults = Some(typed_table::<Defaults>(table, "[defaults]", issues));
+                    out.file.defaults = Some(typed_table::<Defaults>(
+                        table,
+                        "[defaults]",
+                        issues,
+                        &mut Vec::new(),
+                    ));
                 }
             }
             "sync" => {
                 if let Some(table) = table_of(&key, value, issues) {
                     out.sync_key = Some(span);
-                    out.file.sync = Some(typed_table::<SyncSpec>(table, "[sync]", issues));
+                    out.file.sync = Some(typed_table::<SyncSpec>(
+                        table,
+                        "[sync]",
+                        issues,
+                        &mut Vec::new(),
+                    ));
                 }
             }
             "forwards" => {
@@ -87,8 +100,11 @@ pub(crate) fn typed(tree: Tree<'_>, issues: &mut Vec<Issue>) -> Typed {
                         continue;
                     };
                     let name = alias.get_ref().to_string();
-                    let spec = typed_table::<ForwardSpec>(table, "a forward", issues);
+                    let mut rejected = Vec::new();
+                    let spec =
+                        typed_table::<ForwardSpec>(table, "a forward", issues, &mut rejected);
                     out.forward_keys.insert(name.clone(), alias.span());
+                    out.rejected.insert(name.clone(), rejected);
                     out.file.forwards.insert(name, spec);
                 }
             }
@@ -157,6 +173,7 @@ fn typed_table<T: DeserializeOwned + JsonSchema + Default>(
     table: Spanned<Tree<'_>>,
     place: &str,
     issues: &mut Vec<Issue>,
+    rejected: &mut Vec<String>,
 ) -> T {
     let known = known_keys::<T>();
     let span = table.span();
@@ -164,6 +181,12 @@ fn typed_table<T: DeserializeOwned + JsonSchema + Default>(
     for (key, value) in table.into_inner() {
         let name = key.get_ref().to_string();
         if !known.iter().any(|k| *k == name) {
+            let known_str: Vec<&str> = known.iter().map(String::as_str).collect();
+            let renamed = RENAMED.iter().any(|(k, _)| *k == name);
+            if let Some(meant) = did_you_mean(&name, known_str.iter().copied()).filter(|_| !renamed)
+            {
+                rejected.push(meant.to_owned());
+            }
             issues.push(unknown_key(
                 &name,
                 key.span(),
@@ -179,7 +202,10 @@ fn typed_table<T: DeserializeOwned + JsonSchema + Default>(
             Ok(_) => {
                 good.insert(key, value);
             }
-            Err(error) => issues.push(wrong_type(&name, &value, error.message())),
+            Err(error) => {
+                issues.push(wrong_type(&name, &value, error.message()));
+                rejected.push(name);
+            }
         }
     }
     T::deserialize(ValueDeserializer::from(Spanned::new(
@@ -240,13 +266,13 @@ fn unknown_key(key: &str, span: Range<usize>, place: &str, known: &[&str]) -> Is
         "kftray::unknown-key",
         format!("unknown key `{key}` in {place}"),
     );
+    if let Some((_, hint)) = RENAMED.iter().find(|(name, _)| *name == key) {
+        return issue.label(span, "not a kftray.toml key").help(*hint);
+    }
     if let Some(best) = did_you_mean(key, known.iter().copied()) {
         return issue
             .label(span, format!("did you mean `{best}`?"))
             .help(format!("known keys here: {}", known.join(", ")));
-    }
-    if let Some((_, hint)) = RENAMED.iter().find(|(name, _)| *name == key) {
-        return issue.label(span, "not a kftray.toml key").help(*hint);
     }
     issue
         .label(span, "unknown key")

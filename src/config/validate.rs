@@ -27,6 +27,7 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
     let Typed {
         file,
         forward_keys,
+        rejected,
         sync_key,
     } = typed;
     if let Some(version) = &file.version
@@ -51,6 +52,7 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
             defaults: &defaults,
             alias,
             alias_span,
+            rejected: rejected.get(alias).map(Vec::as_slice).unwrap_or_default(),
         };
         placed.extend(ctx.resolve(spec, issues, &mut bad_addresses));
     }
@@ -73,6 +75,7 @@ struct Context<'a> {
     defaults: &'a super::model::Defaults,
     alias: &'a str,
     alias_span: Range<usize>,
+    rejected: &'a [String],
 }
 
 impl Context<'_> {
@@ -196,6 +199,7 @@ impl Context<'_> {
         .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
         .collect();
         let (key, value) = match candidates.as_slice() {
+            [] if self.was_rejected(&super::layer::TARGET_KEYS) => return None,
             [] => {
                 issues.push(
                     Issue::new(
@@ -330,6 +334,10 @@ impl Context<'_> {
         Some((target, value.span.clone()))
     }
 
+    fn was_rejected(&self, keys: &[&str]) -> bool {
+        self.rejected.iter().any(|k| keys.contains(&k.as_str()))
+    }
+
     /// The span of a part of a string value, when the source writes the string literally
     /// (no escapes), so the part can be pointed at exactly.
     fn inner_span(&self, value: &At<String>, part: Range<usize>) -> Option<Range<usize>> {
@@ -410,6 +418,9 @@ impl Context<'_> {
             return ok.then_some(out);
         }
         let Some(remote) = &spec.remote_port else {
+            if self.was_rejected(&["remote_port", "ports"]) {
+                return None;
+            }
             let mut issue = Issue::new(
                 "kftray::ports",
                 format!("forward `{}` has no remote port", self.alias),

@@ -1,0 +1,403 @@
+//! The loader end to end on small files: each kind of mistake is found, at the right place,
+//! and all of them in one run; valid files resolve with every default applied.
+
+use super::*;
+use std::net::IpAddr;
+
+/// (code, line, column) of each finding.
+fn findings(text: &str) -> Vec<(String, usize, usize)> {
+    match load_str("kftray.toml", text) {
+        Ok(_) => Vec::new(),
+        Err(d) => d
+            .findings()
+            .iter()
+            .map(|f| (f.code.clone(), f.line.unwrap_or(0), f.column.unwrap_or(0)))
+            .collect(),
+    }
+}
+
+fn one(text: &str) -> (String, usize, usize) {
+    let found = findings(text);
+    assert_eq!(found.len(), 1, "expected one finding, got {found:?}");
+    found.into_iter().next().unwrap()
+}
+
+fn code(c: &str, line: usize, column: usize) -> (String, usize, usize) {
+    (format!("kftray::{c}"), line, column)
+}
+
+const WEB: &str = "[forwards.web]\nservice = \"web\"\nremote_port = 80\n";
+
+#[test]
+fn toml_syntax_errors_are_located() {
+    assert_eq!(
+        one("[forwards.web\nservice = \"web\"\n").0,
+        "kftray::syntax"
+    );
+    let (_, line, _) = one("version = 1\n\n[forwards.web]\nservice = \"web\nremote_port = 80\n");
+    assert_eq!(line, 4);
+}
+
+#[test]
+fn unknown_keys_suggest_the_right_one() {
+    let text = "[forwards.web]\nservice = \"web\"\nremote_prot = 80\n";
+    let d = load_str("kftray.toml", text).unwrap_err();
+    // Only the misspelling: the missing remote_port it causes is not reported twice.
+    assert_eq!(d.len(), 1);
+    assert_eq!(d.findings()[0].code, "kftray::unknown-key");
+    assert_eq!(
+        (d.findings()[0].line, d.findings()[0].column),
+        (Some(3), Some(1))
+    );
+    assert!(
+        d.findings()[0].labels[0]
+            .text
+            .contains("did you mean `remote_port`?")
+    );
+    let d = load_str("kftray.toml", "[forward.web]\n").unwrap_err();
+    assert!(d.findings()[0].labels[0].text.contains("`forwards`"));
+    let d = load_str(
+        "kftray.toml",
+        "[forwards.web]\nservice = \"w\"\nremote_port = 1\nremote_address = \"x\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        d.findings()[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("proxy = \"host\"")
+    );
+}
+
+#[test]
+fn wrong_types_are_reported_per_key() {
+    let text = "[forwards.web]\nservice = 3\nremote_port = true\nenabled = \"yes\"\ntags = \"a\"\n";
+    assert_eq!(
+        findings(text),
+        [
+            code("wrong-type", 2, 11),
+            code("wrong-type", 3, 15),
+            code("wrong-type", 4, 11),
+            code("wrong-type", 5, 8),
+        ]
+    );
+    assert_eq!(one("forwards = 1\n"), code("wrong-type", 1, 12));
+}
+
+#[test]
+fn a_forward_needs_exactly_one_target() {
+    assert_eq!(
+        one("[forwards.web]\nremote_port = 80\n"),
+        code("no-target", 1, 11)
+    );
+    let d = load_str(
+        "kftray.toml",
+        "[forwards.web]\nservice = \"web\"\npod = \"web-0\"\nremote_port = 80\n",
+    )
+    .unwrap_err();
+    let f = &d.findings()[0];
+    assert_eq!(f.code, "kftray::two-targets");
+    assert_eq!(f.labels.len(), 2, "both targets are labelled");
+    assert_eq!((f.labels[1].line, f.labels[1].column), (3, 7));
+}
+
+#[test]
+fn ports_out_of_range() {
+    assert_eq!(
+        one("[forwards.web]\nservice = \"web\"\nremote_port = 0\n"),
+        code("port-range", 3, 15)
+    );
+    assert_eq!(
+        one("[forwards.web]\nservice = \"web\"\nremote_port = 80\nlocal_port = 70000\n"),
+        code("port-range", 4, 14)
+    );
+    assert_eq!(
+        one("[forwards.web]\nservice = \"web\"\nports = [\"8080:99999\"]\n"),
+        code("port-range", 3, 16)
+    );
+    assert_eq!(
+        one("[forwards.web]\nservice = \"web\"\nremote_port = \"Not A Name\"\n"),
+        code("port-name", 3, 15)
+    );
+}
+
+#[test]
+fn duplicate_local_ports_label_both_forwards() {
+    let text = format!(
+        "{WEB}local_port = 8080\n[forwards.api]\nservice = \"api\"\nremote_port = 80\nlocal_port = 8080\n"
+    );
+    let d = load_str("kftray.toml", &text).unwrap_err();
+    let f = &d.findings()[0];
+    assert_eq!(f.code, "kftray::port-conflict");
+    let places: Vec<_> = f.labels.iter().map(|l| (l.line, l.column)).collect();
+    assert_eq!(places, [(8, 14), (4, 14)]);
+    // Another loopback address, another protocol, "any" or a disabled forward: no conflict.
+    for other in [
+        "local_address = \"127.0.0.2\"\n",
+        "protocol = \"udp\"\n",
+        "enabled = false\n",
+    ] {
+        let text = format!(
+            "{WEB}local_port = 8080\n[forwards.api]\nservice = \"api\"\nremote_port = 80\nlocal_port = 8080\n{other}"
+        );
+        assert_eq!(findings(&text), [], "{other}");
+    }
+}
+
+#[test]
+fn udp_needs_a_service_or_a_proxy() {
+    let text = "[forwards.dns]\npod = \"coredns-0\"\nprotocol = \"udp\"\nremote_port = 53\n";
+    assert_eq!(one(text), code("udp-target", 3, 12));
+    let text = "[forwards.dns]\nservice = \"kube-dns\"\nprotocol = \"udp\"\nremote_port = 53\n";
+    assert_eq!(findings(text), []);
+}
+
+#[test]
+fn a_proxy_needs_a_remote_address_and_a_numeric_port() {
+    assert_eq!(
+        one("[forwards.db]\nproxy = \"\"\nremote_port = 5432\n"),
+        code("proxy", 2, 9)
+    );
+    let d = load_str(
+        "kftray.toml",
+        "[forwards.db]\nproxy = \"db.internal:5432\"\nremote_port = 5432\n",
+    )
+    .unwrap_err();
+    assert!(
+        d.findings()[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("remote_port")
+    );
+    assert_eq!(
+        one("[forwards.db]\nproxy = \"db.internal\"\nremote_port = \"postgres\"\n"),
+        code("proxy-port", 3, 15)
+    );
+}
+
+#[test]
+fn bad_durations() {
+    let text = format!("{WEB}[sync]\nrepo = \"https://example.com/a.git\"\ninterval = \"soon\"\n");
+    assert_eq!(one(&text), code("duration", 6, 12));
+    let text = format!("{WEB}[sync]\ninterval = \"1m\"\n");
+    assert_eq!(one(&text), code("sync", 4, 2));
+}
+
+#[test]
+fn malformed_selectors_point_inside_the_string() {
+    let text = "[forwards.api]\nselector = \"app=api,tier in web\"\nremote_port = 80\n";
+    // The label sits under `web`, not under the whole string.
+    assert_eq!(one(text), code("selector", 2, 29));
+}
+
+#[test]
+fn non_loopback_addresses_need_the_opt_in() {
+    let text = format!("{WEB}local_address = \"0.0.0.0\"\n");
+    assert_eq!(one(&text), code("not-loopback", 4, 17));
+    let text = format!("{WEB}local_address = \"0.0.0.0\"\nexpose_to_network = true\n");
+    let e = load_str("kftray.toml", &text).unwrap();
+    assert!(e.forwards[0].expose_to_network);
+    assert_eq!(
+        one(&format!("{WEB}local_address = \"localhost\"\n")),
+        code("local-address", 4, 17)
+    );
+}
+
+#[test]
+fn aliases_must_be_dns_labels() {
+    assert_eq!(
+        one("[forwards.My_Web]\nservice = \"web\"\nremote_port = 80\n"),
+        code("alias", 1, 11)
+    );
+}
+
+#[test]
+fn unknown_versions_are_refused() {
+    assert_eq!(one(&format!("version = 2\n{WEB}")), code("version", 1, 11));
+    assert_eq!(findings(&format!("version = 1\n{WEB}")), []);
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    let text = "version = 3\n\
+                [forwards.a]\nservce = \"x\"\nremote_port = 80\n\
+                [forwards.b]\nservice = \"b\"\nremote_port = 0\n\
+                [forwards.c]\nproxy = \"\"\nremote_port = 1\n";
+    let codes: Vec<String> = findings(text).into_iter().map(|f| f.0).collect();
+    assert_eq!(
+        codes,
+        [
+            "kftray::version",
+            "kftray::unknown-key",
+            "kftray::port-range",
+            "kftray::proxy",
+        ]
+    );
+}
+
+#[test]
+fn defaults_apply_and_forwards_override_them() {
+    let text = "[defaults]\ncontext = \"dev\"\nnamespace = \"shop\"\nlocal_address = \"127.0.0.3\"\n\
+                [forwards.web]\nservice = \"web\"\nremote_port = 80\n\
+                [forwards.db]\nstatefulset = \"pg\"\nremote_port = 5432\nlocal_port = \"any\"\n\
+                namespace = \"data\"\ncontext = \"prod\"\n";
+    let e = load_str("kftray.toml", text).unwrap();
+    let (db, web) = (&e.forwards[0], &e.forwards[1]);
+    assert_eq!(web.context.as_deref(), Some("dev"));
+    assert_eq!(web.namespace.as_deref(), Some("shop"));
+    assert_eq!(web.local_address, "127.0.0.3".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        web.local_port,
+        LocalPort::Fixed(80),
+        "local port defaults to the remote number"
+    );
+    assert_eq!(web.protocol, Protocol::Tcp);
+    assert!(web.enabled);
+    assert_eq!(db.context.as_deref(), Some("prod"));
+    assert_eq!(db.namespace.as_deref(), Some("data"));
+    assert_eq!(db.local_port, LocalPort::Any);
+    assert_eq!(
+        db.target,
+        Target::Workload {
+            workload: WorkloadKind::StatefulSet,
+            name: "pg".into()
+        }
+    );
+    let bare = load_str("kftray.toml", WEB).unwrap();
+    assert_eq!(bare.forwards[0].context, None);
+    assert_eq!(bare.forwards[0].namespace, None);
+    assert_eq!(
+        bare.forwards[0].local_address,
+        "127.0.0.1".parse::<IpAddr>().unwrap()
+    );
+}
+
+#[test]
+fn a_ports_list_makes_one_forward_per_port() {
+    let text =
+        "[forwards.api]\nservice = \"api\"\nports = [\"8080:http\", \"9090\", \"any:grpc\"]\n";
+    let e = load_str("kftray.toml", text).unwrap();
+    let names: Vec<_> = e.forwards.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["api:9090", "api:grpc", "api:http"]);
+    assert_eq!(e.forwards[0].local_port, LocalPort::Fixed(9090));
+    assert_eq!(e.forwards[1].local_port, LocalPort::Any);
+    assert_eq!(e.forwards[2].remote_port, RemotePort::Name("http".into()));
+    let text = "[forwards.api]\nservice = \"api\"\nports = [\"http\"]\n";
+    assert_eq!(one(text).0, "kftray::ports");
+    let text = "[forwards.api]\nservice = \"api\"\nports = [\"80\"]\nremote_port = 80\n";
+    assert_eq!(one(text).0, "kftray::ports");
+}
+
+#[test]
+fn kubeconfig_paths_expand_home_and_resolve_against_the_file() {
+    let text = format!("{WEB}kubeconfig = \"clusters/dev.yaml\"\n");
+    let e = load_str("/project/kftray.toml", &text).unwrap();
+    assert_eq!(
+        e.forwards[0].kubeconfig.as_deref(),
+        Some(std::path::Path::new("/project/clusters/dev.yaml"))
+    );
+    if let Some(home) = std::env::var_os("HOME") {
+        let text = format!("{WEB}kubeconfig = \"~/.kube/dev\"\n");
+        let e = load_str("/project/kftray.toml", &text).unwrap();
+        assert_eq!(
+            e.forwards[0].kubeconfig,
+            Some(std::path::PathBuf::from(home).join(".kube/dev"))
+        );
+    }
+}
+
+#[test]
+fn the_local_file_overrides_by_alias_and_points_into_itself() {
+    let base = "[defaults]\ncontext = \"dev\"\n\
+                [forwards.web]\nservice = \"web\"\nremote_port = 80\nlocal_port = 3000\n\
+                [forwards.db]\nservice = \"db\"\nremote_port = 5432\n";
+    let local = "[defaults]\ncontext = \"dev-eu\"\n\
+                 [forwards.web]\nlocal_port = 13000\n\
+                 [forwards.db]\npod = \"db-0\"\n\
+                 [forwards.mine]\npod = \"debug\"\nremote_port = 4000\n";
+    let e = load_layers(
+        ("kftray.toml".into(), base.into()),
+        Some(("kftray.local.toml".into(), local.into())),
+    )
+    .unwrap();
+    let by_name = |n: &str| e.forwards.iter().find(|f| f.name == n).unwrap();
+    assert_eq!(by_name("web").local_port, LocalPort::Fixed(13000));
+    assert_eq!(by_name("web").context.as_deref(), Some("dev-eu"));
+    // A target in the overlay replaces the base's target instead of adding a second one.
+    assert_eq!(
+        by_name("db").target,
+        Target::Pod {
+            name: "db-0".into()
+        }
+    );
+    assert_eq!(by_name("mine").remote_port, RemotePort::Number(4000));
+    assert_eq!(
+        e.files,
+        [
+            std::path::PathBuf::from("kftray.toml"),
+            "kftray.local.toml".into()
+        ]
+    );
+
+    let local = "[forwards.db]\nlocal_port = 3000\n";
+    let d = load_layers(
+        ("kftray.toml".into(), base.into()),
+        Some(("kftray.local.toml".into(), local.into())),
+    )
+    .unwrap_err();
+    let f = &d.findings()[0];
+    assert_eq!(f.code, "kftray::port-conflict");
+    let files: Vec<_> = f
+        .labels
+        .iter()
+        .map(|l| (l.file.to_str().unwrap(), l.line))
+        .collect();
+    assert_eq!(files, [("kftray.local.toml", 2), ("kftray.toml", 6)]);
+    let rendered = d.render(false, 100);
+    assert!(rendered.contains("[kftray.toml:6:14]"), "{rendered}");
+    assert!(rendered.contains("[kftray.local.toml:2:14]"), "{rendered}");
+}
+
+#[test]
+fn tags_select_a_subset_of_the_enabled_forwards() {
+    let text = "[forwards.a]\nservice = \"a\"\nremote_port = 1\ntags = [\"backend\", \"x\"]\n\
+                [forwards.b]\nservice = \"b\"\nremote_port = 2\ntags = [\"frontend\"]\n\
+                [forwards.c]\nservice = \"c\"\nremote_port = 3\ntags = [\"backend\"]\nenabled = false\n";
+    let e = load_str("kftray.toml", text).unwrap();
+    let names = |tags: &[String]| e.selected(tags).map(|f| f.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&[]), ["a", "b"]);
+    assert_eq!(names(&["backend".into()]), ["a"]);
+    assert_eq!(e.tags(), ["backend", "frontend", "x"]);
+}
+
+#[test]
+fn sync_resolves_with_defaults() {
+    let text = format!("{WEB}[sync]\nrepo = \"git@github.com:acme/dev.git\"\n");
+    let s = load_str("kftray.toml", &text).unwrap().sync.unwrap();
+    assert_eq!(s.reference, "HEAD");
+    assert_eq!(s.path, std::path::PathBuf::from("kftray.toml"));
+    assert_eq!(s.interval, std::time::Duration::from_secs(60));
+    let text = format!("{WEB}[sync]\nrepo = \"not a url\"\npath = \"../x.toml\"\n");
+    let codes: Vec<_> = findings(&text).into_iter().map(|f| f.0).collect();
+    assert_eq!(codes, ["kftray::sync", "kftray::sync"]);
+}
+
+#[test]
+fn the_effective_config_compares_by_value() {
+    let a = load_str("a.toml", WEB).unwrap();
+    let b = load_str("a.toml", &format!("# a comment\n{WEB}")).unwrap();
+    assert_eq!(a.forwards, b.forwards);
+    let c = load_str("a.toml", &WEB.replace("80", "81")).unwrap();
+    assert_ne!(a.forwards, c.forwards);
+}
+
+#[test]
+fn the_checked_in_schema_is_what_the_model_generates() {
+    let checked_in = include_str!("../../schema/kftray.schema.json");
+    assert!(
+        checked_in == schema_json(),
+        "schema/kftray.schema.json is stale: run `cargo run -- schema > schema/kftray.schema.json`"
+    );
+}
