@@ -3,10 +3,13 @@
 
 mod completions;
 mod config;
+mod down;
 mod init;
 mod man;
 mod output;
 mod schema;
+mod status;
+mod up;
 mod validate;
 
 pub use output::Output;
@@ -46,6 +49,13 @@ pub enum ColorWhen {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start the project's forwards and keep them up (Ctrl-C stops them).
+    Up(up::Args),
+    /// Show the running forwards.
+    #[command(visible_alias = "ps")]
+    Status(status::Args),
+    /// Stop the project's running forwards, from any terminal.
+    Down(down::Args),
     /// Check a kftray.toml (and its kftray.local.toml) without touching any cluster.
     Validate(validate::Args),
     /// Print the effective configuration: every forward with every default applied.
@@ -77,6 +87,9 @@ where
     };
     let out = Output::new(cli.color, cli.quiet, cli.verbose);
     match &cli.command {
+        Command::Up(args) => up::run(&cli, args, &out),
+        Command::Status(args) => status::run(&cli, args, &out),
+        Command::Down(args) => down::run(&cli, args, &out),
         Command::Validate(args) => validate::run(&cli, args, &out),
         Command::Config(args) => config::run(&cli, args, &out),
         Command::Init(args) => init::run(&cli, args, &out),

@@ -187,29 +187,16 @@ impl State {
 
     /// Inserts or replaces what is known of one forward of a run.
     pub fn put_forward(&self, run: RunId, row: &ForwardRow) -> Result<(), StateError> {
-        self.conn.execute(
-            "INSERT INTO forwards (run_id, name, local_address, target, state, pod, connections,
-                                   bytes_in, bytes_out, since, last_error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (run_id, name) DO UPDATE SET
-                local_address = excluded.local_address, target = excluded.target,
-                state = excluded.state, pod = excluded.pod, connections = excluded.connections,
-                bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out,
-                since = excluded.since, last_error = excluded.last_error",
-            params![
-                run,
-                row.name,
-                row.local_address,
-                row.target,
-                row.state,
-                row.pod,
-                row.connections,
-                row.bytes_in,
-                row.bytes_out,
-                row.since_ms,
-                row.last_error
-            ],
-        )?;
+        Ok(put_forward(&self.conn, run, row)?)
+    }
+
+    /// Writes many rows in one transaction: the live view's periodic flush.
+    pub fn put_forwards(&mut self, run: RunId, rows: &[ForwardRow]) -> Result<(), StateError> {
+        let tx = self.conn.transaction()?;
+        for row in rows {
+            put_forward(&tx, run, row)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -300,6 +287,33 @@ fn live_runs(conn: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<(
         Ok((run, id))
     })?;
     rows.collect()
+}
+
+fn put_forward(conn: &Connection, run: RunId, row: &ForwardRow) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO forwards (run_id, name, local_address, target, state, pod, connections,
+                               bytes_in, bytes_out, since, last_error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (run_id, name) DO UPDATE SET
+            local_address = excluded.local_address, target = excluded.target,
+            state = excluded.state, pod = excluded.pod, connections = excluded.connections,
+            bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out,
+            since = excluded.since, last_error = excluded.last_error",
+    )?
+    .execute(params![
+        run,
+        row.name,
+        row.local_address,
+        row.target,
+        row.state,
+        row.pod,
+        row.connections,
+        row.bytes_in,
+        row.bytes_out,
+        row.since_ms,
+        row.last_error
+    ])?;
+    Ok(())
 }
 
 fn close_dead_run(conn: &Connection, run: RunId) -> rusqlite::Result<()> {

@@ -8,9 +8,11 @@
 //! are found afterwards, while local connections wait for them.
 
 mod forward;
+mod session;
 mod spec;
 
 pub use forward::{ForwardReport, Phase};
+pub use session::{Selection, UpError, UpOptions, desired, project_of, run};
 pub use spec::{LocalBind, RunSpec};
 
 use crate::cluster::Clusters;

@@ -36,3 +36,37 @@ impl fmt::Display for RunSpec {
         Ok(())
     }
 }
+
+impl RunSpec {
+    /// The run-time part of a configured forward. UDP and proxy forwards need the in-cluster
+    /// relay, which this version does not run yet: they are refused with that reason.
+    pub fn from_config(forward: &crate::config::Forward) -> Result<RunSpec, String> {
+        use crate::config::{LocalPort, Protocol};
+        let target = match (forward.protocol, forward.target.to_resolve()) {
+            (Protocol::Tcp, Some(target)) => target,
+            _ => {
+                return Err(format!(
+                    "{} needs the in-cluster relay (UDP and proxy forwards), which is not \
+                     available in this version yet",
+                    forward.name
+                ));
+            }
+        };
+        Ok(RunSpec {
+            cluster: ClusterKey {
+                kubeconfig: forward.kubeconfig.clone(),
+                context: forward.context.clone(),
+            },
+            namespace: forward.namespace.clone(),
+            target,
+            remote_port: (&forward.remote_port).into(),
+            local: LocalBind {
+                address: forward.local_address,
+                port: match forward.local_port {
+                    LocalPort::Fixed(port) => port,
+                    LocalPort::Any => 0,
+                },
+            },
+        })
+    }
+}

@@ -1,0 +1,78 @@
+//! `kftray down`: stop a project's running forwards from any terminal.
+
+use super::output::say;
+use super::{Cli, Output, config_path};
+use crate::state::{ProcessId, State};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// How long a run may take to stop (its connections drain) before it is killed.
+const GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Stop every project's forwards on this machine.
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+    let Some(home) = State::default_home() else {
+        out.error("cannot find a home directory for kftray's state; set KFTRAY_HOME");
+        return ExitCode::from(2);
+    };
+    let project = if args.all {
+        None
+    } else {
+        match config_path(cli, None) {
+            Ok(path) => Some(crate::up::project_of(&path)),
+            Err(message) => {
+                out.error(&format!("{message} (or use --all)"));
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let result = (|| {
+        let mut state = State::open(&home)?;
+        state.reap_dead_runs()?;
+        let runs = state.live_runs(project.as_deref())?;
+        for run in &runs {
+            stop(run.pid);
+            if !out.quiet {
+                say(&format!("stopped {} (pid {})\n", run.project, run.pid));
+            }
+        }
+        // A run that had to be killed could not record its own end.
+        state.reap_dead_runs()?;
+        Ok::<_, crate::state::StateError>(runs.len())
+    })();
+    match result {
+        Ok(0) => {
+            if !out.quiet {
+                say("nothing was running\n");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            out.error(&e.to_string());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL if the process is still there after the grace period.
+fn stop(pid: u32) {
+    let Ok(raw) = i32::try_from(pid) else { return };
+    let alive = || ProcessId { pid, start: None }.is_alive();
+    // SAFETY: kill has no memory effects; the pid came from a run this user recorded.
+    unsafe { libc::kill(raw, libc::SIGTERM) };
+    let started = Instant::now();
+    while alive() && started.elapsed() < GRACE {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if alive() {
+        // SAFETY: as above.
+        unsafe { libc::kill(raw, libc::SIGKILL) };
+    }
+}

@@ -1,0 +1,80 @@
+//! `kftray status` (alias `ps`): what runs, read from the state database.
+
+use super::output::say;
+use super::{Cli, Output, config_path};
+use crate::state::State;
+use crate::status::{ForwardStatus, table};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Every project on this machine, not only the one of the current directory.
+    #[arg(short, long)]
+    pub all: bool,
+    /// `table` for people, `json` (a flat array of forwards, documented in the README).
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+    let Some(home) = State::default_home() else {
+        out.error("cannot find a home directory for kftray's state; set KFTRAY_HOME");
+        return ExitCode::from(2);
+    };
+    let project = if args.all {
+        None
+    } else {
+        match config_path(cli, None) {
+            Ok(path) => Some(crate::up::project_of(&path)),
+            Err(message) => {
+                out.error(&format!("{message} (or use --all)"));
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let mut state = match State::open(&home) {
+        Ok(state) => state,
+        Err(e) => {
+            out.error(&e.to_string());
+            return ExitCode::from(2);
+        }
+    };
+    let collected = state.reap_dead_runs().and_then(|_| {
+        let mut rows = Vec::new();
+        for run in state.live_runs(project.as_deref())? {
+            for row in state.forwards(run.id)? {
+                rows.push(ForwardStatus::new(&run, &row));
+            }
+        }
+        Ok(rows)
+    });
+    let rows = match collected {
+        Ok(rows) => rows,
+        Err(e) => {
+            out.error(&e.to_string());
+            return ExitCode::from(2);
+        }
+    };
+    match args.output {
+        Format::Json => match serde_json::to_string_pretty(&rows) {
+            Ok(json) => say(&format!("{json}\n")),
+            Err(e) => {
+                out.error(&e.to_string());
+                return ExitCode::from(2);
+            }
+        },
+        Format::Table if rows.is_empty() => {
+            if !out.quiet {
+                say("no kftray forwards are running\n");
+            }
+        }
+        Format::Table => say(&table(&rows)),
+    }
+    ExitCode::SUCCESS
+}
