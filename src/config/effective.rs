@@ -60,6 +60,7 @@ pub struct Forward {
     pub domain: Option<String>,
     /// Sorted, without duplicates.
     pub tags: Vec<String>,
+    pub description: Option<String>,
     pub enabled: bool,
     /// Set when `local_address` is not loopback (the file had to opt in).
     pub expose_to_network: bool,

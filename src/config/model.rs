@@ -139,6 +139,9 @@ pub struct ForwardSpec {
     pub enabled: Option<At<bool>>,
     /// Tags, so that `kftray up --tag backend` runs a subset.
     pub tags: Option<At<Vec<At<String>>>>,
+    /// Free text shown beside the forward (an imported kftray alias that is not a DNS label
+    /// is kept here).
+    pub description: Option<At<String>>,
 }
 
 /// The git source of a team configuration.

@@ -180,7 +180,7 @@ fn typed_table<T: DeserializeOwned + JsonSchema + Default>(
     let mut good = Tree::new();
     for (key, value) in table.into_inner() {
         let name = key.get_ref().to_string();
-        if !known.iter().any(|k| *k == name) {
+        if !known.contains(&name) {
             let known_str: Vec<&str> = known.iter().map(String::as_str).collect();
             let renamed = RENAMED.iter().any(|(k, _)| *k == name);
             if let Some(meant) = did_you_mean(&name, known_str.iter().copied()).filter(|_| !renamed)

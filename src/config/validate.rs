@@ -173,6 +173,7 @@ impl Context<'_> {
                     remote_port,
                     domain: domain.clone(),
                     tags: tags.clone(),
+                    description: spec.description.as_ref().map(|d| d.value.clone()),
                     enabled,
                     expose_to_network: expose,
                 },
@@ -346,7 +347,7 @@ impl Context<'_> {
         let raw = file.text.get(pos.local.clone())?;
         let quoted = raw.len() == value.value.len() + 2
             && (raw.starts_with('"') || raw.starts_with('\''))
-            && &raw[1..raw.len() - 1] == value.value;
+            && raw[1..raw.len() - 1] == value.value;
         if !quoted {
             return None;
         }
