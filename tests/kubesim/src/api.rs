@@ -248,7 +248,14 @@ impl Api {
                 Ok(ok_json(StatusCode::OK, &obj))
             }
             "list" => self.list(&req, &t, &q),
-            "watch" => self.watch(&t, &q, conn),
+            "watch" => {
+                let accept = req
+                    .headers()
+                    .get(header::ACCEPT)
+                    .and_then(|a| a.to_str().ok())
+                    .unwrap_or_default();
+                self.watch(&t, &q, conn, crate::table::wants_table(accept))
+            }
             "create" if t.sub.is_some() => self.portforward(req, &ns, &name),
             "create" => {
                 let body = read_json(req).await?;
@@ -384,6 +391,7 @@ impl Api {
         t: &Target,
         q: &HashMap<String, String>,
         conn: &ConnInfo,
+        as_table: bool,
     ) -> Result<Response<Body>, ApiError> {
         let (labels, fields) = selectors(&t.resource, q)?;
         let info = discovery::info(&t.resource)
@@ -437,8 +445,23 @@ impl Api {
         let closed = conn.closed.clone();
         let kind = info.kind;
         let api_version = discovery::api_version(info);
+        let table_resource = t.resource.clone();
         tokio::spawn(async move {
-            let line = |v: Value| {
+            // kubectl's `get -w` asks for each event's object as a one-row Table.
+            let line = |mut v: Value| {
+                if as_table && v["type"] != "ERROR" && v["type"] != "BOOKMARK" {
+                    let rv = v
+                        .pointer("/object/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .and_then(|r| r.parse().ok())
+                        .unwrap_or(0);
+                    v["object"] = crate::table::table(
+                        &table_resource,
+                        std::slice::from_ref(&v["object"]),
+                        rv,
+                        None,
+                    );
+                }
                 let mut b = serde_json::to_vec(&v).unwrap_or_default();
                 b.push(b'\n');
                 Bytes::from(b)

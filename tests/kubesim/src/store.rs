@@ -133,7 +133,9 @@ impl Store {
         meta["uid"] = json!(uid());
         meta["resourceVersion"] = json!(rv.to_string());
         meta["creationTimestamp"] = json!(crate::time::now());
-        if meta.get("generation").is_none() && resource != "pods" && resource != "namespaces" {
+        if meta.get("generation").is_none()
+            && ["deployments", "statefulsets", "daemonsets", "replicasets"].contains(&resource)
+        {
             meta["generation"] = json!(1);
         }
         inner.objects.insert(k, obj.clone());
