@@ -8,7 +8,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub async fn client_from(path: &Path) -> kube::Client {
     let kc = Kubeconfig::read_from(path).expect("kubeconfig parses");
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("kubeconfig loads");
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig loads");
     kube::Client::try_from(config).expect("client builds")
 }
 
@@ -17,9 +19,15 @@ pub async fn client(cluster: &kubesim::Cluster) -> kube::Client {
 }
 
 /// A client authenticating as `creds`, through a kubeconfig written into `dir`.
-pub async fn client_as(cluster: &kubesim::Cluster, dir: &Path, creds: kubesim::Credentials) -> kube::Client {
+pub async fn client_as(
+    cluster: &kubesim::Cluster,
+    dir: &Path,
+    creds: kubesim::Credentials,
+) -> kube::Client {
     let path = dir.join(format!("kubeconfig-{}", rand_suffix()));
-    cluster.write_kubeconfig_for(&path, creds).expect("kubeconfig written");
+    cluster
+        .write_kubeconfig_for(&path, creds)
+        .expect("kubeconfig written");
     client_from(&path).await
 }
 
