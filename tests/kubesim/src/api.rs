@@ -218,7 +218,7 @@ impl Api {
                 return Err(ApiError::new(
                     405,
                     "MethodNotAllowed",
-                    format!("the server does not allow this method on the requested resource"),
+                    "the server does not allow this method on the requested resource",
                 ));
             }
         };
@@ -498,10 +498,10 @@ impl Api {
             }
             for ev in past {
                 last_rv = ev.rv;
-                if let Some(l) = render(&ev, &matches) {
-                    if tx.send_data(line(l)).await.is_err() {
-                        return;
-                    }
+                if let Some(l) = render(&ev, &matches)
+                    && tx.send_data(line(l)).await.is_err()
+                {
+                    return;
                 }
             }
             let Some(rx) = rx.as_mut() else { return };
@@ -519,9 +519,9 @@ impl Api {
                     ev = rx.recv() => match ev {
                         Ok(ev) => {
                             last_rv = ev.rv;
-                            if let Some(l) = render(&ev, &matches) {
-                                if tx.send_data(line(l)).await.is_err() { return; }
-                            }
+                            if let Some(l) = render(&ev, &matches) && tx.send_data(line(l)).await.is_err() {
+                    return;
+                }
                         }
                         // A watcher too slow for the event stream is closed, as the watch cache does.
                         Err(_) => return,

@@ -106,10 +106,10 @@ pub(crate) fn prepare(resource: &str, obj: &mut Value, runtime: &Runtime) -> Res
             }
             obj["status"] = json!({"loadBalancer": {}});
         }
-        "deployments" | "statefulsets" | "replicasets" => {
-            if obj.pointer("/spec/replicas").is_none() {
-                obj["spec"]["replicas"] = json!(1);
-            }
+        "deployments" | "statefulsets" | "replicasets"
+            if obj.pointer("/spec/replicas").is_none() =>
+        {
+            obj["spec"]["replicas"] = json!(1);
         }
         _ => {}
     }

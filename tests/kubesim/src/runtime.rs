@@ -18,6 +18,8 @@ use crate::service_proxy::{Protocol, ServiceProxy};
 use crate::store::Store;
 
 type PodKey = (String, String);
+type Overrides = Arc<Mutex<HashMap<(String, String, u16), SocketAddr>>>;
+pub(crate) type Resolver = Arc<dyn Fn(u16) -> Option<SocketAddr> + Send + Sync>;
 pub(crate) type Lookup = Arc<dyn Fn(&str) -> Option<Vec<IpAddr>> + Send + Sync>;
 
 struct PodRuntime {
@@ -42,7 +44,7 @@ pub(crate) struct Runtime {
     images: Vec<(String, PathBuf)>,
     pods: Arc<Mutex<HashMap<PodKey, PodRuntime>>>,
     // Registered by tests before or after a pod starts: (ns, pod, containerPort) -> address.
-    overrides: Arc<Mutex<HashMap<(String, String, u16), SocketAddr>>>,
+    overrides: Overrides,
     services: Mutex<HashMap<PodKey, ServiceRuntime>>,
     dns: Mutex<Option<DnsServer>>,
 }
@@ -267,14 +269,7 @@ impl Runtime {
     }
 
     /// What the port-forward handler needs: a port resolver and the pod's kill switch.
-    pub(crate) fn target(
-        &self,
-        ns: &str,
-        pod: &str,
-    ) -> Option<(
-        Arc<dyn Fn(u16) -> Option<SocketAddr> + Send + Sync>,
-        CancellationToken,
-    )> {
+    pub(crate) fn target(&self, ns: &str, pod: &str) -> Option<(Resolver, CancellationToken)> {
         let kill = lock(&self.pods).get(&(ns.into(), pod.into()))?.kill.clone();
         let (pods, overrides) = (self.pods.clone(), self.overrides.clone());
         let (ns, pod) = (ns.to_string(), pod.to_string());

@@ -28,6 +28,7 @@ pub mod portforward {
 }
 
 #[cfg(not(kubesim_world))]
+#[allow(clippy::type_complexity, clippy::new_without_default)]
 pub mod world {
     use std::io;
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};

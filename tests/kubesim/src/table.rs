@@ -24,8 +24,10 @@ pub fn wants_table(accept: &str) -> bool {
         .is_some_and(|first| first.contains("as=Table"))
 }
 
+type Cells = fn(&Value) -> Vec<Value>;
+
 pub fn table(resource: &str, items: &[Value], rv: u64, cont: Option<&str>) -> Value {
-    let (columns, cells): (Vec<Value>, fn(&Value) -> Vec<Value>) = match resource {
+    let (columns, cells): (Vec<Value>, Cells) = match resource {
         "pods" => (
             vec![
                 col("Name", "string", 0),
