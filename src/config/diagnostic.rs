@@ -4,7 +4,7 @@
 
 use super::source::SourceMap;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -41,7 +41,7 @@ impl Issue {
 }
 
 /// A place in a file that a finding points at.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Label {
     /// The file as it was named when loading (relative paths stay relative).
     pub file: PathBuf,
@@ -57,7 +57,7 @@ pub struct Label {
 }
 
 /// One problem found in a configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable identifier of the kind of problem, e.g. `kftray::unknown-key`.
     pub code: String,
@@ -148,6 +148,14 @@ impl Diagnostics {
                 labels: Vec::new(),
                 help,
             }],
+            sources: Arc::default(),
+        }
+    }
+
+    /// Findings read back (e.g. from the state database): rendered without source lines.
+    pub fn from_findings(findings: Vec<Finding>) -> Self {
+        Diagnostics {
+            findings,
             sources: Arc::default(),
         }
     }

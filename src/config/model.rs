@@ -58,7 +58,7 @@ impl<T: JsonSchema> JsonSchema for At<T> {
 #[schemars(
     title = "kftray.toml",
     description = "Kubernetes port-forwards as code. One table per forward under [forwards], \
-                   keyed by its alias. See https://github.com/kftray/kftray-cli#file-format"
+                   keyed by its alias. See https://github.com/kftray/kftray-cli#the-file-format-kftraytoml-version-1"
 )]
 pub struct ConfigFile {
     /// Version of the file format. Only 1 exists; it may be omitted.
@@ -68,8 +68,9 @@ pub struct ConfigFile {
     pub defaults: Option<Defaults>,
     /// The forwards, one table per alias: `[forwards.web]`. The alias must be a DNS label
     /// (lowercase letters, digits and '-', at most 63 characters).
+    #[schemars(extend("propertyNames" = {"pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"}))]
     pub forwards: BTreeMap<String, ForwardSpec>,
-    /// Where the team's kftray.toml lives in git (used by `kftray up --sync`).
+    /// Where the team's kftray.toml lives in git.
     pub sync: Option<SyncSpec>,
 }
 

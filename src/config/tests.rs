@@ -401,3 +401,54 @@ fn the_checked_in_schema_is_what_the_model_generates() {
         "schema/kftray.schema.json is stale: run `cargo run -- schema > schema/kftray.schema.json`"
     );
 }
+
+#[test]
+fn findings_survive_a_round_trip_through_json() {
+    let d = load_str("kftray.toml", "[forwards.web]\nremote_port = 80\n").unwrap_err();
+    let stored = d.to_json();
+    let back: Vec<Finding> = serde_json::from_str(&stored).unwrap();
+    assert_eq!(back, d.findings());
+    let again = Diagnostics::from_findings(back);
+    // Without the source text the report still names the problem and the help.
+    let text = again.render(false, 100);
+    assert!(text.contains("forward `web` has no target"), "{text}");
+}
+
+#[test]
+fn odd_input_is_reported_not_panicked_on() {
+    for text in ["", "[forwards]\n"] {
+        assert!(load_str("kftray.toml", text).unwrap().forwards.is_empty());
+    }
+    for text in [
+        "forwards = []\n",
+        "[forwards.web]\nservice = \"é\"\nremote_port = 80\n",
+        "[forwards.web]\nselector = \"é=\\u00e9,\"\nremote_port = 80\n",
+        "[forwards.web]\nservice = \"w\"\nports = [\"é:x\", \":\", \"\", \"1:2:3\"]\n",
+        "[forwards.web]\nservice = \"w\"\nremote_port = 9223372036854775807\n",
+        "[forwards.web]\nservice = \"w\"\nremote_port = -1\nlocal_port = -5\n",
+        "[[forwards]]\nservice = \"w\"\n",
+        "[sync]\nrepo = \"\"\ninterval = \"99999999999999999999999h\"\n",
+    ] {
+        let d = load_str("kftray.toml", text).expect_err(text);
+        assert!(
+            d.findings().iter().all(|f| f.help.is_some()),
+            "{text}: {d:?}"
+        );
+    }
+}
+
+#[test]
+fn every_finding_has_help() {
+    let d = load_str(
+        "kftray.toml",
+        include_str!("../../tests/fixtures/many-problems.toml"),
+    )
+    .unwrap_err();
+    assert!(d.len() >= 10);
+    let text = "version = \"1\"\n[forwards.web]\nservice = 3\nremote_port = 80\nenabled = 1\n";
+    let d2 = load_str("kftray.toml", text).unwrap_err();
+    assert_eq!(d2.len(), 3);
+    for f in d.findings().iter().chain(d2.findings()) {
+        assert!(f.help.is_some(), "{f:?}");
+    }
+}

@@ -155,7 +155,8 @@ fn one_value<T: DeserializeOwned>(
                     "kftray::wrong-type",
                     format!("wrong type for `{}`: {message}", key.get_ref()),
                 )
-                .label(value.span(), format!("expected {expected}")),
+                .label(value.span(), format!("expected {expected}"))
+                .help("write version = 1"),
             );
             None
         }
@@ -231,14 +232,21 @@ fn wrong_type(key: &str, value: &Spanned<DeValue<'_>>, message: &str) -> Issue {
     } else {
         format!("invalid `{key}`: {message}")
     };
-    let mut issue =
-        Issue::new("kftray::wrong-type", text).label(value.span(), format!("expected {expected}"));
-    if key == "protocol" {
-        issue = issue.help("write protocol = \"tcp\" or protocol = \"udp\"");
-    } else if key == "local_port" {
-        issue = issue.help("write a port number, or local_port = \"any\" for a free port");
+    Issue::new("kftray::wrong-type", text)
+        .label(value.span(), format!("expected {expected}"))
+        .help(example_for(key))
+}
+
+fn example_for(key: &str) -> String {
+    match key {
+        "protocol" => "write protocol = \"tcp\" or protocol = \"udp\"".into(),
+        "local_port" => "write a port number, or local_port = \"any\" for a free port".into(),
+        "remote_port" => "for example: remote_port = 80, or remote_port = \"http\"".into(),
+        "ports" => "for example: ports = [\"8080:80\", \"9090:metrics\"]".into(),
+        "tags" => "for example: tags = [\"backend\"]".into(),
+        "enabled" | "expose_to_network" => format!("write {key} = true or {key} = false"),
+        other => format!("write it in quotes: {other} = \"...\""),
     }
-    issue
 }
 
 fn expected_for(key: &str) -> &'static str {

@@ -347,7 +347,7 @@ impl Context<'_> {
         let raw = file.text.get(pos.local.clone())?;
         let quoted = raw.len() == value.value.len() + 2
             && (raw.starts_with('"') || raw.starts_with('\''))
-            && raw[1..raw.len() - 1] == value.value;
+            && raw.get(1..raw.len() - 1) == Some(value.value.as_str());
         if !quoted {
             return None;
         }
