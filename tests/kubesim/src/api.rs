@@ -213,6 +213,7 @@ impl Api {
             (&Method::GET, None, _) => "list",
             (&Method::POST, None, _) => "create",
             (&Method::PUT, Some(_), None) => "update",
+            (&Method::PATCH, Some(_), None) => "patch",
             (&Method::DELETE, Some(_), None) => "delete",
             _ => {
                 return Err(ApiError::new(
@@ -261,6 +262,35 @@ impl Api {
                 let body = read_json(req).await?;
                 self.create(&t.resource, &ns, body)
                     .map(|o| ok_json(StatusCode::CREATED, &o))
+            }
+            "patch" => {
+                let ct = req
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|c| c.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                if !ct.starts_with("application/merge-patch+json")
+                    && !ct.starts_with("application/strategic-merge-patch+json")
+                {
+                    return Err(ApiError::new(
+                        415,
+                        "UnsupportedMediaType",
+                        format!(
+                            "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json; got {ct}"
+                        ),
+                    ));
+                }
+                let patch = read_json(req).await?;
+                let cur = self
+                    .store
+                    .get(&t.resource, &ns, &name)
+                    .ok_or_else(|| ApiError::not_found(&t.resource, &name))?;
+                let mut merged = cur.clone();
+                // Strategic merge is applied as a JSON merge patch: lists are replaced whole.
+                merge_patch(&mut merged, &patch);
+                self.replace(&t.resource, &ns, &name, merged)
+                    .map(|o| ok_json(StatusCode::OK, &o))
             }
             "update" => {
                 let body = read_json(req).await?;
@@ -720,6 +750,24 @@ fn render(ev: &Event, matches: &impl Fn(&str, &str, &Value) -> bool) -> Option<V
     Some(json!({"type": ty, "object": ev.object}))
 }
 
+/// RFC 7386 JSON merge patch.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Some(p) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    for (k, v) in p {
+        if v.is_null() {
+            target.as_object_mut().map(|t| t.remove(k));
+        } else {
+            merge_patch(&mut target[k], v);
+        }
+    }
+}
+
 fn ns_of(o: &Value) -> &str {
     o.pointer("/metadata/namespace")
         .and_then(Value::as_str)
@@ -801,6 +849,13 @@ mod tests {
             route("/api/v1/namespaces/demo"),
             Ok(Route::Resource(Target { name: Some(_), .. }))
         ));
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc7386() {
+        let mut v = json!({"a": {"b": 1, "c": 2}, "l": [1, 2]});
+        merge_patch(&mut v, &json!({"a": {"b": null, "d": 3}, "l": [3]}));
+        assert_eq!(v, json!({"a": {"c": 2, "d": 3}, "l": [3]}));
     }
 
     #[test]

@@ -36,6 +36,19 @@ enum Command {
         #[arg(long, value_name = "PREFIX=PROGRAM")]
         image: Vec<String>,
     },
+    /// Run one built-in backend (what a kubesim/<kind> container serves) as a process:
+    /// a pod whose image maps to this binary runs a real local command.
+    Backend {
+        /// echo, http or udp-echo.
+        #[arg(long, default_value = "echo")]
+        kind: String,
+        /// Address to listen on, e.g. `$(POD_IP):8080` in a manifest's args.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The name the http backend answers with.
+        #[arg(long, default_value = "kubesim")]
+        name: String,
+    },
 }
 
 #[tokio::main]
@@ -44,13 +57,16 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let Command::Serve {
-        fixture,
-        kubeconfig,
-        port,
-        http,
-        image,
-    } = Cli::parse().command;
+    let (fixture, kubeconfig, port, http, image) = match Cli::parse().command {
+        Command::Serve {
+            fixture,
+            kubeconfig,
+            port,
+            http,
+            image,
+        } => (fixture, kubeconfig, port, http, image),
+        Command::Backend { kind, listen, name } => return backend(&kind, listen, &name).await,
+    };
     let mut images = Vec::new();
     for i in image {
         let (prefix, program) = i
@@ -83,5 +99,23 @@ async fn main() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     cluster.shutdown().await;
+    Ok(())
+}
+
+async fn backend(kind: &str, listen: std::net::SocketAddr, name: &str) -> anyhow::Result<()> {
+    use kubesim::backend::{Backend, BackendKind};
+    let kind = match kind {
+        "echo" => BackendKind::TcpEcho,
+        "http" => BackendKind::Http,
+        "udp-echo" => BackendKind::UdpEcho,
+        other => anyhow::bail!("unknown backend kind {other:?} (echo, http, udp-echo)"),
+    };
+    let b = Backend::start(kind, listen.ip(), listen.port(), name).await?;
+    println!("kubesim backend listening on {}", b.addr());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
     Ok(())
 }

@@ -179,7 +179,7 @@ impl Runtime {
                 .find(|(prefix, _)| image.starts_with(prefix.as_str()))
             {
                 let env = container_env(c, &ns, &name, ip, dns);
-                let args = command_args(c);
+                let args: Vec<String> = command_args(c).iter().map(|a| expand(a, &env)).collect();
                 match LocalProcess::spawn(program, &args, &env, &format!("{ns}/{name}")) {
                     Ok(p) => processes.push(p),
                     Err(e) => {
@@ -473,6 +473,39 @@ fn container_env(
     env
 }
 
+/// `$(VAR)` in command and args expands from the container's env, as the kubelet does;
+/// `$$(VAR)` escapes it and unknown names stay as written.
+fn expand(arg: &str, env: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = arg;
+    while let Some(i) = rest.find("$(") {
+        if i > 0 && rest[..i].ends_with('$') {
+            out.push_str(&rest[..i - 1]);
+            out.push_str("$(");
+            rest = &rest[i + 2..];
+            continue;
+        }
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after.find(')') {
+            Some(j) => {
+                let name = &after[..j];
+                match env.iter().rev().find(|(k, _)| k == name) {
+                    Some((_, v)) => out.push_str(v),
+                    None => out.push_str(&rest[i..i + 2 + j + 1]),
+                }
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str(&rest[i..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 async fn wait_listening(addr: SocketAddr) -> bool {
     for _ in 0..300 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -493,6 +526,19 @@ mod tests {
         assert_eq!(image_kind("kubesim/udp-echo:1.0"), "udp-echo");
         assert_eq!(image_kind("postgres:16"), "echo");
         assert_eq!(image_kind("registry:5000/kubesim/dns"), "echo");
+    }
+
+    #[test]
+    fn expands_env_references() {
+        let env = vec![("POD_IP".to_string(), "127.244.0.9".to_string())];
+        assert_eq!(
+            expand("--listen=$(POD_IP):80", &env),
+            "--listen=127.244.0.9:80"
+        );
+        assert_eq!(
+            expand("$$(POD_IP) $(NOPE) $(", &env),
+            "$(POD_IP) $(NOPE) $("
+        );
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub mod world {
     pub struct AddressPool(AtomicU32, AtomicU32);
     impl AddressPool {
         pub fn new() -> Self {
-            Self(AtomicU32::new(1), AtomicU32::new(1))
+            Self(
+                AtomicU32::new(rand::random_range(1..60_000)),
+                AtomicU32::new(rand::random_range(1..60_000)),
+            )
         }
         pub fn pod_ip(&self) -> Ipv4Addr {
             let n = self.0.fetch_add(1, Ordering::SeqCst);
