@@ -63,6 +63,19 @@ async fn get_pods_and_services_across_namespaces() {
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 2, "{out}");
 
+    // kubectl label sends a strategic merge PATCH.
+    let (ok, _, err) = kubectl
+        .run(&["label", "pod", "-n", "demo", "cache", "extra=yes"])
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    let (ok, out, err) = kubectl
+        .run(&["get", "pods", "-n", "demo", "-l", "extra=yes", "-o", "name"])
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "pod/cache");
+
     let (ok, _, err) = kubectl
         .run(&["get", "pod", "-n", "demo", "nope"])
         .await
