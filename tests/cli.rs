@@ -207,6 +207,13 @@ fn config_prints_the_effective_forwards() {
     assert_eq!(web["target"]["kind"], "service");
     assert_eq!(effective["sync"]["interval"], "2m");
 
+    // -o/--output is the same option, as for `kftray status`.
+    let again = kftray(
+        &root(),
+        &["-f", "examples/git-sync.toml", "config", "-o", "json"],
+    );
+    assert_eq!(again.stdout, out.stdout);
+
     let out = kftray(&root(), &["-f", "examples/git-sync.toml", "config"]);
     let table = text(&out.stdout);
     assert!(table.starts_with("NAME "), "{table}");

@@ -7,14 +7,15 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// `text` (a table) or `json` (the resolved forwards and sync source).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    /// `table` for people, or `json` (the resolved forwards and the sync source).
+    #[arg(short = 'o', long, visible_alias = "output", value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    Text,
+    #[value(alias = "text")]
+    Table,
     Json,
 }
 
@@ -41,7 +42,7 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        Format::Text => say(&table(&effective)),
+        Format::Table => say(&table(&effective)),
     }
     ExitCode::SUCCESS
 }

@@ -13,7 +13,7 @@ pub struct Args {
     pub path: Option<PathBuf>,
     /// `human` (miette reports on stderr) or `json` (an array of findings on stdout, `[]` when
     /// the file is valid).
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(short = 'o', long, visible_alias = "output", value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }
 
