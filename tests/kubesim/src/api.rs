@@ -201,6 +201,9 @@ impl Api {
         let verb = match (req.method(), &t.name, &t.sub) {
             (&Method::GET, Some(_), Some(s)) if s == "portforward" => "get",
             (&Method::POST, Some(_), Some(s)) if s == "portforward" => "create",
+            (&Method::GET, Some(_), Some(s)) if s == "scale" && scalable(&t.resource) => "get",
+            (&Method::PUT, Some(_), Some(s)) if s == "scale" && scalable(&t.resource) => "update",
+            (&Method::PATCH, Some(_), Some(s)) if s == "scale" && scalable(&t.resource) => "patch",
             (_, Some(_), Some(_)) => {
                 return Err(ApiError::new(
                     404,
@@ -240,6 +243,9 @@ impl Api {
             ));
         }
         match verb {
+            _ if t.sub.as_deref() == Some("scale") => {
+                self.scale(req, verb, &t.resource, &ns, &name).await
+            }
             "get" if t.sub.is_some() => self.portforward(req, &ns, &name),
             "get" => {
                 let obj = self
@@ -315,6 +321,55 @@ impl Api {
         }
     }
 
+    /// The `autoscaling/v1 Scale` subresource of deployments, statefulsets and replicasets.
+    async fn scale(
+        &self,
+        req: Request<Incoming>,
+        verb: &str,
+        resource: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        let cur = self
+            .store
+            .get(resource, ns, name)
+            .ok_or_else(|| ApiError::not_found(resource, name))?;
+        let as_scale = |o: &Value| {
+            json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {"name": name, "namespace": ns, "uid": o["metadata"]["uid"], "resourceVersion": o["metadata"]["resourceVersion"], "creationTimestamp": o["metadata"]["creationTimestamp"]},
+                "spec": {"replicas": o.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+                "status": {"replicas": o.pointer("/status/replicas").cloned().unwrap_or(json!(0))}})
+        };
+        if verb == "get" {
+            return Ok(ok_json(StatusCode::OK, &as_scale(&cur)));
+        }
+        let body = read_json(req).await?;
+        let mut scale = as_scale(&cur);
+        if verb == "patch" {
+            merge_patch(&mut scale, &body);
+        } else {
+            scale = body;
+        }
+        let replicas = scale
+            .pointer("/spec/replicas")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| ApiError::invalid(resource, name, "spec.replicas: Required value"))?;
+        let updated = self
+            .store
+            .update(resource, ns, name, |o| {
+                if o.pointer("/spec/replicas").and_then(Value::as_u64) != Some(replicas) {
+                    o["spec"]["replicas"] = json!(replicas);
+                    let g = o
+                        .pointer("/metadata/generation")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(1);
+                    o["metadata"]["generation"] = json!(g + 1);
+                }
+            })
+            .ok_or_else(|| ApiError::not_found(resource, name))?;
+        Ok(ok_json(StatusCode::OK, &as_scale(&updated)))
+    }
+
     fn portforward(
         &self,
         req: Request<Incoming>,
@@ -329,16 +384,13 @@ impl Api {
             .pointer("/status/phase")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if phase != "Running" || terminating(&pod) {
-            // The kubelet's check in `GetPortForward` as the API server relays it.
-            return Err(ApiError::bad_request(format!(
-                "pod {name} is not running (phase {phase})"
-            )));
+        // The kubelet finds no running sandbox for the pod: its error, as the API server
+        // relays it. A terminating pod still forwards while its containers run.
+        let not_running = || ApiError::bad_request(format!("pod not found (\"{name}_{ns}\")"));
+        if phase != "Running" {
+            return Err(not_running());
         }
-        let (resolve, kill) = self
-            .runtime
-            .target(ns, name)
-            .ok_or_else(|| ApiError::bad_request(format!("pod {name} is not running")))?;
+        let (resolve, kill) = self.runtime.target(ns, name).ok_or_else(not_running)?;
         let uid = pod
             .pointer("/metadata/uid")
             .and_then(Value::as_str)
@@ -748,6 +800,10 @@ fn render(ev: &Event, matches: &impl Fn(&str, &str, &Value) -> bool) -> Option<V
         _ => return None,
     };
     Some(json!({"type": ty, "object": ev.object}))
+}
+
+fn scalable(resource: &str) -> bool {
+    ["deployments", "statefulsets", "replicasets"].contains(&resource)
 }
 
 /// RFC 7386 JSON merge patch.

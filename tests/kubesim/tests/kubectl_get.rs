@@ -179,3 +179,57 @@ async fn several_clusters_in_one_kubeconfig() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_scales_and_deletes() {
+    let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
+    let Some(kubectl) = Kubectl::new(cluster.kubeconfig_path()) else {
+        return;
+    };
+    let (ok, _, err) = kubectl
+        .run(&["scale", "deploy/web", "-n", "demo", "--replicas=3"])
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        cluster
+            .wait_pods_ready("demo", "app=web", 3, kubesim::testing::TIMEOUT)
+            .await
+            .is_some()
+    );
+    let (ok, out, err) = kubectl
+        .run(&[
+            "rollout",
+            "status",
+            "deploy/web",
+            "-n",
+            "demo",
+            "--timeout=60s",
+        ])
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains("successfully rolled out"), "{out}");
+
+    let (ok, _, err) = kubectl
+        .run(&["scale", "deploy/web", "-n", "demo", "--replicas=0"])
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        cluster
+            .wait_pods_ready("demo", "app=web", 0, kubesim::testing::TIMEOUT)
+            .await
+            .is_some()
+    );
+
+    // `kubectl delete` waits until the pod is really gone.
+    let (ok, out, err) = kubectl
+        .run(&["delete", "pod", "-n", "demo", "cache"])
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "pod \"cache\" deleted");
+    assert!(cluster.get("pods", "demo", "cache").is_none());
+    cluster.shutdown().await;
+}
