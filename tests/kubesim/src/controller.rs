@@ -308,19 +308,29 @@ impl Controller {
             if terminating(p) {
                 continue;
             }
-            if !self.runtime.has_pod(ns, name, uid) {
-                let (ip, ok, error) = self.runtime.start_pod(p, dns).await;
-                let now = crate::time::now();
-                self.store.update("pods", ns, name, |o| {
-                    o["status"]["podIP"] = json!(ip.to_string());
-                    o["status"]["podIPs"] = json!([{"ip": ip.to_string()}]);
-                    o["status"]["hostIP"] = json!("127.0.0.1");
-                    o["status"]["startTime"] = json!(now);
-                    if ok {
-                        o["status"]["phase"] = json!("Running");
-                    } else {
-                        o["status"]["message"] = json!(error.clone().unwrap_or_default());
-                    }
+            // Containers start concurrently: a slow local process must not hold up the
+            // rest of the cluster. Its status write wakes the loop again.
+            if !self.runtime.has_pod(ns, name, uid) && self.runtime.begin_start(uid) {
+                let (runtime, store, pod) = (self.runtime.clone(), self.store.clone(), p.clone());
+                let (ns, name, uid) = (ns.to_string(), name.to_string(), uid.to_string());
+                tokio::spawn(async move {
+                    let (ip, ok, error) = runtime.start_pod(&pod, dns).await;
+                    runtime.end_start(&uid);
+                    let now = crate::time::now();
+                    store.update("pods", &ns, &name, |o| {
+                        if s(o, "/metadata/uid") != uid {
+                            return;
+                        }
+                        o["status"]["podIP"] = json!(ip.to_string());
+                        o["status"]["podIPs"] = json!([{"ip": ip.to_string()}]);
+                        o["status"]["hostIP"] = json!("127.0.0.1");
+                        o["status"]["startTime"] = json!(now);
+                        if ok {
+                            o["status"]["phase"] = json!("Running");
+                        } else {
+                            o["status"]["message"] = json!(error.clone().unwrap_or_default());
+                        }
+                    });
                 });
             }
             let ready = self.runtime.is_ready(ns, name).unwrap_or(false)

@@ -47,6 +47,8 @@ pub(crate) struct Runtime {
     overrides: Overrides,
     services: Mutex<HashMap<PodKey, ServiceRuntime>>,
     dns: Mutex<Option<DnsServer>>,
+    // uids of pods whose containers are being started.
+    starting: Mutex<std::collections::HashSet<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -63,6 +65,7 @@ impl Runtime {
             overrides: Arc::default(),
             services: Mutex::default(),
             dns: Mutex::default(),
+            starting: Mutex::default(),
         }
     }
 
@@ -121,6 +124,15 @@ impl Runtime {
         lock(&self.pods)
             .get(&(ns.into(), name.into()))
             .is_some_and(|p| p.uid == uid)
+    }
+
+    /// Claims the start of a pod's containers; false if a start is already under way.
+    pub(crate) fn begin_start(&self, uid: &str) -> bool {
+        lock(&self.starting).insert(uid.to_string())
+    }
+
+    pub(crate) fn end_start(&self, uid: &str) {
+        lock(&self.starting).remove(uid);
     }
 
     pub(crate) fn pod_keys(&self) -> Vec<(String, String, String)> {
