@@ -418,6 +418,15 @@ impl Api {
             .into_iter()
             .filter(|o| labels.matches(&labels_of(o)) && fields.matches(o))
             .collect();
+        // An exact read at a compacted revision cannot be served, as etcd cannot.
+        if q.get("resourceVersionMatch").is_some_and(|m| m == "Exact") {
+            let rv = q.get("resourceVersion").and_then(|r| r.parse::<u64>().ok());
+            if rv.is_some_and(|rv| rv < self.store.oldest_rv()) {
+                return Err(ApiError::gone(
+                    "The resourceVersion for the provided list is too old.",
+                ));
+            }
+        }
         let mut start_after = None;
         let mut list_rv = rv;
         if let Some(c) = q.get("continue").filter(|c| !c.is_empty()) {

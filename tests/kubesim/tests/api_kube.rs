@@ -213,6 +213,14 @@ async fn compacted_resource_version_is_gone() {
             .unwrap_err(),
     );
     assert_eq!((gone.code, gone.reason.as_str()), (410, "Expired"));
+    let exact = ListParams::default()
+        .at(&old_rv)
+        .matching(kube::api::VersionMatch::Exact);
+    let gone = api_error(pods.list(&exact).await.unwrap_err());
+    assert_eq!(
+        (gone.code, gone.message.as_str()),
+        (410, "The resourceVersion for the provided list is too old.")
+    );
 
     // A watch from a current resourceVersion with bookmarks gets them.
     let rv = pods
