@@ -1,14 +1,22 @@
 // Helpers write some modules in parallel; until each lands, a stand-in keeps the crate
-// building. Delete this file once src/portforward/ and the world modules exist.
+// building (src/standin.rs). Delete this file and the stand-ins once all have landed.
 fn main() {
-    for (cfg, path) in [
-        ("kubesim_world", "src/backend.rs"),
-        ("kubesim_pf", "src/portforward/mod.rs"),
+    println!("cargo::rerun-if-changed=src");
+    for m in [
+        "addr",
+        "backend",
+        "dns",
+        "service_proxy",
+        "process",
+        "portforward",
     ] {
+        let cfg = format!("kubesim_has_{m}");
         println!("cargo::rustc-check-cfg=cfg({cfg})");
-        println!("cargo::rerun-if-changed={path}");
-        println!("cargo::rerun-if-changed=src");
-        if std::path::Path::new(path).exists() {
+        let file = format!("src/{m}.rs");
+        let dir = format!("src/{m}/mod.rs");
+        println!("cargo::rerun-if-changed={file}");
+        println!("cargo::rerun-if-changed={dir}");
+        if std::path::Path::new(&file).exists() || std::path::Path::new(&dir).exists() {
             println!("cargo::rustc-cfg={cfg}");
         }
     }

@@ -18,25 +18,33 @@ pub mod testing;
 pub mod time;
 pub mod tls;
 
-#[cfg(kubesim_world)]
+#[cfg(kubesim_has_addr)]
 pub mod addr;
-#[cfg(kubesim_world)]
+#[cfg(kubesim_has_backend)]
 pub mod backend;
-#[cfg(kubesim_world)]
+#[cfg(kubesim_has_dns)]
 pub mod dns;
-#[cfg(kubesim_world)]
-pub mod process;
-#[cfg(kubesim_world)]
-pub mod service_proxy;
-#[cfg(kubesim_pf)]
+#[cfg(kubesim_has_portforward)]
 pub mod portforward;
+#[cfg(kubesim_has_process)]
+pub mod process;
+#[cfg(kubesim_has_service_proxy)]
+pub mod service_proxy;
 
-#[cfg(not(kubesim_pf))]
-pub use standin::portforward;
-#[cfg(not(kubesim_world))]
-pub use standin::world::{self as addr, self as backend, self as dns, self as process, self as service_proxy};
-#[cfg(any(not(kubesim_pf), not(kubesim_world)))]
+// Stand-ins for modules still being written by other helpers (see build.rs).
 mod standin;
+#[cfg(not(kubesim_has_addr))]
+pub use standin::addr;
+#[cfg(not(kubesim_has_backend))]
+pub use standin::backend;
+#[cfg(not(kubesim_has_dns))]
+pub use standin::dns;
+#[cfg(not(kubesim_has_portforward))]
+pub use standin::portforward;
+#[cfg(not(kubesim_has_process))]
+pub use standin::process;
+#[cfg(not(kubesim_has_service_proxy))]
+pub use standin::service_proxy;
 
 pub use cluster::{Auth, Cluster, ClusterOptions, Scheme, write_kubeconfig};
 pub use faults::Faults;

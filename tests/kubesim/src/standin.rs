@@ -1,6 +1,6 @@
 //! Temporary stand-ins for modules other helpers are writing (see build.rs).
 
-#[cfg(not(kubesim_pf))]
+#[cfg(not(kubesim_has_portforward))]
 pub mod portforward {
     use std::net::SocketAddr;
     use std::sync::Arc;
@@ -27,15 +27,19 @@ pub mod portforward {
     }
 }
 
-#[cfg(not(kubesim_world))]
-#[allow(clippy::type_complexity, clippy::new_without_default)]
-pub mod world {
+#[cfg(not(kubesim_has_addr))]
+pub mod addr {
+    #![allow(
+        clippy::type_complexity,
+        clippy::new_without_default,
+        dead_code,
+        unused_imports
+    )]
     use std::io;
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};
     use std::path::Path;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
-
     pub struct AddressPool(AtomicU32, AtomicU32);
     impl AddressPool {
         pub fn new() -> Self {
@@ -53,7 +57,21 @@ pub mod world {
             Ipv4Addr::new(127, 96, (n >> 8) as u8, n as u8)
         }
     }
+}
 
+#[cfg(not(kubesim_has_backend))]
+pub mod backend {
+    #![allow(
+        clippy::type_complexity,
+        clippy::new_without_default,
+        dead_code,
+        unused_imports
+    )]
+    use std::io;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
     pub enum BackendKind {
         TcpEcho,
         Http,
@@ -108,7 +126,21 @@ pub mod world {
             self.1.abort();
         }
     }
+}
 
+#[cfg(not(kubesim_has_dns))]
+pub mod dns {
+    #![allow(
+        clippy::type_complexity,
+        clippy::new_without_default,
+        dead_code,
+        unused_imports
+    )]
+    use std::io;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
     pub struct DnsServer(SocketAddr);
     impl DnsServer {
         pub async fn start(
@@ -123,7 +155,21 @@ pub mod world {
             self.0
         }
     }
+}
 
+#[cfg(not(kubesim_has_service_proxy))]
+pub mod service_proxy {
+    #![allow(
+        clippy::type_complexity,
+        clippy::new_without_default,
+        dead_code,
+        unused_imports
+    )]
+    use std::io;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
     pub enum Protocol {
         Tcp,
         Udp,
@@ -142,7 +188,21 @@ pub mod world {
             self.0
         }
     }
+}
 
+#[cfg(not(kubesim_has_process))]
+pub mod process {
+    #![allow(
+        clippy::type_complexity,
+        clippy::new_without_default,
+        dead_code,
+        unused_imports
+    )]
+    use std::io;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
     pub struct LocalProcess(std::process::Child);
     impl LocalProcess {
         pub fn spawn(
