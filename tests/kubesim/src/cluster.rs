@@ -71,6 +71,16 @@ impl Default for ClusterOptions {
     }
 }
 
+impl ClusterOptions {
+    /// Pods whose image starts with `prefix` run `program` (the relay image runs the
+    /// workspace's `relay-server`), with the manifest's env plus POD_IP, POD_NAME,
+    /// POD_NAMESPACE and KUBESIM_NAMESERVER (the cluster DNS, `ip:port`).
+    pub fn image(mut self, prefix: &str, program: impl Into<PathBuf>) -> Self {
+        self.images.push((prefix.to_string(), program.into()));
+        self
+    }
+}
+
 pub(crate) type Weak = std::sync::Weak<Inner>;
 
 pub(crate) struct Inner {

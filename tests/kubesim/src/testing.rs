@@ -32,6 +32,19 @@ pub async fn demo_cluster(opts: ClusterOptions) -> anyhow::Result<Cluster> {
     Ok(c)
 }
 
+/// A binary of this workspace, next to the running test's own executable
+/// (`target/<profile>/<name>`); build it first (`cargo build -p <crate>`), or use
+/// `env!("CARGO_BIN_EXE_<name>")` inside the binary's own crate.
+pub fn workspace_bin(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let mut dir = exe.parent()?;
+    if dir.ends_with("deps") {
+        dir = dir.parent()?;
+    }
+    let p = dir.join(name);
+    p.is_file().then_some(p)
+}
+
 /// The real kubectl, or None (with the reason printed) when the machine lacks it.
 /// With `KUBESIM_REQUIRE_KUBECTL=1` a missing kubectl is a test failure instead.
 pub fn kubectl_path() -> Option<PathBuf> {
