@@ -1,0 +1,100 @@
+//! Port-forward over SPDY (raw or inside WebSocket), as the kubelet serves it: the client
+//! opens an error stream and a data stream per connection, paired by `requestid`.
+
+use super::Target;
+use kftray_spdy::{Headers, Role, Session, SessionConfig, Stream};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+/// The kubelet's `streamCreationTimeout`: the second stream of a pair must come this soon.
+const PAIR_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct Half {
+    error: Option<Stream>,
+    data: Option<Stream>,
+    port: u16,
+    since: Option<Instant>,
+}
+
+pub(super) async fn serve<T>(io: T, target: Target)
+where
+    T: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (session, mut incoming) = Session::new(io, Role::Server, SessionConfig::default());
+    let target = Arc::new(target);
+    let mut pairs: HashMap<String, Half> = HashMap::new();
+    loop {
+        let next = tokio::select! {
+            next = incoming.accept() => next,
+            // The pod died or a test dropped its streams: the connection goes with it.
+            () = target.kill.cancelled() => break,
+        };
+        let Some((headers, stream)) = next else { break };
+        pairs.retain(|_, half| half.since.is_none_or(|t| t.elapsed() < PAIR_TIMEOUT));
+        let (Some(kind), Some(port), Some(request)) = (
+            header(&headers, "streamtype"),
+            header(&headers, "port").and_then(|p| p.parse::<u16>().ok()),
+            header(&headers, "requestid"),
+        ) else {
+            // Without a type, port and request id the stream cannot be paired; kubectl
+            // always sends all three.
+            continue;
+        };
+        let half = pairs.entry(request.to_string()).or_default();
+        half.port = port;
+        half.since.get_or_insert_with(Instant::now);
+        match kind {
+            "error" => half.error = Some(stream),
+            "data" => half.data = Some(stream),
+            _ => continue,
+        }
+        if half.error.is_some() && half.data.is_some() {
+            let Half {
+                error, data, port, ..
+            } = pairs.remove(request).unwrap_or_default();
+            if let (Some(error), Some(data)) = (error, data) {
+                tokio::spawn(forward(error, data, port, target.clone()));
+            }
+        }
+    }
+    session.close().await;
+}
+
+fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// One local connection: dial the pod's port and carry bytes until both sides are done.
+async fn forward(mut error: Stream, mut data: Stream, port: u16, target: Arc<Target>) {
+    let backend = match target.dial(port).await {
+        Ok(backend) => backend,
+        Err(message) => {
+            let _ = error.write_all(message.as_bytes()).await;
+            let _ = error.shutdown().await;
+            let _ = data.shutdown().await;
+            return;
+        }
+    };
+    let (mut from_client, mut to_client) = tokio::io::split(data);
+    let (mut from_pod, mut to_pod) = backend.into_split();
+    let upstream = async {
+        let _ = tokio::io::copy(&mut from_client, &mut to_pod).await;
+        let _ = to_pod.shutdown().await;
+    };
+    let downstream = async {
+        let _ = tokio::io::copy(&mut from_pod, &mut to_client).await;
+        let _ = to_client.shutdown().await;
+    };
+    tokio::select! {
+        _ = async { tokio::join!(upstream, downstream) } => {}
+        () = target.kill.cancelled() => return,
+    }
+    // A clean finish: the error stream closes without a message.
+    let _ = error.shutdown().await;
+}
