@@ -1,32 +1,71 @@
-//! Connections to pods, shared by every local connection of every forward.
+//! Connections to pods, shared by every local connection of a forward.
 //!
-//! Per pod, one multiplexed session (SPDY in WebSocket, else raw SPDY) carries every local
-//! connection as a stream pair, opened ahead of need so the first local connection does not
-//! wait for a handshake. A cluster that speaks neither gets `v4.channel.k8s.io`: one upgrade
-//! per local connection, like kube-rs. Which of these a cluster speaks is learnt once and
-//! remembered for the run.
+//! Per pod, one multiplexed SPDY session (inside WebSocket, else raw) carries every local
+//! connection as an error/data stream pair, opened ahead of need so the first local
+//! connection does not wait for a handshake, and pinged while idle so proxies and load
+//! balancers keep it. A cluster that refuses both gets `v4.channel.k8s.io`: one upgrade per
+//! local connection, like kube-rs. What a cluster speaks is learnt once per connector.
 
 use super::channel_v4;
-use super::upgrade::{CHANNEL_V4, UpgradeError, portforward_path, websocket};
+use super::upgrade::{
+    CHANNEL_V4, SPDY_OVER_WEBSOCKET, UpgradeError, portforward_path, raw_spdy, websocket,
+};
 use crate::forward::{Connect, Dial, PodStream};
 use crate::resolve::Endpoint;
+use kftray_spdy::ws::WsByteStream;
+use kftray_spdy::{Role, Session, SessionConfig, SessionError, Stream};
+use std::collections::HashMap;
+use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::oneshot;
 
-/// Deadlines on what talks to the API server, so nothing waits forever on a silent peer.
+/// Deadlines and periods on what talks to the API server, so nothing waits forever.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
     /// Dial, TLS and the HTTP upgrade together.
     pub upgrade: Duration,
+    /// How long the server may take to accept a stream (kubectl: 30 s).
+    pub stream: Duration,
+    /// Idle sessions are pinged this often...
+    pub ping_every: Duration,
+    /// ...and dropped when a ping goes unanswered this long.
+    pub ping_timeout: Duration,
 }
 
 impl Default for Deadlines {
     fn default() -> Self {
         Deadlines {
             upgrade: Duration::from_secs(15),
+            stream: Duration::from_secs(30),
+            ping_every: Duration::from_secs(15),
+            ping_timeout: Duration::from_secs(30),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Not known yet: try SPDY in WebSocket first, as kubectl ≥ 1.31 does.
+    Unknown,
+    SpdyOverWebSocket,
+    RawSpdy,
+    ChannelV4,
+}
+
+/// A pod's session, or none yet; its async lock makes concurrent first connections share
+/// one dial.
+type SessionSlot = Arc<tokio::sync::Mutex<Option<Arc<PodSession>>>>;
+
+/// One pod's session and the request ids it has used.
+struct PodSession {
+    session: Session,
+    next_request: AtomicU64,
 }
 
 /// The transport of one (cluster, namespace): what a forward's accept loop dials through.
@@ -34,6 +73,8 @@ pub struct PodConnector {
     client: kube::Client,
     namespace: String,
     deadlines: Deadlines,
+    mode: Mutex<Mode>,
+    sessions: Mutex<HashMap<String, SessionSlot>>,
 }
 
 impl PodConnector {
@@ -42,10 +83,136 @@ impl PodConnector {
             client,
             namespace: namespace.to_string(),
             deadlines,
+            mode: Mutex::new(Mode::Unknown),
+            sessions: Mutex::new(HashMap::new()),
         })
     }
 
-    async fn open(&self, endpoint: &Endpoint) -> io::Result<Box<dyn PodStream>> {
+    fn mode(&self) -> Mode {
+        *self.mode.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn learn(&self, mode: Mode) {
+        *self.mode.lock().unwrap_or_else(|e| e.into_inner()) = mode;
+    }
+
+    /// Opens the pod's session now, so the next local connection finds it ready.
+    pub fn warm(self: &Arc<Self>, pod: &str) {
+        if self.mode() == Mode::ChannelV4 {
+            return;
+        }
+        let (this, pod) = (self.clone(), pod.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = this.session(&pod).await {
+                tracing::debug!(pod, error = %e, "could not open a session ahead of need");
+            }
+        });
+    }
+
+    /// The live session to `pod`, dialling one if needed. `None`: the cluster speaks only
+    /// the channel protocol.
+    async fn session(self: &Arc<Self>, pod: &str) -> Result<Option<Arc<PodSession>>, UpgradeError> {
+        let slot = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            sessions.entry(pod.to_string()).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        if let Some(existing) = slot.as_ref().filter(|s| !s.session.is_closed()) {
+            return Ok(Some(existing.clone()));
+        }
+        let Some(session) = self.dial(pod).await? else {
+            return Ok(None);
+        };
+        let pod_session = Arc::new(PodSession {
+            session,
+            next_request: AtomicU64::new(0),
+        });
+        tokio::spawn(keepalive(pod_session.session.clone(), self.deadlines));
+        *slot = Some(pod_session.clone());
+        Ok(Some(pod_session))
+    }
+
+    /// Upgrades to SPDY, falling back as kubectl's dialer does: a refused protocol moves on
+    /// to the next kind; a denied permission or a missing pod is the answer.
+    async fn dial(&self, pod: &str) -> Result<Option<Session>, UpgradeError> {
+        let path = portforward_path(&self.namespace, pod);
+        let config = SessionConfig {
+            reply_timeout: self.deadlines.stream,
+            ..SessionConfig::default()
+        };
+        if matches!(self.mode(), Mode::Unknown | Mode::SpdyOverWebSocket) {
+            match websocket(
+                &self.client,
+                &path,
+                "",
+                SPDY_OVER_WEBSOCKET,
+                self.deadlines.upgrade,
+            )
+            .await
+            {
+                Ok(ws) => {
+                    self.learn(Mode::SpdyOverWebSocket);
+                    return Ok(Some(
+                        Session::new(WsByteStream::new(ws), Role::Client, config).0,
+                    ));
+                }
+                Err(e) if e.is_protocol_refusal() => {
+                    tracing::debug!(error = %e, "no SPDY over WebSocket; trying raw SPDY");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if self.mode() != Mode::ChannelV4 {
+            match raw_spdy(&self.client, &path, self.deadlines.upgrade).await {
+                Ok(io) => {
+                    self.learn(Mode::RawSpdy);
+                    return Ok(Some(Session::new(io, Role::Client, config).0));
+                }
+                Err(e) if e.is_protocol_refusal() => {
+                    tracing::debug!(error = %e, "no SPDY; falling back to v4.channel.k8s.io");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.learn(Mode::ChannelV4);
+        Ok(None)
+    }
+
+    fn forget(&self, pod: &str) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(pod);
+    }
+
+    async fn open(self: Arc<Self>, endpoint: Endpoint) -> io::Result<Box<dyn PodStream>> {
+        // A session can die between the check and the use (the pod went away, a proxy cut
+        // it): one fresh dial is worth trying before the connection fails.
+        for attempt in 0..2 {
+            let Some(pod_session) = self.session(&endpoint.pod).await.map_err(upgrade_error)?
+            else {
+                return self.open_channel_v4(&endpoint).await;
+            };
+            match open_pair(&pod_session, endpoint.port).await {
+                Ok(stream) => return Ok(Box::new(stream)),
+                Err(SessionError::Closed(_) | SessionError::GoingAway) if attempt == 0 => {
+                    self.forget(&endpoint.pod);
+                }
+                Err(e) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the connection to the pod closed twice in a row",
+        ))
+    }
+
+    async fn open_channel_v4(&self, endpoint: &Endpoint) -> io::Result<Box<dyn PodStream>> {
         let path = portforward_path(&self.namespace, &endpoint.pod);
         let query = format!("?ports={}", endpoint.port);
         let ws = websocket(
@@ -62,15 +229,102 @@ impl PodConnector {
     }
 }
 
-impl Connect for PodConnector {
+impl Connect for Arc<PodConnector> {
     fn connect(&self, endpoint: &Endpoint) -> Dial {
-        let this = PodConnector {
-            client: self.client.clone(),
-            namespace: self.namespace.clone(),
-            deadlines: self.deadlines,
-        };
-        let endpoint = endpoint.clone();
-        Box::pin(async move { this.open(&endpoint).await })
+        Box::pin(self.clone().open(endpoint.clone()))
+    }
+}
+
+/// The error and data streams of one local connection, opened back to back as kubectl does.
+async fn open_pair(pod: &PodSession, port: u16) -> Result<PairStream, SessionError> {
+    let request = pod.next_request.fetch_add(1, Ordering::Relaxed).to_string();
+    let headers = |kind: &str| {
+        vec![
+            ("streamtype".to_string(), kind.to_string()),
+            ("port".to_string(), port.to_string()),
+            ("requestid".to_string(), request.clone()),
+        ]
+    };
+    let error = pod.session.start_stream(headers("error")).await?;
+    let data = pod.session.start_stream(headers("data")).await?;
+    let (error, data) = tokio::join!(error.wait(), data.wait());
+    let (mut error, data) = (error?, data?);
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        // The client never writes on the error stream; the server's message, if any, is the
+        // reason this one connection failed.
+        let _ = error.shutdown().await;
+        let mut message = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut error, &mut message).await;
+        if !message.is_empty() {
+            let _ = tx.send(String::from_utf8_lossy(&message).into_owned());
+        }
+    });
+    Ok(PairStream {
+        data,
+        error: Some(rx),
+        failed: None,
+    })
+}
+
+/// The data stream, failing reads with the server's error-stream message when one comes.
+struct PairStream {
+    data: Stream,
+    /// `None` once it has answered: a oneshot must not be polled after completion.
+    error: Option<oneshot::Receiver<String>>,
+    failed: Option<String>,
+}
+
+impl AsyncRead for PairStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(error) = self.error.as_mut()
+            && let Poll::Ready(answer) = Pin::new(error).poll(cx)
+        {
+            self.error = None;
+            self.failed = answer.ok();
+        }
+        if let Some(message) = &self.failed {
+            return Poll::Ready(Err(io::Error::other(message.clone())));
+        }
+        Pin::new(&mut self.data).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for PairStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.data).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.data).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.data).poll_shutdown(cx)
+    }
+}
+
+/// Pings while the session lives; an unanswered ping means the connection is dead, and it
+/// is closed so the next local connection dials afresh instead of waiting on it.
+async fn keepalive(session: Session, deadlines: Deadlines) {
+    loop {
+        tokio::select! {
+            () = session.closed() => return,
+            () = tokio::time::sleep(deadlines.ping_every) => {}
+        }
+        if let Err(e) = session.ping(deadlines.ping_timeout).await {
+            tracing::debug!(error = %e, "port-forward session is dead");
+            session.close().await;
+            return;
+        }
     }
 }
 

@@ -193,14 +193,16 @@ async fn find_pods(
         .namespace
         .clone()
         .unwrap_or_else(|| cluster.default_namespace.clone());
-    let _ = connector.inner.set(PodConnector::new(
-        cluster.client.clone(),
-        &namespace,
-        Deadlines::default(),
-    ));
+    let pods = PodConnector::new(cluster.client.clone(), &namespace, Deadlines::default());
+    let _ = connector.inner.set(pods.clone());
     let mut found = follow(cluster.client, &namespace, spec.target, spec.remote_port);
     loop {
-        out.send_replace(found.borrow_and_update().clone());
+        let resolution = found.borrow_and_update().clone();
+        // The session to a newly chosen pod opens now, not when the next connection comes.
+        if let Resolution::Ready(endpoint) = &resolution {
+            pods.warm(&endpoint.pod);
+        }
+        out.send_replace(resolution);
         if found.changed().await.is_err() {
             break;
         }

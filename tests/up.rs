@@ -1,0 +1,302 @@
+//! `kftray up`, `status` and `down` end to end: the real binary, as separate processes,
+//! against the simulated cluster, with traffic through real sockets.
+
+use kubesim::testing::{TIMEOUT, demo_cluster, http_get};
+use kubesim::{Cluster, ClusterOptions};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A project folder with its own kftray.toml and state home; `down --all` on drop so no
+/// detached process outlives the test.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(cluster: &Cluster, forwards: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[defaults]\nkubeconfig = {:?}\nnamespace = \"demo\"\n\n{forwards}",
+            cluster.kubeconfig_path().display().to_string()
+        );
+        std::fs::write(dir.path().join("kftray.toml"), text).unwrap();
+        Project { dir }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn kftray(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_kftray"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("KFTRAY_HOME", self.home())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs kftray off the async runtime's threads.
+    async fn run(&self, args: &[&str]) -> Output {
+        let (dir, home) = (self.dir.path().to_path_buf(), self.home());
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_kftray"))
+                .args(&args)
+                .current_dir(dir)
+                .env("KFTRAY_HOME", home)
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn up(&self) -> Output {
+        let out = self.run(&["up", "--detach"]).await;
+        assert!(out.status.success(), "up --detach failed:\n{}", text(&out));
+        out
+    }
+
+    async fn status(&self) -> Vec<Value> {
+        let out = self.run(&["status", "--output", "json"]).await;
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The forward's local address and the pod it uses, once it has one.
+    async fn ready(&self, alias: &str) -> (SocketAddr, String) {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let all = self.status().await;
+            let forward = all.iter().find(|f| f["alias"] == alias);
+            if let Some(f) = forward.filter(|f| f["state"] == "ready") {
+                return (
+                    f["local_address"].as_str().unwrap().parse().unwrap(),
+                    f["pod"].as_str().unwrap().to_string(),
+                );
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{alias} never became ready: {all:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = self.kftray(&["down", "--all"]);
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+async fn cluster() -> Cluster {
+    demo_cluster(ClusterOptions::default()).await.unwrap()
+}
+
+const WEB: &str =
+    "[forwards.web]\nservice = \"web\"\nremote_port = \"http\"\nlocal_port = \"any\"\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detach_status_and_down_work_from_separate_processes() {
+    let cluster = cluster().await;
+    let project = Project::new(&cluster, WEB);
+    project.up().await;
+    let (addr, pod) = project.ready("web").await;
+    assert!(pod.starts_with("web-"), "{pod}");
+
+    let (code, body) = http_get(addr, "/").await.unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(
+        body.trim(),
+        pod,
+        "the forward reached another pod than status says"
+    );
+
+    let status = project.status().await;
+    assert_eq!(status.len(), 1);
+    assert!(status[0]["bytes_in"].as_i64().unwrap() >= 0);
+
+    let down = project.run(&["down"]).await;
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(project.status().await.is_empty());
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the port still accepts after down"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_up_for_the_same_project_is_refused() {
+    let cluster = cluster().await;
+    let project = Project::new(&cluster, WEB);
+    project.up().await;
+    let again = project.run(&["up", "--detach"]).await;
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("already running"), "{}", text(&again));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_the_next_up_cleans_up_and_starts() {
+    let cluster = cluster().await;
+    let project = Project::new(&cluster, WEB);
+    project.up().await;
+    let pid = project.status().await[0]["pid"].as_i64().unwrap();
+    // SAFETY: plain kill(2) on the detached kftray this test started.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        project.status().await.is_empty(),
+        "a dead run is still listed"
+    );
+    project.up().await;
+    let (addr, _) = project.ready("web").await;
+    assert_eq!(http_get(addr, "/").await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_fails_that_forward_only_and_names_the_owner() {
+    let cluster = cluster().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let forwards = format!(
+        "{WEB}\n[forwards.db]\nservice = \"postgres\"\nremote_port = 5432\nlocal_port = {port}\n"
+    );
+    let project = Project::new(&cluster, &forwards);
+    let out = project.run(&["up", "--detach"]).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port} is already in use")),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{}",
+        text(&out)
+    );
+    let (addr, _) = project.ready("web").await;
+    assert_eq!(http_get(addr, "/").await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_pod_is_replaced_and_the_next_connection_succeeds() {
+    let cluster = cluster().await;
+    let project = Project::new(&cluster, WEB);
+    project.up().await;
+    let (addr, first) = project.ready("web").await;
+    assert_eq!(http_get(addr, "/").await.unwrap().1.trim(), first);
+    cluster.delete_pod("demo", &first, Some(0)).unwrap();
+    // The listener never closes; the next connections reach a pod that is not the deleted one.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Ok((200, body)) = http_get(addr, "/").await
+            && body.trim() != first
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never moved off {first}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selector_and_workload_targets_with_named_ports() {
+    let cluster = cluster().await;
+    let forwards = "[forwards.by-selector]\nselector = \"app=web\"\nremote_port = \"http\"\nlocal_port = \"any\"\n\n\
+                    [forwards.by-deployment]\ndeployment = \"web\"\nremote_port = \"http\"\nlocal_port = \"any\"\n\n\
+                    [forwards.by-pod-port]\nstatefulset = \"postgres\"\nremote_port = 5432\nlocal_port = \"any\"\n";
+    let project = Project::new(&cluster, forwards);
+    project.up().await;
+    for alias in ["by-selector", "by-deployment"] {
+        let (addr, pod) = project.ready(alias).await;
+        let (code, body) = http_get(addr, "/").await.unwrap();
+        assert_eq!((code, body.trim()), (200, pod.as_str()), "{alias}");
+    }
+    let (addr, pod) = project.ready("by-pod-port").await;
+    assert_eq!(pod, "postgres-0");
+    let mut echo = tokio::net::TcpStream::connect(addr).await.unwrap();
+    echo.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    echo.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"ping");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_half_closes_gets_the_whole_reply() {
+    let cluster = cluster().await;
+    let forwards =
+        "[forwards.db]\nservice = \"postgres\"\nremote_port = \"postgres\"\nlocal_port = \"any\"\n";
+    let project = Project::new(&cluster, forwards);
+    project.up().await;
+    let (addr, _) = project.ready("db").await;
+    let request: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client.write_all(&request).await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(TIMEOUT, client.read_to_end(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.len(), request.len());
+    assert!(reply == request, "the echoed bytes differ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_connections_on_one_forward() {
+    let cluster = cluster().await;
+    let project = Project::new(&cluster, WEB);
+    project.up().await;
+    let (addr, _) = project.ready("web").await;
+    let requests = (0..200).map(|_| tokio::spawn(async move { http_get(addr, "/").await }));
+    let mut failures = Vec::new();
+    for request in requests {
+        match request.await.unwrap() {
+            Ok((200, body)) if body.starts_with("web-") => {}
+            other => failures.push(format!("{other:?}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 200 failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_prints_the_plan_and_starts_nothing() {
+    let cluster = cluster().await;
+    let project = Project::new(&cluster, WEB);
+    let out = project.run(&["up", "--dry-run"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "start   web\n");
+    assert!(project.status().await.is_empty());
+}
