@@ -426,3 +426,43 @@ async fn created_pod_runs_a_real_server_and_deletes_gracefully() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portforward_needs_an_existing_running_pod() {
+    let opts = ClusterOptions::default().image("local/missing", "/nonexistent/program");
+    let cluster = kubesim::Cluster::start(opts).await.unwrap();
+    cluster
+        .apply_yaml("apiVersion: v1\nkind: Pod\nmetadata:\n  name: stuck\nspec:\n  containers:\n    - name: c\n      image: local/missing\n")
+        .unwrap();
+    let c = client(&cluster).await;
+    let pf = |pod: &str| {
+        http::Request::get(format!(
+            "/api/v1/namespaces/default/pods/{pod}/portforward?ports=80"
+        ))
+        .body(Vec::new())
+        .unwrap()
+    };
+    let e = api_error(c.request_text(pf("nope")).await.unwrap_err());
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (404, "pods \"nope\" not found")
+    );
+
+    // The program cannot start, so the pod stays Pending and has nothing to forward to.
+    let pending = cluster
+        .wait_for("pods", "default", "stuck", TIMEOUT, |p| {
+            p.is_some_and(|p| p.pointer("/status/message").is_some())
+        })
+        .await;
+    assert!(pending);
+    assert_eq!(
+        cluster.get("pods", "default", "stuck").unwrap()["status"]["phase"],
+        "Pending"
+    );
+    let e = api_error(c.request_text(pf("stuck")).await.unwrap_err());
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (400, "pod not found (\"stuck_default\")")
+    );
+    cluster.shutdown().await;
+}
