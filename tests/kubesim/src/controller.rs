@@ -84,14 +84,18 @@ pub(crate) fn prepare(resource: &str, obj: &mut Value, runtime: &Runtime) -> Res
             if spec.get("type").is_none() {
                 spec["type"] = json!("ClusterIP");
             }
-            if spec
-                .get("clusterIP")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
+            let external = spec["type"] == "ExternalName";
+            if !external
+                && spec
+                    .get("clusterIP")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
             {
                 spec["clusterIP"] = json!(runtime.cluster_ip().to_string());
             }
-            spec["clusterIPs"] = json!([spec["clusterIP"].clone()]);
+            if !external {
+                spec["clusterIPs"] = json!([spec["clusterIP"].clone()]);
+            }
             spec["sessionAffinity"] = spec
                 .get("sessionAffinity")
                 .cloned()
