@@ -131,9 +131,19 @@ impl Controller {
     /// Runs until the store's channel closes, reconciling after every change.
     pub(crate) async fn run(self: Arc<Self>) {
         let mut rx = self.store.subscribe();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             self.reconcile().await;
             tokio::select! {
+                // The kubelet's restart of exited containers; a pass only when one restarted.
+                _ = async {
+                    loop {
+                        tick.tick().await;
+                        if self.runtime.restart_exited() {
+                            return;
+                        }
+                    }
+                } => {}
                 ev = rx.recv() => match ev {
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
@@ -340,8 +350,10 @@ impl Controller {
             let ready = self.runtime.is_ready(ns, name).unwrap_or(false)
                 && s(p, "/status/phase") == "Running";
             let running = s(p, "/status/phase") == "Running";
-            self.store
-                .update("pods", ns, name, |o| set_pod_conditions(o, running, ready));
+            let restarts = self.runtime.restarts(ns, name);
+            self.store.update("pods", ns, name, |o| {
+                set_pod_conditions(o, running, ready, restarts)
+            });
         }
     }
 
@@ -571,7 +583,7 @@ pub fn container_port_named(pod: &Value, name: &str) -> Option<u64> {
         .and_then(|p| p["containerPort"].as_u64())
 }
 
-fn set_pod_conditions(o: &mut Value, running: bool, ready: bool) {
+fn set_pod_conditions(o: &mut Value, running: bool, ready: bool, restarts: u32) {
     let t = |b: bool| if b { "True" } else { "False" };
     let mut conds: Vec<Value> = o
         .pointer("/status/conditions")
@@ -607,7 +619,7 @@ fn set_pod_conditions(o: &mut Value, running: bool, ready: bool) {
         .iter()
         .map(|c| {
             let state = if running { json!({"running": {"startedAt": started}}) } else { json!({"waiting": {"reason": "ContainerCreating"}}) };
-            json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": ready, "started": running, "restartCount": 0, "state": state})
+            json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": ready, "started": running, "restartCount": restarts, "state": state})
         })
         .collect();
     o["status"]["containerStatuses"] = json!(statuses);

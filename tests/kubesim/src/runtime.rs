@@ -28,9 +28,19 @@ struct PodRuntime {
     // containerPort -> where it really listens (the bind may have fallen back to port 0).
     ports: Arc<Mutex<HashMap<u16, SocketAddr>>>,
     backends: Vec<Backend>,
-    processes: Vec<LocalProcess>,
+    processes: Vec<Proc>,
+    restarts: u32,
     kill: CancellationToken,
     ready: bool,
+}
+
+/// A container running as a local process, with what it takes to start it again.
+struct Proc {
+    process: LocalProcess,
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    label: String,
 }
 
 struct ServiceRuntime {
@@ -192,8 +202,15 @@ impl Runtime {
             {
                 let env = container_env(c, &ns, &name, ip, dns);
                 let args: Vec<String> = command_args(c).iter().map(|a| expand(a, &env)).collect();
-                match LocalProcess::spawn(program, &args, &env, &format!("{ns}/{name}")) {
-                    Ok(p) => processes.push(p),
+                let label = format!("{ns}/{name}");
+                match LocalProcess::spawn(program, &args, &env, &label) {
+                    Ok(process) => processes.push(Proc {
+                        process,
+                        program: program.clone(),
+                        args,
+                        env,
+                        label,
+                    }),
                     Err(e) => {
                         ok = false;
                         error = Some(format!("failed to start {}: {e}", program.display()));
@@ -234,6 +251,7 @@ impl Runtime {
             ports,
             backends,
             processes,
+            restarts: 0,
             kill: CancellationToken::new(),
             ready: true,
         };
@@ -248,6 +266,31 @@ impl Runtime {
         if let Some(old) = old {
             stop(old);
         }
+    }
+
+    /// Starts again every container process that exited, as restartPolicy Always does;
+    /// true if any did.
+    pub(crate) fn restart_exited(&self) -> bool {
+        let mut any = false;
+        for pod in lock(&self.pods).values_mut() {
+            for p in &mut pod.processes {
+                if p.process.is_running() {
+                    continue;
+                }
+                if let Ok(new) = LocalProcess::spawn(&p.program, &p.args, &p.env, &p.label) {
+                    p.process = new;
+                    pod.restarts += 1;
+                    any = true;
+                }
+            }
+        }
+        any
+    }
+
+    pub(crate) fn restarts(&self, ns: &str, name: &str) -> u32 {
+        lock(&self.pods)
+            .get(&(ns.into(), name.into()))
+            .map_or(0, |p| p.restarts)
     }
 
     pub(crate) fn set_ready(&self, ns: &str, name: &str, ready: bool) -> bool {
@@ -433,7 +476,7 @@ fn stop(mut p: PodRuntime) {
         b.kill();
     }
     for proc in &mut p.processes {
-        proc.kill();
+        proc.process.kill();
     }
 }
 

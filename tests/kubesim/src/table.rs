@@ -55,11 +55,15 @@ pub fn table(resource: &str, items: &[Value], rv: u64, cont: Option<&str>) -> Va
                     s(p, "/status/phase")
                 };
                 let ip = s(p, "/status/podIP");
+                let restarts: u64 = statuses
+                    .iter()
+                    .filter_map(|c| c["restartCount"].as_u64())
+                    .sum();
                 vec![
                     json!(s(p, "/metadata/name")),
                     json!(format!("{ready}/{total}")),
                     json!(status),
-                    json!("0"),
+                    json!(restarts.to_string()),
                     json!(age(p
                         .pointer("/metadata/creationTimestamp")
                         .and_then(Value::as_str))),

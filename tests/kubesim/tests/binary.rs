@@ -117,3 +117,26 @@ spec:
     );
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exited_container_process_is_restarted_and_counted() {
+    let cluster = Cluster::start(ClusterOptions::default().image("local/sh", "/bin/sh"))
+        .await
+        .unwrap();
+    cluster
+        .apply_yaml(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: flaky\nspec:\n  containers:\n    - name: c\n      image: local/sh\n      args: [\"-c\", \"exit 3\"]\n",
+        )
+        .unwrap();
+    let restarted = cluster
+        .wait_for("pods", "default", "flaky", TIMEOUT, |p| {
+            p.and_then(|p| {
+                p.pointer("/status/containerStatuses/0/restartCount")?
+                    .as_u64()
+            })
+            .is_some_and(|n| n >= 2)
+        })
+        .await;
+    assert!(restarted, "{:?}", cluster.get("pods", "default", "flaky"));
+    cluster.shutdown().await;
+}
