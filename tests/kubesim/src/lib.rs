@@ -24,7 +24,6 @@ pub mod addr;
 pub mod backend;
 #[cfg(kubesim_has_dns)]
 pub mod dns;
-#[cfg(kubesim_has_portforward)]
 pub mod portforward;
 #[cfg(kubesim_has_process)]
 pub mod process;
@@ -39,8 +38,6 @@ pub use standin::addr;
 pub use standin::backend;
 #[cfg(not(kubesim_has_dns))]
 pub use standin::dns;
-#[cfg(not(kubesim_has_portforward))]
-pub use standin::portforward;
 #[cfg(not(kubesim_has_process))]
 pub use standin::process;
 #[cfg(not(kubesim_has_service_proxy))]

@@ -1,32 +1,5 @@
 //! Temporary stand-ins for modules other helpers are writing (see build.rs).
 
-#[cfg(not(kubesim_has_portforward))]
-pub mod portforward {
-    use std::net::SocketAddr;
-    use std::sync::Arc;
-
-    use bytes::Bytes;
-    use http_body_util::Full;
-
-    pub struct Target {
-        pub namespace: String,
-        pub pod: String,
-        pub uid: String,
-        pub resolve: Arc<dyn Fn(u16) -> Option<SocketAddr> + Send + Sync>,
-        pub kill: tokio_util::sync::CancellationToken,
-    }
-
-    pub fn handle(
-        _req: hyper::Request<hyper::body::Incoming>,
-        _t: Target,
-    ) -> hyper::Response<Full<Bytes>> {
-        let mut r =
-            hyper::Response::new(Full::new(Bytes::from_static(b"port-forward not built yet")));
-        *r.status_mut() = http::StatusCode::NOT_IMPLEMENTED;
-        r
-    }
-}
-
 #[cfg(not(kubesim_has_addr))]
 pub mod addr {
     #![allow(

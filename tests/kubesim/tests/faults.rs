@@ -106,3 +106,57 @@ async fn stalled_requests_wait_until_released() {
     assert_eq!(http_get(addr, "/version").await.unwrap().0, 200);
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_pods_port_forwards_ends_its_streams_only() {
+    use k8s_openapi::api::core::v1::Pod;
+    use tokio::io::AsyncReadExt;
+    let cluster = kubesim::testing::demo_cluster(ClusterOptions::default())
+        .await
+        .unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig_path()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let pods: kube::Api<Pod> =
+        kube::Api::namespaced(kube::Client::try_from(config).unwrap(), "demo");
+
+    let mut cache = pods.portforward("cache", &[6379]).await.unwrap();
+    let mut s = cache.take_stream(6379).unwrap();
+    s.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    tokio::time::timeout(TIMEOUT, s.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"ping");
+
+    let mut other = pods.portforward("postgres-0", &[5432]).await.unwrap();
+    let mut o = other.take_stream(5432).unwrap();
+
+    assert!(cluster.faults().drop_portforwards("demo", "cache"));
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(TIMEOUT, s.read_to_end(&mut rest))
+        .await
+        .expect("the stream ends");
+    assert!(ended.is_err() || rest.is_empty(), "{ended:?} {rest:?}");
+
+    // Another pod's forward is untouched, and the pod itself forwards again.
+    o.write_all(b"still").await.unwrap();
+    let mut buf = [0u8; 5];
+    tokio::time::timeout(TIMEOUT, o.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"still");
+    let mut again = pods.portforward("cache", &[6379]).await.unwrap();
+    let mut s = again.take_stream(6379).unwrap();
+    s.write_all(b"back").await.unwrap();
+    let mut buf = [0u8; 4];
+    tokio::time::timeout(TIMEOUT, s.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"back");
+    cluster.shutdown().await;
+}
