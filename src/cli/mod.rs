@@ -86,6 +86,7 @@ where
         }
     };
     let out = Output::new(cli.color, cli.quiet, cli.verbose);
+    init_logs(cli.verbose, cli.quiet);
     match &cli.command {
         Command::Up(args) => up::run(&cli, args, &out),
         Command::Status(args) => status::run(&cli, args, &out),
@@ -97,6 +98,24 @@ where
         Command::Completions(args) => completions::run(args),
         Command::Man => man::run(),
     }
+}
+
+/// Logs go to stderr: RUST_LOG when set, else by -v (kftray's own debug lines at -v,
+/// everything's at -vv); only errors with -q.
+fn init_logs(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "warn,kftray=debug,kftray_spdy=debug",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
 }
 
 /// The clap command, for completions and the man page.

@@ -7,6 +7,7 @@ use crate::reconcile::plan;
 use crate::state::State;
 use crate::up::{self, UpError, UpOptions};
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -57,6 +58,7 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
         names: args.names.clone(),
         tags: args.tags.clone(),
         home,
+        live: !out.quiet && std::io::stdout().is_terminal(),
     };
     let quiet = out.quiet;
     let result = runtime.block_on(up::run(options, &|line: &str| {

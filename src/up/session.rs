@@ -4,6 +4,7 @@ use super::{Applied, ForwardReport, Phase, RunSpec, Supervisor};
 use crate::config::{self, Diagnostics, Effective};
 use crate::forward::Tuning;
 use crate::state::{ForwardRow, RunId, State, StateError, now_ms};
+use crate::status::{ForwardStatus, table};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +19,9 @@ pub struct UpOptions {
     /// Only forwards with one of these tags.
     pub tags: Vec<String>,
     pub home: PathBuf,
+    /// A terminal: one line per forward, redrawn in place every second, instead of a line
+    /// per change.
+    pub live: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +120,10 @@ pub async fn run(options: UpOptions, say: &(dyn Fn(&str) + Sync)) -> Result<(), 
     for (name, why) in &applied.failed {
         state.record_event(run, Some(name), "failed", why)?;
     }
-    let mut view = View::default();
+    let mut view = View {
+        live: options.live.then(Live::default),
+        ..View::default()
+    };
     view.update(&supervisor.report(), say);
     flush(
         &mut state,
@@ -125,6 +132,7 @@ pub async fn run(options: UpOptions, say: &(dyn Fn(&str) + Sync)) -> Result<(), 
         &applied.failed,
         &mut view,
     )?;
+    view.redraw(&project, &options.config, say);
     state.record_event(run, None, "started", &format!("{} forwards", desired.len()))?;
 
     let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -144,6 +152,7 @@ pub async fn run(options: UpOptions, say: &(dyn Fn(&str) + Sync)) -> Result<(), 
             &applied.failed,
             &mut view,
         )?;
+        view.redraw(&project, &options.config, say);
     };
     say(&format!("stopping ({reason})"));
     supervisor.shutdown().await;
@@ -161,23 +170,68 @@ fn announce(applied: &Applied, say: &(dyn Fn(&str) + Sync)) {
     }
 }
 
-/// The phase each forward was last shown in, and since when.
+/// The phase each forward was last shown in, and since when; on a terminal, the table
+/// last drawn.
 #[derive(Default)]
 struct View {
     shown: HashMap<String, (Phase, i64)>,
+    rows: Vec<ForwardRow>,
+    live: Option<Live>,
+}
+
+#[derive(Default)]
+struct Live {
+    lines_drawn: usize,
 }
 
 impl View {
-    /// Prints a line for each forward whose phase changed.
+    /// Notes phase changes; without a terminal, prints a line for each.
     fn update(&mut self, reports: &[ForwardReport], say: &(dyn Fn(&str) + Sync)) {
         for report in reports {
             if self.shown.get(&report.name).map(|(p, _)| p) == Some(&report.phase) {
                 continue;
             }
-            say(&line(report));
+            if self.live.is_none() {
+                say(&line(report));
+            }
             self.shown
                 .insert(report.name.clone(), (report.phase.clone(), now_ms()));
         }
+    }
+
+    /// On a terminal: the table again, over the previous one.
+    fn redraw(&mut self, project: &str, config: &Path, say: &(dyn Fn(&str) + Sync)) {
+        let Some(live) = self.live.as_mut() else {
+            return;
+        };
+        let rows: Vec<ForwardStatus> = self
+            .rows
+            .iter()
+            .map(|row| ForwardStatus {
+                project: project.to_string(),
+                pid: std::process::id(),
+                source: config.display().to_string(),
+                alias: row.name.clone(),
+                local_address: row.local_address.clone(),
+                target: row.target.clone(),
+                pod: row.pod.clone(),
+                state: row.state.clone(),
+                connections: row.connections,
+                bytes_in: row.bytes_in,
+                bytes_out: row.bytes_out,
+                since_ms: row.since_ms,
+                last_error: row.last_error.clone(),
+            })
+            .collect();
+        let text = table(&rows);
+        // Back to the first line of the previous table, and clear from there down.
+        let up = if live.lines_drawn > 0 {
+            format!("\x1b[{}F\x1b[J", live.lines_drawn)
+        } else {
+            String::new()
+        };
+        live.lines_drawn = text.lines().count();
+        say(&format!("{up}{}", text.trim_end()));
     }
 
     fn since(&self, name: &str) -> i64 {
@@ -224,6 +278,11 @@ fn flush(
             },
         })
         .collect();
+    for (name, why) in failed {
+        view.shown
+            .entry(name.clone())
+            .or_insert_with(|| (Phase::Failed(why.clone()), now_ms()));
+    }
     rows.extend(failed.iter().map(|(name, why)| ForwardRow {
         name: name.clone(),
         local_address: "-".into(),
@@ -236,5 +295,7 @@ fn flush(
         since_ms: view.since(name),
         last_error: Some(why.clone()),
     }));
-    state.put_forwards(run, &rows)
+    state.put_forwards(run, &rows)?;
+    view.rows = rows;
+    Ok(())
 }
