@@ -88,6 +88,17 @@ impl PodConnector {
         })
     }
 
+    /// The protocol this connector has settled on, for `status` and logs: "unknown" until
+    /// the first connection.
+    pub fn protocol(&self) -> &'static str {
+        match self.mode() {
+            Mode::Unknown => "unknown",
+            Mode::SpdyOverWebSocket => "SPDY over WebSocket",
+            Mode::RawSpdy => "SPDY",
+            Mode::ChannelV4 => "v4.channel.k8s.io",
+        }
+    }
+
     fn mode(&self) -> Mode {
         *self.mode.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -1,0 +1,116 @@
+//! The pod transport against the simulated cluster: the fallbacks kubectl's dialer makes,
+//! permissions, and recovery after the connection to a pod drops.
+
+use kftray::cluster::{ClusterKey, Clusters};
+use kftray::forward::Connect;
+use kftray::resolve::Endpoint;
+use kftray::transport::{Deadlines, PodConnector};
+use kubesim::testing::{TIMEOUT, demo_cluster};
+use kubesim::{Cluster, ClusterOptions};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn setup() -> (Cluster, Arc<PodConnector>, Endpoint) {
+    let sim = demo_cluster(ClusterOptions::default()).await.unwrap();
+    let key = ClusterKey {
+        kubeconfig: Some(sim.kubeconfig_path().to_path_buf()),
+        context: None,
+    };
+    let cluster = Clusters::new().get(&key).await.unwrap();
+    let connector = PodConnector::new(cluster.client, "demo", Deadlines::default());
+    let pod = sim.pod_names("demo", "app=web").remove(0);
+    let endpoint = Endpoint {
+        pod,
+        uid: String::new(),
+        port: 8080,
+    };
+    (sim, connector, endpoint)
+}
+
+/// An HTTP GET through one connection; the body is the pod's name.
+async fn get(connector: &Arc<PodConnector>, endpoint: &Endpoint) -> std::io::Result<String> {
+    let mut stream = connector.connect(endpoint).await?;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: pod\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut reply = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut reply)).await??;
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    Ok(reply
+        .rsplit("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speaks_spdy_over_websocket_first() {
+    let (_sim, connector, endpoint) = setup().await;
+    assert_eq!(get(&connector, &endpoint).await.unwrap(), endpoint.pod);
+    assert_eq!(connector.protocol(), "SPDY over WebSocket");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_tunnel_falls_back_to_raw_spdy() {
+    let (sim, connector, endpoint) = setup().await;
+    sim.faults().fail_next(1, 500);
+    assert_eq!(get(&connector, &endpoint).await.unwrap(), endpoint.pod);
+    assert_eq!(connector.protocol(), "SPDY");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_spdy_both_ways_falls_back_to_v4_channels() {
+    let (sim, connector, endpoint) = setup().await;
+    sim.faults().fail_next(2, 500);
+    assert_eq!(get(&connector, &endpoint).await.unwrap(), endpoint.pod);
+    assert_eq!(connector.protocol(), "v4.channel.k8s.io");
+    // Every later connection is its own upgrade, and still works.
+    assert_eq!(get(&connector, &endpoint).await.unwrap(), endpoint.pod);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_permission_is_reported_not_retried_another_way() {
+    let (sim, connector, endpoint) = setup().await;
+    sim.deny(sim.admin_user(), "*", "pods/portforward");
+    let err = get(&connector, &endpoint).await.unwrap_err().to_string();
+    assert!(err.contains("403"), "{err}");
+    assert!(err.contains("pods/portforward"), "{err}");
+    assert_eq!(connector.protocol(), "unknown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_pods_connection_drops_the_next_connection_redials() {
+    let (sim, connector, endpoint) = setup().await;
+    assert_eq!(get(&connector, &endpoint).await.unwrap(), endpoint.pod);
+    assert!(sim.faults().drop_portforwards("demo", &endpoint.pod));
+    // The dropped session may take a moment to be noticed; a connection either finds it
+    // closed and redials, or fails once. Within the timeout one must succeed.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        match get(&connector, &endpoint).await {
+            Ok(body) => {
+                assert_eq!(body, endpoint.pod);
+                break;
+            }
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "never recovered: {e}"
+            ),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_connections_through_one_connector() {
+    let (_sim, connector, endpoint) = setup().await;
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (connector, endpoint) = (connector.clone(), endpoint.clone());
+            tokio::spawn(async move { get(&connector, &endpoint).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), endpoint.pod);
+    }
+}
