@@ -14,48 +14,50 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// detached process outlives the test.
 struct Project {
     dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
 }
 
 impl Project {
     fn new(cluster: &Cluster, forwards: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
         let text = format!(
             "[defaults]\nkubeconfig = {:?}\nnamespace = \"demo\"\n\n{forwards}",
             cluster.kubeconfig_path().display().to_string()
         );
+        Project::with_file(&text, Vec::new())
+    }
+
+    /// A project with this kftray.toml, run with these extra environment variables.
+    fn with_file(text: &str, env: Vec<(String, String)>) -> Project {
+        let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("kftray.toml"), text).unwrap();
-        Project { dir }
+        Project { dir, env }
     }
 
     fn home(&self) -> PathBuf {
         self.dir.path().join("home")
     }
 
-    fn kftray(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_kftray"))
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kftray"));
+        command
             .args(args)
             .current_dir(self.dir.path())
             .env("KFTRAY_HOME", self.home())
             .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    fn kftray(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     /// Runs kftray off the async runtime's threads.
     async fn run(&self, args: &[&str]) -> Output {
-        let (dir, home) = (self.dir.path().to_path_buf(), self.home());
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_kftray"))
-                .args(&args)
-                .current_dir(dir)
-                .env("KFTRAY_HOME", home)
-                .env("NO_COLOR", "1")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
+        let mut command = self.command(args);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap()
     }
 
     async fn up(&self) -> Output {
@@ -299,4 +301,68 @@ async fn dry_run_prints_the_plan_and_starts_nothing() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "start   web\n");
     assert!(project.status().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contexts_come_from_several_kubeconfig_files_as_kubectl_merges_them() {
+    let east = demo_cluster(ClusterOptions {
+        name: Some("east".into()),
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap();
+    let west = demo_cluster(ClusterOptions {
+        name: Some("west".into()),
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap();
+    let paths = std::env::join_paths([east.kubeconfig_path(), west.kubeconfig_path()]).unwrap();
+    let text = format!(
+        "[defaults]\nnamespace = \"demo\"\n\n\
+         [forwards.east-web]\ncontext = {:?}\nservice = \"web\"\nremote_port = \"http\"\nlocal_port = \"any\"\n\n\
+         [forwards.west-web]\ncontext = {:?}\nservice = \"web\"\nremote_port = \"http\"\nlocal_port = \"any\"\n",
+        east.context(),
+        west.context()
+    );
+    let project = Project::with_file(
+        &text,
+        vec![("KUBECONFIG".into(), paths.to_string_lossy().into_owned())],
+    );
+    project.up().await;
+    for (alias, cluster) in [("east-web", &east), ("west-web", &west)] {
+        let (addr, pod) = project.ready(alias).await;
+        assert!(
+            cluster.get("pods", "demo", &pod).is_some(),
+            "{alias} used a pod of another cluster"
+        );
+        assert_eq!(http_get(addr, "/").await.unwrap().1.trim(), pod);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_tags_pick_a_subset() {
+    let cluster = cluster().await;
+    let forwards = format!(
+        "{WEB}tags = [\"frontend\"]\n\n[forwards.db]\nservice = \"postgres\"\nremote_port = 5432\nlocal_port = \"any\"\ntags = [\"backend\"]\n"
+    );
+    let project = Project::new(&cluster, &forwards);
+    let plan = |args: &'static [&'static str]| {
+        let out = project.kftray(args);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(plan(&["up", "--dry-run"]), "start   db\nstart   web\n");
+    assert_eq!(plan(&["up", "--dry-run", "db"]), "start   db\n");
+    assert_eq!(
+        plan(&["up", "--dry-run", "--tag", "frontend"]),
+        "start   web\n"
+    );
+    let unknown = project.kftray(&["up", "--dry-run", "cache"]);
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no forward named \"cache\""),
+        "{}",
+        text(&unknown)
+    );
 }
