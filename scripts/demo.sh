@@ -26,6 +26,6 @@ done
 grep -q '^export KUBECONFIG=' "$work/sim.out" 2>/dev/null ||
     { cat "$work/sim.out" >&2; echo "demo: the simulated cluster did not start" >&2; exit 1; }
 
-export KUBECONFIG="$work/kubeconfig" KFTRAY_HOME="$work/home"
+export KUBECONFIG="$work/kubeconfig"
 echo "demo: forwards are coming up; try: curl http://127.0.0.1:8080/  (Ctrl-C to stop)"
 cargo run --quiet --bin kftray -- -f examples/demo.toml up "$@"
