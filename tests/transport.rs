@@ -114,3 +114,21 @@ async fn fifty_concurrent_connections_through_one_connector() {
         assert_eq!(task.await.unwrap().unwrap(), endpoint.pod);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_port_ends_the_stream_and_says_why() {
+    let (_sim, connector, mut endpoint) = setup().await;
+    endpoint.port = 9999;
+    let mut stream = connector.connect(&endpoint).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut reply))
+        .await
+        .expect("the data stream never ended")
+        .unwrap();
+    assert!(reply.is_empty());
+    let why = tokio::time::timeout(TIMEOUT, stream.take_failure())
+        .await
+        .unwrap()
+        .expect("no verdict");
+    assert!(why.contains("error forwarding port 9999"), "{why}");
+}

@@ -366,3 +366,68 @@ async fn names_and_tags_pick_a_subset() {
         text(&unknown)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_pod_port_fails_that_connection_alone_with_the_kubelets_reason() {
+    let cluster = cluster().await;
+    let forwards = format!(
+        "{WEB}\n[forwards.closed]\ndeployment = \"web\"\nremote_port = 9999\nlocal_port = \"any\"\n"
+    );
+    let project = Project::new(&cluster, &forwards);
+    project.up().await;
+    let (closed, _) = project.ready("closed").await;
+    let mut stream = tokio::net::TcpStream::connect(closed).await.unwrap();
+    let _ = stream.write_all(b"GET / HTTP/1.1\r\n\r\n").await;
+    let mut reply = Vec::new();
+    // The pod has nothing on 9999: the connection ends without a reply...
+    let _ = tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut reply))
+        .await
+        .unwrap();
+    assert!(reply.is_empty());
+    // ...status says why, and the other forward (and this listener) carry on.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let status = project.status().await;
+        let row = status.iter().find(|f| f["alias"] == "closed").unwrap();
+        if let Some(error) = row["last_error"].as_str() {
+            assert!(error.contains("error forwarding port 9999"), "{error}");
+            assert_eq!(row["state"], "ready");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no error recorded: {row}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (web, _) = project.ready("web").await;
+    assert_eq!(http_get(web, "/").await.unwrap().0, 200);
+    assert!(tokio::net::TcpStream::connect(closed).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_in_the_foreground_stops_cleanly_with_exit_0() {
+    let cluster = cluster().await;
+    let project = Project::new(&cluster, WEB);
+    let child = project
+        .command(&["up"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (addr, _) = project.ready("web").await;
+    assert_eq!(http_get(addr, "/").await.unwrap().0, 200);
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("stopping (interrupted)"),
+        "{}",
+        text(&out)
+    );
+    assert!(project.status().await.is_empty());
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}

@@ -5,5 +5,5 @@ mod serve;
 mod splice;
 
 pub use bind::{BindError, listen, owner_of};
-pub use serve::{Activity, Connect, ConnectionError, Dial, PodStream, Tuning, serve};
+pub use serve::{Activity, Connect, ConnectionError, Dial, PodStream, Tuning, Verdict, serve};
 pub use splice::{Counters, splice};

@@ -19,8 +19,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// A stream to a pod port, whatever carries it.
-pub trait PodStream: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> PodStream for T {}
+pub trait PodStream: AsyncRead + AsyncWrite + Send + Unpin {
+    /// Why the server failed this connection, if it does: the port-forward protocols say so
+    /// on a separate error stream, which may speak before, during or after the data. Taken
+    /// once; `None` from the future means a clean finish.
+    fn take_failure(&mut self) -> Verdict;
+}
+
+pub type Verdict = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
 
 pub type Dial = Pin<Box<dyn Future<Output = io::Result<Box<dyn PodStream>>> + Send>>;
 
@@ -119,14 +125,40 @@ async fn carry(
     tuning: Tuning,
 ) -> Result<(), ConnectionError> {
     let endpoint = ready_endpoint(&mut endpoints, tuning.wait_for_pod).await?;
-    let remote = connector
+    let mut remote = connector
         .connect(&endpoint)
         .await
         .map_err(|e| ConnectionError(format!("to pod {}: {e}", endpoint.pod)))?;
-    splice(local, remote, &activity.bytes, tuning.linger)
-        .await
-        .map_err(|e| ConnectionError(format!("with pod {}: {e}", endpoint.pod)))
+    let mut verdict = Some(remote.take_failure());
+    let carried = {
+        let carrying = splice(local, &mut remote, &activity.bytes, tuning.linger);
+        tokio::pin!(carrying);
+        loop {
+            tokio::select! {
+                carried = &mut carrying => break carried,
+                // A failure ends the connection at once, as kubectl ends it; a clean
+                // verdict lets the bytes carry on.
+                why = async { verdict.as_mut().expect("guarded").await }, if verdict.is_some() => {
+                    verdict = None;
+                    if let Some(why) = why {
+                        return Err(ConnectionError(why));
+                    }
+                }
+            }
+        }
+    };
+    // The verdict follows the data at once; it says more than a broken pipe does.
+    if let Some(verdict) = verdict
+        && let Ok(Some(why)) = tokio::time::timeout(VERDICT_WAIT, verdict).await
+    {
+        return Err(ConnectionError(why));
+    }
+    carried.map_err(|e| ConnectionError(format!("with pod {}: {e}", endpoint.pod)))
 }
+
+/// How long, after its bytes are done, a connection waits for the server's verdict: it
+/// follows the data at once, so this only bounds a server that never sends one.
+const VERDICT_WAIT: Duration = Duration::from_secs(2);
 
 /// The endpoint to use now, waiting up to `limit` for one to become usable.
 async fn ready_endpoint(

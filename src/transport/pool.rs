@@ -10,12 +10,11 @@ use super::channel_v4;
 use super::upgrade::{
     CHANNEL_V4, SPDY_OVER_WEBSOCKET, UpgradeError, portforward_path, raw_spdy, websocket,
 };
-use crate::forward::{Connect, Dial, PodStream};
+use crate::forward::{Connect, Dial, PodStream, Verdict};
 use crate::resolve::Endpoint;
 use kftray_spdy::ws::WsByteStream;
 use kftray_spdy::{Role, Session, SessionConfig, SessionError, Stream};
 use std::collections::HashMap;
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -235,8 +234,7 @@ impl PodConnector {
         )
         .await
         .map_err(upgrade_error)?;
-        let (stream, _errors) = channel_v4::bridge(ws, endpoint.port);
-        Ok(Box::new(stream))
+        Ok(Box::new(channel_v4::bridge(ws, endpoint.port)))
     }
 }
 
@@ -271,19 +269,21 @@ async fn open_pair(pod: &PodSession, port: u16) -> Result<PairStream, SessionErr
             let _ = tx.send(String::from_utf8_lossy(&message).into_owned());
         }
     });
-    Ok(PairStream {
-        data,
-        error: Some(rx),
-        failed: None,
-    })
+    Ok(PairStream { data, error: rx })
 }
 
-/// The data stream, failing reads with the server's error-stream message when one comes.
+/// The data stream, with the server's error-stream message, if any, as its failure.
 struct PairStream {
     data: Stream,
-    /// `None` once it has answered: a oneshot must not be polled after completion.
-    error: Option<oneshot::Receiver<String>>,
-    failed: Option<String>,
+    error: oneshot::Receiver<String>,
+}
+
+impl PodStream for PairStream {
+    fn take_failure(&mut self) -> Verdict {
+        let (_, empty) = oneshot::channel();
+        let error = std::mem::replace(&mut self.error, empty);
+        Box::pin(async { error.await.ok() })
+    }
 }
 
 impl AsyncRead for PairStream {
@@ -292,15 +292,6 @@ impl AsyncRead for PairStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if let Some(error) = self.error.as_mut()
-            && let Poll::Ready(answer) = Pin::new(error).poll(cx)
-        {
-            self.error = None;
-            self.failed = answer.ok();
-        }
-        if let Some(message) = &self.failed {
-            return Poll::Ready(Err(io::Error::other(message.clone())));
-        }
         Pin::new(&mut self.data).poll_read(cx, buf)
     }
 }

@@ -134,9 +134,13 @@ impl RunningForward {
         }
     }
 
-    pub(super) async fn phase_changed(&self) {
-        let mut resolution = self.resolution.clone();
-        let _ = resolution.changed().await;
+    /// Resolves at the next change of phase. It marks the change seen on the forward's own
+    /// receiver, so the next call waits for the change after; a forward whose finder ended
+    /// (the sender is gone) never changes again rather than resolving at once forever.
+    pub(super) async fn phase_changed(&mut self) {
+        if self.resolution.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     pub(super) fn report(&self) -> ForwardReport {
