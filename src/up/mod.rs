@@ -101,7 +101,10 @@ impl Supervisor {
 
     /// Waits until any forward changes phase (a pod found or lost, an error).
     pub async fn changed(&mut self) {
-        let waits = self.running.values_mut().map(|f| Box::pin(f.phase_changed()));
+        let waits = self
+            .running
+            .values_mut()
+            .map(|f| Box::pin(f.phase_changed()));
         if waits.len() == 0 {
             std::future::pending::<()>().await;
         }

@@ -19,15 +19,20 @@ pub mod time;
 pub mod tls;
 
 #[cfg(kubesim_has_addr)]
+#[rustfmt::skip]
 pub mod addr;
 #[cfg(kubesim_has_backend)]
+#[rustfmt::skip]
 pub mod backend;
 #[cfg(kubesim_has_dns)]
+#[rustfmt::skip]
 pub mod dns;
 pub mod portforward;
 #[cfg(kubesim_has_process)]
+#[rustfmt::skip]
 pub mod process;
 #[cfg(kubesim_has_service_proxy)]
+#[rustfmt::skip]
 pub mod service_proxy;
 
 // Stand-ins for modules still being written by other helpers (see build.rs).
