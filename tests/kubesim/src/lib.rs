@@ -18,35 +18,12 @@ pub mod testing;
 pub mod time;
 pub mod tls;
 
-#[cfg(kubesim_has_addr)]
-#[rustfmt::skip]
 pub mod addr;
-#[cfg(kubesim_has_backend)]
-#[rustfmt::skip]
 pub mod backend;
-#[cfg(kubesim_has_dns)]
-#[rustfmt::skip]
 pub mod dns;
 pub mod portforward;
-#[cfg(kubesim_has_process)]
-#[rustfmt::skip]
 pub mod process;
-#[cfg(kubesim_has_service_proxy)]
-#[rustfmt::skip]
 pub mod service_proxy;
-
-// Stand-ins for modules still being written by other helpers (see build.rs).
-mod standin;
-#[cfg(not(kubesim_has_addr))]
-pub use standin::addr;
-#[cfg(not(kubesim_has_backend))]
-pub use standin::backend;
-#[cfg(not(kubesim_has_dns))]
-pub use standin::dns;
-#[cfg(not(kubesim_has_process))]
-pub use standin::process;
-#[cfg(not(kubesim_has_service_proxy))]
-pub use standin::service_proxy;
 
 pub use cluster::{Auth, Cluster, ClusterOptions, Scheme, write_kubeconfig};
 pub use faults::Faults;

@@ -1,11 +1,5 @@
 //! Inside the cluster: ClusterIPs proxy to Ready pods, cluster DNS names resolve, a UDP
-//! service answers. (Runs once the world modules have replaced their stand-ins.)
-#![cfg(all(
-    kubesim_has_backend,
-    kubesim_has_dns,
-    kubesim_has_service_proxy,
-    kubesim_has_addr
-))]
+//! service answers.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
