@@ -29,10 +29,15 @@ pub struct ForwardStatus {
 
 impl ForwardStatus {
     pub fn new(run: &Run, row: &ForwardRow) -> ForwardStatus {
+        ForwardStatus::of(&run.project, run.pid, &run.source, row)
+    }
+
+    /// A forward of the run of `project` by process `pid`, reading `source`.
+    pub fn of(project: &str, pid: u32, source: &str, row: &ForwardRow) -> ForwardStatus {
         ForwardStatus {
-            project: run.project.clone(),
-            pid: run.pid,
-            source: run.source.clone(),
+            project: project.to_string(),
+            pid,
+            source: source.to_string(),
             alias: row.name.clone(),
             local_address: row.local_address.clone(),
             target: row.target.clone(),

@@ -1,7 +1,7 @@
 //! `kftray down`: stop a project's running forwards from any terminal.
 
 use super::output::say;
-use super::{Cli, Output, config_path};
+use super::{Cli, Output, runs_to_read};
 use crate::state::{ProcessId, State};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -17,19 +17,11 @@ pub struct Args {
 }
 
 pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let Some(home) = State::default_home() else {
-        out.error("cannot find a home directory for kftray's state; set KFTRAY_HOME");
-        return ExitCode::from(2);
-    };
-    let project = if args.all {
-        None
-    } else {
-        match config_path(cli, None) {
-            Ok(path) => Some(crate::up::project_of(&path)),
-            Err(message) => {
-                out.error(&format!("{message} (or use --all)"));
-                return ExitCode::from(2);
-            }
+    let (home, project) = match runs_to_read(cli, args.all) {
+        Ok(found) => found,
+        Err(message) => {
+            out.error(&message);
+            return ExitCode::from(2);
         }
     };
     let result = (|| {

@@ -123,6 +123,18 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
+/// Where `status` and `down` look: the state home, and the project of the current folder's
+/// kftray.toml (`None` with `--all`: every project).
+pub(crate) fn runs_to_read(cli: &Cli, all: bool) -> Result<(PathBuf, Option<String>), String> {
+    let home = crate::state::State::default_home()
+        .ok_or("cannot find a home directory for kftray's state; set KFTRAY_HOME")?;
+    if all {
+        return Ok((home, None));
+    }
+    let path = config_path(cli, None).map_err(|message| format!("{message} (or use --all)"))?;
+    Ok((home, Some(crate::up::project_of(&path))))
+}
+
 /// The file to read: an explicit path, else `-f`, else the nearest kftray.toml.
 pub(crate) fn config_path(cli: &Cli, explicit: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(path) = explicit.or(cli.file.as_deref()) {

@@ -1,7 +1,7 @@
 //! `kftray status` (alias `ps`): what runs, read from the state database.
 
 use super::output::say;
-use super::{Cli, Output, config_path};
+use super::{Cli, Output, runs_to_read};
 use crate::state::State;
 use crate::status::{ForwardStatus, table};
 use std::process::ExitCode;
@@ -23,19 +23,11 @@ pub enum Format {
 }
 
 pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let Some(home) = State::default_home() else {
-        out.error("cannot find a home directory for kftray's state; set KFTRAY_HOME");
-        return ExitCode::from(2);
-    };
-    let project = if args.all {
-        None
-    } else {
-        match config_path(cli, None) {
-            Ok(path) => Some(crate::up::project_of(&path)),
-            Err(message) => {
-                out.error(&format!("{message} (or use --all)"));
-                return ExitCode::from(2);
-            }
+    let (home, project) = match runs_to_read(cli, args.all) {
+        Ok(found) => found,
+        Err(message) => {
+            out.error(&message);
+            return ExitCode::from(2);
         }
     };
     let mut state = match State::open(&home) {

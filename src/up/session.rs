@@ -207,20 +207,13 @@ impl View {
         let rows: Vec<ForwardStatus> = self
             .rows
             .iter()
-            .map(|row| ForwardStatus {
-                project: project.to_string(),
-                pid: std::process::id(),
-                source: config.display().to_string(),
-                alias: row.name.clone(),
-                local_address: row.local_address.clone(),
-                target: row.target.clone(),
-                pod: row.pod.clone(),
-                state: row.state.clone(),
-                connections: row.connections,
-                bytes_in: row.bytes_in,
-                bytes_out: row.bytes_out,
-                since_ms: row.since_ms,
-                last_error: row.last_error.clone(),
+            .map(|row| {
+                ForwardStatus::of(
+                    project,
+                    std::process::id(),
+                    &config.display().to_string(),
+                    row,
+                )
             })
             .collect();
         let text = table(&rows);
