@@ -216,10 +216,12 @@ impl Runtime {
                         error = Some(format!("failed to start {}: {e}", program.display()));
                     }
                 }
-                for (port, _) in &cports {
+                for (port, udp) in &cports {
                     let addr = SocketAddr::new(IpAddr::V4(ip), *port);
                     lock(&ports).insert(*port, addr);
-                    if !wait_listening(addr).await {
+                    // A UDP port cannot be probed by connecting; the process binds it as it
+                    // starts, as it binds its TCP ports.
+                    if !udp && !wait_listening(addr).await {
                         ok = false;
                     }
                 }
