@@ -293,6 +293,57 @@ async fn two_hundred_concurrent_connections_on_one_forward() {
     );
 }
 
+/// Started with a soft open-file limit of 64, `up` still holds 150 connections open at once:
+/// it raises its own limit, as kubectl's runtime does, instead of refusing past the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_open_connections_than_the_soft_file_limit() {
+    use std::os::unix::process::CommandExt;
+    let cluster = cluster().await;
+    let forwards =
+        "[forwards.db]\nservice = \"postgres\"\nremote_port = \"postgres\"\nlocal_port = \"any\"\n";
+    let project = Project::new(&cluster, forwards);
+    let mut command = project.command(&["up", "--detach"]);
+    // SAFETY: only getrlimit/setrlimit between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let mut limit = std::mem::zeroed::<libc::rlimit>();
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur = 64;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let (addr, _) = project.ready("db").await;
+    let mut open = Vec::new();
+    for i in 0..150u32 {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = i.to_be_bytes();
+        client.write_all(&request).await.unwrap();
+        let mut reply = [0u8; 4];
+        tokio::time::timeout(TIMEOUT, client.read_exact(&mut reply))
+            .await
+            .unwrap_or_else(|_| panic!("connection {i} got no echo"))
+            .unwrap();
+        assert_eq!(reply, request);
+        open.push(client);
+    }
+    // Every one is still carried, the first as well as the last.
+    for (i, client) in open.iter_mut().enumerate() {
+        client.write_all(b"again").await.unwrap();
+        let mut reply = [0u8; 5];
+        tokio::time::timeout(TIMEOUT, client.read_exact(&mut reply))
+            .await
+            .unwrap_or_else(|_| panic!("connection {i} went quiet"))
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_prints_the_plan_and_starts_nothing() {
     let cluster = cluster().await;

@@ -46,6 +46,7 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
     if args.detach {
         return detach(cli, &path, &home, args, out);
     }
+    up::raise_open_files();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -8,10 +8,12 @@
 //! are found afterwards, while local connections wait for them.
 
 mod forward;
+mod limits;
 mod session;
 mod spec;
 
 pub use forward::{ForwardReport, Phase};
+pub use limits::raise_open_files;
 pub use session::{Selection, UpError, UpOptions, desired, project_of, run};
 pub use spec::{LocalBind, RunSpec};
 
