@@ -1,0 +1,193 @@
+//! Figures 5 and 6: how fast many forwards come up, how fast an edit is applied, and what an
+//! idle run holds in memory.
+
+use super::{Figure, num};
+use crate::backend::ECHO;
+use crate::kftray::{Kftray, many_forwards};
+use crate::peers::{kubectl_command, spawn_reading};
+use crate::procfs::rss_mib;
+use crate::sim::{Binaries, Sim};
+use serde_json::Value;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// 5: `kftray up --detach` until every forward listens, for each count; kubectl for the same
+/// number of local ports in one process (one pod, so one target; kftray resolves each forward
+/// on its own); then a hot reload that adds one forward to the largest file.
+pub async fn up_time(bins: &Binaries, sim: &Sim, work: &Path, counts: &[usize]) -> Figure {
+    let mut figure = Figure::new(
+        5,
+        "Start-up: until every forward listens",
+        &counts
+            .iter()
+            .map(|n| format!("{n} forwards, s"))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let mut kftray_times = Vec::new();
+    let mut kubectl_times = Vec::new();
+    let mut reload = Value::String("not measured".into());
+    for &count in counts {
+        let project = work.join(format!("up-{count}"));
+        kftray_times.push(
+            match Kftray::project(
+                &bins.kftray,
+                &sim.kubeconfig,
+                &project,
+                &many_forwards(count),
+            ) {
+                Ok(kftray) => {
+                    let started = Instant::now();
+                    let result = kftray.up();
+                    let took = started.elapsed();
+                    let value = match result {
+                        Ok(()) => num(took.as_secs_f64()),
+                        Err(e) => Value::String(format!("failed: {e}")),
+                    };
+                    if count == *counts.iter().max().unwrap_or(&0) {
+                        reload = hot_reload(&kftray, count).await;
+                    }
+                    kftray.down();
+                    value
+                }
+                Err(e) => Value::String(format!("failed: {e}")),
+            },
+        );
+        eprintln!(
+            "  kftray up --detach, {count} forwards: {:?}",
+            kftray_times.last()
+        );
+        kubectl_times.push(kubectl_ports(sim, work, count));
+        eprintln!("  kubectl, {count} ports: {:?}", kubectl_times.last());
+    }
+    figure.row("kftray up --detach", kftray_times);
+    figure.row(
+        "kubectl port-forward, one process with N ports of one pod",
+        kubectl_times,
+    );
+    figure.notes.push(format!(
+        "Hot reload, from saving a kftray.toml that adds one forward to a {}-forward file until \
+         the new forward accepts a connection: {}.",
+        counts.iter().max().unwrap_or(&0),
+        match &reload {
+            Value::Number(n) => format!("{n} ms"),
+            other => other.as_str().unwrap_or_default().to_owned(),
+        }
+    ));
+    figure
+}
+
+/// Appends one forward on a free port and times the save until that port accepts.
+async fn hot_reload(kftray: &Kftray, count: usize) -> Value {
+    let Some(port) = free_port() else {
+        return Value::String("no free port".into());
+    };
+    let mut text = many_forwards(count);
+    text.push_str(&format!(
+        "\n[forwards.added]\npod = \"bench-0\"\nremote_port = {ECHO}\nlocal_port = {port}\n"
+    ));
+    // Saved as editors save: a temporary file renamed over the old one.
+    let temp = kftray.file.with_extension("toml.tmp");
+    if std::fs::write(&temp, text).is_err() {
+        return Value::String("cannot write the file".into());
+    }
+    let started = Instant::now();
+    if std::fs::rename(&temp, &kftray.file).is_err() {
+        return Value::String("cannot save the file".into());
+    }
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while started.elapsed() < Duration::from_secs(10) {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return num(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Value::String("the new forward did not listen within 10 s (no hot reload?)".into())
+}
+
+fn free_port() -> Option<u16> {
+    Some(
+        TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port(),
+    )
+}
+
+/// kubectl with `count` local ports of the pod: until it has printed every "Forwarding from".
+fn kubectl_ports(sim: &Sim, work: &Path, count: usize) -> Value {
+    let mut command = kubectl_command(sim, work, true);
+    command.args((0..count).map(|_| format!(":{ECHO}")));
+    let started = Instant::now();
+    match spawn_reading(command, count, |l| l.starts_with("Forwarding from")) {
+        Ok((mut child, _)) => {
+            let took = started.elapsed();
+            let _ = child.kill();
+            let _ = child.wait();
+            num(took.as_secs_f64())
+        }
+        Err(e) => Value::String(format!("failed: {e}")),
+    }
+}
+
+/// 6: resident memory of a run with `count` idle forwards, every one with its pod chosen
+/// and its session open; kubectl with as many ports for comparison.
+pub async fn memory(bins: &Binaries, sim: &Sim, work: &Path, count: usize) -> Figure {
+    let mut figure = Figure::new(
+        6,
+        &format!("Idle memory with {count} forwards"),
+        &["RSS MiB"],
+    );
+    let project = work.join(format!("memory-{count}"));
+    let kftray_rss = match Kftray::project(
+        &bins.kftray,
+        &sim.kubeconfig,
+        &project,
+        &many_forwards(count),
+    ) {
+        Ok(kftray) => {
+            let value = match async {
+                kftray.up()?;
+                let rows = kftray.wait_ready(count).await?;
+                // One connection through each, so every forward has done real work.
+                for row in &rows {
+                    if let Some(addr) = row.local {
+                        let _ = crate::figures::tcp::echo_once(addr).await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                anyhow::Ok(rss_mib(&[rows[0].pid]))
+            }
+            .await
+            {
+                Ok(rss) => num(rss),
+                Err(e) => Value::String(format!("failed: {e}")),
+            };
+            kftray.down();
+            value
+        }
+        Err(e) => Value::String(format!("failed: {e}")),
+    };
+    figure.row("kftray", vec![kftray_rss]);
+    let mut command = kubectl_command(sim, work, true);
+    command.args((0..count).map(|_| format!(":{ECHO}")));
+    let kubectl_rss = match spawn_reading(command, count, |l| l.starts_with("Forwarding from")) {
+        Ok((mut child, _)) => {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let rss = rss_mib(&[child.id()]);
+            let _ = child.kill();
+            let _ = child.wait();
+            num(rss)
+        }
+        Err(e) => Value::String(format!("failed: {e}")),
+    };
+    figure.row(
+        "kubectl port-forward, one process with as many ports",
+        vec![kubectl_rss],
+    );
+    figure
+}

@@ -1,0 +1,132 @@
+//! Figure 7: UDP round trips through kftray's relay, at a fixed packet rate, against the
+//! same echo reached directly. kubectl cannot carry UDP at all.
+
+use super::{Figure, num};
+use crate::backend::UDP_ECHO;
+use crate::kftray::Kftray;
+use crate::sim::{Binaries, Sim};
+use crate::stats::{ms, quantile};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+
+pub async fn udp(bins: &Binaries, sim: &Sim, work: &Path, rate: u32, seconds: u32) -> Figure {
+    let mut figure = Figure::new(
+        7,
+        &format!("UDP round trip at {rate} packets/s for {seconds} s (64 B datagrams)"),
+        &["p50 ms", "p99 ms", "loss %"],
+    );
+    let direct = SocketAddr::new(sim.pod_ip, UDP_ECHO);
+    figure.row(
+        "direct to the backend",
+        measure(direct, rate, seconds).await,
+    );
+    let config = format!(
+        "version = 1\n\n[forwards.udp]\nservice = \"bench\"\nnamespace = \"bench\"\nprotocol = \"udp\"\nremote_port = {UDP_ECHO}\nlocal_port = \"any\"\n"
+    );
+    let values = match Kftray::project(&bins.kftray, &sim.kubeconfig, &work.join("udp"), &config) {
+        Ok(kftray) => {
+            let values = match async {
+                kftray.up()?;
+                let rows = kftray.wait_ready(1).await?;
+                anyhow::Ok(
+                    rows[0]
+                        .local
+                        .ok_or_else(|| anyhow::anyhow!("no local address"))?,
+                )
+            }
+            .await
+            {
+                Ok(addr) => measure(addr, rate, seconds).await,
+                Err(e) => vec![
+                    Value::String(format!("failed: {e}")),
+                    Value::Null,
+                    Value::Null,
+                ],
+            };
+            kftray.down();
+            values
+        }
+        Err(e) => vec![
+            Value::String(format!("failed: {e}")),
+            Value::Null,
+            Value::Null,
+        ],
+    };
+    figure.row("kftray (relay)", values);
+    figure.row(
+        "kubectl port-forward",
+        vec![Value::String("no UDP".into()), Value::Null, Value::Null],
+    );
+    figure
+}
+
+/// Sends numbered datagrams at `rate` for `seconds` and times each one's echo.
+async fn measure(addr: SocketAddr, rate: u32, seconds: u32) -> Vec<Value> {
+    let result: anyhow::Result<Vec<Value>> = async {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+        socket.connect(addr).await?;
+        // A few to warm the path (the relay's flow opens on the first).
+        for _ in 0..3 {
+            socket.send(&[0u8; 64]).await?;
+            let mut buf = [0u8; 64];
+            let _ = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf)).await;
+        }
+        let sent_at: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+        let rtts: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        let receiver = tokio::spawn({
+            let (socket, sent_at, rtts) = (socket.clone(), sent_at.clone(), rtts.clone());
+            async move {
+                let mut buf = [0u8; 64];
+                while let Ok(n) = socket.recv(&mut buf).await {
+                    if n < 8 {
+                        continue;
+                    }
+                    let seq = u64::from_be_bytes(buf[..8].try_into().unwrap_or_default());
+                    if let Some(at) = sent_at
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&seq)
+                    {
+                        rtts.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(at.elapsed());
+                    }
+                }
+            }
+        });
+        let total = u64::from(rate * seconds);
+        let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+        for seq in 1..=total {
+            tick.tick().await;
+            let mut packet = [0u8; 64];
+            packet[..8].copy_from_slice(&seq.to_be_bytes());
+            sent_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(seq, Instant::now());
+            socket.send(&packet).await?;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        receiver.abort();
+        let rtts = rtts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let loss = 100.0 * (total as f64 - rtts.len() as f64) / total as f64;
+        Ok(vec![
+            num(ms(quantile(&rtts, 0.5))),
+            num(ms(quantile(&rtts, 0.99))),
+            num(loss),
+        ])
+    }
+    .await;
+    result.unwrap_or_else(|e| {
+        vec![
+            Value::String(format!("failed: {e}")),
+            Value::Null,
+            Value::Null,
+        ]
+    })
+}

@@ -1,0 +1,191 @@
+//! kftray's benchmarks: every figure against `kubectl port-forward` (and the honest ceilings)
+//! in one run, on the same simulated cluster and the same backend.
+//!
+//! `cargo run --release -p kftray-bench` prints a markdown table and writes it, with a JSON
+//! file of the same numbers, under target/bench/. No assertion is made: the numbers are the
+//! result.
+
+mod backend;
+mod figures;
+mod kftray;
+mod kube_forward;
+mod peers;
+mod procfs;
+mod relay;
+mod sim;
+mod stats;
+
+use clap::{Parser, Subcommand};
+use figures::Figure;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "kftray-bench",
+    about = "Benchmarks kftray against kubectl port-forward"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// MiB carried each way per throughput run.
+    #[arg(long, default_value_t = 1024)]
+    size_mib: u64,
+    /// Throughput runs per peer (the median is reported).
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Small sizes everywhere: checks that the harness works, in well under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Only these figures (1-7), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<u8>,
+    /// Where the results go (FILE.md and FILE.json).
+    #[arg(long, default_value = "target/bench/results")]
+    out: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The benchmark pod's servers (run by the simulated cluster as the pod's container).
+    #[command(hide = true)]
+    Backend {
+        #[arg(long)]
+        ip: IpAddr,
+    },
+    /// A plain TCP relay: one listener on 127.0.0.1 per --to, printed one per line.
+    #[command(hide = true)]
+    Relay {
+        #[arg(long)]
+        to: Vec<SocketAddr>,
+    },
+    /// kube-rs `Api::portforward` behind a local listener per --port, printed one per line.
+    #[command(hide = true)]
+    KubeForward {
+        #[arg(long, default_value = "bench")]
+        namespace: String,
+        #[arg(long, default_value = "bench-0")]
+        pod: String,
+        #[arg(long)]
+        port: Vec<u16>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Some(Command::Backend { ip }) => runtime.block_on(backend::run(ip)),
+        Some(Command::Relay { ref to }) => runtime.block_on(async {
+            let relays = to
+                .iter()
+                .map(|to| relay::run(SocketAddr::from(([127, 0, 0, 1], 0)), *to));
+            futures::future::try_join_all(relays).await.map(drop)
+        }),
+        Some(Command::KubeForward {
+            ref namespace,
+            ref pod,
+            ref port,
+        }) => runtime.block_on(kube_forward::run(namespace, pod, port)),
+        None => runtime.block_on(bench(&cli)),
+    }
+}
+
+struct Sizes {
+    bytes: u64,
+    rounds: usize,
+    setup: usize,
+    round_trips: usize,
+    concurrent: usize,
+    up_counts: Vec<usize>,
+    memory_forwards: usize,
+    udp_rate: u32,
+    udp_seconds: u32,
+}
+
+impl Sizes {
+    fn of(cli: &Cli) -> Sizes {
+        if cli.quick {
+            return Sizes {
+                bytes: 16 << 20,
+                rounds: 1,
+                setup: 40,
+                round_trips: 80,
+                concurrent: 50,
+                up_counts: vec![10],
+                memory_forwards: 10,
+                udp_rate: 200,
+                udp_seconds: 1,
+            };
+        }
+        Sizes {
+            bytes: cli.size_mib << 20,
+            rounds: cli.rounds,
+            setup: 1000,
+            round_trips: 2000,
+            concurrent: 1000,
+            up_counts: vec![10, 100, 500],
+            memory_forwards: 100,
+            udp_rate: 1000,
+            udp_seconds: 5,
+        }
+    }
+}
+
+async fn bench(cli: &Cli) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let sizes = Sizes::of(cli);
+    let wanted = |id: u8| cli.only.is_empty() || cli.only.contains(&id);
+    let bins = sim::Binaries::build()?;
+    let work = tempfile::tempdir()?;
+    eprintln!("starting the simulated cluster");
+    let sim = sim::Sim::start(&bins, work.path()).await?;
+    let mut results: Vec<Figure> = Vec::new();
+    if (1..=4).any(wanted) {
+        eprintln!("starting the peers");
+        let peers = peers::start_all(&bins, &sim, work.path()).await?;
+        // Every path carries a connection before anything is timed.
+        for peer in &peers {
+            figures::tcp::echo_once(peer.addr(backend::ECHO)).await?;
+        }
+        if wanted(1) {
+            eprintln!("1: throughput");
+            results.push(figures::tcp::throughput(&peers, sizes.bytes, sizes.rounds).await);
+        }
+        if wanted(2) {
+            eprintln!("2: connection setup");
+            results.push(figures::tcp::setup(&peers, sizes.setup).await);
+        }
+        if wanted(3) {
+            eprintln!("3: round trips");
+            results.push(figures::tcp::round_trip(&peers, sizes.round_trips).await);
+        }
+        if wanted(4) {
+            eprintln!("4: concurrent connections");
+            results.push(figures::tcp::concurrent(&peers, sizes.concurrent).await);
+        }
+    }
+    if wanted(5) {
+        eprintln!("5: start-up and hot reload");
+        results.push(figures::startup::up_time(&bins, &sim, work.path(), &sizes.up_counts).await);
+    }
+    if wanted(6) {
+        eprintln!("6: idle memory");
+        results
+            .push(figures::startup::memory(&bins, &sim, work.path(), sizes.memory_forwards).await);
+    }
+    if wanted(7) {
+        eprintln!("7: UDP");
+        results.push(
+            figures::udp::udp(&bins, &sim, work.path(), sizes.udp_rate, sizes.udp_seconds).await,
+        );
+    }
+    drop(sim);
+    let report = report::Report::new(cli, results, started.elapsed());
+    report.write(&cli.out)?;
+    print!("{}", report.markdown());
+    Ok(())
+}
+
+mod report;

@@ -1,0 +1,240 @@
+//! The tools compared, each set up to reach the same backend ports of the same pod.
+
+use crate::backend::{ECHO, SINK, SOURCE};
+use crate::kftray::Kftray;
+use crate::sim::{Binaries, Sim};
+use anyhow::{Context, bail};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const TCP_PORTS: [u16; 3] = [ECHO, SINK, SOURCE];
+
+pub struct Peer {
+    pub name: &'static str,
+    /// Where to connect locally for each backend port.
+    pub addrs: BTreeMap<u16, SocketAddr>,
+    /// The forwarding processes, whose CPU and memory are the peer's cost.
+    pub pids: Vec<u32>,
+    children: Vec<Child>,
+    kftray: Option<Kftray>,
+}
+
+impl Peer {
+    pub fn addr(&self, port: u16) -> SocketAddr {
+        self.addrs[&port]
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Some(kftray) = &self.kftray {
+            kftray.down();
+        }
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Every peer of the TCP figures, in a fixed order.
+pub async fn start_all(bins: &Binaries, sim: &Sim, work: &Path) -> anyhow::Result<Vec<Peer>> {
+    Ok(vec![
+        direct(sim),
+        relays(bins, sim)?,
+        kubectl(sim, work, true)?,
+        kubectl(sim, work, false)?,
+        kube_rs(bins, sim)?,
+        kftray(bins, sim, work).await?,
+    ])
+}
+
+fn direct(sim: &Sim) -> Peer {
+    Peer {
+        name: "direct to the backend",
+        addrs: TCP_PORTS
+            .iter()
+            .map(|p| (*p, SocketAddr::new(sim.pod_ip, *p)))
+            .collect(),
+        pids: Vec::new(),
+        children: Vec::new(),
+        kftray: None,
+    }
+}
+
+/// Two plain relays in series: the second reaches the backend, the first the second.
+fn relays(bins: &Binaries, sim: &Sim) -> anyhow::Result<Peer> {
+    let targets: Vec<SocketAddr> = TCP_PORTS
+        .iter()
+        .map(|p| SocketAddr::new(sim.pod_ip, *p))
+        .collect();
+    let (far, far_addrs) = relay(bins, &targets)?;
+    let (near, near_addrs) = relay(bins, &far_addrs)?;
+    Ok(Peer {
+        name: "2 plain TCP relays",
+        addrs: TCP_PORTS.iter().copied().zip(near_addrs).collect(),
+        pids: vec![far.id(), near.id()],
+        children: vec![near, far],
+        kftray: None,
+    })
+}
+
+fn relay(bins: &Binaries, targets: &[SocketAddr]) -> anyhow::Result<(Child, Vec<SocketAddr>)> {
+    let mut command = Command::new(&bins.bench);
+    command.arg("relay");
+    for t in targets {
+        command.arg("--to").arg(t.to_string());
+    }
+    let (child, lines) = spawn_reading(command, targets.len(), |_| true)?;
+    let addrs = lines
+        .iter()
+        .map(|l| l.parse().context("relay address"))
+        .collect::<anyhow::Result<_>>()?;
+    Ok((child, addrs))
+}
+
+/// `kubectl port-forward` to the pod, over its WebSocket tunnel or over SPDY.
+fn kubectl(sim: &Sim, work: &Path, websockets: bool) -> anyhow::Result<Peer> {
+    let mut command = kubectl_command(sim, work, websockets);
+    command.args(TCP_PORTS.map(|p| format!(":{p}")));
+    let (child, lines) = spawn_reading(command, TCP_PORTS.len(), |l| {
+        l.starts_with("Forwarding from")
+    })?;
+    let mut addrs = BTreeMap::new();
+    for line in lines {
+        // "Forwarding from 127.0.0.1:41234 -> 9000"
+        let mut words = line.split_whitespace().skip(2);
+        let (Some(local), Some(_), Some(remote)) = (words.next(), words.next(), words.next())
+        else {
+            bail!("unexpected kubectl output: {line}");
+        };
+        addrs.insert(remote.parse()?, local.parse()?);
+    }
+    Ok(Peer {
+        name: if websockets {
+            "kubectl (WebSocket)"
+        } else {
+            "kubectl (SPDY)"
+        },
+        addrs,
+        pids: vec![child.id()],
+        children: vec![child],
+        kftray: None,
+    })
+}
+
+/// `kubectl port-forward pod/bench-0 --address 127.0.0.1`, ports to be added.
+pub fn kubectl_command(sim: &Sim, work: &Path, websockets: bool) -> Command {
+    let mut command = Command::new("kubectl");
+    command
+        .arg("--kubeconfig")
+        .arg(&sim.kubeconfig)
+        .arg("--cache-dir")
+        .arg(work.join("kubectl-cache"))
+        .args([
+            "port-forward",
+            "-n",
+            "bench",
+            "pod/bench-0",
+            "--address",
+            "127.0.0.1",
+        ])
+        .env(
+            "KUBECTL_PORT_FORWARD_WEBSOCKETS",
+            if websockets { "true" } else { "false" },
+        );
+    command
+}
+
+/// kube-rs's `Api::portforward`: one WebSocket upgrade per local connection.
+fn kube_rs(bins: &Binaries, sim: &Sim) -> anyhow::Result<Peer> {
+    let mut command = Command::new(&bins.bench);
+    command
+        .arg("kube-forward")
+        .env("KUBECONFIG", &sim.kubeconfig);
+    for p in TCP_PORTS {
+        command.arg("--port").arg(p.to_string());
+    }
+    let (child, lines) = spawn_reading(command, TCP_PORTS.len(), |_| true)?;
+    let addrs = TCP_PORTS
+        .iter()
+        .copied()
+        .zip(lines.iter().map(|l| l.parse::<SocketAddr>()))
+        .map(|(p, a)| Ok((p, a?)))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Peer {
+        name: "kube-rs Api::portforward",
+        addrs,
+        pids: vec![child.id()],
+        children: vec![child],
+        kftray: None,
+    })
+}
+
+async fn kftray(bins: &Binaries, sim: &Sim, work: &Path) -> anyhow::Result<Peer> {
+    let mut config = String::from("version = 1\n\n[defaults]\nnamespace = \"bench\"\n");
+    for (alias, port) in [("echo", ECHO), ("sink", SINK), ("source", SOURCE)] {
+        config.push_str(&format!(
+            "\n[forwards.{alias}]\npod = \"bench-0\"\nremote_port = {port}\nlocal_port = \"any\"\n"
+        ));
+    }
+    let kftray = Kftray::project(&bins.kftray, &sim.kubeconfig, &work.join("kftray"), &config)?;
+    kftray.up()?;
+    let rows = kftray.wait_ready(3).await?;
+    let mut addrs = BTreeMap::new();
+    for row in &rows {
+        let port = match row.alias.as_str() {
+            "echo" => ECHO,
+            "sink" => SINK,
+            _ => SOURCE,
+        };
+        addrs.insert(port, row.local.context("kftray forward address")?);
+    }
+    Ok(Peer {
+        name: "kftray",
+        addrs,
+        pids: vec![rows[0].pid],
+        children: Vec::new(),
+        kftray: Some(kftray),
+    })
+}
+
+/// Spawns `command` and collects the first `count` stdout lines that `wanted` accepts.
+pub fn spawn_reading(
+    mut command: Command,
+    count: usize,
+    wanted: impl Fn(&str) -> bool + Send + 'static,
+) -> anyhow::Result<(Child, Vec<String>)> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {:?}", command.get_program()))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let mut found = Vec::new();
+        while found.len() < count {
+            match lines.next() {
+                Some(line) if wanted(&line) => found.push(line),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        let _ = tx.send(found);
+        // Keep draining so the child never blocks on a full pipe.
+        lines.for_each(drop);
+    });
+    let found = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+    if found.len() < count {
+        let _ = child.kill();
+        bail!("{:?} did not start", command.get_program());
+    }
+    Ok((child, found))
+}

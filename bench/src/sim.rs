@@ -1,0 +1,141 @@
+//! The simulated cluster the benchmark runs against, as a process of its own so that its CPU
+//! is not the load generator's: `kubesim serve` with the bench fixture, whose pod runs this
+//! very binary's `backend`.
+
+use anyhow::{Context, bail};
+use k8s_openapi::api::core::v1::Pod;
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The programs the benchmark drives, all from the same (release) build.
+pub struct Binaries {
+    pub kftray: PathBuf,
+    pub kubesim: PathBuf,
+    pub bench: PathBuf,
+}
+
+impl Binaries {
+    /// Builds kftray and kubesim in this binary's profile when run through cargo, then finds
+    /// them beside this binary.
+    pub fn build() -> anyhow::Result<Binaries> {
+        let bench = std::env::current_exe()?;
+        let dir = bench
+            .parent()
+            .context("the bench binary has no directory")?;
+        if let Ok(cargo) = std::env::var("CARGO") {
+            let release = dir.ends_with("release");
+            let mut command = Command::new(cargo);
+            command.args([
+                "build", "--quiet", "-p", "kftray", "-p", "kubesim", "--bins",
+            ]);
+            if release {
+                command.arg("--release");
+            }
+            if !command.status()?.success() {
+                bail!("building kftray and kubesim failed");
+            }
+        }
+        let find = |name: &str| {
+            let path = dir.join(name);
+            path.is_file()
+                .then_some(path)
+                .with_context(|| format!("{name} not found beside {}", bench.display()))
+        };
+        Ok(Binaries {
+            kftray: find("kftray")?,
+            kubesim: find("kubesim")?,
+            bench: bench.clone(),
+        })
+    }
+}
+
+pub struct Sim {
+    child: Child,
+    pub kubeconfig: PathBuf,
+    /// The benchmark pod's IP: where its backends listen.
+    pub pod_ip: IpAddr,
+}
+
+impl Sim {
+    pub async fn start(bins: &Binaries, work: &Path) -> anyhow::Result<Sim> {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixture.yaml");
+        let kubeconfig = work.join("kubeconfig");
+        let mut child = Command::new(&bins.kubesim)
+            .arg("serve")
+            .arg("--fixture")
+            .arg(&fixture)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--image")
+            .arg(format!("kftray-bench/={}", bins.bench.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting kubesim")?;
+        let stdout = child.stdout.take().context("kubesim's stdout")?;
+        let ready = tokio::task::spawn_blocking(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .any(|line| line.starts_with("export KUBECONFIG="))
+        });
+        if !tokio::time::timeout(Duration::from_secs(60), ready).await?? {
+            bail!("kubesim exited before it was ready");
+        }
+        let mut sim = Sim {
+            child,
+            kubeconfig,
+            pod_ip: IpAddr::from([127, 0, 0, 1]),
+        };
+        sim.pod_ip = sim.wait_ready().await?;
+        Ok(sim)
+    }
+
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&self.kubeconfig)?,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<IpAddr> {
+        let pods: kube::Api<Pod> = kube::Api::namespaced(self.client().await?, "bench");
+        let started = Instant::now();
+        loop {
+            if let Ok(pod) = pods.get("bench-0").await {
+                let status = pod.status.unwrap_or_default();
+                let ready = status
+                    .conditions
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+                if let (true, Some(ip)) = (ready, status.pod_ip) {
+                    let ip: IpAddr = ip.parse()?;
+                    // The backend process listens a moment after the pod is marked Ready.
+                    if tokio::net::TcpStream::connect(SocketAddr::new(ip, crate::backend::ECHO))
+                        .await
+                        .is_ok()
+                    {
+                        return Ok(ip);
+                    }
+                }
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("the benchmark pod was not Ready within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
