@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod edit;
 mod error_chain;
 pub mod forward;
 pub mod reconcile;
