@@ -6,6 +6,7 @@ pub mod config;
 pub mod edit;
 mod error_chain;
 pub mod forward;
+pub mod interop;
 pub mod reconcile;
 pub mod resolve;
 pub mod state;

@@ -1,12 +1,17 @@
 //! The command line: clap types and one module per subcommand. Each subcommand calls the
 //! library (`crate::config`) and only decides what to print and which exit code to return.
 
+mod add;
 mod completions;
 mod config;
 mod down;
+mod editing;
+mod export;
+mod import;
 mod init;
 mod man;
 mod output;
+mod rm;
 mod schema;
 mod status;
 mod up;
@@ -62,6 +67,15 @@ pub enum Command {
     Config(config::Args),
     /// Write a commented starter kftray.toml (never overwrites a file).
     Init(init::Args),
+    /// Add a forward to kftray.toml, keeping the rest of the file as it is.
+    Add(add::Args),
+    /// Remove forwards from kftray.toml (and kftray.local.toml).
+    #[command(visible_alias = "remove")]
+    Rm(rm::Args),
+    /// Import forwards from kftray's JSON export or from a cluster's annotated services.
+    Import(import::Args),
+    /// Print the configuration as kftray's JSON (for the kftray app) or as one kftray.toml.
+    Export(export::Args),
     /// Print the JSON Schema of kftray.toml (for editors, via a `#:schema` line).
     Schema,
     /// Print a shell completion script.
@@ -94,6 +108,10 @@ where
         Command::Validate(args) => validate::run(&cli, args, &out),
         Command::Config(args) => config::run(&cli, args, &out),
         Command::Init(args) => init::run(&cli, args, &out),
+        Command::Add(args) => add::run(&cli, args, &out),
+        Command::Rm(args) => rm::run(&cli, args, &out),
+        Command::Import(args) => import::run(&cli, args, &out),
+        Command::Export(args) => export::run(&cli, args, &out),
         Command::Schema => schema::run(),
         Command::Completions(args) => completions::run(args),
         Command::Man => man::run(),

@@ -35,6 +35,7 @@ pub use model::{ConfigFile, Defaults, ForwardSpec, Protocol, SyncSpec};
 pub use schema::schema_json;
 pub use starter::{SCHEMA_URL, empty_document, starter};
 
+pub(crate) use checks::{did_you_mean, is_host};
 pub(crate) use diagnostic::Issue;
 pub(crate) use source::SourceMap;
 use std::path::{Path, PathBuf};

@@ -293,7 +293,7 @@ fn existing_lines(files: &Files, alias: &str) -> Vec<String> {
 }
 
 /// `web-2`, `web-3`, … : the first that nobody uses, within a DNS label's 63 characters.
-fn free_alias(alias: &str, taken: &BTreeSet<String>, ours: &BTreeSet<String>) -> String {
+pub fn free_alias(alias: &str, taken: &BTreeSet<String>, ours: &BTreeSet<String>) -> String {
     (2..)
         .map(|n| {
             let suffix = format!("-{n}");
