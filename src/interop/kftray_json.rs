@@ -137,8 +137,11 @@ impl Entry {
 /// A parsed file: its entries, the notes about it, and its text for later diagnostics.
 #[derive(Debug)]
 pub struct Parsed {
+    /// The entries that read without a problem.
     pub entries: Vec<Entry>,
     pub warnings: Vec<Warning>,
+    /// Problems of the other entries (wrong types, duplicates), reported with the rest.
+    issues: Vec<Issue>,
     map: SourceMap,
 }
 
@@ -165,7 +168,7 @@ impl Parsed {
         files: &Files,
         layer: Layer,
     ) -> Result<(Vec<Draft>, Vec<Warning>), Diagnostics> {
-        let mut issues = Vec::new();
+        let mut issues = self.issues.clone();
         let mut warnings = self.warnings.clone();
         let mut drafts: Vec<Draft> = Vec::new();
         let mut taken = BTreeSet::new();
@@ -202,6 +205,7 @@ impl Parsed {
         if issues.is_empty() {
             Ok((drafts, warnings))
         } else {
+            issues.sort_by_key(|i| i.labels.first().map_or(0, |(span, _)| span.start));
             Err(self.diagnostics(issues))
         }
     }
@@ -307,6 +311,9 @@ pub fn parse(name: &Path, text: &str) -> Result<Parsed, Diagnostics> {
         }
         None => Vec::new(),
     };
+    if !issues.is_empty() {
+        return Err(Diagnostics::from_issues(issues, &map));
+    }
     let mut entries = Vec::new();
     for object in objects {
         let before = issues.len();
@@ -326,15 +333,12 @@ pub fn parse(name: &Path, text: &str) -> Result<Parsed, Diagnostics> {
             entries.push(entry);
         }
     }
-    if issues.is_empty() {
-        Ok(Parsed {
-            entries,
-            warnings,
-            map,
-        })
-    } else {
-        Err(Diagnostics::from_issues(issues, &map))
-    }
+    Ok(Parsed {
+        entries,
+        warnings,
+        issues,
+        map,
+    })
 }
 
 fn range(value: &impl Ranged) -> Range<usize> {

@@ -108,7 +108,7 @@ fn older_exports_without_workload_type_and_with_placeholders_read() {
 #[test]
 fn wrong_types_are_pinned_to_their_value() {
     let text = "[\n  {\n    \"alias\": 7,\n    \"workload_type\": \"service\",\n    \"service\": \"web\",\n    \"local_port\": \"8080\",\n    \"remote_port\": 70000,\n    \"domain_enabled\": \"yes\"\n  }\n]\n";
-    let err = parse_str(text).unwrap_err();
+    let err = drafts(text).unwrap_err();
     assert_eq!(
         places(&err),
         [
@@ -192,6 +192,7 @@ fn syntax_errors_and_a_wrong_shape_are_located() {
         "expected an array of forwards, found a string"
     );
     let err = parse_str("[1, {\"x\": 1}]").unwrap_err();
+    assert_eq!(err.len(), 1);
     assert_eq!(
         err.findings()[0].message,
         "expected an object, found a number"
