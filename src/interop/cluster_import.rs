@@ -196,6 +196,8 @@ impl<'a> ServiceImport<'a> {
                 names.push(t.clone());
             }
         }
+        names.sort();
+        names.dedup();
         for entry in annotations::parse_configs(configs, &names) {
             let entry = match entry {
                 Ok(e) => e,
