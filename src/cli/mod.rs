@@ -68,7 +68,7 @@ pub enum Command {
     /// Write a commented starter kftray.toml (never overwrites a file).
     Init(init::Args),
     /// Add a forward to kftray.toml, keeping the rest of the file as it is.
-    Add(add::Args),
+    Add(Box<add::Args>),
     /// Remove forwards from kftray.toml (and kftray.local.toml).
     #[command(visible_alias = "remove")]
     Rm(rm::Args),

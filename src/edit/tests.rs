@@ -222,7 +222,7 @@ fn commit_writes_only_changed_files_and_a_missing_file_is_created() {
     )
     .unwrap();
     assert_eq!(plan.outcomes.len(), 1);
-    assert_eq!(files.commit().unwrap(), [path.clone()]);
+    assert_eq!(files.commit().unwrap(), std::slice::from_ref(&path));
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(
         text.starts_with(&format!("#:schema {}\n", crate::config::SCHEMA_URL)),

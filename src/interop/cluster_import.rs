@@ -75,7 +75,7 @@ pub async fn discover(options: &Options) -> Result<Found, String> {
         found.services += 1;
         let mut one = ServiceImport::new(service, &client, options).await;
         match annotations.get(CONFIGS).filter(|v| !v.trim().is_empty()) {
-            Some(configs) => one.from_configs(configs),
+            Some(configs) => one.listed(configs),
             None => one.every_port(options.all_services),
         }
         found.notes.append(&mut one.notes);
@@ -185,7 +185,7 @@ impl<'a> ServiceImport<'a> {
     }
 
     /// `kftray.app/configs`: the forwards it lists.
-    fn from_configs(&mut self, configs: &str) {
+    fn listed(&mut self, configs: &str) {
         if !self.reachable() {
             return;
         }

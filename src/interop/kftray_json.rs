@@ -533,7 +533,10 @@ fn set(value: &Option<String>) -> Option<String> {
 
 /// The forwards an entry describes, or its problems (at the fields that cause them). The
 /// alias is the entry's own turned into a DNS label; uniqueness is the caller's business.
-fn to_draft(entry: &Entry) -> Result<(Draft, Vec<(Range<usize>, String)>), Vec<Issue>> {
+/// A note about one field: where, and what.
+type Note = (Range<usize>, String);
+
+fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> {
     let c = &entry.config;
     let mut issues = Vec::new();
     let mut notes = Vec::new();
