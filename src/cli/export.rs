@@ -2,7 +2,7 @@
 //! import), or as one self-contained kftray.toml.
 
 use super::output::say;
-use super::{Cli, Output, config_path};
+use super::{Cli, Output, load_effective};
 use crate::cluster::{ClusterKey, context_namespace};
 use crate::config::{self, Effective};
 use crate::edit::{Inherited, document};
@@ -28,19 +28,9 @@ pub enum Format {
 }
 
 pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let path = match config_path(cli, None) {
-        Ok(path) => path,
-        Err(message) => {
-            out.error(&message);
-            return ExitCode::from(2);
-        }
-    };
-    let effective = match config::load(&path) {
+    let effective = match load_effective(cli, out) {
         Ok(effective) => effective,
-        Err(diagnostics) => {
-            out.diagnostics(&diagnostics);
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match args.format {
         Format::Toml => {
@@ -87,7 +77,15 @@ fn as_json(effective: &Effective, skip: bool, out: &Output) -> ExitCode {
                 kubeconfig: f.kubeconfig.clone(),
                 context: f.context.clone(),
             })
-            .unwrap_or_else(|_| "default".to_owned()),
+            .unwrap_or_else(|e| {
+                if !out.quiet {
+                    out.note(&format!(
+                        "{}: namespace \"default\" written, as the context's is unknown ({e})",
+                        draft.alias
+                    ));
+                }
+                "default".to_owned()
+            }),
             (None, None) => "default".to_owned(),
         };
         match kftray_json::from_draft(&draft, &namespace) {

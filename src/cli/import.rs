@@ -187,8 +187,14 @@ fn from_json(
 
 /// The drafts found in a cluster (local ports only suggested with --all-services).
 fn from_cluster(args: &Args, out: &Output) -> Result<(Vec<Draft>, bool), ExitCode> {
+    // Written into the forwards, where a relative path would be read against the file's
+    // folder rather than the one it was typed in.
+    let kubeconfig = args
+        .kubeconfig
+        .as_ref()
+        .map(|k| std::path::absolute(k).unwrap_or_else(|_| k.clone()));
     let options = cluster_import::Options {
-        kubeconfig: args.kubeconfig.clone(),
+        kubeconfig,
         context: args.context.clone(),
         scope: match (&args.namespace, args.all_namespaces) {
             (_, true) => Scope::All,

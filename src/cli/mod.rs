@@ -153,6 +153,22 @@ pub(crate) fn runs_to_read(cli: &Cli, all: bool) -> Result<(PathBuf, Option<Stri
     Ok((home, Some(crate::up::project_of(&path))))
 }
 
+/// The effective configuration of the project, or the exit code after saying why not (2: no
+/// file, 1: problems in it).
+pub(crate) fn load_effective(
+    cli: &Cli,
+    out: &Output,
+) -> Result<crate::config::Effective, ExitCode> {
+    let path = config_path(cli, None).map_err(|message| {
+        out.error(&message);
+        ExitCode::from(2)
+    })?;
+    crate::config::load(&path).map_err(|diagnostics| {
+        out.diagnostics(&diagnostics);
+        ExitCode::from(1)
+    })
+}
+
 /// The file to read: an explicit path, else `-f`, else the nearest kftray.toml.
 pub(crate) fn config_path(cli: &Cli, explicit: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(path) = explicit.or(cli.file.as_deref()) {
