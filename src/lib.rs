@@ -3,8 +3,10 @@
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod edit;
 mod error_chain;
 pub mod forward;
+pub mod interop;
 pub mod reconcile;
 pub mod resolve;
 pub mod state;

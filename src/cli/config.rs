@@ -1,8 +1,8 @@
 //! `kftray config`: the effective configuration, as it would run.
 
 use super::output::say;
-use super::{Cli, Output, config_path};
-use crate::config::{self, Effective};
+use super::{Cli, Output, load_effective};
+use crate::config::Effective;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -20,19 +20,9 @@ pub enum Format {
 }
 
 pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let path = match config_path(cli, None) {
-        Ok(path) => path,
-        Err(message) => {
-            out.error(&message);
-            return ExitCode::from(2);
-        }
-    };
-    let effective = match config::load(&path) {
+    let effective = match load_effective(cli, out) {
         Ok(effective) => effective,
-        Err(diagnostics) => {
-            out.diagnostics(&diagnostics);
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match args.format {
         Format::Json => match serde_json::to_string_pretty(&effective) {

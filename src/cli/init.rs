@@ -6,9 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Where editors find the schema when the file is not inside this repository.
-const SCHEMA_URL: &str =
-    "https://raw.githubusercontent.com/kftray/kftray-cli/main/schema/kftray.schema.json";
+use crate::config::SCHEMA_URL;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

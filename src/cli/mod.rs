@@ -1,12 +1,17 @@
 //! The command line: clap types and one module per subcommand. Each subcommand calls the
 //! library (`crate::config`) and only decides what to print and which exit code to return.
 
+mod add;
 mod completions;
 mod config;
 mod down;
+mod editing;
+mod export;
+mod import;
 mod init;
 mod man;
 mod output;
+mod rm;
 mod schema;
 mod status;
 mod up;
@@ -62,6 +67,15 @@ pub enum Command {
     Config(config::Args),
     /// Write a commented starter kftray.toml (never overwrites a file).
     Init(init::Args),
+    /// Add a forward to kftray.toml, keeping the rest of the file as it is.
+    Add(Box<add::Args>),
+    /// Remove forwards from kftray.toml (and kftray.local.toml).
+    #[command(visible_alias = "remove")]
+    Rm(rm::Args),
+    /// Import forwards from kftray's JSON export or from a cluster's annotated services.
+    Import(import::Args),
+    /// Print the configuration as kftray's JSON (for the kftray app) or as one kftray.toml.
+    Export(export::Args),
     /// Print the JSON Schema of kftray.toml (for editors, via a `#:schema` line).
     Schema,
     /// Print a shell completion script.
@@ -94,6 +108,10 @@ where
         Command::Validate(args) => validate::run(&cli, args, &out),
         Command::Config(args) => config::run(&cli, args, &out),
         Command::Init(args) => init::run(&cli, args, &out),
+        Command::Add(args) => add::run(&cli, args, &out),
+        Command::Rm(args) => rm::run(&cli, args, &out),
+        Command::Import(args) => import::run(&cli, args, &out),
+        Command::Export(args) => export::run(&cli, args, &out),
         Command::Schema => schema::run(),
         Command::Completions(args) => completions::run(args),
         Command::Man => man::run(),
@@ -133,6 +151,22 @@ pub(crate) fn runs_to_read(cli: &Cli, all: bool) -> Result<(PathBuf, Option<Stri
     }
     let path = config_path(cli, None).map_err(|message| format!("{message} (or use --all)"))?;
     Ok((home, Some(crate::up::project_of(&path))))
+}
+
+/// The effective configuration of the project, or the exit code after saying why not (2: no
+/// file, 1: problems in it).
+pub(crate) fn load_effective(
+    cli: &Cli,
+    out: &Output,
+) -> Result<crate::config::Effective, ExitCode> {
+    let path = config_path(cli, None).map_err(|message| {
+        out.error(&message);
+        ExitCode::from(2)
+    })?;
+    crate::config::load(&path).map_err(|diagnostics| {
+        out.diagnostics(&diagnostics);
+        ExitCode::from(1)
+    })
 }
 
 /// The file to read: an explicit path, else `-f`, else the nearest kftray.toml.

@@ -43,6 +43,24 @@ impl Output {
         }
     }
 
+    /// Prints a warning (something not done, or done differently than asked) to stderr.
+    pub fn warning(&self, message: &str) {
+        if self.color {
+            eprintln!("\x1b[1;33mwarning\x1b[0m: {message}");
+        } else {
+            eprintln!("warning: {message}");
+        }
+    }
+
+    /// Prints a note (something worth knowing) to stderr.
+    pub fn note(&self, message: &str) {
+        if self.color {
+            eprintln!("\x1b[1;36mnote\x1b[0m: {message}");
+        } else {
+            eprintln!("note: {message}");
+        }
+    }
+
     /// Prints the diagnostics of a failed load to stderr, with a summary line.
     pub fn diagnostics(&self, diagnostics: &crate::config::Diagnostics) {
         eprint!("{}", diagnostics.render(self.color, self.width));

@@ -109,33 +109,7 @@ impl Clusters {
 
 async fn connect(key: &ClusterKey) -> Result<Cluster, ClusterError> {
     let (kubeconfig, where_) = read_kubeconfig(key.kubeconfig.as_deref())?;
-    let context = match &key.context {
-        Some(name) => {
-            if !kubeconfig.contexts.iter().any(|c| &c.name == name) {
-                let mut known: Vec<_> = kubeconfig
-                    .contexts
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect();
-                known.sort_unstable();
-                return Err(ClusterError::NoSuchContext {
-                    context: name.clone(),
-                    where_,
-                    known: if known.is_empty() {
-                        "none".into()
-                    } else {
-                        known.join(", ")
-                    },
-                });
-            }
-            name.clone()
-        }
-        None => kubeconfig
-            .current_context
-            .clone()
-            .filter(|c| !c.is_empty())
-            .ok_or(ClusterError::NoCurrentContext { where_ })?,
-    };
+    let context = context_name(&kubeconfig, key, where_)?;
     let options = KubeConfigOptions {
         context: Some(context.clone()),
         ..KubeConfigOptions::default()
@@ -165,6 +139,55 @@ async fn connect(key: &ClusterKey) -> Result<Cluster, ClusterError> {
         default_namespace,
         server,
     })
+}
+
+/// The namespace kubectl would use for `key`: its context's, else "default". Read from the
+/// kubeconfig alone, without contacting the cluster.
+pub fn context_namespace(key: &ClusterKey) -> Result<String, ClusterError> {
+    let (kubeconfig, where_) = read_kubeconfig(key.kubeconfig.as_deref())?;
+    let name = context_name(&kubeconfig, key, where_)?;
+    Ok(kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.context.as_ref()?.namespace.clone())
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| "default".to_owned()))
+}
+
+/// The context `key` names, which must exist, else the current one.
+fn context_name(
+    kubeconfig: &Kubeconfig,
+    key: &ClusterKey,
+    where_: String,
+) -> Result<String, ClusterError> {
+    match &key.context {
+        Some(name) => {
+            if !kubeconfig.contexts.iter().any(|c| &c.name == name) {
+                let mut known: Vec<_> = kubeconfig
+                    .contexts
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                known.sort_unstable();
+                return Err(ClusterError::NoSuchContext {
+                    context: name.clone(),
+                    where_,
+                    known: if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    },
+                });
+            }
+            Ok(name.clone())
+        }
+        None => kubeconfig
+            .current_context
+            .clone()
+            .filter(|c| !c.is_empty())
+            .ok_or(ClusterError::NoCurrentContext { where_ }),
+    }
 }
 
 /// One cheap authenticated request, so that a wrong address or credential is reported once,
@@ -295,6 +318,19 @@ mod tests {
         assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
         assert!(text.contains("context \"a\""), "{text}");
         assert!(!text.contains("secret-token"), "{text}");
+    }
+
+    #[test]
+    fn the_namespace_comes_from_the_context_without_a_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = kubeconfig(dir.path(), "http://127.0.0.1:1");
+        let key = |context: Option<&str>| ClusterKey {
+            kubeconfig: Some(path.clone()),
+            context: context.map(String::from),
+        };
+        assert_eq!(context_namespace(&key(None)).unwrap(), "team");
+        assert_eq!(context_namespace(&key(Some("b"))).unwrap(), "default");
+        assert!(context_namespace(&key(Some("prod"))).is_err());
     }
 
     #[tokio::test]

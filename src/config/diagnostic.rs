@@ -160,6 +160,14 @@ impl Diagnostics {
         }
     }
 
+    /// The same report restricted to `keep` (findings of this report).
+    pub fn only(&self, keep: &[Finding]) -> Diagnostics {
+        Diagnostics {
+            findings: keep.to_vec(),
+            sources: self.sources.clone(),
+        }
+    }
+
     pub fn findings(&self) -> &[Finding] {
         &self.findings
     }

@@ -66,6 +66,23 @@ pub struct Forward {
     pub expose_to_network: bool,
 }
 
+impl Forward {
+    /// Whether both would listen on the same local port: both enabled, one protocol, one
+    /// port, and the same address (an unspecified address such as 0.0.0.0 overlaps all).
+    pub fn shares_port_with(&self, other: &Forward) -> bool {
+        let (LocalPort::Fixed(a), LocalPort::Fixed(b)) = (self.local_port, other.local_port) else {
+            return false;
+        };
+        self.enabled
+            && other.enabled
+            && self.protocol == other.protocol
+            && a == b
+            && (self.local_address == other.local_address
+                || self.local_address.is_unspecified()
+                || other.local_address.is_unspecified())
+    }
+}
+
 /// What a forward reaches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]

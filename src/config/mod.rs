@@ -33,9 +33,11 @@ pub use discover::{FILE_NAME, discover, local_path};
 pub use effective::{Effective, Forward, LocalPort, RemotePort, Sync, Target, WorkloadKind};
 pub use model::{ConfigFile, Defaults, ForwardSpec, Protocol, SyncSpec};
 pub use schema::schema_json;
-pub use starter::starter;
+pub use starter::{SCHEMA_URL, empty_document, starter};
 
-use source::SourceMap;
+pub(crate) use checks::{did_you_mean, is_host};
+pub(crate) use diagnostic::Issue;
+pub(crate) use source::SourceMap;
 use std::path::{Path, PathBuf};
 
 /// Loads `path` and, when it exists, its local overlay ([`local_path`]).

@@ -3,22 +3,14 @@
 
 use toml_edit::{Array, DocumentMut, Item, Table, value};
 
+/// Where editors find the schema when the file is not inside this repository.
+pub const SCHEMA_URL: &str =
+    "https://raw.githubusercontent.com/kftray/kftray-cli/main/schema/kftray.schema.json";
+
 /// A starter kftray.toml: one service forward, commented, that validates as it is.
 /// `schema` is the `#:schema` path to put on the first line, if any.
 pub fn starter(schema: Option<&str>) -> String {
-    let mut doc = DocumentMut::new();
-    doc["version"] = value(1);
-    let mut header = String::new();
-    if let Some(schema) = schema {
-        header.push_str(&format!("#:schema {schema}\n"));
-    }
-    header.push_str(
-        "# kftray.toml: this project's Kubernetes port-forwards. `kftray validate` checks it,\n\
-         # `kftray up` runs it. Personal overrides go in kftray.local.toml (git-ignored).\n",
-    );
-    if let Some(mut key) = doc.key_mut("version") {
-        key.leaf_decor_mut().set_prefix(header);
-    }
+    let mut doc = empty_document(schema);
 
     let mut defaults = Table::new();
     defaults.decor_mut().set_prefix(
@@ -48,6 +40,25 @@ pub fn starter(schema: Option<&str>) -> String {
     forwards.insert("web", Item::Table(web));
     doc["forwards"] = Item::Table(forwards);
     doc.to_string()
+}
+
+/// A file with no forward yet: the `#:schema` line, a comment saying what the file is, and
+/// `version = 1`. Tools that create kftray.toml (`init`, `add`, `import`) start from it.
+pub fn empty_document(schema: Option<&str>) -> DocumentMut {
+    let mut doc = DocumentMut::new();
+    doc["version"] = value(1);
+    let mut header = String::new();
+    if let Some(schema) = schema {
+        header.push_str(&format!("#:schema {schema}\n"));
+    }
+    header.push_str(
+        "# kftray.toml: this project's Kubernetes port-forwards. `kftray validate` checks it,\n\
+         # `kftray up` runs it. Personal overrides go in kftray.local.toml (git-ignored).\n",
+    );
+    if let Some(mut key) = doc.key_mut("version") {
+        key.leaf_decor_mut().set_prefix(header);
+    }
+    doc
 }
 
 #[cfg(test)]

@@ -752,25 +752,15 @@ fn conflicts(placed: &[Placed], issues: &mut Vec<Issue>) {
     for (i, a) in placed.iter().enumerate() {
         for b in &placed[i + 1..] {
             let (fa, fb) = (&a.forward, &b.forward);
-            if !fa.enabled || !fb.enabled || fa.protocol != fb.protocol {
-                continue;
-            }
-            let (LocalPort::Fixed(pa), LocalPort::Fixed(pb)) = (fa.local_port, fb.local_port)
-            else {
-                continue;
-            };
-            let overlap = fa.local_address == fb.local_address
-                || fa.local_address.is_unspecified()
-                || fb.local_address.is_unspecified();
-            if pa != pb || !overlap {
+            if !fa.shares_port_with(fb) {
                 continue;
             }
             issues.push(
                 Issue::new(
                     "kftray::port-conflict",
                     format!(
-                        "`{}` and `{}` both listen on {}:{pa}/{}",
-                        fa.name, fb.name, fa.local_address, fa.protocol
+                        "`{}` and `{}` both listen on {}:{}/{}",
+                        fa.name, fb.name, fa.local_address, fa.local_port, fa.protocol
                     ),
                 )
                 .label(a.port_span.clone(), format!("`{}` listens here", fa.name))

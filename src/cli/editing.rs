@@ -1,0 +1,81 @@
+//! What `add`, `rm` and `import` share: which file they edit, and the end of every edit —
+//! validate, then show the diff (`--dry-run`) or write atomically.
+
+use super::output::say;
+use super::{Cli, Output, config_path};
+use crate::edit::{Files, Layer};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The file an edit goes to: `-f`, else the nearest kftray.toml, else a new one here.
+pub fn target(cli: &Cli) -> PathBuf {
+    config_path(cli, None).unwrap_or_else(|_| PathBuf::from(crate::config::FILE_NAME))
+}
+
+/// Opens both layers, or prints why they cannot be edited.
+pub fn open(cli: &Cli, out: &Output) -> Result<Files, ExitCode> {
+    Files::open(&target(cli)).map_err(|d| {
+        out.diagnostics(&d);
+        ExitCode::from(1)
+    })
+}
+
+pub fn layer(local: bool) -> Layer {
+    if local { Layer::Local } else { Layer::Base }
+}
+
+/// Validates the edited files and writes them (or, with `dry_run`, prints the diff). The
+/// summary lines say what changed; they are printed once the files are written.
+pub fn finish(files: &Files, out: &Output, dry_run: bool, summary: &[String]) -> ExitCode {
+    let checked = match files.check() {
+        Ok(checked) => checked,
+        Err(problems) => {
+            out.error("the edited configuration would have problems; nothing was written");
+            out.diagnostics(&problems);
+            return ExitCode::from(1);
+        }
+    };
+    if checked.old_problems > 0 && !out.quiet {
+        out.warning(&format!(
+            "the configuration still has {} problem{} it had before (see `kftray validate`)",
+            checked.old_problems,
+            if checked.old_problems == 1 { "" } else { "s" }
+        ));
+    }
+    if dry_run {
+        let color = out.color && std::io::stdout().is_terminal();
+        say(&files.diff(color));
+        if !out.quiet {
+            for line in summary {
+                eprintln!("{line}");
+            }
+            eprintln!("dry run: nothing was written");
+        }
+        return ExitCode::SUCCESS;
+    }
+    if !files.changed() {
+        if !out.quiet {
+            for line in summary {
+                say(&format!("{line}\n"));
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    match files.commit() {
+        Ok(written) => {
+            if !out.quiet {
+                for line in summary {
+                    say(&format!("{line}\n"));
+                }
+                let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+                say(&format!("wrote {}\n", names.join(" and ")));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            ExitCode::from(2)
+        }
+    }
+}

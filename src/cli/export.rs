@@ -1,0 +1,139 @@
+//! `kftray export`: the effective configuration as kftray's JSON (for the kftray app's
+//! import), or as one self-contained kftray.toml.
+
+use super::output::say;
+use super::{Cli, Output, load_effective};
+use crate::cluster::{ClusterKey, context_namespace};
+use crate::config::{self, Effective};
+use crate::edit::{Inherited, document};
+use crate::interop::{self, kftray_json};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// `json`: kftray's format, which the kftray app imports; `toml`: kftray.toml with
+    /// kftray.local.toml laid over it, as one file.
+    #[arg(short = 'o', long, visible_alias = "output", value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+    /// With json: leave out the forwards kftray's format cannot carry (deployment, statefulset,
+    /// daemonset and pod-name targets, port names) instead of failing.
+    #[arg(long)]
+    pub skip_unsupported: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Toml,
+}
+
+pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+    let effective = match load_effective(cli, out) {
+        Ok(effective) => effective,
+        Err(code) => return code,
+    };
+    match args.format {
+        Format::Toml => {
+            say(&as_toml(&effective));
+            ExitCode::SUCCESS
+        }
+        Format::Json => as_json(&effective, args.skip_unsupported, out),
+    }
+}
+
+fn as_toml(effective: &Effective) -> String {
+    let mut doc = config::empty_document(Some(config::SCHEMA_URL));
+    if let Some(sync) = &effective.sync {
+        let mut t = toml_edit::Table::new();
+        t.decor_mut().set_prefix("\n");
+        t["repo"] = toml_edit::value(&sync.repo);
+        t["ref"] = toml_edit::value(&sync.reference);
+        t["path"] = toml_edit::value(sync.path.display().to_string());
+        if let Some(interval) = serde_json::to_value(sync)
+            .ok()
+            .and_then(|v| v.get("interval")?.as_str().map(String::from))
+        {
+            t["interval"] = toml_edit::value(interval);
+        }
+        doc["sync"] = toml_edit::Item::Table(t);
+    }
+    for draft in interop::drafts_of(effective) {
+        let table = draft.to_table(&Inherited::default());
+        document::insert_forward(&mut doc, &draft.alias, table);
+    }
+    doc.to_string()
+}
+
+fn as_json(effective: &Effective, skip: bool, out: &Output) -> ExitCode {
+    let mut configs = Vec::new();
+    let mut unsupported = Vec::new();
+    let mut lost = Vec::new();
+    for draft in interop::drafts_of(effective) {
+        let forward = effective.forwards.iter().find(|f| f.alias == draft.alias);
+        let namespace = match (&draft.namespace, forward) {
+            (Some(ns), _) => ns.clone(),
+            // kftray's import needs a namespace: the one kubectl would use.
+            (None, Some(f)) => context_namespace(&ClusterKey {
+                kubeconfig: f.kubeconfig.clone(),
+                context: f.context.clone(),
+            })
+            .unwrap_or_else(|e| {
+                if !out.quiet {
+                    out.note(&format!(
+                        "{}: namespace \"default\" written, as the context's is unknown ({e})",
+                        draft.alias
+                    ));
+                }
+                "default".to_owned()
+            }),
+            (None, None) => "default".to_owned(),
+        };
+        match kftray_json::from_draft(&draft, &namespace) {
+            Ok(mut c) => {
+                if !draft.tags.is_empty() {
+                    lost.push(format!("{} (tags)", draft.alias));
+                }
+                let alias = c.first().and_then(|c| c.alias.clone());
+                if draft.description.is_some() && alias != draft.description {
+                    lost.push(format!("{} (description)", draft.alias));
+                }
+                if !draft.enabled {
+                    lost.push(format!("{} (enabled = false)", draft.alias));
+                }
+                configs.append(&mut c);
+            }
+            Err(why) => unsupported.push(format!("{}: {why}", draft.alias)),
+        }
+    }
+    if !unsupported.is_empty() && !skip {
+        out.error(&format!(
+            "{} forward{} cannot be written in kftray's JSON:",
+            unsupported.len(),
+            if unsupported.len() == 1 { "" } else { "s" }
+        ));
+        for line in &unsupported {
+            eprintln!("  {line}");
+        }
+        eprintln!("  --skip-unsupported exports the others");
+        return ExitCode::from(1);
+    }
+    match serde_json::to_string_pretty(&configs) {
+        Ok(json) => say(&format!("{json}\n")),
+        Err(e) => {
+            out.error(&format!("cannot write JSON: {e}"));
+            return ExitCode::from(2);
+        }
+    }
+    if !out.quiet {
+        for line in &unsupported {
+            out.warning(&format!("left out {line}"));
+        }
+        if !lost.is_empty() {
+            out.note(&format!(
+                "kftray's JSON has no tags, descriptions or disabled forwards; not kept: {}",
+                lost.join(", ")
+            ));
+        }
+    }
+    ExitCode::SUCCESS
+}

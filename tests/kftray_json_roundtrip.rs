@@ -1,0 +1,165 @@
+//! kftray JSON → kftray.toml → kftray JSON gives back every field, for any set of forwards
+//! as the kftray app exports them (property test over generated configs).
+
+use kftray::edit::merge::{OnConflict, Options, merge};
+use kftray::edit::{Files, Layer};
+use kftray::interop::{drafts_of, kftray_json};
+use kftray_json::KftrayConfig;
+use proptest::prelude::*;
+use std::path::Path;
+
+fn alias() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9-]{0,12}[a-z0-9]",
+        "[A-Za-z0-9 ._-]{1,20}",
+        "[a-z]{2,8}\\.(local|dev\\.local)",
+        Just("Web Frontend (staging)".to_owned()),
+        Just("...".to_owned()),
+    ]
+}
+
+fn name() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9-]{0,10}[a-z0-9]"
+}
+
+/// One forward the way kftray's export writes it: no placeholders, no `127.0.0.1`, no
+/// `domain_enabled: false`, a namespace and a protocol always.
+fn config() -> impl Strategy<Value = KftrayConfig> {
+    let target = prop_oneof![
+        name().prop_map(|n| ("service", n)),
+        (name(), name()).prop_map(|(k, v)| ("pod", format!("{k}={v}"))),
+        (name(), name()).prop_map(|(k, v)| ("pod", format!("app={k},tier!={v}"))),
+        prop_oneof![
+            "[a-z]{3,8}(\\.[a-z]{2,6}){1,2}",
+            "10\\.[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}"
+        ]
+        .prop_map(|h| ("proxy", h)),
+    ];
+    (
+        (alias(), target, name()),
+        (
+            proptest::option::of(prop_oneof![
+                name(),
+                Just("arn:aws:eks:eu-west-1:1234:cluster/dev".to_owned())
+            ]),
+            proptest::option::of(prop_oneof![
+                Just("~/.kube/config".to_owned()),
+                Just("~/.kube/dev.yaml".to_owned()),
+                Just("/etc/kubernetes/admin.conf".to_owned()),
+            ]),
+            proptest::option::of(prop_oneof![
+                Just("127.0.0.2".to_owned()),
+                Just("127.1.2.3".to_owned()),
+                Just("::1".to_owned()),
+                Just("0.0.0.0".to_owned()),
+            ]),
+        ),
+        (
+            proptest::option::of(1u16..=65535),
+            1u16..=65535,
+            any::<bool>(),
+            proptest::option::of(Just(true)),
+        ),
+    )
+        .prop_map(
+            |(
+                (alias, (kind, target), namespace),
+                (context, kubeconfig, local_address),
+                (local_port, remote_port, udp, domain_enabled),
+            )| {
+                // Only services and proxies carry UDP, in kftray.toml.
+                let udp = udp && kind != "pod";
+                KftrayConfig {
+                    alias: Some(alias),
+                    context,
+                    domain_enabled,
+                    kubeconfig,
+                    local_address,
+                    local_port,
+                    namespace: Some(namespace),
+                    protocol: Some(if udp { "udp" } else { "tcp" }.to_owned()),
+                    remote_address: (kind == "proxy").then(|| target.clone()),
+                    remote_port: Some(remote_port),
+                    service: (kind == "service").then(|| target.clone()),
+                    target: (kind == "pod").then(|| target.clone()),
+                    workload_type: Some(kind.to_owned()),
+                }
+            },
+        )
+}
+
+/// Forwards that kftray would also refuse to run side by side are left out: two on one
+/// local port.
+fn configs() -> impl Strategy<Value = Vec<KftrayConfig>> {
+    proptest::collection::vec(config(), 1..8).prop_filter("distinct local ports", |list| {
+        let mut ports: Vec<u16> = list.iter().filter_map(|c| c.local_port).collect();
+        let n = ports.len();
+        ports.sort_unstable();
+        ports.dedup();
+        ports.len() == n
+    })
+}
+
+fn round_trip(configs: &[KftrayConfig]) -> Vec<KftrayConfig> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Files::open(&dir.path().join("kftray.toml")).unwrap();
+    let json = serde_json::to_string_pretty(configs).unwrap();
+    let parsed = kftray_json::parse(Path::new("in.json"), &json).unwrap();
+    let (drafts, _) = parsed
+        .drafts(&files, Layer::Base)
+        .unwrap_or_else(|d| panic!("{json}\n{}", d.render(false, 100)));
+    let options = Options {
+        layer: Layer::Base,
+        on_conflict: OnConflict::Refuse,
+        move_ports: false,
+    };
+    let plan = merge(&mut files, &drafts, options).ok().unwrap();
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+    let text = files.base.text();
+    let effective = kftray::config::load_str(dir.path().join("kftray.toml"), &text)
+        .unwrap_or_else(|d| panic!("{text}\n{}", d.render(false, 100)));
+    drafts_of(&effective)
+        .iter()
+        .flat_map(|d| kftray_json::from_draft(d, d.namespace.as_deref().unwrap()).unwrap())
+        .collect()
+}
+
+fn sorted(mut list: Vec<KftrayConfig>) -> Vec<String> {
+    let mut out: Vec<String> = list
+        .drain(..)
+        .map(|c| serde_json::to_string(&c).unwrap())
+        .collect();
+    out.sort();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn json_to_toml_to_json_keeps_every_field(configs in configs()) {
+        let back = round_trip(&configs);
+        prop_assert_eq!(sorted(back), sorted(configs));
+    }
+}
+
+#[test]
+fn the_documented_examples_come_back_as_they_were() {
+    let configs: Vec<KftrayConfig> = serde_json::from_str(
+        r#"[
+  {"alias": "consul-ui", "context": "kind-7", "local_port": 8500, "namespace": "consul",
+   "protocol": "tcp", "remote_port": 8500, "service": "consul-ui", "workload_type": "service"},
+  {"alias": "redis-gcp", "context": "kind-6", "local_port": 26379, "namespace": "default",
+   "protocol": "udp", "remote_address": "redis-prod.gcp.internal", "remote_port": 6379,
+   "workload_type": "proxy"},
+  {"alias": "web-frontend-svc", "context": "dev-cluster", "kubeconfig": "~/.kube/config",
+   "local_port": 8080, "namespace": "webapp", "protocol": "tcp", "remote_port": 80,
+   "service": "frontend-service", "workload_type": "service", "domain_enabled": true},
+  {"alias": "auth-api-pod", "context": "dev-cluster", "local_address": "127.0.0.2",
+   "local_port": 9001, "namespace": "backend", "protocol": "tcp", "remote_port": 8080,
+   "target": "app=auth", "workload_type": "pod"}
+]"#,
+    )
+    .unwrap();
+    assert_eq!(sorted(round_trip(&configs)), sorted(configs));
+}
