@@ -1,5 +1,6 @@
 //! kftray: Kubernetes port-forwards declared in `kftray.toml`.
 
+mod backoff;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -1,11 +1,11 @@
 //! One running forward: its listener, the task that finds its pod, and its live numbers.
 
 use super::RunSpec;
+use crate::backoff::Backoff;
 use crate::cluster::Clusters;
 use crate::forward::{Activity, BindError, Connect, ConnectionError, Dial, Tuning, listen, serve};
 use crate::resolve::{Endpoint, Resolution, follow};
 use crate::transport::{Deadlines, PodConnector};
-use rand::Rng;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -181,15 +181,13 @@ async fn find_pods(
     connector: Arc<LateConnector>,
     out: watch::Sender<Resolution>,
 ) {
-    let mut delay = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let cluster = loop {
         match clusters.get(&spec.cluster).await {
             Ok(cluster) => break cluster,
             Err(e) => {
                 out.send_replace(Resolution::Waiting(e.to_string()));
-                let jitter = rand::rng().random_range(0.8..1.2);
-                tokio::time::sleep(delay.mul_f64(jitter)).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
+                tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     };
