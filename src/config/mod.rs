@@ -33,13 +33,54 @@ pub use discover::{FILE_NAME, discover, local_path};
 pub use effective::{Effective, Forward, LocalPort, RemotePort, Sync, Target, WorkloadKind};
 pub use model::{ConfigFile, Defaults, ForwardSpec, Protocol, SyncSpec};
 pub use schema::schema_json;
+pub use source::Origin;
 pub use starter::starter;
 
 use source::SourceMap;
 use std::path::{Path, PathBuf};
 
+/// One file of a layered configuration: its name (what diagnostics call it), its text, who
+/// wrote it, and where relative paths in it resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    pub name: PathBuf,
+    pub text: String,
+    pub origin: Origin,
+    pub dir: PathBuf,
+}
+
+impl Layer {
+    /// A file of this machine's user; relative paths resolve beside it.
+    pub fn local(path: impl Into<PathBuf>, text: impl Into<String>) -> Layer {
+        let name = path.into();
+        let dir = name.parent().map(Path::to_path_buf).unwrap_or_default();
+        Layer {
+            name,
+            text: text.into(),
+            origin: Origin::Local,
+            dir,
+        }
+    }
+
+    /// Someone else's file (the team's, from git), named `name` in diagnostics; its relative
+    /// paths resolve against `dir`, the project folder on this machine.
+    pub fn remote(name: impl Into<PathBuf>, text: impl Into<String>, dir: PathBuf) -> Layer {
+        Layer {
+            name: name.into(),
+            text: text.into(),
+            origin: Origin::Remote,
+            dir,
+        }
+    }
+}
+
 /// Loads `path` and, when it exists, its local overlay ([`local_path`]).
 pub fn load(path: &Path) -> Result<Effective, Diagnostics> {
+    load_layers(read_local(path)?)
+}
+
+/// The local layers of `path`: the file itself and, when it exists, its overlay.
+pub fn read_local(path: &Path) -> Result<Vec<Layer>, Diagnostics> {
     if let Some(base) = overlaid(path) {
         return Err(Diagnostics::file_problem(
             "kftray::overlay",
@@ -48,47 +89,47 @@ pub fn load(path: &Path) -> Result<Effective, Diagnostics> {
             Some(format!("load the file it is laid over: {}", base.display())),
         ));
     }
-    let main = read(path)?;
+    let mut layers = vec![Layer::local(path, read(path)?)];
+    layers.extend(read_overlay(path)?);
+    Ok(layers)
+}
+
+/// The overlay beside `path`, if it exists.
+pub fn read_overlay(path: &Path) -> Result<Option<Layer>, Diagnostics> {
     let local_file = local_path(path);
-    let local = match std::fs::read_to_string(&local_file) {
-        Ok(text) => Some((local_file, text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(Diagnostics::file_problem(
-                "kftray::io",
-                local_file,
-                format!("cannot read: {e}"),
-                None,
-            ));
-        }
-    };
-    load_layers(
-        (path.to_path_buf(), main),
-        local.as_ref().map(|(p, t)| (p.clone(), t.clone())),
-    )
+    match std::fs::read_to_string(&local_file) {
+        Ok(text) => Ok(Some(Layer::local(local_file, text))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Diagnostics::file_problem(
+            "kftray::io",
+            local_file,
+            format!("cannot read: {e}"),
+            None,
+        )),
+    }
 }
 
 /// Loads configuration text that is not (or not only) on disk: a file from git, or a test's.
 /// `name` is what diagnostics call the file; relative kubeconfig paths resolve against its
 /// directory.
 pub fn load_str(name: impl AsRef<Path>, text: &str) -> Result<Effective, Diagnostics> {
-    load_layers((name.as_ref().to_path_buf(), text.to_owned()), None)
+    load_layers(vec![Layer::local(name.as_ref(), text)])
 }
 
-/// Loads a base file and an optional overlay, given as (name, text).
-pub fn load_layers(
-    base: (PathBuf, String),
-    local: Option<(PathBuf, String)>,
-) -> Result<Effective, Diagnostics> {
+/// Lays `layers` over one another in order (each merged by alias over the ones before) and
+/// validates the result.
+pub fn load_layers(layers: Vec<Layer>) -> Result<Effective, Diagnostics> {
     let mut map = SourceMap::default();
-    map.add(&base.0, base.1);
-    if let Some((path, text)) = local {
-        map.add(&path, text);
+    for layer in layers {
+        map.add(&layer.name, layer.text, layer.origin, layer.dir);
     }
     let mut issues = Vec::new();
     let mut trees = Vec::new();
     for file in map.files() {
         if let Some(tree) = layer::parse(&file.text, file.offset, &mut issues) {
+            if file.origin == Origin::Remote {
+                layer::check_remote(&tree, &mut issues);
+            }
             trees.push(tree);
         }
     }
