@@ -196,11 +196,16 @@ fn report_if_started(home: &Path, project: &str, pid: u32, log: &Path) -> Option
         return None;
     }
     let forwards = state.forwards(run.id).ok()?;
+    let source = state.source(run.id).ok()?;
     let rows: Vec<_> = forwards
         .iter()
-        .map(|row| crate::status::ForwardStatus::new(&run, row))
+        .map(|row| crate::status::ForwardStatus::new(&run, row, &source))
         .collect();
     say(&crate::status::table(&rows));
+    let following = crate::status::following(&source);
+    if !following.is_empty() {
+        say(&format!("{following}"));
+    }
     let failed: Vec<&str> = events
         .iter()
         .filter(|e| matches!(e.kind.as_str(), "failed" | "skipped"))

@@ -213,6 +213,7 @@ impl View {
                     std::process::id(),
                     &config.display().to_string(),
                     row,
+                    &crate::state::SourceRow::default(),
                 )
             })
             .collect();
