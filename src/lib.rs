@@ -8,6 +8,7 @@ mod error_chain;
 pub mod forward;
 pub mod reconcile;
 pub mod resolve;
+pub mod source;
 pub mod state;
 pub mod status;
 pub mod transport;

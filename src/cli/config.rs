@@ -2,7 +2,7 @@
 
 use super::output::say;
 use super::{Cli, Output, config_path};
-use crate::config::{self, Effective};
+use crate::config::Effective;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -27,10 +27,14 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let effective = match config::load(&path) {
+    let effective = match super::effective::load(&path, None, out) {
         Ok(effective) => effective,
-        Err(diagnostics) => {
+        Err(super::effective::Failure::Config(diagnostics)) => {
             out.diagnostics(&diagnostics);
+            return ExitCode::from(1);
+        }
+        Err(super::effective::Failure::Other(message)) => {
+            out.error(&message);
             return ExitCode::from(1);
         }
     };

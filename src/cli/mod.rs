@@ -1,9 +1,11 @@
 //! The command line: clap types and one module per subcommand. Each subcommand calls the
 //! library (`crate::config`) and only decides what to print and which exit code to return.
 
+mod auth;
 mod completions;
 mod config;
 mod down;
+mod effective;
 mod init;
 mod man;
 mod output;
@@ -68,6 +70,8 @@ pub enum Command {
     Completions(completions::Args),
     /// Print the man page (roff).
     Man,
+    /// Tokens for git servers, kept in the OS keyring (login, logout, status).
+    Auth(auth::Args),
 }
 
 /// Parses `args` and runs the command; returns the process exit code (0 ok, 1 the
@@ -97,6 +101,7 @@ where
         Command::Schema => schema::run(),
         Command::Completions(args) => completions::run(args),
         Command::Man => man::run(),
+        Command::Auth(args) => auth::run(&cli, args, &out),
     }
 }
 
@@ -131,8 +136,24 @@ pub(crate) fn runs_to_read(cli: &Cli, all: bool) -> Result<(PathBuf, Option<Stri
     if all {
         return Ok((home, None));
     }
-    let path = config_path(cli, None).map_err(|message| format!("{message} (or use --all)"))?;
-    Ok((home, Some(crate::up::project_of(&path))))
+    match config_path(cli, None) {
+        Ok(path) => Ok((home, Some(crate::up::project_of(&path)))),
+        // A folder without kftray.toml may still run `kftray up --git`: its nearest one.
+        Err(message) => running_here(&home)
+            .map(|project| (home, Some(project)))
+            .ok_or_else(|| format!("{message} (or use --all)")),
+    }
+}
+
+/// The project of a live run in the current folder or the nearest parent that has one.
+fn running_here(home: &Path) -> Option<String> {
+    let cwd = std::env::current_dir().ok()?;
+    let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
+    let runs = crate::state::State::open(home).ok()?.live_runs(None).ok()?;
+    runs.into_iter()
+        .map(|run| run.project)
+        .filter(|project| cwd.starts_with(project))
+        .max_by_key(String::len)
 }
 
 /// The file to read: an explicit path, else `-f`, else the nearest kftray.toml.

@@ -28,6 +28,7 @@ mod starter;
 mod typed;
 mod validate;
 
+pub use checks::parse_duration;
 pub use diagnostic::{Diagnostics, Finding, Label};
 pub use discover::{FILE_NAME, discover, local_path};
 pub use effective::{Effective, Forward, LocalPort, RemotePort, Sync, Target, WorkloadKind};
@@ -119,6 +120,20 @@ pub fn load_str(name: impl AsRef<Path>, text: &str) -> Result<Effective, Diagnos
 /// Lays `layers` over one another in order (each merged by alias over the ones before) and
 /// validates the result.
 pub fn load_layers(layers: Vec<Layer>) -> Result<Effective, Diagnostics> {
+    load_filtered(layers, |_| true)
+}
+
+/// The `[sync]` of `layers`, read alone: the local files say where the team's file comes
+/// from before there is a team file to lay them over.
+pub fn sync_of(layers: &[Layer]) -> Result<Option<Sync>, Diagnostics> {
+    load_filtered(layers.to_vec(), |key| key == "sync").map(|e| e.sync)
+}
+
+/// Loads the layers keeping only the top-level keys `keep` accepts.
+fn load_filtered(
+    layers: Vec<Layer>,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Effective, Diagnostics> {
     let mut map = SourceMap::default();
     for layer in layers {
         map.add(&layer.name, layer.text, layer.origin, layer.dir);
@@ -127,6 +142,10 @@ pub fn load_layers(layers: Vec<Layer>) -> Result<Effective, Diagnostics> {
     let mut trees = Vec::new();
     for file in map.files() {
         if let Some(tree) = layer::parse(&file.text, file.offset, &mut issues) {
+            let tree: layer::Tree<'_> = tree
+                .into_iter()
+                .filter(|(k, _)| keep(k.get_ref()))
+                .collect();
             if file.origin == Origin::Remote {
                 layer::check_remote(&tree, &mut issues);
             }
