@@ -34,6 +34,8 @@ pub struct FileWatcher {
     // Dropping the watcher ends the watch.
     _watcher: RecommendedWatcher,
     events: mpsc::UnboundedReceiver<PathBuf>,
+    /// Files named by events of a burst not yet over, and when the last one came.
+    pending: Option<(BTreeSet<PathBuf>, Instant)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,22 +91,38 @@ impl FileWatcher {
         Ok(FileWatcher {
             _watcher: watcher,
             events,
+            pending: None,
         })
     }
 
-    /// The next change, once the folder has been quiet for a moment.
+    /// The next change, once the folder has been quiet for a moment. Cancel-safe: events
+    /// already seen stay pending in `self` if the caller stops waiting.
     pub async fn changed(&mut self) -> Changed {
-        let Some(first) = self.events.recv().await else {
-            // The watcher's thread is gone: never report again rather than spin.
-            return std::future::pending().await;
-        };
-        let mut files = BTreeSet::from([first]);
-        let mut last_event = Instant::now();
-        while let Ok(Some(file)) = tokio::time::timeout(QUIET, self.events.recv()).await {
-            files.insert(file);
-            last_event = Instant::now();
+        loop {
+            let Some((_, last)) = &self.pending else {
+                let Some(file) = self.events.recv().await else {
+                    // The watcher's thread is gone: never report again rather than spin.
+                    return std::future::pending().await;
+                };
+                self.pending = Some((BTreeSet::from([file]), Instant::now()));
+                continue;
+            };
+            match tokio::time::timeout_at(*last + QUIET, self.events.recv()).await {
+                Ok(Some(file)) => {
+                    if let Some((files, last)) = &mut self.pending {
+                        files.insert(file);
+                        *last = Instant::now();
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    let (files, last_event) = self
+                        .pending
+                        .take()
+                        .unwrap_or_else(|| (BTreeSet::new(), Instant::now()));
+                    return Changed { files, last_event };
+                }
+            }
         }
-        Changed { files, last_event }
     }
 }
 

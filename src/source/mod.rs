@@ -11,7 +11,7 @@ pub mod git;
 
 use crate::config::{self, Diagnostics, Effective, Layer};
 use file::{Changed, FileWatcher};
-use git::follow::{Follower, GitSpec, Polled};
+use git::follow::{AppliedMarker, Follower, GitSpec, Polled};
 use git::{RemoteFile, RepoUrl, Unreadable, short};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -75,10 +75,12 @@ impl std::fmt::Display for Cause {
 }
 
 /// The team file's commit a configuration was built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RemoteRev {
     pub commit: String,
     pub blob: String,
+    /// Records that it runs (call it once it does).
+    pub marker: AppliedMarker,
 }
 
 /// A configuration that validated.
@@ -105,7 +107,11 @@ pub enum Update {
     /// The user's file is gone; the forwards keep running until it is back.
     Missing(PathBuf),
     /// A fetch went through and the team's file is as it was (at this newer commit).
-    Synced { commit: String },
+    Synced {
+        commit: String,
+        blob: Option<String>,
+        marker: AppliedMarker,
+    },
     /// A fetch failed; it is retried with backoff.
     SyncFailed(String),
     /// The files now name another repository (or none), followed from here on.
@@ -269,11 +275,19 @@ impl Source {
         }
     }
 
-    /// Remembers that the configuration built on `commit` runs (see `Follower::applied`).
-    pub async fn applied(&self, commit: &str) {
-        if let Some(git) = &self.git {
-            git.applied(commit).await;
-        }
+    /// Follows in a task of its own (so that nothing half-read is lost when the caller
+    /// stops waiting), handing updates over a channel.
+    pub fn spawn(mut self) -> Following {
+        let (tx, updates) = tokio::sync::mpsc::channel(16);
+        let task = tokio::spawn(async move {
+            loop {
+                let update = self.next().await;
+                if tx.send(update).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Following { updates, task }
     }
 
     async fn on_files(&mut self, changed: Changed) {
@@ -363,7 +377,15 @@ impl Source {
             if let Some(Ok(file)) = &mut self.remote {
                 file.commit = commit.clone();
             }
-            self.pending.push_back(Update::Synced { commit });
+            if let Some(git) = &self.git {
+                let marker = git.marker();
+                let blob = fetched.ok().map(|file| file.blob);
+                self.pending.push_back(Update::Synced {
+                    commit,
+                    blob,
+                    marker,
+                });
+            }
             return;
         }
         self.remote = Some(fetched);
@@ -396,10 +418,11 @@ impl Source {
     ) -> Revision {
         Revision {
             effective,
-            remote: match &self.remote {
-                Some(Ok(file)) => Some(RemoteRev {
+            remote: match (&self.remote, &self.git) {
+                (Some(Ok(file)), Some(git)) => Some(RemoteRev {
                     commit: file.commit.clone(),
                     blob: file.blob.clone(),
+                    marker: git.marker(),
                 }),
                 _ => None,
             },
@@ -448,6 +471,28 @@ impl Source {
         }
         layers.extend(self.local.iter().cloned());
         config::load_layers(layers)
+    }
+}
+
+/// A [`Source`] running in its task.
+pub struct Following {
+    updates: tokio::sync::mpsc::Receiver<Update>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Following {
+    /// The next update (cancel-safe).
+    pub async fn next(&mut self) -> Update {
+        match self.updates.recv().await {
+            Some(update) => update,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

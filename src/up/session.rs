@@ -119,7 +119,7 @@ pub async fn run(options: UpOptions, say: &(dyn Fn(&str) + Sync)) -> Result<(), 
         git: options.git.clone(),
         home: options.home.clone(),
     };
-    let (mut source, start) = Source::open(spec).await.map_err(|e| match e {
+    let (source, start) = Source::open(spec).await.map_err(|e| match e {
         StartError::Config(diagnostics) => UpError::Config(diagnostics),
         StartError::Git(message) => UpError::Git(message),
         StartError::Watch(e) => UpError::Watch(e.to_string()),
@@ -164,8 +164,9 @@ pub async fn run(options: UpOptions, say: &(dyn Fn(&str) + Sync)) -> Result<(), 
     session.note_applied(&applied)?;
     session.remote = start.revision.remote.clone();
     if let Some(remote) = &start.revision.remote {
-        source.applied(&remote.commit).await;
+        remote.marker.mark(&remote.commit).await;
     }
+    let mut source = source.spawn();
     session.view.update(&session.supervisor.report(), say);
     session.flush()?;
     session.redraw(&project, &options.config);
@@ -180,7 +181,7 @@ pub async fn run(options: UpOptions, say: &(dyn Fn(&str) + Sync)) -> Result<(), 
         tokio::select! {
             _ = interrupt.recv() => break "interrupted",
             _ = terminate.recv() => break "terminated",
-            update = source.next() => session.follow(update, &source).await?,
+            update = source.next() => session.follow(update).await?,
             () = session.supervisor.changed() => {
                 session.view.update(&session.supervisor.report(), say);
             }
@@ -263,9 +264,9 @@ impl Session<'_> {
     }
 
     /// Acts on one update of the source.
-    async fn follow(&mut self, update: Update, source: &Source) -> Result<(), StateError> {
+    async fn follow(&mut self, update: Update) -> Result<(), StateError> {
         match update {
-            Update::Apply(revision) => self.reload(revision, source).await?,
+            Update::Apply(revision) => self.reload(revision).await?,
             Update::Rejected {
                 diagnostics,
                 cause,
@@ -288,19 +289,28 @@ impl Session<'_> {
                     .record_event(self.run, None, "missing", &message)?;
                 self.state.put_source(self.run, &self.following)?;
             }
-            Update::Synced { commit } => {
+            Update::Synced {
+                commit,
+                blob,
+                marker,
+            } => {
                 if self.sync_error_said.take().is_some() {
                     self.say("sync: the repository answers again");
                 }
                 self.following.git_synced_at_ms = Some(now_ms());
                 self.following.git_sync_error = None;
                 self.following.git_sync_error_at_ms = None;
-                tracing::debug!(commit = %commit, "fetched; the file is unchanged");
-                self.following.git_commit = Some(commit.clone());
-                if let Some(remote) = &mut self.remote {
+                // The file is unchanged: if it is the one running, so is this commit.
+                if let Some(remote) = self
+                    .remote
+                    .as_mut()
+                    .filter(|r| Some(&r.blob) == blob.as_ref())
+                {
+                    tracing::debug!(commit = %commit, "fetched; the file is unchanged");
                     remote.commit = commit.clone();
+                    self.following.git_commit = Some(commit.clone());
+                    marker.mark(&commit).await;
                 }
-                source.applied(&commit).await;
                 self.state.put_source(self.run, &self.following)?;
             }
             Update::SyncFailed(error) => self.sync_failed(&error)?,
@@ -335,7 +345,7 @@ impl Session<'_> {
     }
 
     /// Applies a configuration that validated: only what changed restarts.
-    async fn reload(&mut self, revision: Revision, source: &Source) -> Result<(), StateError> {
+    async fn reload(&mut self, revision: Revision) -> Result<(), StateError> {
         let cause = revision.cause.clone();
         let selection = match desired(&revision.effective, self.names, self.tags) {
             Ok(selection) => selection,
@@ -380,7 +390,7 @@ impl Session<'_> {
                 self.sync_error_said = None;
             }
             self.following.git_commit = Some(remote.commit.clone());
-            source.applied(&remote.commit).await;
+            remote.marker.mark(&remote.commit).await;
         }
         self.remote = revision.remote;
         self.state.put_source(self.run, &self.following)

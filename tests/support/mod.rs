@@ -3,6 +3,8 @@
 //! the git CLI.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ impl Project {
     pub fn new() -> Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("project")).unwrap();
+        std::fs::create_dir(dir.path().join("user")).unwrap();
         Project {
             dir,
             env: Vec::new(),
@@ -36,6 +39,11 @@ impl Project {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.root().join(name)
+    }
+
+    /// The HOME kftray runs with (its ~/.gitconfig, ~/.git-credentials).
+    pub fn user_home(&self) -> PathBuf {
+        self.dir.path().join("user")
     }
 
     pub fn home(&self) -> PathBuf {
@@ -58,7 +66,13 @@ impl Project {
             .current_dir(self.root())
             .env("KFTRAY_HOME", self.home())
             .env("NO_COLOR", "1")
+            // The user's own git config, keys, agent and keyring stay out of the test.
+            .env("HOME", self.dir.path().join("user"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
             .env_remove("KFTRAY_GIT_TOKEN")
+            .env_remove("KFTRAY_GIT_URL")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env_remove("SSH_AUTH_SOCK")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
@@ -91,7 +105,7 @@ impl Project {
     }
 
     pub async fn status(&self) -> Vec<Value> {
-        let out = self.run(&["status", "--output", "json"]).await;
+        let out = self.run(&["status", "--all", "--output", "json"]).await;
         assert!(out.status.success(), "{}", text(&out));
         serde_json::from_slice(&out.stdout).unwrap()
     }

@@ -111,11 +111,34 @@ impl Follower {
         }
     }
 
-    /// Remembers that `commit`'s file runs, so that a start without network runs it again.
-    pub async fn applied(&self, commit: &str) {
+    /// What records which commit runs, for the `Update`s built on this follower.
+    pub fn marker(&self) -> AppliedMarker {
+        AppliedMarker {
+            cache: self.cache.clone(),
+            reference: self.spec.reference.clone(),
+        }
+    }
+}
+
+/// Records in the cache that a commit's file runs, so that a start without network runs it
+/// again (and not an older one) when the newest commit cannot be used.
+#[derive(Clone)]
+pub struct AppliedMarker {
+    cache: Arc<Mutex<Cache>>,
+    reference: String,
+}
+
+impl std::fmt::Debug for AppliedMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AppliedMarker({})", self.reference)
+    }
+}
+
+impl AppliedMarker {
+    pub async fn mark(&self, commit: &str) {
         let (cache, reference, commit) = (
             self.cache.clone(),
-            self.spec.reference.clone(),
+            self.reference.clone(),
             commit.to_owned(),
         );
         let done = blocking(move || lock(&cache).set_applied(&reference, &commit)).await;
