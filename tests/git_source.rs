@@ -97,8 +97,10 @@ async fn a_pushed_commit_changes_the_forwards_within_one_interval_over_file_urls
         project.log()
     );
 
-    // The table says where the configuration comes from.
+    // The table says where the configuration comes from; `status` finds the run from the
+    // project folder, which has no kftray.toml.
     let table = project.run(&["status"]).await;
+    assert!(table.status.success(), "{}", text(&table));
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(
         table.contains(&format!(

@@ -27,7 +27,7 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let effective = match super::effective::load(&path, None, out) {
+    let effective = match super::effective::load_offline(&path, out) {
         Ok(effective) => effective,
         Err(super::effective::Failure::Config(diagnostics)) => {
             out.diagnostics(&diagnostics);

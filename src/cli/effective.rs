@@ -1,6 +1,7 @@
 //! The configuration `validate`, `config` and `up --dry-run` look at: the local files alone,
-//! or laid over the team's file from git when `--git` or a `[sync]` says so (fetched now, or
-//! the copy fetched earlier when the repository cannot be reached).
+//! or laid over the team's file from git when `--git` or a `[sync]` says so (for `up
+//! --dry-run` fetched now; for `validate` and `config`, which never touch the network, the
+//! copy an earlier run fetched).
 
 use super::Output;
 use crate::config::{self, Diagnostics, Effective};
@@ -12,10 +13,24 @@ pub enum Failure {
     Other(String),
 }
 
+/// Without network (`validate`, `config`): the team's file only as an earlier run fetched it.
+pub fn load_offline(path: &Path, out: &Output) -> Result<Effective, Failure> {
+    let home = crate::state::State::default_home()
+        .ok_or_else(|| Failure::Other("cannot find a home directory; set KFTRAY_HOME".into()))?;
+    let (effective, note) = source::load_offline(path, &home).map_err(Failure::Config)?;
+    if let Some(note) = note
+        && !out.quiet
+    {
+        eprintln!("note: {note}");
+    }
+    Ok(effective)
+}
+
+/// As `kftray up` would start (`up --dry-run`): fetching the team's file when there is one.
 pub fn load(path: &Path, git: Option<GitArgs>, out: &Output) -> Result<Effective, Failure> {
     if git.is_none() {
         let local = config::read_local(path).map_err(Failure::Config)?;
-        if config::sync_of(&local).map_err(Failure::Config)?.is_none() {
+        if !matches!(config::sync_of(&local), Ok(Some(_))) {
             return config::load_layers(local).map_err(Failure::Config);
         }
     }

@@ -31,7 +31,7 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let loaded = match super::effective::load(&path, None, out) {
+    let loaded = match super::effective::load_offline(&path, out) {
         Ok(effective) => Ok(effective),
         Err(Failure::Config(diagnostics)) => Err(diagnostics),
         Err(Failure::Other(message)) => {

@@ -447,30 +447,86 @@ impl Source {
 
     /// The team's file (when there is one) with the user's layers over it, validated.
     fn compose(&self) -> Result<Effective, Diagnostics> {
-        let mut layers = Vec::new();
-        if let (Some(remote), Some(git)) = (&self.remote, &self.git) {
-            let spec = &git.spec;
-            match remote {
-                Ok(file) => layers.push(Layer::remote(
-                    remote_name(&spec.url, &file.commit, &spec.path),
-                    file.text.clone(),
-                    self.project.clone(),
-                )),
-                Err(unreadable) => {
-                    return Err(Diagnostics::file_problem(
-                        "kftray::git-file",
-                        remote_name(&spec.url, &unreadable.commit, &spec.path),
-                        unreadable.message.clone(),
-                        Some(format!(
-                            "check --path (or [sync] path) and the ref `{}`",
-                            spec.reference
-                        )),
-                    ));
-                }
+        let remote = match (&self.remote, &self.git) {
+            (Some(remote), Some(git)) => Some((&git.spec, remote)),
+            _ => None,
+        };
+        compose(remote, &self.local, &self.project)
+    }
+}
+
+fn compose(
+    remote: Option<(&GitSpec, &Result<RemoteFile, Unreadable>)>,
+    local: &[Layer],
+    project: &Path,
+) -> Result<Effective, Diagnostics> {
+    let mut layers = Vec::new();
+    if let Some((spec, remote)) = remote {
+        match remote {
+            Ok(file) => layers.push(Layer::remote(
+                remote_name(&spec.url, &file.commit, &spec.path),
+                file.text.clone(),
+                project.to_path_buf(),
+            )),
+            Err(unreadable) => {
+                return Err(Diagnostics::file_problem(
+                    "kftray::git-file",
+                    remote_name(&spec.url, &unreadable.commit, &spec.path),
+                    unreadable.message.clone(),
+                    Some(format!(
+                        "check --path (or [sync] path) and the ref `{}`",
+                        spec.reference
+                    )),
+                ));
             }
         }
-        layers.extend(self.local.iter().cloned());
-        config::load_layers(layers)
+    }
+    layers.extend(local.iter().cloned());
+    config::load_layers(layers)
+}
+
+/// The configuration as it would run, without touching the network: with a `[sync]`, the
+/// team's file as an earlier run fetched it (if one did) under the local files. The note
+/// says which team file was used, or that none could be.
+pub fn load_offline(
+    config: &Path,
+    home: &Path,
+) -> Result<(Effective, Option<String>), Diagnostics> {
+    let local = config::read_local(config)?;
+    let project = project_dir(config);
+    let spec = Spec {
+        config: config.to_path_buf(),
+        git: None,
+        home: home.to_path_buf(),
+    };
+    // A [sync] that is itself wrong is reported with everything else.
+    let Ok(Some(git)) = git_spec(&spec, &project, &local) else {
+        return config::load_layers(local).map(|e| (e, None));
+    };
+    let cached = git::Cache::open_existing(home, &git.url).and_then(|cache| {
+        let commit = cache.last_fetched(&git.reference)?;
+        Some(cache.read(&commit, &git.path))
+    });
+    match cached {
+        Some(remote) => {
+            let note = match &remote {
+                Ok(file) => format!(
+                    "with the team's file from {} as fetched at commit {}",
+                    git.url.display,
+                    short(&file.commit)
+                ),
+                Err(unreadable) => unreadable.message.clone(),
+            };
+            compose(Some((&git, &remote)), &local, &project).map(|e| (e, Some(note)))
+        }
+        None => config::load_layers(local).map(|e| {
+            let note = format!(
+                "the team's file from {} has not been fetched yet (`kftray up` fetches it): \
+                 the local files were checked alone",
+                git.url.display
+            );
+            (e, Some(note))
+        }),
     }
 }
 

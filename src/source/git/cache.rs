@@ -51,6 +51,13 @@ impl Cache {
         Ok(Cache { repo })
     }
 
+    /// The cache of `url`, if an earlier run made one.
+    pub fn open_existing(home: &Path, url: &RepoUrl) -> Option<Cache> {
+        Repository::open_bare(dir_of(home, url))
+            .ok()
+            .map(|repo| Cache { repo })
+    }
+
     /// Fetches `reference` (a branch, a tag, `HEAD` or a commit id) and returns its commit.
     pub fn fetch(
         &self,
