@@ -304,16 +304,7 @@ fn open_log(home: &Path, project: &str) -> std::io::Result<(PathBuf, std::fs::Fi
     use std::os::unix::fs::OpenOptionsExt;
     let dir = home.join("logs");
     std::fs::create_dir_all(&dir)?;
-    let name: String = project
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let name = crate::state::file_name_of(project);
     let path = dir.join(format!("{}.log", name.trim_start_matches('_')));
     let file = std::fs::OpenOptions::new()
         .create(true)

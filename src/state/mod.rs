@@ -425,6 +425,20 @@ fn close_dead_run(conn: &Connection, run: RunId) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// `text` as a file name under `$KFTRAY_HOME` (logs, the git cache): letters, digits, `-` and
+/// `.` kept, anything else `_`.
+pub fn file_name_of(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

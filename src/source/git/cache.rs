@@ -197,7 +197,7 @@ fn dir_of(home: &Path, url: &RepoUrl) -> PathBuf {
     let hash = Oid::hash_object(git2::ObjectType::Blob, url.connect.as_bytes())
         .map(|oid| oid.to_string())
         .unwrap_or_default();
-    let readable: String = format!(
+    let readable = crate::state::file_name_of(&format!(
         "{}-{}",
         url.host.as_deref().unwrap_or("local"),
         url.connect
@@ -206,16 +206,7 @@ fn dir_of(home: &Path, url: &RepoUrl) -> PathBuf {
             .next()
             .unwrap_or("repo")
             .trim_end_matches(".git")
-    )
-    .chars()
-    .map(|c| {
-        if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-            c
-        } else {
-            '_'
-        }
-    })
-    .collect();
+    ));
     home.join("git")
         .join(format!("{readable}-{}", hash.get(..12).unwrap_or("0")))
 }
