@@ -1,5 +1,6 @@
 //! kftray: Kubernetes port-forwards declared in `kftray.toml`.
 
+mod backoff;
 pub mod cli;
 pub mod cluster;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod forward;
 pub mod interop;
 pub mod reconcile;
 pub mod resolve;
+pub mod source;
 pub mod state;
 pub mod status;
 pub mod transport;

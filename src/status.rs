@@ -4,7 +4,7 @@
 //! run, so `jq '.[] | select(.state != "listening")'` works without knowing any nesting. Its
 //! fields are documented in the README and only ever added to.
 
-use crate::state::{ForwardRow, Run, now_ms};
+use crate::state::{ForwardRow, Run, SourceRow, now_ms};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -25,15 +25,24 @@ pub struct ForwardStatus {
     /// When the forward entered its current state, in milliseconds since the Unix epoch.
     pub since_ms: i64,
     pub last_error: Option<String>,
+    /// How the run follows its configuration (the same for every forward of a run).
+    #[serde(flatten)]
+    pub following: SourceRow,
 }
 
 impl ForwardStatus {
-    pub fn new(run: &Run, row: &ForwardRow) -> ForwardStatus {
-        ForwardStatus::of(&run.project, run.pid, &run.source, row)
+    pub fn new(run: &Run, row: &ForwardRow, following: &SourceRow) -> ForwardStatus {
+        ForwardStatus::of(&run.project, run.pid, &run.source, row, following)
     }
 
     /// A forward of the run of `project` by process `pid`, reading `source`.
-    pub fn of(project: &str, pid: u32, source: &str, row: &ForwardRow) -> ForwardStatus {
+    pub fn of(
+        project: &str,
+        pid: u32,
+        source: &str,
+        row: &ForwardRow,
+        following: &SourceRow,
+    ) -> ForwardStatus {
         ForwardStatus {
             project: project.to_string(),
             pid,
@@ -48,8 +57,80 @@ impl ForwardStatus {
             bytes_out: row.bytes_out,
             since_ms: row.since_ms,
             last_error: row.last_error.clone(),
+            following: following.clone(),
         }
     }
+}
+
+/// What the table shows below a run's forwards: where its configuration comes from and what
+/// went wrong following it. Empty for a local file that reloads fine.
+pub fn following(source: &SourceRow) -> String {
+    let now = now_ms();
+    let ago = |at: Option<i64>| {
+        at.map(|at| format!(" {} ago", age(now - at)))
+            .unwrap_or_default()
+    };
+    let mut out = String::new();
+    if let Some(repo) = &source.git_repo {
+        let _ = write!(
+            out,
+            "git: {repo} {} {}",
+            source.git_ref.as_deref().unwrap_or("HEAD"),
+            source.git_path.as_deref().unwrap_or("kftray.toml")
+        );
+        if let Some(commit) = &source.git_commit {
+            let _ = write!(out, " at {}", short(commit));
+        }
+        if source.git_synced_at_ms.is_some() {
+            let _ = write!(out, ", fetched{}", ago(source.git_synced_at_ms));
+        }
+        out.push('\n');
+    }
+    if let Some(error) = &source.git_sync_error {
+        let _ = writeln!(
+            out,
+            "sync error{}: {error} (running the last good configuration)",
+            ago(source.git_sync_error_at_ms)
+        );
+    }
+    if let (Some(commit), Some(error)) = (&source.git_rejected_commit, &source.git_rejected_error) {
+        let _ = writeln!(
+            out,
+            "commit {} not applied:\n{}",
+            short(commit),
+            indent(error)
+        );
+    }
+    if let Some(error) = &source.reload_error {
+        // A rejected commit's diagnostic is the same text: shown once.
+        if source.git_rejected_error.as_ref() != Some(error) {
+            let _ = writeln!(
+                out,
+                "reload error{} (still running the previous configuration):\n{}",
+                ago(source.reload_error_at_ms),
+                indent(error)
+            );
+        }
+    }
+    out
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+fn indent(text: &str) -> String {
+    text.trim_end()
+        .lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("  {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The human table: aligned columns, sizes in binary units, ages relative to now.
@@ -146,6 +227,7 @@ mod tests {
             bytes_out: 3 << 30,
             since_ms: now_ms() - 75_000,
             last_error: error.map(str::to_string),
+            following: SourceRow::default(),
         }
     }
 
@@ -176,6 +258,31 @@ mod tests {
     }
 
     #[test]
+    fn the_table_footer_says_where_the_config_comes_from_and_what_failed() {
+        assert_eq!(following(&SourceRow::default()), "");
+        let source = SourceRow {
+            git_repo: Some("https://git.example/team.git".into()),
+            git_ref: Some("main".into()),
+            git_path: Some("dev/kftray.toml".into()),
+            git_commit: Some("0123456789abcdef0123".into()),
+            git_synced_at_ms: Some(now_ms() - 3_000),
+            git_sync_error: Some("cannot reach git.example".into()),
+            git_sync_error_at_ms: Some(now_ms() - 1_000),
+            git_rejected_commit: Some("fedcba9876543210".into()),
+            git_rejected_error: Some("kftray::syntax\n\n  x TOML syntax".into()),
+            reload_error: Some("kftray::syntax\n\n  x TOML syntax".into()),
+            ..SourceRow::default()
+        };
+        let text = following(&source);
+        assert_eq!(
+            text,
+            "git: https://git.example/team.git main dev/kftray.toml at 0123456789ab, fetched 3s ago\n\
+             sync error 1s ago: cannot reach git.example (running the last good configuration)\n\
+             commit fedcba987654 not applied:\n  kftray::syntax\n\n    x TOML syntax\n"
+        );
+    }
+
+    #[test]
     fn json_is_a_flat_array_with_stable_field_names() {
         let json = serde_json::to_value([forward("web", None)]).unwrap();
         let mut keys: Vec<&str> = json[0]
@@ -192,11 +299,23 @@ mod tests {
                 "bytes_in",
                 "bytes_out",
                 "connections",
+                "git_commit",
+                "git_path",
+                "git_ref",
+                "git_rejected_commit",
+                "git_rejected_error",
+                "git_repo",
+                "git_sync_error",
+                "git_sync_error_at_ms",
+                "git_synced_at_ms",
                 "last_error",
                 "local_address",
                 "pid",
                 "pod",
                 "project",
+                "reload_error",
+                "reload_error_at_ms",
+                "reloaded_at_ms",
                 "since_ms",
                 "source",
                 "state",

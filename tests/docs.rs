@@ -119,10 +119,10 @@ fn every_toml_snippet_of_the_readme_is_checked() {
             last_whole = Some(block.text.clone());
         } else if rest == "overlay" {
             let base = last_whole.clone().expect("an overlay follows a whole file");
-            let result = config::load_layers(
-                ("kftray.toml".into(), base),
-                Some(("kftray.local.toml".into(), block.text.clone())),
-            );
+            let result = config::load_layers(vec![
+                config::Layer::local("kftray.toml", base),
+                config::Layer::local("kftray.local.toml", block.text.clone()),
+            ]);
             if let Err(d) = result {
                 panic!("README overlay is invalid:\n{}", d.render(false, 100));
             }

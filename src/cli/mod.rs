@@ -2,10 +2,12 @@
 //! library (`crate::config`) and only decides what to print and which exit code to return.
 
 mod add;
+mod auth;
 mod completions;
 mod config;
 mod down;
 mod editing;
+mod effective;
 mod export;
 mod import;
 mod init;
@@ -82,6 +84,8 @@ pub enum Command {
     Completions(completions::Args),
     /// Print the man page (roff).
     Man,
+    /// Tokens for git servers, kept in the OS keyring (login, logout, status).
+    Auth(auth::Args),
 }
 
 /// Parses `args` and runs the command; returns the process exit code (0 ok, 1 the
@@ -115,6 +119,7 @@ where
         Command::Schema => schema::run(),
         Command::Completions(args) => completions::run(args),
         Command::Man => man::run(),
+        Command::Auth(args) => auth::run(&cli, args, &out),
     }
 }
 
@@ -149,8 +154,24 @@ pub(crate) fn runs_to_read(cli: &Cli, all: bool) -> Result<(PathBuf, Option<Stri
     if all {
         return Ok((home, None));
     }
-    let path = config_path(cli, None).map_err(|message| format!("{message} (or use --all)"))?;
-    Ok((home, Some(crate::up::project_of(&path))))
+    match config_path(cli, None) {
+        Ok(path) => Ok((home, Some(crate::up::project_of(&path)))),
+        // A folder without kftray.toml may still run `kftray up --git`: its nearest one.
+        Err(message) => running_here(&home)
+            .map(|project| (home, Some(project)))
+            .ok_or_else(|| format!("{message} (or use --all)")),
+    }
+}
+
+/// The project of a live run in the current folder or the nearest parent that has one.
+fn running_here(home: &Path) -> Option<String> {
+    let cwd = std::env::current_dir().ok()?;
+    let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
+    let runs = crate::state::State::open(home).ok()?.live_runs(None).ok()?;
+    runs.into_iter()
+        .map(|run| run.project)
+        .filter(|project| cwd.starts_with(project))
+        .max_by_key(String::len)
 }
 
 /// The effective configuration of the project, or the exit code after saying why not (2: no
@@ -163,8 +184,11 @@ pub(crate) fn load_effective(
         out.error(&message);
         ExitCode::from(2)
     })?;
-    crate::config::load(&path).map_err(|diagnostics| {
-        out.diagnostics(&diagnostics);
+    effective::load_offline(&path, out).map_err(|failure| {
+        match failure {
+            effective::Failure::Config(diagnostics) => out.diagnostics(&diagnostics),
+            effective::Failure::Other(message) => out.error(&message),
+        }
         ExitCode::from(1)
     })
 }

@@ -3,7 +3,7 @@
 use super::output::say;
 use super::{Cli, Output, runs_to_read};
 use crate::state::State;
-use crate::status::{ForwardStatus, table};
+use crate::status::{ForwardStatus, following, table};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -38,21 +38,26 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
         }
     };
     let collected = state.reap_dead_runs().and_then(|_| {
-        let mut rows = Vec::new();
+        let mut runs = Vec::new();
         for run in state.live_runs(project.as_deref())? {
-            for row in state.forwards(run.id)? {
-                rows.push(ForwardStatus::new(&run, &row));
-            }
+            let following = state.source(run.id)?;
+            let rows: Vec<ForwardStatus> = state
+                .forwards(run.id)?
+                .iter()
+                .map(|row| ForwardStatus::new(&run, row, &following))
+                .collect();
+            runs.push((run, following, rows));
         }
-        Ok(rows)
+        Ok(runs)
     });
-    let rows = match collected {
-        Ok(rows) => rows,
+    let runs = match collected {
+        Ok(runs) => runs,
         Err(e) => {
             out.error(&e.to_string());
             return ExitCode::from(2);
         }
     };
+    let rows: Vec<&ForwardStatus> = runs.iter().flat_map(|(_, _, rows)| rows).collect();
     match args.output {
         Format::Json => match serde_json::to_string_pretty(&rows) {
             Ok(json) => say(&format!("{json}\n")),
@@ -61,12 +66,26 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        Format::Table if rows.is_empty() => {
+        Format::Table if runs.is_empty() => {
             if !out.quiet {
                 say("no kftray forwards are running\n");
             }
         }
-        Format::Table => say(&table(&rows)),
+        Format::Table => {
+            let rows: Vec<ForwardStatus> = rows.into_iter().cloned().collect();
+            say(&table(&rows));
+            for (run, source, _) in &runs {
+                let text = following(source);
+                if text.is_empty() {
+                    continue;
+                }
+                if runs.len() > 1 {
+                    say(&format!("\n{}:\n{text}", run.project));
+                } else {
+                    say(&format!("\n{text}"));
+                }
+            }
+        }
     }
     ExitCode::SUCCESS
 }

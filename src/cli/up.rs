@@ -1,9 +1,11 @@
 //! `kftray up`: run the project's forwards, in the foreground or detached.
 
+use super::effective::Failure;
 use super::output::say;
 use super::{Cli, Output, config_path};
 use crate::config;
 use crate::reconcile::plan;
+use crate::source::GitArgs;
 use crate::state::State;
 use crate::up::{self, UpError, UpOptions};
 use std::collections::BTreeMap;
@@ -26,16 +28,64 @@ pub struct Args {
     /// (exit 1); the forwards keep running in the background until `kftray down`.
     #[arg(short, long)]
     pub detach: bool,
+    /// Follow the team's file in this git repository (https://, ssh://, git@host:path, git://,
+    /// file:// or a path); kftray.toml and kftray.local.toml here, if any, lay over it.
+    /// Replaces the files' [sync].
+    #[arg(long, value_name = "URL", env = GIT_URL_ENV, hide_env_values = true)]
+    pub git: Option<String>,
+    /// The branch, tag or commit to follow [default: the remote's default branch].
+    #[arg(long = "ref", value_name = "REF", requires = "git")]
+    pub reference: Option<String>,
+    /// The file's path in the repository [default: kftray.toml].
+    #[arg(long, value_name = "PATH", requires = "git")]
+    pub path: Option<PathBuf>,
+    /// How often to fetch, e.g. 30s, 5m [default: 60s].
+    #[arg(long, value_name = "DURATION", requires = "git", value_parser = interval)]
+    pub interval: Option<Duration>,
+}
+
+/// How `--detach` hands the repository URL to the background process: in its environment,
+/// which other users cannot read, rather than on its command line, which they can.
+const GIT_URL_ENV: &str = "KFTRAY_GIT_URL";
+
+fn interval(text: &str) -> Result<Duration, String> {
+    match config::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("the interval must be more than 0".into()),
+        other => other,
+    }
+}
+
+impl Args {
+    fn git(&self) -> Option<GitArgs> {
+        Some(GitArgs {
+            repo: self.git.clone()?,
+            reference: self.reference.clone(),
+            path: self.path.clone(),
+            interval: self.interval,
+        })
+    }
 }
 
 pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let path = match config_path(cli, None) {
-        Ok(path) => path,
-        Err(message) => {
+    let path = match (config_path(cli, None), &args.git) {
+        (Ok(path), _) => path,
+        // A repository alone will do: the project is this folder.
+        (Err(_), Some(_)) => PathBuf::from(config::FILE_NAME),
+        (Err(message), None) => {
             out.error(&message);
             return ExitCode::from(2);
         }
     };
+    if let Some(url) = &args.git
+        && let Ok(parsed) = crate::source::git::RepoUrl::parse(url, Path::new("."))
+        && !parsed.is_ssh()
+        && parsed.username.is_some()
+    {
+        eprintln!(
+            "warning: a token in the URL can be read by other users of this machine (ps, shell \
+             history); prefer KFTRAY_GIT_TOKEN or `kftray auth login`"
+        );
+    }
     let Some(home) = State::default_home() else {
         out.error("cannot find a home directory for kftray's state; set KFTRAY_HOME");
         return ExitCode::from(2);
@@ -60,6 +110,8 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
         tags: args.tags.clone(),
         home,
         live: !out.quiet && std::io::stdout().is_terminal(),
+        git: args.git(),
+        color: out.color,
     };
     let quiet = out.quiet;
     let result = runtime.block_on(up::run(options, &|line: &str| {
@@ -75,6 +127,10 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
             out.diagnostics(&diagnostics);
             ExitCode::from(1)
         }
+        Err(UpError::Git(message)) => {
+            out.error(&crate::source::git::redact(&message));
+            ExitCode::from(1)
+        }
         Err(e) => {
             out.error(&e.to_string());
             ExitCode::from(1)
@@ -83,10 +139,14 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
 }
 
 fn dry_run(path: &Path, args: &Args, out: &Output) -> ExitCode {
-    let effective = match config::load(path) {
+    let effective = match super::effective::load(path, args.git(), out) {
         Ok(effective) => effective,
-        Err(diagnostics) => {
+        Err(Failure::Config(diagnostics)) => {
             out.diagnostics(&diagnostics);
+            return ExitCode::from(1);
+        }
+        Err(Failure::Other(message)) => {
+            out.error(&message);
             return ExitCode::from(1);
         }
     };
@@ -136,6 +196,20 @@ fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args, out: &Output) -> Exi
     command.args(&args.names);
     for tag in &args.tags {
         command.arg("--tag").arg(tag);
+    }
+    if let Some(url) = &args.git {
+        command.env(GIT_URL_ENV, url);
+    }
+    if let Some(reference) = &args.reference {
+        command.arg("--ref").arg(reference);
+    }
+    if let Some(path) = &args.path {
+        command.arg("--path").arg(path);
+    }
+    if let Some(interval) = &args.interval {
+        command
+            .arg("--interval")
+            .arg(format!("{}ms", interval.as_millis()));
     }
     if cli.verbose > 0 {
         command.arg(format!("-{}", "v".repeat(usize::from(cli.verbose))));
@@ -197,11 +271,16 @@ fn report_if_started(home: &Path, project: &str, pid: u32, log: &Path) -> Option
         return None;
     }
     let forwards = state.forwards(run.id).ok()?;
+    let source = state.source(run.id).ok()?;
     let rows: Vec<_> = forwards
         .iter()
-        .map(|row| crate::status::ForwardStatus::new(&run, row))
+        .map(|row| crate::status::ForwardStatus::new(&run, row, &source))
         .collect();
     say(&crate::status::table(&rows));
+    let following = crate::status::following(&source);
+    if !following.is_empty() {
+        say(&following);
+    }
     let failed: Vec<&str> = events
         .iter()
         .filter(|e| matches!(e.kind.as_str(), "failed" | "skipped"))
@@ -226,16 +305,7 @@ fn open_log(home: &Path, project: &str) -> std::io::Result<(PathBuf, std::fs::Fi
     use std::os::unix::fs::OpenOptionsExt;
     let dir = home.join("logs");
     std::fs::create_dir_all(&dir)?;
-    let name: String = project
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let name = crate::state::file_name_of(project);
     let path = dir.join(format!("{}.log", name.trim_start_matches('_')));
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -1,8 +1,8 @@
 //! `kftray validate`: every problem of a configuration, without touching any cluster.
 
+use super::effective::Failure;
 use super::output::say;
 use super::{Cli, Output, config_path};
-use crate::config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,7 +31,15 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match (config::load(&path), args.format) {
+    let loaded = match super::effective::load_offline(&path, out) {
+        Ok(effective) => Ok(effective),
+        Err(Failure::Config(diagnostics)) => Err(diagnostics),
+        Err(Failure::Other(message)) => {
+            out.error(&message);
+            return ExitCode::from(1);
+        }
+    };
+    match (loaded, args.format) {
         (Ok(_), Format::Json) => {
             say("[]
 ");

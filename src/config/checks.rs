@@ -67,7 +67,7 @@ pub(crate) fn is_tag(s: &str) -> bool {
 }
 
 /// A human duration: one or more `<number><unit>` with units ms, s, m, h, d ("90s", "1h30m").
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if s.trim().is_empty() {
         return Err("empty duration".into());
     }

@@ -28,11 +28,13 @@ mod starter;
 mod typed;
 mod validate;
 
+pub use checks::parse_duration;
 pub use diagnostic::{Diagnostics, Finding, Label};
 pub use discover::{FILE_NAME, discover, local_path};
 pub use effective::{Effective, Forward, LocalPort, RemotePort, Sync, Target, WorkloadKind};
 pub use model::{ConfigFile, Defaults, ForwardSpec, Protocol, SyncSpec};
 pub use schema::schema_json;
+pub use source::Origin;
 pub use starter::{SCHEMA_URL, empty_document, starter};
 
 pub(crate) use checks::{did_you_mean, is_host};
@@ -40,8 +42,48 @@ pub(crate) use diagnostic::Issue;
 pub(crate) use source::SourceMap;
 use std::path::{Path, PathBuf};
 
+/// One file of a layered configuration: its name (what diagnostics call it), its text, who
+/// wrote it, and where relative paths in it resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    pub name: PathBuf,
+    pub text: String,
+    pub origin: Origin,
+    pub dir: PathBuf,
+}
+
+impl Layer {
+    /// A file of this machine's user; relative paths resolve beside it.
+    pub fn local(path: impl Into<PathBuf>, text: impl Into<String>) -> Layer {
+        let name = path.into();
+        let dir = name.parent().map(Path::to_path_buf).unwrap_or_default();
+        Layer {
+            name,
+            text: text.into(),
+            origin: Origin::Local,
+            dir,
+        }
+    }
+
+    /// Someone else's file (the team's, from git), named `name` in diagnostics; its relative
+    /// paths resolve against `dir`, the project folder on this machine.
+    pub fn remote(name: impl Into<PathBuf>, text: impl Into<String>, dir: PathBuf) -> Layer {
+        Layer {
+            name: name.into(),
+            text: text.into(),
+            origin: Origin::Remote,
+            dir,
+        }
+    }
+}
+
 /// Loads `path` and, when it exists, its local overlay ([`local_path`]).
 pub fn load(path: &Path) -> Result<Effective, Diagnostics> {
+    load_layers(read_local(path)?)
+}
+
+/// The local layers of `path`: the file itself and, when it exists, its overlay.
+pub fn read_local(path: &Path) -> Result<Vec<Layer>, Diagnostics> {
     if let Some(base) = overlaid(path) {
         return Err(Diagnostics::file_problem(
             "kftray::overlay",
@@ -50,47 +92,65 @@ pub fn load(path: &Path) -> Result<Effective, Diagnostics> {
             Some(format!("load the file it is laid over: {}", base.display())),
         ));
     }
-    let main = read(path)?;
+    let mut layers = vec![Layer::local(path, read(path)?)];
+    layers.extend(read_overlay(path)?);
+    Ok(layers)
+}
+
+/// The overlay beside `path`, if it exists.
+pub fn read_overlay(path: &Path) -> Result<Option<Layer>, Diagnostics> {
     let local_file = local_path(path);
-    let local = match std::fs::read_to_string(&local_file) {
-        Ok(text) => Some((local_file, text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(Diagnostics::file_problem(
-                "kftray::io",
-                local_file,
-                format!("cannot read: {e}"),
-                None,
-            ));
-        }
-    };
-    load_layers(
-        (path.to_path_buf(), main),
-        local.as_ref().map(|(p, t)| (p.clone(), t.clone())),
-    )
+    match std::fs::read_to_string(&local_file) {
+        Ok(text) => Ok(Some(Layer::local(local_file, text))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Diagnostics::file_problem(
+            "kftray::io",
+            local_file,
+            format!("cannot read: {e}"),
+            None,
+        )),
+    }
 }
 
 /// Loads configuration text that is not (or not only) on disk: a file from git, or a test's.
 /// `name` is what diagnostics call the file; relative kubeconfig paths resolve against its
 /// directory.
 pub fn load_str(name: impl AsRef<Path>, text: &str) -> Result<Effective, Diagnostics> {
-    load_layers((name.as_ref().to_path_buf(), text.to_owned()), None)
+    load_layers(vec![Layer::local(name.as_ref(), text)])
 }
 
-/// Loads a base file and an optional overlay, given as (name, text).
-pub fn load_layers(
-    base: (PathBuf, String),
-    local: Option<(PathBuf, String)>,
+/// Lays `layers` over one another in order (each merged by alias over the ones before) and
+/// validates the result.
+pub fn load_layers(layers: Vec<Layer>) -> Result<Effective, Diagnostics> {
+    load_filtered(layers, |_| true)
+}
+
+/// The `[sync]` of `layers`, read alone: the local files say where the team's file comes
+/// from before there is a team file to lay them over.
+pub fn sync_of(layers: &[Layer]) -> Result<Option<Sync>, Diagnostics> {
+    load_filtered(layers.to_vec(), |key| key == "sync").map(|e| e.sync)
+}
+
+/// Loads the layers keeping only the top-level keys `keep` accepts.
+fn load_filtered(
+    layers: Vec<Layer>,
+    keep: impl Fn(&str) -> bool,
 ) -> Result<Effective, Diagnostics> {
     let mut map = SourceMap::default();
-    map.add(&base.0, base.1);
-    if let Some((path, text)) = local {
-        map.add(&path, text);
+    for layer in layers {
+        map.add(&layer.name, layer.text, layer.origin, layer.dir);
     }
     let mut issues = Vec::new();
     let mut trees = Vec::new();
     for file in map.files() {
         if let Some(tree) = layer::parse(&file.text, file.offset, &mut issues) {
+            let tree: layer::Tree<'_> = tree
+                .into_iter()
+                .filter(|(k, _)| keep(k.get_ref()))
+                .collect();
+            if file.origin == Origin::Remote {
+                layer::check_remote(&tree, &mut issues);
+            }
             trees.push(tree);
         }
     }

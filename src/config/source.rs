@@ -13,9 +13,21 @@ pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
     pub offset: usize,
+    pub origin: Origin,
+    /// Where relative paths written in this file resolve.
+    pub dir: PathBuf,
 }
 
-/// The files of one configuration, in layer order (kftray.toml, then kftray.local.toml).
+/// Who wrote a layer: this machine's user, or someone else (a team file fetched from git).
+/// What a remote layer may decide alone is limited (see `validate.rs`, the trust rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    Local,
+    Remote,
+}
+
+/// The files of one configuration, in layer order (the team's file from git when there is
+/// one, then kftray.toml, then kftray.local.toml).
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
     files: Vec<SourceFile>,
@@ -33,7 +45,7 @@ pub struct Position {
 
 impl SourceMap {
     /// Adds a file and returns the offset its spans must be shifted by.
-    pub fn add(&mut self, path: &Path, text: String) -> usize {
+    pub fn add(&mut self, path: &Path, text: String, origin: Origin, dir: PathBuf) -> usize {
         let offset = self
             .files
             .last()
@@ -42,6 +54,8 @@ impl SourceMap {
             path: path.to_path_buf(),
             text,
             offset,
+            origin,
+            dir,
         });
         offset
     }
@@ -52,6 +66,11 @@ impl SourceMap {
 
     pub fn file(&self, index: usize) -> Option<&SourceFile> {
         self.files.get(index)
+    }
+
+    /// The file a span was read from.
+    pub fn file_at(&self, offset: usize) -> Option<&SourceFile> {
+        self.files.get(self.file_of(offset))
     }
 
     /// Which file a global offset belongs to.
@@ -101,8 +120,11 @@ mod tests {
     #[test]
     fn spans_map_to_their_file_line_and_column() {
         let mut map = SourceMap::default();
-        assert_eq!(map.add(Path::new("a.toml"), "x = 1\ny = 2\n".into()), 0);
-        let second = map.add(Path::new("b.toml"), "[t]\nzé = 3\n".into());
+        let local = |map: &mut SourceMap, name: &str, text: &str| {
+            map.add(Path::new(name), text.into(), Origin::Local, PathBuf::new())
+        };
+        assert_eq!(local(&mut map, "a.toml", "x = 1\ny = 2\n"), 0);
+        let second = local(&mut map, "b.toml", "[t]\nzé = 3\n");
         assert_eq!(second, 13);
         let p = map.position(&(6..7));
         assert_eq!((p.file, p.line, p.column), (0, 2, 1));

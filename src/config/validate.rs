@@ -7,7 +7,7 @@ use super::checks::{
 use super::diagnostic::Issue;
 use super::effective::{Effective, Forward, LocalPort, RemotePort, Sync, Target, WorkloadKind};
 use super::model::{At, ForwardSpec, LocalPortSpec, Protocol, RemotePortSpec};
-use super::source::SourceMap;
+use super::source::{Origin, SourceMap};
 use super::typed::Typed;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -661,8 +661,8 @@ impl Context<'_> {
         }
         let declared_in = self
             .map
-            .file(self.map.file_of(value.span.start))
-            .and_then(|f| f.path.parent().map(Path::to_path_buf))
+            .file_at(value.span.start)
+            .map(|f| f.dir.clone())
             .unwrap_or_default();
         Some(expand_path(&value.value, &declared_in))
     }
@@ -706,6 +706,32 @@ impl Context<'_> {
                 .help(format!(
                     "use any 127.x.y.z address; to really expose this forward to every machine \
                      that can reach this one, add `expose_to_network = true` to [forwards.{}]",
+                    self.alias
+                )),
+            );
+        }
+        if !address.is_loopback()
+            && let Some(allowed) = spec.expose_to_network.as_ref().filter(|e| e.value)
+            && self
+                .map
+                .file_at(allowed.span.start)
+                .is_some_and(|f| f.origin == Origin::Remote)
+        {
+            issues.push(
+                Issue::new(
+                    "kftray::trust",
+                    format!(
+                        "a file from git cannot make `{}` listen on {address}, reachable from \
+                         the network",
+                        self.alias
+                    ),
+                )
+                .label(allowed.span.clone(), "only your own files can allow this")
+                .label(value.span.clone(), "not a loopback address")
+                .help(format!(
+                    "the team's file is someone else's: to expose this forward to every machine \
+                     that can reach this one, add `expose_to_network = true` to [forwards.{}] in \
+                     your own kftray.toml or kftray.local.toml",
                     self.alias
                 )),
             );

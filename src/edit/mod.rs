@@ -118,8 +118,11 @@ impl Files {
     }
 
     fn load(&self, base: String, local: Option<String>) -> Result<Effective, Diagnostics> {
-        let local = local.and_then(|text| self.local.layer(text));
-        config::load_layers((self.base.path.clone(), base), local)
+        let mut layers = vec![config::Layer::local(self.base.path.clone(), base)];
+        if let Some((path, text)) = local.and_then(|text| self.local.layer(text)) {
+            layers.push(config::Layer::local(path, text));
+        }
+        config::load_layers(layers)
     }
 
     /// Validates the edited files. An edit may leave problems the files already had, but may

@@ -5,5 +5,7 @@ mod serve;
 mod splice;
 
 pub use bind::{BindError, listen, owner_of};
-pub use serve::{Activity, Connect, ConnectionError, Dial, PodStream, Tuning, Verdict, serve};
+pub use serve::{
+    Activity, Connect, ConnectionError, Dial, PodStream, Tuning, Verdict, drain, serve,
+};
 pub use splice::{Counters, splice};

@@ -68,7 +68,8 @@ pub struct Activity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionError(pub String);
 
-/// Accepts until `stop` fires, then lets open connections drain for `tuning.drain`.
+/// Accepts until `stop` fires, closes the listener (so the port can be bound again at once)
+/// and returns the connections still open, for the caller to drain (see [`drain`]).
 /// `failures` receives a line for each connection that could not be carried.
 pub async fn serve(
     listener: TcpListener,
@@ -78,7 +79,7 @@ pub async fn serve(
     tuning: Tuning,
     failures: tokio::sync::mpsc::UnboundedSender<ConnectionError>,
     stop: CancellationToken,
-) {
+) -> TaskTracker {
     let tracker = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -113,8 +114,13 @@ pub async fn serve(
     }
     drop(listener);
     tracker.close();
-    // Connections still open after the drain are cut when the caller's runtime drops them.
-    let _ = tokio::time::timeout(tuning.drain, tracker.wait()).await;
+    tracker
+}
+
+/// Lets the connections `serve` left open finish, for `tuning.drain` at most. Those still
+/// open then are cut when the caller's runtime drops them.
+pub async fn drain(open: TaskTracker, tuning: Tuning) {
+    let _ = tokio::time::timeout(tuning.drain, open.wait()).await;
 }
 
 async fn carry(

@@ -256,7 +256,8 @@ fn code_of(code: &str) -> &'static str {
 /// documentation writes them); anything wrong is reported at its place, all at once.
 pub fn parse(name: &Path, text: &str) -> Result<Parsed, Diagnostics> {
     let mut map = SourceMap::default();
-    map.add(name, text.to_owned());
+    let dir = name.parent().map(Path::to_path_buf).unwrap_or_default();
+    map.add(name, text.to_owned(), crate::config::Origin::Local, dir);
     let options = jsonc_parser::ParseOptions {
         allow_comments: true,
         allow_trailing_commas: true,

@@ -5,7 +5,7 @@ use super::StateError;
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
 
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: runs, their forwards, and an event log.
     "CREATE TABLE runs (
         id          INTEGER PRIMARY KEY,
@@ -42,6 +42,23 @@ const MIGRATIONS: &[&str] = &[
         message TEXT NOT NULL
     );
     CREATE INDEX events_by_run ON events (run_id, id);",
+    // 2: where each run's configuration comes from, and how following it goes: the git
+    // commit applied, one seen but rejected, the last sync and reload errors.
+    "CREATE TABLE run_sources (
+        run_id              INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+        git_repo            TEXT,
+        git_ref             TEXT,
+        git_path            TEXT,
+        git_commit          TEXT,
+        git_synced_at       INTEGER,
+        git_sync_error      TEXT,
+        git_sync_error_at   INTEGER,
+        git_rejected_commit TEXT,
+        git_rejected_error  TEXT,
+        reloaded_at         INTEGER,
+        reload_error        TEXT,
+        reload_error_at     INTEGER
+    );",
 ];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StateError> {

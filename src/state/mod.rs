@@ -71,6 +71,27 @@ pub struct ForwardRow {
     pub last_error: Option<String>,
 }
 
+/// How a run follows its configuration: the git source and its last commit, the last errors.
+/// Errors are cleared by the next success; `status` shows what is wrong now. Diagnostics are
+/// stored rendered, without colour. A repository URL is stored without its userinfo.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceRow {
+    pub git_repo: Option<String>,
+    pub git_ref: Option<String>,
+    pub git_path: Option<String>,
+    /// The commit whose file runs.
+    pub git_commit: Option<String>,
+    pub git_synced_at_ms: Option<i64>,
+    pub git_sync_error: Option<String>,
+    pub git_sync_error_at_ms: Option<i64>,
+    /// A newer commit that was fetched but not applied, and why.
+    pub git_rejected_commit: Option<String>,
+    pub git_rejected_error: Option<String>,
+    pub reloaded_at_ms: Option<i64>,
+    pub reload_error: Option<String>,
+    pub reload_error_at_ms: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     pub at_ms: i64,
@@ -105,7 +126,21 @@ impl State {
         create_private_file(&path).map_err(io)?;
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Switching a new database to WAL takes an exclusive lock, for which SQLite does not
+        // wait on its own: two processes opening a fresh database (`up` starting while
+        // `status` polls) would see "database is locked". Retried here instead.
+        let started = std::time::Instant::now();
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => break other?,
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::apply(&mut conn, &path)?;
@@ -231,6 +266,63 @@ impl State {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Records how the run follows its source (replacing what was recorded before).
+    pub fn put_source(&self, run: RunId, source: &SourceRow) -> Result<(), StateError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO run_sources (run_id, git_repo, git_ref, git_path,
+                    git_commit, git_synced_at, git_sync_error, git_sync_error_at,
+                    git_rejected_commit, git_rejected_error, reloaded_at, reload_error,
+                    reload_error_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                run,
+                source.git_repo,
+                source.git_ref,
+                source.git_path,
+                source.git_commit,
+                source.git_synced_at_ms,
+                source.git_sync_error,
+                source.git_sync_error_at_ms,
+                source.git_rejected_commit,
+                source.git_rejected_error,
+                source.reloaded_at_ms,
+                source.reload_error,
+                source.reload_error_at_ms,
+            ])?;
+        Ok(())
+    }
+
+    /// How a run follows its source; empty for a run that recorded nothing.
+    pub fn source(&self, run: RunId) -> Result<SourceRow, StateError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT git_repo, git_ref, git_path, git_commit, git_synced_at, git_sync_error,
+                    git_sync_error_at, git_rejected_commit, git_rejected_error, reloaded_at,
+                    reload_error, reload_error_at
+             FROM run_sources WHERE run_id = ?1",
+        )?;
+        let found = stmt
+            .query_row([run], |r| {
+                Ok(SourceRow {
+                    git_repo: r.get(0)?,
+                    git_ref: r.get(1)?,
+                    git_path: r.get(2)?,
+                    git_commit: r.get(3)?,
+                    git_synced_at_ms: r.get(4)?,
+                    git_sync_error: r.get(5)?,
+                    git_sync_error_at_ms: r.get(6)?,
+                    git_rejected_commit: r.get(7)?,
+                    git_rejected_error: r.get(8)?,
+                    reloaded_at_ms: r.get(9)?,
+                    reload_error: r.get(10)?,
+                    reload_error_at_ms: r.get(11)?,
+                })
+            })
+            .optional()?;
+        Ok(found.unwrap_or_default())
+    }
+
     pub fn record_event(
         &self,
         run: RunId,
@@ -331,6 +423,20 @@ fn close_dead_run(conn: &Connection, run: RunId) -> rusqlite::Result<()> {
         params![run, now_ms()],
     )?;
     Ok(())
+}
+
+/// `text` as a file name under `$KFTRAY_HOME` (logs, the git cache): letters, digits, `-` and
+/// `.` kept, anything else `_`.
+pub fn file_name_of(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 pub fn now_ms() -> i64 {

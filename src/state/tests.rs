@@ -137,3 +137,54 @@ fn state_files_are_private() {
         assert_eq!(mode(&home.join(name)), 0o600, "{name}");
     }
 }
+
+#[test]
+fn a_runs_source_is_recorded_replaced_and_read_back() {
+    let home = tempfile::tempdir().unwrap();
+    let mut state = State::open(home.path()).unwrap();
+    let run = state.begin_run("/p", "/p/kftray.toml").unwrap();
+    assert_eq!(state.source(run).unwrap(), SourceRow::default());
+    let mut source = SourceRow {
+        git_repo: Some("https://git.example/team.git".into()),
+        git_commit: Some("1a2b3c4".into()),
+        reload_error: Some("kftray::syntax ...".into()),
+        reload_error_at_ms: Some(42),
+        ..SourceRow::default()
+    };
+    state.put_source(run, &source).unwrap();
+    assert_eq!(
+        State::open(home.path()).unwrap().source(run).unwrap(),
+        source
+    );
+    source.reload_error = None;
+    state.put_source(run, &source).unwrap();
+    assert_eq!(state.source(run).unwrap(), source);
+}
+
+#[test]
+fn a_database_of_schema_1_is_migrated_and_keeps_its_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("state.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(migrations::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO runs (project, pid, source, started_at) VALUES ('/p', 1, 'x', 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let state = State::open(home.path()).unwrap();
+    let version: i64 = state
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, migrations::MIGRATIONS.len() as i64);
+    let runs: i64 = state
+        .conn
+        .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(runs, 1);
+    assert_eq!(state.source(1).unwrap(), SourceRow::default());
+}

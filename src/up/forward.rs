@@ -1,11 +1,13 @@
 //! One running forward: its listener, the task that finds its pod, and its live numbers.
 
 use super::RunSpec;
+use crate::backoff::Backoff;
 use crate::cluster::Clusters;
-use crate::forward::{Activity, BindError, Connect, ConnectionError, Dial, Tuning, listen, serve};
+use crate::forward::{
+    Activity, BindError, Connect, ConnectionError, Dial, Tuning, drain, listen, serve,
+};
 use crate::resolve::{Endpoint, Resolution, follow};
 use crate::transport::{Deadlines, PodConnector};
-use rand::Rng;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -58,6 +60,8 @@ pub(super) struct RunningForward {
     activity: Arc<Activity>,
     last_error: Arc<Mutex<Option<String>>>,
     stop: CancellationToken,
+    /// Cancelled once the listener is closed.
+    closed: CancellationToken,
     task: JoinHandle<()>,
 }
 
@@ -80,14 +84,16 @@ impl RunningForward {
         let activity = Arc::new(Activity::default());
         let last_error = Arc::new(Mutex::new(None));
         let stop = CancellationToken::new();
+        let closed = CancellationToken::new();
         let (failures_tx, failures) = mpsc::unbounded_channel();
 
         let task = tokio::spawn({
-            let (spec, connector, activity, stop, last_error) = (
+            let (spec, connector, activity, stop, closed, last_error) = (
                 spec.clone(),
                 connector.clone(),
                 activity.clone(),
                 stop.clone(),
+                closed.clone(),
                 last_error.clone(),
             );
             let endpoints = resolution.clone();
@@ -104,10 +110,12 @@ impl RunningForward {
                     stop.clone(),
                 );
                 // Serving ends only when stopped; the other two end with it.
-                tokio::select! {
-                    () = serve => {}
-                    () = async { tokio::join!(find, record); } => {}
-                }
+                let open = tokio::select! {
+                    open = serve => open,
+                    () = async { tokio::join!(find, record); } => return,
+                };
+                closed.cancel();
+                drain(open, tuning).await;
             }
         });
         Ok(RunningForward {
@@ -118,8 +126,21 @@ impl RunningForward {
             activity,
             last_error,
             stop,
+            closed,
             task,
         })
+    }
+
+    /// Stops accepting and returns once the port is free again; open connections finish in
+    /// the background (for the drain time at most), so a reload does not wait for them.
+    pub(super) async fn close(self) {
+        self.stop.cancel();
+        if tokio::time::timeout(Duration::from_secs(1), self.closed.cancelled())
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
     }
 
     pub(super) async fn stop(self, drain: Duration) {
@@ -181,15 +202,13 @@ async fn find_pods(
     connector: Arc<LateConnector>,
     out: watch::Sender<Resolution>,
 ) {
-    let mut delay = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let cluster = loop {
         match clusters.get(&spec.cluster).await {
             Ok(cluster) => break cluster,
             Err(e) => {
                 out.send_replace(Resolution::Waiting(e.to_string()));
-                let jitter = rand::rng().random_range(0.8..1.2);
-                tokio::time::sleep(delay.mul_f64(jitter)).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
+                tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     };

@@ -67,13 +67,13 @@ impl Supervisor {
             match action {
                 Action::Stop { name } => {
                     if let Some(forward) = self.running.remove(&name) {
-                        forward.stop(self.tuning.drain).await;
+                        forward.close().await;
                     }
                     applied.stopped.push(name);
                 }
                 Action::Restart { name, spec } => {
                     if let Some(forward) = self.running.remove(&name) {
-                        forward.stop(self.tuning.drain).await;
+                        forward.close().await;
                     }
                     match self.start(&name, spec) {
                         Ok(()) => applied.restarted.push(name),

@@ -1,0 +1,8 @@
+//! A team file followed in git.
+
+mod cache;
+pub mod follow;
+mod url;
+
+pub use cache::{Cache, RemoteFile, Unreadable, short};
+pub use url::{RepoUrl, redact};
