@@ -6,6 +6,7 @@ pub mod config;
 mod error_chain;
 pub mod forward;
 pub mod reconcile;
+pub mod relay;
 pub mod resolve;
 pub mod state;
 pub mod status;

@@ -30,8 +30,8 @@ mod validate;
 
 pub use diagnostic::{Diagnostics, Finding, Label};
 pub use discover::{FILE_NAME, discover, local_path};
-pub use effective::{Effective, Forward, LocalPort, RemotePort, Sync, Target, WorkloadKind};
-pub use model::{ConfigFile, Defaults, ForwardSpec, Protocol, SyncSpec};
+pub use effective::{Effective, Forward, LocalPort, Relay, RemotePort, Sync, Target, WorkloadKind};
+pub use model::{ConfigFile, Defaults, ForwardSpec, Protocol, RelaySpec, SyncSpec, Via};
 pub use schema::schema_json;
 pub use starter::starter;
 

@@ -27,6 +27,9 @@ pub enum Target {
     /// A label selector in kubectl's syntax, e.g. `app=web,tier!=cache`.
     Selector(String),
     Workload(WorkloadKind, String),
+    /// A host name or IP address that only the cluster reaches: through kftray's relay, never
+    /// by port-forward, so it is not followed.
+    Host(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,6 +55,7 @@ impl fmt::Display for Target {
                 };
                 write!(f, "{kind}/{name}")
             }
+            Target::Host(host) => write!(f, "proxy/{host}"),
         }
     }
 }
@@ -126,6 +130,11 @@ async fn run(
             let config = watcher::Config::default().labels(&selector);
             let what = format!("a Ready pod of {target} ({selector})");
             follow_pods(client, &namespace, config, &port, &what, tx).await;
+        }
+        Target::Host(host) => {
+            tx.send_replace(Resolution::Failed(format!(
+                "{host} is reached through kftray's relay, not by port-forward"
+            )));
         }
     }
 }

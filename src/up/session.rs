@@ -52,8 +52,6 @@ pub fn project_of(config: &Path) -> String {
 /// The forwards a run starts with, by name.
 pub struct Selection {
     pub runnable: BTreeMap<String, RunSpec>,
-    /// Selected forwards this version cannot run, with the reason.
-    pub refused: Vec<(String, String)>,
 }
 
 /// The forwards to run, from the effective config and the user's selection.
@@ -86,35 +84,23 @@ pub fn desired(
             format!("no enabled forward has the tag(s) {}", tags.join(", "))
         });
     }
-    let mut runnable = BTreeMap::new();
-    let mut refused = Vec::new();
-    for forward in selected {
-        match RunSpec::from_config(forward) {
-            Ok(spec) => {
-                runnable.insert(forward.name.clone(), spec);
-            }
-            Err(why) => refused.push((forward.name.clone(), why)),
-        }
-    }
-    Ok(Selection { runnable, refused })
+    let runnable = selected
+        .into_iter()
+        .map(|f| (f.name.clone(), RunSpec::from_config(f, &effective.relay)))
+        .collect();
+    Ok(Selection { runnable })
 }
 
 /// Runs in the foreground until SIGINT or SIGTERM. `say` receives the live view's lines.
 pub async fn run(options: UpOptions, say: &(dyn Fn(&str) + Sync)) -> Result<(), UpError> {
     let effective = config::load(&options.config).map_err(UpError::Config)?;
-    let Selection {
-        runnable: desired,
-        refused,
-    } = desired(&effective, &options.names, &options.tags).map_err(UpError::Selection)?;
+    let Selection { runnable: desired } =
+        desired(&effective, &options.names, &options.tags).map_err(UpError::Selection)?;
     let project = project_of(&options.config);
     let mut state = State::open(&options.home)?;
     let run = state.begin_run(&project, &options.config.display().to_string())?;
-    for (name, why) in &refused {
-        say(&format!("{name:<16} skipped: {why}"));
-        state.record_event(run, Some(name), "skipped", why)?;
-    }
 
-    let mut supervisor = Supervisor::new(Tuning::default());
+    let mut supervisor = Supervisor::for_project(Tuning::default(), &project);
     let applied = supervisor.apply(&desired).await;
     announce(&applied, say);
     for (name, why) in &applied.failed {
@@ -235,6 +221,9 @@ impl View {
 fn line(report: &ForwardReport) -> String {
     let what = match &report.phase {
         Phase::Waiting(why) => format!("waiting: {why}"),
+        Phase::Ready { pod, .. } if report.spec.relay.is_some() => {
+            format!("ready -> {} (relay pod {pod})", report.spec)
+        }
         Phase::Ready { pod, port } => {
             format!("ready -> {}:{port} via pod {pod}", report.spec.target)
         }
