@@ -56,6 +56,8 @@ pub(super) async fn route(
     let dialer = Arc::new(RelayDialer::new(lease, destination.clone(), transport));
     connector.set_connect(dialer.clone());
     connector.set_flows(dialer);
+    // A proxy's destination is fixed: its channel closes at once, its value stays.
+    let mut destination_moves = true;
     loop {
         let next = combine(&relay.borrow_and_update(), &destination.borrow_and_update());
         out.send_if_modified(|now| {
@@ -65,7 +67,9 @@ pub(super) async fn route(
         });
         tokio::select! {
             changed = relay.changed() => if changed.is_err() { return },
-            changed = destination.changed() => if changed.is_err() { return },
+            changed = destination.changed(), if destination_moves => {
+                destination_moves = changed.is_ok();
+            }
         }
     }
 }
