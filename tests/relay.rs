@@ -197,7 +197,10 @@ async fn udp_echo_and_a_real_dns_query_over_udp_service_forwards() {
     let (dns, dns_pod) = ready(&supervisor, "dns").await;
     assert!(echo_pod.starts_with("kftray-relay-"), "{echo_pod}");
     assert_eq!(echo_pod, dns_pod, "one relay per namespace, shared");
-    assert_eq!(relay_pods(&cluster, "demo"), std::slice::from_ref(&echo_pod));
+    assert_eq!(
+        relay_pods(&cluster, "demo"),
+        std::slice::from_ref(&echo_pod)
+    );
 
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let started = std::time::Instant::now();
