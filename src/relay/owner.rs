@@ -159,8 +159,34 @@ fn user_name() -> String {
     ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .or_else(account_name)
         // SAFETY: getuid cannot fail and touches no memory.
         .unwrap_or_else(|| format!("uid-{}", unsafe { libc::getuid() }))
+}
+
+/// The name of this process's user in the password database.
+fn account_name() -> Option<String> {
+    // SAFETY: passwd is plain data, for which all zeroes (null pointers) is a valid value.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: every pointer is valid for the call; getpwuid_r writes into `entry` and `buf`
+    // only, and `found` points at `entry` or is null.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            libc::getuid(),
+            &mut entry,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() || entry.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name is a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
+    Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty())
 }
 
 fn host_name() -> String {
