@@ -2,12 +2,10 @@
 //! service's ClusterIP (kube-proxy then balances, and a rollout never breaks the forward), or
 //! the IP of the pod kftray would port-forward to (headless services, pods, workloads).
 
-use crate::resolve::{PortRef, Resolution, Target, follow};
+use crate::resolve::{PortRef, Resolution, Target, follow, watch_service};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use kube::Api;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
 use relay_server::protocol::{Destination, Transport};
 use tokio::sync::watch;
 
@@ -69,16 +67,12 @@ async fn follow_service(
     transport: Transport,
     tx: &watch::Sender<DestinationState>,
 ) {
-    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut events = watcher::watcher(services, config).default_backoff().boxed();
+    let mut events = watch_service(client.clone(), namespace, name);
     // For a headless service: the pods behind it, as port-forward would choose them.
     let mut headless: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(event) = events.next().await {
         let service = match event {
-            Ok(Event::Apply(s) | Event::InitApply(s)) => Some(s),
-            Ok(Event::Delete(_)) => None,
-            Ok(Event::Init | Event::InitDone) => continue,
+            Ok(service) => service,
             Err(e) => {
                 tx.send_replace(DestinationState::Waiting(format!(
                     "watching service {name}: {e}"

@@ -5,7 +5,7 @@ use super::resolve::Resolver;
 use super::settings::Settings;
 use super::{session, tcp, udp};
 use relay_server::io::{ReadError, read_request};
-use relay_server::protocol::{ProtocolError, Reply, Request, Status, Transport};
+use relay_server::protocol::{Destination, ProtocolError, Reply, Request, Status, Transport};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -181,6 +181,35 @@ async fn handle(mut conn: TcpStream, peer: SocketAddr, shared: &Shared) {
             to,
         } => udp::run(conn, id, to, shared).await,
     }
+}
+
+/// The destination's addresses; or, when there are none, the client is told why (and the
+/// connection closed) and `None` returned.
+pub async fn resolve_or_refuse(
+    conn: TcpStream,
+    id: u32,
+    to: &Destination,
+    transport: Transport,
+    shared: &Shared,
+) -> Option<(TcpStream, Vec<SocketAddr>)> {
+    match shared.resolver.resolve(to).await {
+        Ok(addresses) => Some((conn, addresses)),
+        Err(reply) => {
+            fail(conn, id, to, transport, reply).await;
+            None
+        }
+    }
+}
+
+/// Logs why a request failed, answers it, and closes.
+pub async fn fail(conn: TcpStream, id: u32, to: &Destination, transport: Transport, reply: Reply) {
+    tracing::info!(
+        conn = id,
+        "{transport} to {to}: {}: {}",
+        reply.status,
+        reply.message
+    );
+    refuse(conn, reply).await;
 }
 
 /// Answers and closes, without waiting long on a client that does not read.

@@ -2,8 +2,8 @@
 //! side finishes sending, the other side's write half is shut down and the other direction
 //! goes on (half-close kept).
 
-use super::accept::{Shared, refuse};
-use relay_server::protocol::{Destination, Reply, Status};
+use super::accept::{Shared, fail, resolve_or_refuse};
+use relay_server::protocol::{Destination, Reply, Status, Transport};
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,32 +13,15 @@ use tokio::net::TcpStream;
 /// Bytes in flight per direction: a slow reader holds up its own connection, nothing else.
 const BUFFER: usize = 16 * 1024;
 
-pub async fn run(mut conn: TcpStream, id: u32, to: Destination, shared: &Shared) {
-    let addresses = match shared.resolver.resolve(&to).await {
-        Ok(addresses) => addresses,
-        Err(reply) => {
-            tracing::info!(
-                conn = id,
-                "tcp to {to}: {}: {}",
-                reply.status,
-                reply.message
-            );
-            refuse(conn, reply).await;
-            return;
-        }
+pub async fn run(conn: TcpStream, id: u32, to: Destination, shared: &Shared) {
+    let Some((mut conn, addresses)) =
+        resolve_or_refuse(conn, id, &to, Transport::Tcp, shared).await
+    else {
+        return;
     };
     let (mut upstream, peer) = match connect(&addresses, shared.settings.connect_timeout).await {
         Ok(connected) => connected,
-        Err(reply) => {
-            tracing::info!(
-                conn = id,
-                "tcp to {to}: {}: {}",
-                reply.status,
-                reply.message
-            );
-            refuse(conn, reply).await;
-            return;
-        }
+        Err(reply) => return fail(conn, id, &to, Transport::Tcp, reply).await,
     };
     let _ = upstream.set_nodelay(true);
     let reply = Reply::new(Status::Connected, Some(peer), "");

@@ -1,11 +1,11 @@
 //! UDP: one flow per connection. A socket connected to the destination (so only its replies
 //! come back), datagrams framed both ways, and the flow closed after a quiet spell.
 
-use super::accept::{Shared, refuse};
+use super::accept::{Shared, fail, resolve_or_refuse};
 use super::tcp::status_of;
 use futures::{SinkExt, StreamExt};
 use relay_server::io::FrameCodec;
-use relay_server::protocol::{Destination, Frame, MAX_DATAGRAM, Reply, Status};
+use relay_server::protocol::{Destination, Frame, MAX_DATAGRAM, Reply, Status, Transport};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::io::AsyncWriteExt;
@@ -13,19 +13,11 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
-pub async fn run(mut conn: TcpStream, id: u32, to: Destination, shared: &Shared) {
-    let addresses = match shared.resolver.resolve(&to).await {
-        Ok(addresses) => addresses,
-        Err(reply) => {
-            tracing::info!(
-                conn = id,
-                "udp to {to}: {}: {}",
-                reply.status,
-                reply.message
-            );
-            refuse(conn, reply).await;
-            return;
-        }
+pub async fn run(conn: TcpStream, id: u32, to: Destination, shared: &Shared) {
+    let Some((mut conn, addresses)) =
+        resolve_or_refuse(conn, id, &to, Transport::Udp, shared).await
+    else {
+        return;
     };
     // UDP has no handshake: the first address is the one used.
     let peer = addresses[0];
@@ -33,14 +25,7 @@ pub async fn run(mut conn: TcpStream, id: u32, to: Destination, shared: &Shared)
         Ok(socket) => socket,
         Err(e) => {
             let reply = Reply::new(status_of(&e), None, format!("{peer}: {e}"));
-            tracing::info!(
-                conn = id,
-                "udp to {to}: {}: {}",
-                reply.status,
-                reply.message
-            );
-            refuse(conn, reply).await;
-            return;
+            return fail(conn, id, &to, Transport::Udp, reply).await;
         }
     };
     if conn
