@@ -394,7 +394,7 @@ async fn a_host_that_does_not_resolve_is_a_clear_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_forward_recovers_when_its_relay_pod_is_deleted() {
+async fn the_forward_recovers_when_the_tunnel_drops_or_its_relay_pod_is_deleted() {
     let cluster = cluster().await;
     let supervisor = supervise(
         &cluster,
@@ -407,6 +407,17 @@ async fn the_forward_recovers_when_its_relay_pod_is_deleted() {
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     assert_eq!(udp_exchange(&client, echo, b"before").await, b"before");
 
+    // The tunnel drops (every port-forward stream of the relay pod): the forward reconnects
+    // to the same relay.
+    assert!(cluster.faults().drop_portforwards("demo", &first));
+    assert_eq!(
+        udp_exchange(&client, echo, b"reconnected").await,
+        b"reconnected"
+    );
+    assert_eq!(ready(&supervisor, "echo").await.1, first);
+    assert_eq!(relay_pods(&cluster, "demo"), std::slice::from_ref(&first));
+
+    // The relay pod dies: another one replaces it.
     cluster.delete_pod("demo", &first, Some(0)).unwrap();
     let pods = relay_pods_until(&cluster, "demo", |pods| pods.len() == 1 && pods[0] != first).await;
     let second = &pods[0];

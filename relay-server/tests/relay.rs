@@ -217,7 +217,7 @@ async fn each_failure_has_its_status() {
 #[tokio::test]
 async fn bad_requests_close_only_their_own_connection() {
     let echo = udp_echo().await;
-    let relay = Relay::start(&[("RELAY_REQUEST_TIMEOUT", "500ms".into())]);
+    let relay = Relay::start(&[("RELAY_REQUEST_TIMEOUT", "1s".into())]);
     let (conn, reply) = relay.request(Request::Session { id: 9 }).await;
     assert_eq!(reply.status, Status::Connected);
     let mut session = Framed::new(conn, FrameCodec);
@@ -281,7 +281,7 @@ async fn bad_requests_close_only_their_own_connection() {
 #[tokio::test]
 async fn udp_flows_carry_datagrams_and_close_when_idle() {
     let echo = udp_echo().await;
-    let relay = Relay::start(&[("RELAY_FLOW_IDLE", "700ms".into())]);
+    let relay = Relay::start(&[("RELAY_FLOW_IDLE", "2s".into())]);
     let (conn, reply) = relay.connect(Transport::Udp, to(echo.addr())).await;
     assert_eq!(reply.status, Status::Connected);
     assert_eq!(reply.peer, Some(echo.addr()));
@@ -314,7 +314,7 @@ async fn udp_flows_carry_datagrams_and_close_when_idle() {
 
 #[tokio::test]
 async fn sessions_answer_heartbeats_and_silent_ones_are_closed() {
-    let relay = Relay::start(&[("RELAY_HEARTBEAT_TIMEOUT", "600ms".into())]);
+    let relay = Relay::start(&[("RELAY_HEARTBEAT_TIMEOUT", "2s".into())]);
     let (conn, reply) = relay.request(Request::Session { id: 3 }).await;
     assert_eq!(reply.status, Status::Connected);
     assert_eq!(reply.peer, None);
@@ -337,13 +337,13 @@ async fn sessions_answer_heartbeats_and_silent_ones_are_closed() {
 #[tokio::test]
 async fn the_relay_exits_when_no_client_is_left() {
     let mut relay = Relay::start(&[
-        ("RELAY_IDLE_EXIT", "1s".into()),
-        ("RELAY_HEARTBEAT_TIMEOUT", "1s".into()),
+        ("RELAY_IDLE_EXIT", "2s".into()),
+        ("RELAY_HEARTBEAT_TIMEOUT", "5s".into()),
     ]);
     let (conn, _) = relay.request(Request::Session { id: 1 }).await;
     let mut session = Framed::new(conn, FrameCodec);
-    // Three times the idle limit with a live session: still running.
-    for _ in 0..12 {
+    // Twice the idle limit with a live session: still running.
+    for _ in 0..16 {
         session.send(Frame::<&[u8]>::Ping(1)).await.unwrap();
         tokio::time::timeout(TIMEOUT, session.next()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(250)).await;

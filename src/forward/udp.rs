@@ -302,7 +302,7 @@ mod tests {
         let stop = CancellationToken::new();
         let (failures, _) = mpsc::unbounded_channel();
         let udp = UdpTuning {
-            idle: Duration::from_millis(300),
+            idle: Duration::from_secs(1),
             max_flows: 2,
             queue: 4,
         };
@@ -334,7 +334,7 @@ mod tests {
         pause().await;
         assert_eq!(exchange(&b, addr, "v").await, "flow3:v");
         // After a quiet spell, c's flow has ended and its next datagram opens another.
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(exchange(&c, addr, "u").await, "flow4:u");
         assert_eq!(activity.total_connections.load(Ordering::Relaxed), 5);
         assert_eq!(
