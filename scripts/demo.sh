@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet --bin kftray && cargo build --quiet -p kubesim --bin kubesim
+cargo build --quiet --bin kftray && cargo build --quiet -p kubesim --bin kubesim &&
+    cargo build --quiet -p relay-server --bin relay-server
 work=$(mktemp -d)
 cleanup() {
     [ -n "${sim:-}" ] && kill "$sim" 2>/dev/null && wait "$sim" 2>/dev/null
@@ -14,8 +15,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Relay pods run the relay-server just built. A simulated pod has no loopback of its own, so
+# the relay listens on its pod IP, and the cluster DNS is its nameserver (a real pod's
+# resolv.conf).
+relay=ghcr.io/kftray/kftray-relay
 cargo run --quiet -p kubesim --bin kubesim -- serve \
-    --fixture tests/kubesim/fixtures/demo.yaml --kubeconfig "$work/kubeconfig" >"$work/sim.out" &
+    --fixture tests/kubesim/fixtures/demo.yaml --kubeconfig "$work/kubeconfig" \
+    --image "$relay=$PWD/target/debug/relay-server" \
+    --image-env "$relay=RELAY_LISTEN=\$(POD_IP):7000" \
+    --image-env "$relay=RELAY_NAMESERVER=\$(KUBESIM_NAMESERVER)" >"$work/sim.out" &
 sim=$!
 # kubesim prints the export line once the kubeconfig is complete and the fixture applied.
 for _ in $(seq 300); do

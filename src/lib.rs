@@ -9,6 +9,7 @@ mod error_chain;
 pub mod forward;
 pub mod interop;
 pub mod reconcile;
+pub mod relay;
 pub mod resolve;
 pub mod source;
 pub mod state;

@@ -91,7 +91,7 @@ fn json_findings_carry_file_line_column_and_labels() {
         ("kftray::port-conflict", 14, 14),
         ("kftray::alias", 17, 11),
         ("kftray::port-range", 19, 15),
-        ("kftray::udp-target", 23, 12),
+        ("kftray::via", 23, 7),
         ("kftray::proxy", 27, 9),
         ("kftray::selector", 31, 32),
         ("kftray::not-loopback", 32, 17),

@@ -24,6 +24,7 @@ fn spec(cluster: &kubesim::Cluster, target: Target, port: PortRef) -> RunSpec {
             address: "127.0.0.1".parse().unwrap(),
             port: 0,
         },
+        relay: None,
     }
 }
 

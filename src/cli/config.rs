@@ -47,6 +47,7 @@ fn table(effective: &Effective) -> String {
             "TARGET",
             "REMOTE",
             "PROTO",
+            "VIA",
             "CONTEXT",
             "NAMESPACE",
             "TAGS",
@@ -69,12 +70,13 @@ fn table(effective: &Effective) -> String {
             f.target.to_string(),
             f.remote_port.to_string(),
             f.protocol.to_string(),
+            f.via.to_string(),
             f.context.clone().unwrap_or_else(|| "(current)".into()),
             f.namespace.clone().unwrap_or_else(|| "(context's)".into()),
             f.tags.join(","),
         ]);
     }
-    let widths: Vec<usize> = (0..8)
+    let widths: Vec<usize> = (0..9)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let mut text = String::new();
@@ -86,6 +88,21 @@ fn table(effective: &Effective) -> String {
             .collect();
         text.push_str(line.join("  ").trim_end());
         text.push('\n');
+    }
+    let relay = &effective.relay;
+    if *relay != crate::config::Relay::default() {
+        text.push_str(&format!(
+            "\nrelay: image {}, manifest {}, namespace {}\n",
+            relay
+                .image
+                .as_deref()
+                .unwrap_or(crate::relay::DEFAULT_IMAGE),
+            relay
+                .manifest
+                .as_ref()
+                .map_or("(built in)".into(), |p| p.display().to_string()),
+            relay.namespace.as_deref().unwrap_or("(each forward's)"),
+        ));
     }
     if let Some(sync) = &effective.sync {
         text.push_str(&format!(

@@ -153,9 +153,6 @@ fn dry_run(path: &Path, args: &Args, out: &Output) -> ExitCode {
     match up::desired(&effective, &args.names, &args.tags) {
         Ok(selection) => {
             say(&plan(&selection.runnable, &BTreeMap::new()).to_string());
-            for (name, why) in &selection.refused {
-                say(&format!("skip    {name}: {why}\n"));
-            }
             ExitCode::SUCCESS
         }
         Err(message) => {

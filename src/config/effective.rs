@@ -1,7 +1,7 @@
 //! The effective configuration: what runs, with every default applied, one entry per forward
 //! (and per port of a `ports` list), compared by value by the reconcile planner.
 
-use super::model::Protocol;
+use super::model::{Protocol, Via};
 use serde::{Serialize, Serializer};
 use std::fmt;
 use std::net::IpAddr;
@@ -14,6 +14,8 @@ pub struct Effective {
     /// Every forward, disabled ones included (`enabled` says which), sorted by name.
     pub forwards: Vec<Forward>,
     pub sync: Option<Sync>,
+    /// The relay pod's settings, for the forwards that go through it.
+    pub relay: Relay,
     /// The files it was read from, in layer order.
     pub files: Vec<PathBuf>,
 }
@@ -53,6 +55,8 @@ pub struct Forward {
     pub namespace: Option<String>,
     pub target: Target,
     pub protocol: Protocol,
+    /// `Relay` for every UDP and proxy forward, and where the file asks for it.
+    pub via: Via,
     pub local_address: IpAddr,
     pub local_port: LocalPort,
     /// Always a `Number` for a proxy target.
@@ -108,10 +112,10 @@ impl Target {
         matches!(self, Target::Proxy { .. })
     }
 
-    /// The same target for pod resolution (`crate::resolve`); None for a proxy.
-    pub fn to_resolve(&self) -> Option<crate::resolve::Target> {
+    /// The same target for resolution (`crate::resolve`).
+    pub fn to_resolve(&self) -> crate::resolve::Target {
         use crate::resolve::{Target as R, WorkloadKind as K};
-        Some(match self {
+        match self {
             Target::Service { name } => R::Service(name.clone()),
             Target::Selector { selector } => R::Selector(selector.clone()),
             Target::Pod { name } => R::Pod(name.clone()),
@@ -123,8 +127,8 @@ impl Target {
                 },
                 name.clone(),
             ),
-            Target::Proxy { .. } => return None,
-        })
+            Target::Proxy { host } => R::Host(host.clone()),
+        }
     }
 }
 
@@ -208,6 +212,17 @@ impl fmt::Display for RemotePort {
             RemotePort::Name(name) => f.write_str(name),
         }
     }
+}
+
+/// The relay pod kftray creates for the forwards that go through it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Relay {
+    /// None: kftray's own relay image of this version.
+    pub image: Option<String>,
+    /// A Pod manifest to create the relay from; None: the built-in one.
+    pub manifest: Option<PathBuf>,
+    /// None: each forward's own namespace.
+    pub namespace: Option<String>,
 }
 
 /// The git source of the team configuration.

@@ -86,8 +86,8 @@ pub(crate) fn check_remote(tree: &Tree<'_>, issues: &mut Vec<Issue>) {
 }
 
 /// Lays `local` over `base`: forwards merge by alias (a key in the overlay replaces the same
-/// key; a target or port form in the overlay replaces the base's), `[defaults]` and `[sync]`
-/// merge key by key, anything else is replaced.
+/// key; a target or port form in the overlay replaces the base's), `[defaults]`, `[sync]` and
+/// `[relay]` merge key by key, anything else is replaced.
 pub(crate) fn overlay<'a>(mut base: Tree<'a>, local: Tree<'a>) -> Tree<'a> {
     for (key, value) in local {
         let merged = match (key.get_ref().as_ref(), base.get_mut(key.get_ref().as_ref())) {
@@ -103,18 +103,20 @@ pub(crate) fn overlay<'a>(mut base: Tree<'a>, local: Tree<'a>) -> Tree<'a> {
                 }
                 _ => value,
             },
-            ("defaults" | "sync", Some(existing)) => match (existing.get_mut(), value.get_ref()) {
-                (DeValue::Table(base_table), DeValue::Table(_)) => {
-                    let DeValue::Table(local_table) = value.into_inner() else {
+            ("defaults" | "sync" | "relay", Some(existing)) => {
+                match (existing.get_mut(), value.get_ref()) {
+                    (DeValue::Table(base_table), DeValue::Table(_)) => {
+                        let DeValue::Table(local_table) = value.into_inner() else {
+                            continue;
+                        };
+                        for (k, v) in local_table {
+                            base_table.insert(k, v);
+                        }
                         continue;
-                    };
-                    for (k, v) in local_table {
-                        base_table.insert(k, v);
                     }
-                    continue;
+                    _ => value,
                 }
-                _ => value,
-            },
+            }
             _ => value,
         };
         base.insert(key, merged);

@@ -72,6 +72,8 @@ pub struct ConfigFile {
     pub forwards: BTreeMap<String, ForwardSpec>,
     /// Where the team's kftray.toml lives in git.
     pub sync: Option<SyncSpec>,
+    /// The relay pod kftray runs for UDP forwards, proxy forwards and `via = "relay"`.
+    pub relay: Option<RelaySpec>,
 }
 
 /// Defaults for every forward.
@@ -119,9 +121,14 @@ pub struct ForwardSpec {
     /// "any:http") or "PORT" for the same number on both sides. Instead of
     /// `local_port`/`remote_port`.
     pub ports: Option<At<Vec<At<String>>>>,
-    /// "tcp" (default) or "udp". UDP goes through the relay, so only services and proxies can
-    /// carry it.
+    /// "tcp" (default) or "udp". Port-forward carries TCP only, so UDP goes through kftray's
+    /// relay pod: to the service's ClusterIP, the chosen pod's IP, or the proxy host.
     pub protocol: Option<At<Protocol>>,
+    /// How a TCP service forward reaches the service: "port-forward" (default) to one of its
+    /// pods, or "relay": through kftray's relay pod to the service's ClusterIP, so that
+    /// kube-proxy balances connections and a rollout never breaks the forward. UDP and proxy
+    /// forwards always go through the relay.
+    pub via: Option<At<Via>>,
     /// Kubernetes context (overrides [defaults]).
     pub context: Option<At<String>>,
     /// Path of the kubeconfig file (overrides [defaults]).
@@ -158,6 +165,53 @@ pub struct SyncSpec {
     pub path: Option<At<String>>,
     /// How often to poll, as a duration like "60s", "5m" or "1h30m". Default "60s".
     pub interval: Option<At<String>>,
+}
+
+/// The relay pod, for every forward that needs it.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelaySpec {
+    /// Container image of the relay. Default: kftray's own relay-server image of this version.
+    pub image: Option<At<String>>,
+    /// A Pod manifest (YAML) to create the relay from instead of the built-in one, relative
+    /// to this file. kftray sets its name, namespace, labels and (when `image` is set) image.
+    pub manifest: Option<At<String>>,
+    /// Run the relay in this namespace for every forward that needs one (per context), instead
+    /// of each forward's own namespace.
+    pub namespace: Option<At<String>>,
+}
+
+/// How a forward reaches its target.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    Serialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// Kubernetes port-forward to a pod.
+    #[default]
+    PortForward,
+    /// kftray's relay pod.
+    Relay,
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Via::PortForward => "port-forward",
+            Via::Relay => "relay",
+        })
+    }
 }
 
 /// Transport protocol of a forward.

@@ -146,11 +146,102 @@ fn duplicate_local_ports_label_both_forwards() {
 }
 
 #[test]
-fn udp_needs_a_service_or_a_proxy() {
-    let text = "[forwards.dns]\npod = \"coredns-0\"\nprotocol = \"udp\"\nremote_port = 53\n";
-    assert_eq!(one(text), code("udp-target", 3, 12));
-    let text = "[forwards.dns]\nservice = \"kube-dns\"\nprotocol = \"udp\"\nremote_port = 53\n";
-    assert_eq!(findings(text), []);
+fn udp_goes_through_the_relay_whatever_the_target() {
+    for target in [
+        "service = \"kube-dns\"",
+        "pod = \"coredns-0\"",
+        "selector = \"k8s-app=kube-dns\"",
+        "deployment = \"coredns\"",
+        "proxy = \"10.96.0.10\"",
+    ] {
+        let text = format!("[forwards.dns]\n{target}\nprotocol = \"udp\"\nremote_port = 53\n");
+        let effective = load_str("kftray.toml", &text).unwrap();
+        assert_eq!(effective.forwards[0].via, Via::Relay, "{target}");
+    }
+    let text = "[forwards.dns]\nservice = \"kube-dns\"\nremote_port = 53\n";
+    assert_eq!(
+        load_str("kftray.toml", text).unwrap().forwards[0].via,
+        Via::PortForward
+    );
+}
+
+#[test]
+fn via_port_forward_is_refused_where_only_the_relay_goes() {
+    let text = "[forwards.dns]\nservice = \"kube-dns\"\nprotocol = \"udp\"\nvia = \"port-forward\"\nremote_port = 53\n";
+    assert_eq!(one(text), code("via", 4, 7));
+    let text =
+        "[forwards.db]\nproxy = \"db.internal\"\nvia = \"port-forward\"\nremote_port = 5432\n";
+    assert_eq!(one(text), code("via", 3, 7));
+    let text = "[forwards.web]\nservice = \"web\"\nvia = \"relay\"\nremote_port = 80\n";
+    assert_eq!(
+        load_str("kftray.toml", text).unwrap().forwards[0].via,
+        Via::Relay
+    );
+    assert_eq!(
+        one("[forwards.web]\nservice = \"web\"\nvia = \"proxy\"\nremote_port = 80\n").0,
+        "kftray::wrong-type"
+    );
+}
+
+#[test]
+fn the_relay_table_is_checked_and_merged_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("relay.yaml");
+    std::fs::write(
+        &manifest,
+        "kind: Pod\nspec:\n  containers:\n    - name: relay\n      image: mine/relay:1\n",
+    )
+    .unwrap();
+    let base = dir.path().join("kftray.toml");
+    let text = format!("[relay]\nmanifest = \"relay.yaml\"\nnamespace = \"kftray\"\n\n{WEB}");
+    let local = "[relay]\nimage = \"registry.local/relay:2\"\n".to_string();
+    let effective = load_layers(vec![
+        Layer::local(base.clone(), text),
+        Layer::local(dir.path().join("kftray.local.toml"), local),
+    ])
+    .unwrap();
+    assert_eq!(
+        effective.relay,
+        Relay {
+            image: Some("registry.local/relay:2".into()),
+            manifest: Some(manifest),
+            namespace: Some("kftray".into()),
+        }
+    );
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "kind: Pod\nspec:\n  containers: [\n",
+    )
+    .unwrap();
+    let text =
+        format!("[relay]\nmanifest = \"bad.yaml\"\nimage = \"a b\"\nnamespace = \"No\"\n\n{WEB}");
+    let found = match load_layers(vec![Layer::local(base.clone(), text)]) {
+        Err(d) => d
+            .findings()
+            .iter()
+            .map(|f| (f.code.clone(), f.message.clone()))
+            .collect::<Vec<_>>(),
+        Ok(_) => panic!("a bad [relay] passed"),
+    };
+    let codes: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        codes,
+        [
+            "kftray::relay-manifest",
+            "kftray::relay",
+            "kftray::namespace"
+        ]
+    );
+    assert!(found[0].1.contains("bad.yaml:"), "{found:?}");
+    let missing = format!("[relay]\nmanifest = \"nope.yaml\"\n\n{WEB}");
+    let Err(d) = load_layers(vec![Layer::local(base, missing)]) else {
+        panic!("a missing manifest passed")
+    };
+    assert!(
+        d.findings()[0].message.contains("cannot read"),
+        "{:?}",
+        d.findings()
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use super::checks::did_you_mean;
 use super::diagnostic::Issue;
 use super::layer::Tree;
-use super::model::{At, ConfigFile, Defaults, ForwardSpec, SyncSpec};
+use super::model::{At, ConfigFile, Defaults, ForwardSpec, RelaySpec, SyncSpec};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ pub(crate) struct Typed {
     pub sync_key: Option<Range<usize>>,
 }
 
-const TOP_KEYS: [&str; 4] = ["version", "defaults", "forwards", "sync"];
+const TOP_KEYS: [&str; 5] = ["version", "defaults", "forwards", "sync", "relay"];
 
 /// Keys that kftray's JSON export uses, or that users of similar tools write, and what this
 /// format calls them.
@@ -86,6 +86,16 @@ pub(crate) fn typed(tree: Tree<'_>, issues: &mut Vec<Issue>) -> Typed {
                     out.file.sync = Some(typed_table::<SyncSpec>(
                         table,
                         "[sync]",
+                        issues,
+                        &mut Vec::new(),
+                    ));
+                }
+            }
+            "relay" => {
+                if let Some(table) = table_of(&key, value, issues) {
+                    out.file.relay = Some(typed_table::<RelaySpec>(
+                        table,
+                        "[relay]",
                         issues,
                         &mut Vec::new(),
                     ));
@@ -240,6 +250,7 @@ fn wrong_type(key: &str, value: &Spanned<DeValue<'_>>, message: &str) -> Issue {
 fn example_for(key: &str) -> String {
     match key {
         "protocol" => "write protocol = \"tcp\" or protocol = \"udp\"".into(),
+        "via" => "write via = \"relay\" or via = \"port-forward\"".into(),
         "local_port" => "write a port number, or local_port = \"any\" for a free port".into(),
         "remote_port" => "for example: remote_port = 80, or remote_port = \"http\"".into(),
         "ports" => "for example: ports = [\"8080:80\", \"9090:metrics\"]".into(),
@@ -257,6 +268,7 @@ fn expected_for(key: &str) -> &'static str {
         "tags" => "an array of strings",
         "enabled" | "expose_to_network" => "true or false",
         "protocol" => "\"tcp\" or \"udp\"",
+        "via" => "\"port-forward\" or \"relay\"",
         "version" => "an integer",
         _ => "a string",
     }

@@ -5,8 +5,10 @@ use super::checks::{
     check_selector, is_dns_label, is_dns_subdomain, is_host, is_port_name, is_tag, parse_duration,
 };
 use super::diagnostic::Issue;
-use super::effective::{Effective, Forward, LocalPort, RemotePort, Sync, Target, WorkloadKind};
-use super::model::{At, ForwardSpec, LocalPortSpec, Protocol, RemotePortSpec};
+use super::effective::{
+    Effective, Forward, LocalPort, Relay, RemotePort, Sync, Target, WorkloadKind,
+};
+use super::model::{At, ForwardSpec, LocalPortSpec, Protocol, RelaySpec, RemotePortSpec, Via};
 use super::source::{Origin, SourceMap};
 use super::typed::Typed;
 use std::collections::BTreeMap;
@@ -61,11 +63,17 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
         .sync
         .as_ref()
         .and_then(|s| sync(s, sync_key.unwrap_or(0..0), map, issues));
+    let relay = file
+        .relay
+        .as_ref()
+        .map(|r| relay(r, map, issues))
+        .unwrap_or_default();
     let mut forwards: Vec<Forward> = placed.into_iter().map(|p| p.forward).collect();
     forwards.sort();
     Effective {
         forwards,
         sync,
+        relay,
         files: map.files().iter().map(|f| f.path.clone()).collect(),
     }
 }
@@ -125,27 +133,7 @@ impl Context<'_> {
         let tags = self.tags(spec, issues);
         let ports = self.ports(spec, target.as_ref(), issues);
 
-        if let (Some(p), Some((target, target_span))) = (&spec.protocol, &target)
-            && p.value == Protocol::Udp
-            && matches!(
-                target,
-                Target::Selector { .. } | Target::Pod { .. } | Target::Workload { .. }
-            )
-        {
-            issues.push(
-                Issue::new(
-                    "kftray::udp-target",
-                    format!("forward `{}`: UDP cannot reach {target}", self.alias),
-                )
-                .label(p.span.clone(), "UDP")
-                .label(target_span.clone(), "a pod target")
-                .help(
-                    "Kubernetes port-forward carries TCP only, so UDP goes through kftray's \
-                     relay pod, which reaches a service or a proxy host: use `service = ...` \
-                     or `proxy = ...`",
-                ),
-            );
-        }
+        let via = self.via(spec, target.as_ref(), protocol, issues);
 
         // Placed even when other keys had problems, so that port conflicts are reported in
         // the same run; the effective configuration is only returned when nothing is wrong.
@@ -168,6 +156,7 @@ impl Context<'_> {
                     namespace: namespace.clone(),
                     target: target.clone(),
                     protocol,
+                    via,
                     local_address,
                     local_port,
                     remote_port,
@@ -333,6 +322,48 @@ impl Context<'_> {
             }
         };
         Some((target, value.span.clone()))
+    }
+
+    /// How the forward goes: UDP and proxies need the relay, anything may ask for it.
+    fn via(
+        &self,
+        spec: &ForwardSpec,
+        target: Option<&(Target, Range<usize>)>,
+        protocol: Protocol,
+        issues: &mut Vec<Issue>,
+    ) -> Via {
+        let proxy = target.is_some_and(|(t, _)| t.is_proxy());
+        let needs_relay = protocol == Protocol::Udp || proxy;
+        match &spec.via {
+            Some(asked) if asked.value == Via::PortForward && needs_relay => {
+                let mut issue = if proxy {
+                    Issue::new(
+                        "kftray::via",
+                        format!(
+                            "forward `{}`: a proxy host cannot be reached by port-forward",
+                            self.alias
+                        ),
+                    )
+                    .label(asked.span.clone(), "port-forward reaches pods only")
+                    .help("a proxy always goes through kftray's relay pod: remove `via`")
+                } else {
+                    Issue::new(
+                        "kftray::via",
+                        format!("forward `{}`: UDP cannot go by port-forward", self.alias),
+                    )
+                    .label(asked.span.clone(), "port-forward carries TCP only")
+                    .help("UDP always goes through kftray's relay pod: remove `via`")
+                };
+                if let (false, Some(p)) = (proxy, &spec.protocol) {
+                    issue = issue.label(p.span.clone(), "UDP");
+                }
+                issues.push(issue);
+                Via::Relay
+            }
+            Some(asked) => asked.value,
+            None if needs_relay => Via::Relay,
+            None => Via::PortForward,
+        }
     }
 
     fn was_rejected(&self, keys: &[&str]) -> bool {
@@ -797,6 +828,75 @@ fn conflicts(placed: &[Placed], issues: &mut Vec<Issue>) {
                 ),
             );
         }
+    }
+}
+
+/// The `[relay]` table: an image reference, a manifest kftray can read and parse, a namespace.
+fn relay(spec: &RelaySpec, map: &SourceMap, issues: &mut Vec<Issue>) -> Relay {
+    let image = spec.image.as_ref().and_then(|image| {
+        let value = image.value.trim();
+        if value.is_empty() || value.contains(char::is_whitespace) {
+            issues.push(
+                Issue::new(
+                    "kftray::relay",
+                    format!("`{}` is not an image reference", image.value),
+                )
+                .label(image.span.clone(), "not an image")
+                .help("write a reference such as \"registry.example.com/kftray-relay:0.1.0\""),
+            );
+            return None;
+        }
+        Some(value.to_owned())
+    });
+    let manifest = spec.manifest.as_ref().and_then(|manifest| {
+        let declared_in = map
+            .file(map.file_of(manifest.span.start))
+            .and_then(|f| f.path.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        let path = expand_path(manifest.value.trim(), &declared_in);
+        let problem = match std::fs::read_to_string(&path) {
+            _ if manifest.value.trim().is_empty() => Some("empty path".to_owned()),
+            Err(e) => Some(format!("cannot read {}: {e}", path.display())),
+            Ok(text) => crate::relay::Template::parse(&text)
+                .err()
+                .map(|e| format!("{}:{e}", path.display())),
+        };
+        match problem {
+            Some(problem) => {
+                issues.push(
+                    Issue::new(
+                        "kftray::relay-manifest",
+                        format!("relay manifest: {problem}"),
+                    )
+                    .label(manifest.span.clone(), "this manifest")
+                    .help(
+                        "a Pod manifest in YAML with at least one container; remove the key \
+                             to use the built-in one",
+                    ),
+                );
+                None
+            }
+            None => Some(path),
+        }
+    });
+    let namespace = spec.namespace.as_ref().and_then(|ns| {
+        if is_dns_label(&ns.value) {
+            return Some(ns.value.clone());
+        }
+        issues.push(
+            Issue::new(
+                "kftray::namespace",
+                format!("`{}` is not a valid namespace name", ns.value),
+            )
+            .label(ns.span.clone(), "not a DNS label")
+            .help("namespaces are lowercase letters, digits and '-', at most 63 characters"),
+        );
+        None
+    });
+    Relay {
+        image,
+        manifest,
+        namespace,
     }
 }
 

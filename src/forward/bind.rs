@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
@@ -41,16 +41,44 @@ pub fn listen(addr: SocketAddr) -> Result<TcpListener, BindError> {
     }
 }
 
+/// Binds a UDP forward's socket. Without SO_REUSEADDR: on UDP it would let a second socket
+/// share the port and silently split the datagrams between them.
+pub fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, BindError> {
+    let bound = std::net::UdpSocket::bind(addr).and_then(|socket| {
+        socket.set_nonblocking(true)?;
+        UdpSocket::from_std(socket)
+    });
+    match bound {
+        Ok(socket) => Ok(socket),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(BindError::InUse {
+            addr,
+            owner: udp_owner_of(addr),
+        }),
+        Err(source) => Err(BindError::Other { addr, source }),
+    }
+}
+
 /// "pid 1234 (kubectl)" for the process listening on `addr`, where the OS tells: Linux lists
 /// sockets in /proc/net/tcp{,6} and each process's descriptors in /proc/PID/fd. Another
 /// user's processes are not readable, and then we say nothing rather than guess.
-#[cfg(target_os = "linux")]
 pub fn owner_of(addr: SocketAddr) -> Option<String> {
+    const LISTEN: &str = "0A";
+    socket_owner(addr, ["/proc/net/tcp", "/proc/net/tcp6"], LISTEN)
+}
+
+/// The same for a UDP port: a bound, unconnected UDP socket shows the state CLOSE.
+pub fn udp_owner_of(addr: SocketAddr) -> Option<String> {
+    const UNCONNECTED: &str = "07";
+    socket_owner(addr, ["/proc/net/udp", "/proc/net/udp6"], UNCONNECTED)
+}
+
+#[cfg(target_os = "linux")]
+fn socket_owner(addr: SocketAddr, tables: [&str; 2], state: &str) -> Option<String> {
     let table = match addr {
-        SocketAddr::V4(_) => "/proc/net/tcp",
-        SocketAddr::V6(_) => "/proc/net/tcp6",
+        SocketAddr::V4(_) => tables[0],
+        SocketAddr::V6(_) => tables[1],
     };
-    let inodes = listening_inodes(&std::fs::read_to_string(table).ok()?, addr.port());
+    let inodes = inodes_in_state(&std::fs::read_to_string(table).ok()?, addr.port(), state);
     if inodes.is_empty() {
         return None;
     }
@@ -84,15 +112,14 @@ pub fn owner_of(addr: SocketAddr) -> Option<String> {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn owner_of(_addr: SocketAddr) -> Option<String> {
+fn socket_owner(_addr: SocketAddr, _tables: [&str; 2], _state: &str) -> Option<String> {
     None
 }
 
-/// Inodes of sockets listening on `port` in a /proc/net/tcp table. Any local address counts:
-/// a wildcard listener blocks a loopback bind on the same port too.
+/// Inodes of sockets on `port` in `wanted` state in a /proc/net/{tcp,udp} table. Any local
+/// address counts: a wildcard socket blocks a loopback bind on the same port too.
 #[cfg(target_os = "linux")]
-fn listening_inodes(table: &str, port: u16) -> Vec<String> {
-    const LISTEN: &str = "0A";
+fn inodes_in_state(table: &str, port: u16, wanted: &str) -> Vec<String> {
     table
         .lines()
         .skip(1)
@@ -102,7 +129,7 @@ fn listening_inodes(table: &str, port: u16) -> Vec<String> {
             let state = fields.get(3)?;
             let inode = fields.get(9)?;
             let local_port = u16::from_str_radix(local.rsplit(':').next()?, 16).ok()?;
-            (local_port == port && *state == LISTEN).then(|| inode.to_string())
+            (local_port == port && *state == wanted).then(|| inode.to_string())
         })
         .collect()
 }
@@ -125,6 +152,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_taken_udp_port_names_its_owner_and_is_not_shared() {
+        let first = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = first.local_addr().unwrap();
+        let err = bind_udp(addr).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, BindError::InUse { .. }), "{text}");
+        if cfg!(target_os = "linux") {
+            let me = format!("pid {} (", std::process::id());
+            assert!(text.contains(&me), "{text}");
+        }
+    }
+
+    #[tokio::test]
     async fn port_zero_gets_a_free_port() {
         let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
         assert_ne!(listener.local_addr().unwrap().port(), 0);
@@ -136,7 +176,7 @@ mod tests {
         let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
            0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0 100 0 0 10 0\n\
            1: 0100007F:1F90 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000  1000        0 4343 1 0 20 4 30 10 -1\n";
-        assert_eq!(listening_inodes(table, 8080), ["4242"]);
-        assert!(listening_inodes(table, 8081).is_empty());
+        assert_eq!(inodes_in_state(table, 8080, "0A"), ["4242"]);
+        assert!(inodes_in_state(table, 8081, "0A").is_empty());
     }
 }

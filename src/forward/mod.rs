@@ -1,11 +1,14 @@
-//! A forward's local side: the listener and the carrying of each accepted connection.
+//! A forward's local side: the TCP listener and the carrying of each accepted connection, or
+//! the UDP socket and its flows.
 
 mod bind;
 mod serve;
 mod splice;
+mod udp;
 
-pub use bind::{BindError, listen, owner_of};
+pub use bind::{BindError, bind_udp, listen, owner_of, udp_owner_of};
 pub use serve::{
     Activity, Connect, ConnectionError, Dial, PodStream, Tuning, Verdict, drain, serve,
 };
 pub use splice::{Counters, splice};
+pub use udp::{Flow, OpenFlow, OpenedFlow, UdpTuning, serve_udp};

@@ -167,7 +167,7 @@ async fn carry(
 const VERDICT_WAIT: Duration = Duration::from_secs(2);
 
 /// The endpoint to use now, waiting up to `limit` for one to become usable.
-async fn ready_endpoint(
+pub(super) async fn ready_endpoint(
     endpoints: &mut watch::Receiver<Resolution>,
     limit: Duration,
 ) -> Result<Endpoint, ConnectionError> {

@@ -27,6 +27,9 @@ pub enum Target {
     /// A label selector in kubectl's syntax, e.g. `app=web,tier!=cache`.
     Selector(String),
     Workload(WorkloadKind, String),
+    /// A host name or IP address that only the cluster reaches: through kftray's relay, never
+    /// by port-forward, so it is not followed.
+    Host(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,6 +55,7 @@ impl fmt::Display for Target {
                 };
                 write!(f, "{kind}/{name}")
             }
+            Target::Host(host) => write!(f, "proxy/{host}"),
         }
     }
 }
@@ -127,6 +131,11 @@ async fn run(
             let what = format!("a Ready pod of {target} ({selector})");
             follow_pods(client, &namespace, config, &port, &what, tx).await;
         }
+        Target::Host(host) => {
+            tx.send_replace(Resolution::Failed(format!(
+                "{host} is reached through kftray's relay, not by port-forward"
+            )));
+        }
     }
 }
 
@@ -139,16 +148,12 @@ async fn follow_service(
     port: PortRef,
     tx: &watch::Sender<Resolution>,
 ) {
-    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut events = watcher::watcher(services, config).default_backoff().boxed();
+    let mut events = watch_service(client.clone(), namespace, name);
     let mut current: Option<(String, PortRef)> = None;
     let mut pods: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(event) = events.next().await {
         let service = match event {
-            Ok(Event::Apply(s) | Event::InitApply(s)) => Some(s),
-            Ok(Event::Delete(_)) => None,
-            Ok(Event::Init | Event::InitDone) => continue,
+            Ok(service) => service,
             Err(e) => {
                 tx.send_replace(Resolution::Waiting(format!("watching service {name}: {e}")));
                 continue;
@@ -200,6 +205,40 @@ async fn follow_service(
     if let Some(task) = pods {
         task.abort();
     }
+}
+
+/// A named service as it changes: `Some` when it is created or changed, `None` when it is
+/// deleted or absent (also when a relist no longer finds it); errors are the watch's, which
+/// retries with backoff.
+pub fn watch_service(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+) -> futures::stream::BoxStream<'static, Result<Option<Service>, watcher::Error>> {
+    let services: Api<Service> = Api::namespaced(client, namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    // During a relist: whether the service was among those listed.
+    let mut listed: Option<bool> = None;
+    watcher::watcher(services, config)
+        .default_backoff()
+        .filter_map(move |event| {
+            let change = match event {
+                Ok(Event::Apply(s)) => Some(Ok(Some(s))),
+                Ok(Event::InitApply(s)) => {
+                    listed = Some(true);
+                    Some(Ok(Some(s)))
+                }
+                Ok(Event::Init) => {
+                    listed = Some(false);
+                    None
+                }
+                Ok(Event::InitDone) => (listed.take() == Some(false)).then_some(Ok(None)),
+                Ok(Event::Delete(_)) => Some(Ok(None)),
+                Err(e) => Some(Err(e)),
+            };
+            futures::future::ready(change)
+        })
+        .boxed()
 }
 
 /// Keeps the set of pods a watch returns and publishes the pod to use after every change.

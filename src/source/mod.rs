@@ -96,7 +96,7 @@ pub struct Revision {
 #[derive(Debug)]
 pub enum Update {
     /// A new configuration: apply it.
-    Apply(Revision),
+    Apply(Box<Revision>),
     /// A change that does not validate: what runs stays as it is.
     Rejected {
         diagnostics: Diagnostics,
@@ -400,7 +400,7 @@ impl Source {
         }
         self.offered = Some(inputs);
         let update = match self.compose() {
-            Ok(effective) => Update::Apply(self.revision(effective, cause, last_event)),
+            Ok(effective) => Update::Apply(Box::new(self.revision(effective, cause, last_event))),
             Err(diagnostics) => Update::Rejected {
                 diagnostics,
                 commit: self.remote_commit(),

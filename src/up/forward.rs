@@ -1,13 +1,17 @@
 //! One running forward: its listener, the task that finds its pod, and its live numbers.
 
-use super::RunSpec;
+use super::{Relayed, RunSpec, relayed};
 use crate::backoff::Backoff;
-use crate::cluster::Clusters;
+use crate::cluster::{Cluster, ClusterKey, Clusters};
+use crate::config::Protocol;
 use crate::forward::{
-    Activity, BindError, Connect, ConnectionError, Dial, Tuning, drain, listen, serve,
+    Activity, BindError, Connect, ConnectionError, Dial, OpenFlow, OpenedFlow, Tuning, UdpTuning,
+    bind_udp, drain, listen, serve, serve_udp,
 };
+use crate::relay::Relays;
 use crate::resolve::{Endpoint, Resolution, follow};
 use crate::transport::{Deadlines, PodConnector};
+use futures::future::BoxFuture;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -15,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Where a forward stands, as `status` and the live view show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,13 +76,14 @@ impl RunningForward {
         name: &str,
         spec: RunSpec,
         clusters: Arc<Clusters>,
+        relays: Arc<Relays>,
         tuning: Tuning,
     ) -> Result<RunningForward, BindError> {
-        let listener = listen(SocketAddr::new(spec.local.address, spec.local.port))?;
-        let local = listener.local_addr().map_err(|source| BindError::Other {
-            addr: SocketAddr::new(spec.local.address, spec.local.port),
+        let wanted = SocketAddr::new(spec.local.address, spec.local.port);
+        let bound = |source| BindError::Other {
+            addr: wanted,
             source,
-        })?;
+        };
         let (resolution_tx, resolution) =
             watch::channel(Resolution::Waiting("connecting to the cluster".into()));
         let connector = Arc::new(LateConnector::default());
@@ -86,33 +92,60 @@ impl RunningForward {
         let stop = CancellationToken::new();
         let closed = CancellationToken::new();
         let (failures_tx, failures) = mpsc::unbounded_channel();
-
-        let task = tokio::spawn({
-            let (spec, connector, activity, stop, closed, last_error) = (
-                spec.clone(),
+        let udp = matches!(
+            spec.relay,
+            Some(Relayed {
+                protocol: Protocol::Udp,
+                ..
+            })
+        );
+        let (local, serving): (SocketAddr, BoxFuture<'static, TaskTracker>) = if udp {
+            let socket = bind_udp(wanted)?;
+            let local = socket.local_addr().map_err(bound)?;
+            let serving = serve_udp(
+                socket,
+                resolution.clone(),
                 connector.clone(),
                 activity.clone(),
+                tuning,
+                UdpTuning::default(),
+                failures_tx,
                 stop.clone(),
-                closed.clone(),
-                last_error.clone(),
             );
-            let endpoints = resolution.clone();
+            (local, Box::pin(serving))
+        } else {
+            let listener = listen(wanted)?;
+            let local = listener.local_addr().map_err(bound)?;
+            let serving = serve(
+                listener,
+                resolution.clone(),
+                connector.clone(),
+                activity.clone(),
+                tuning,
+                failures_tx,
+                stop.clone(),
+            );
+            (local, Box::pin(serving))
+        };
+        let finding: BoxFuture<'static, ()> = if spec.relay.is_some() {
+            Box::pin(relayed::route(
+                spec.clone(),
+                clusters,
+                relays,
+                connector,
+                resolution_tx,
+            ))
+        } else {
+            Box::pin(find_pods(spec.clone(), clusters, connector, resolution_tx))
+        };
+        let task = tokio::spawn({
+            let (closed, last_error) = (closed.clone(), last_error.clone());
             async move {
-                let find = find_pods(spec, clusters, connector.clone(), resolution_tx);
                 let record = record_failures(failures, last_error);
-                let serve = serve(
-                    listener,
-                    endpoints,
-                    connector,
-                    activity,
-                    tuning,
-                    failures_tx,
-                    stop.clone(),
-                );
                 // Serving ends only when stopped; the other two end with it.
                 let open = tokio::select! {
-                    open = serve => open,
-                    () = async { tokio::join!(find, record); } => return,
+                    open = serving => open,
+                    () = async { tokio::join!(finding, record); } => return,
                 };
                 closed.cancel();
                 drain(open, tuning).await;
@@ -193,31 +226,40 @@ impl RunningForward {
     }
 }
 
-/// Connects to the cluster (retrying with backoff and jitter until it answers), then follows
-/// the target and mirrors its resolution into the forward's own channel, which outlives
-/// cluster reconnects.
+/// Connects to the cluster, retrying with backoff and jitter until it answers; meanwhile the
+/// forward waits with the reason.
+pub(super) async fn connect_cluster(
+    clusters: &Clusters,
+    key: &ClusterKey,
+    out: &watch::Sender<Resolution>,
+) -> Cluster {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    loop {
+        match clusters.get(key).await {
+            Ok(cluster) => return cluster,
+            Err(e) => {
+                out.send_replace(Resolution::Waiting(e.to_string()));
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+}
+
+/// Connects to the cluster, then follows the target and mirrors its resolution into the
+/// forward's own channel, which outlives cluster reconnects.
 async fn find_pods(
     spec: RunSpec,
     clusters: Arc<Clusters>,
     connector: Arc<LateConnector>,
     out: watch::Sender<Resolution>,
 ) {
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-    let cluster = loop {
-        match clusters.get(&spec.cluster).await {
-            Ok(cluster) => break cluster,
-            Err(e) => {
-                out.send_replace(Resolution::Waiting(e.to_string()));
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
-        }
-    };
+    let cluster = connect_cluster(&clusters, &spec.cluster, &out).await;
     let namespace = spec
         .namespace
         .clone()
         .unwrap_or_else(|| cluster.default_namespace.clone());
     let pods = PodConnector::new(cluster.client.clone(), &namespace, Deadlines::default());
-    let _ = connector.inner.set(pods.clone());
+    connector.set_connect(Arc::new(pods.clone()));
     let mut found = follow(cluster.client, &namespace, spec.target, spec.remote_port);
     loop {
         let resolution = found.borrow_and_update().clone();
@@ -242,19 +284,41 @@ async fn record_failures(
 }
 
 /// The transport is known only once the cluster answers, after the listener is up; no
-/// connection dials before a pod is Ready, which needs the cluster, so it is set by then.
+/// connection dials before the forward is Ready, which needs the cluster, so it is set by then.
 #[derive(Default)]
-struct LateConnector {
-    inner: OnceLock<Arc<PodConnector>>,
+pub(super) struct LateConnector {
+    connect: OnceLock<Arc<dyn Connect>>,
+    flows: OnceLock<Arc<dyn OpenFlow>>,
+}
+
+impl LateConnector {
+    pub(super) fn set_connect(&self, connect: Arc<dyn Connect>) {
+        let _ = self.connect.set(connect);
+    }
+
+    pub(super) fn set_flows(&self, flows: Arc<dyn OpenFlow>) {
+        let _ = self.flows.set(flows);
+    }
+}
+
+fn not_yet() -> std::io::Error {
+    std::io::Error::other("the cluster is not connected yet")
 }
 
 impl Connect for LateConnector {
     fn connect(&self, endpoint: &Endpoint) -> Dial {
-        match self.inner.get() {
+        match self.connect.get() {
             Some(connector) => connector.connect(endpoint),
-            None => {
-                Box::pin(async { Err(std::io::Error::other("the cluster is not connected yet")) })
-            }
+            None => Box::pin(async { Err(not_yet()) }),
+        }
+    }
+}
+
+impl OpenFlow for LateConnector {
+    fn open(&self, endpoint: &Endpoint) -> OpenedFlow {
+        match self.flows.get() {
+            Some(flows) => flows.open(endpoint),
+            None => Box::pin(async { Err(not_yet()) }),
         }
     }
 }

@@ -9,17 +9,19 @@
 
 mod forward;
 mod limits;
+mod relayed;
 mod session;
 mod spec;
 
 pub use forward::{ForwardReport, Phase};
 pub use limits::raise_open_files;
 pub use session::{Selection, UpError, UpOptions, desired, project_of, run};
-pub use spec::{LocalBind, RunSpec};
+pub use spec::{LocalBind, Relayed, RunSpec};
 
 use crate::cluster::Clusters;
 use crate::forward::Tuning;
 use crate::reconcile::{Action, plan};
+use crate::relay::{Owner, Relays};
 use forward::RunningForward;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,14 +40,27 @@ pub struct Applied {
 
 pub struct Supervisor {
     clusters: Arc<Clusters>,
+    relays: Arc<Relays>,
     tuning: Tuning,
     running: BTreeMap<String, RunningForward>,
 }
 
+/// How long stopping waits for relay pods to be deleted.
+const RELAY_CLEANUP: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Supervisor {
+    /// A supervisor whose relays say they belong to the current directory.
     pub fn new(tuning: Tuning) -> Supervisor {
+        let here = std::env::current_dir().unwrap_or_default();
+        Supervisor::for_project(tuning, &here.display().to_string())
+    }
+
+    /// A supervisor for `project` (the folder of its kftray.toml), which its relay pods name
+    /// as their owner.
+    pub fn for_project(tuning: Tuning, project: &str) -> Supervisor {
         Supervisor {
             clusters: Arc::new(Clusters::new()),
+            relays: Relays::new(Owner::current(project)),
             tuning,
             running: BTreeMap::new(),
         }
@@ -90,8 +105,14 @@ impl Supervisor {
     }
 
     fn start(&mut self, name: &str, spec: RunSpec) -> Result<(), String> {
-        let forward = RunningForward::start(name, spec, self.clusters.clone(), self.tuning)
-            .map_err(|e| e.to_string())?;
+        let forward = RunningForward::start(
+            name,
+            spec,
+            self.clusters.clone(),
+            self.relays.clone(),
+            self.tuning,
+        )
+        .map_err(|e| e.to_string())?;
         self.running.insert(name.to_string(), forward);
         Ok(())
     }
@@ -113,10 +134,12 @@ impl Supervisor {
         futures::future::select_all(waits).await;
     }
 
-    /// Stops everything: listeners close, open connections get the drain time.
+    /// Stops everything: listeners close, open connections get the drain time, then the
+    /// relay pods are deleted.
     pub async fn shutdown(&mut self) {
         let drain = self.tuning.drain;
         let all = std::mem::take(&mut self.running);
         futures::future::join_all(all.into_values().map(|f| f.stop(drain))).await;
+        self.relays.shutdown(RELAY_CLEANUP).await;
     }
 }

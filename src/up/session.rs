@@ -64,8 +64,6 @@ pub fn project_of(config: &Path) -> String {
 /// The forwards a run starts with, by name.
 pub struct Selection {
     pub runnable: BTreeMap<String, RunSpec>,
-    /// Selected forwards this version cannot run, with the reason.
-    pub refused: Vec<(String, String)>,
 }
 
 /// The forwards to run, from the effective config and the user's selection.
@@ -98,17 +96,11 @@ pub fn desired(
             format!("no enabled forward has the tag(s) {}", tags.join(", "))
         });
     }
-    let mut runnable = BTreeMap::new();
-    let mut refused = Vec::new();
-    for forward in selected {
-        match RunSpec::from_config(forward) {
-            Ok(spec) => {
-                runnable.insert(forward.name.clone(), spec);
-            }
-            Err(why) => refused.push((forward.name.clone(), why)),
-        }
-    }
-    Ok(Selection { runnable, refused })
+    let runnable = selected
+        .into_iter()
+        .map(|f| (f.name.clone(), RunSpec::from_config(f, &effective.relay)))
+        .collect();
+    Ok(Selection { runnable })
 }
 
 /// Runs in the foreground until SIGINT or SIGTERM, following the configuration as it
@@ -124,11 +116,9 @@ pub async fn run(options: UpOptions, say: &(dyn Fn(&str) + Sync)) -> Result<(), 
         StartError::Git(message) => UpError::Git(message),
         StartError::Watch(e) => UpError::Watch(e.to_string()),
     })?;
-    let Selection {
-        runnable: desired,
-        refused,
-    } = desired(&start.revision.effective, &options.names, &options.tags)
-        .map_err(UpError::Selection)?;
+    let Selection { runnable: desired } =
+        desired(&start.revision.effective, &options.names, &options.tags)
+            .map_err(UpError::Selection)?;
     let project = project_of(&options.config);
     let mut state = State::open(&options.home)?;
     let label = match (&start.git, options.config.exists()) {
@@ -142,7 +132,7 @@ pub async fn run(options: UpOptions, say: &(dyn Fn(&str) + Sync)) -> Result<(), 
         color: options.color,
         state,
         run,
-        supervisor: Supervisor::new(Tuning::default()),
+        supervisor: Supervisor::for_project(Tuning::default(), &project),
         failed: BTreeMap::new(),
         following: SourceRow::default(),
         remote: None,
@@ -154,12 +144,6 @@ pub async fn run(options: UpOptions, say: &(dyn Fn(&str) + Sync)) -> Result<(), 
         say,
     };
     session.begin(&start)?;
-    for (name, why) in &refused {
-        session.say(&format!("{name:<16} skipped: {why}"));
-        session
-            .state
-            .record_event(run, Some(name), "skipped", why)?;
-    }
     let applied = session.supervisor.apply(&desired).await;
     session.note_applied(&applied)?;
     session.remote = start.revision.remote.clone();
@@ -266,7 +250,7 @@ impl Session<'_> {
     /// Acts on one update of the source.
     async fn follow(&mut self, update: Update) -> Result<(), StateError> {
         match update {
-            Update::Apply(revision) => self.reload(revision).await?,
+            Update::Apply(revision) => self.reload(*revision).await?,
             Update::Rejected {
                 diagnostics,
                 cause,
@@ -367,7 +351,7 @@ impl Session<'_> {
         for name in applied.started.iter().chain(&applied.restarted) {
             self.failed.remove(name);
         }
-        let outcome = outcome(&applied, &selection.refused);
+        let outcome = outcome(&applied);
         self.say(&format!("reload ({cause}): {outcome}{took}"));
         self.state.record_event(
             self.run,
@@ -448,7 +432,7 @@ impl Session<'_> {
 }
 
 /// What a reload did, in one line.
-fn outcome(applied: &Applied, refused: &[(String, String)]) -> String {
+fn outcome(applied: &Applied) -> String {
     let mut parts = Vec::new();
     for (verb, names) in [
         ("started", &applied.started),
@@ -462,10 +446,6 @@ fn outcome(applied: &Applied, refused: &[(String, String)]) -> String {
     if !applied.failed.is_empty() {
         let names: Vec<&str> = applied.failed.iter().map(|(n, _)| n.as_str()).collect();
         parts.push(format!("failed {}", names.join(", ")));
-    }
-    if !refused.is_empty() {
-        let names: Vec<&str> = refused.iter().map(|(n, _)| n.as_str()).collect();
-        parts.push(format!("skipped {}", names.join(", ")));
     }
     if parts.is_empty() {
         "nothing changed: no forward's target, ports, address or cluster differs".to_owned()
@@ -584,6 +564,9 @@ fn live_footer(following: &SourceRow) -> String {
 fn line(report: &ForwardReport) -> String {
     let what = match &report.phase {
         Phase::Waiting(why) => format!("waiting: {why}"),
+        Phase::Ready { pod, .. } if report.spec.relay.is_some() => {
+            format!("ready -> {} (relay pod {pod})", report.spec)
+        }
         Phase::Ready { pod, port } => {
             format!("ready -> {}:{port} via pod {pod}", report.spec.target)
         }

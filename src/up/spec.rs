@@ -2,6 +2,7 @@
 //! forward, so a change elsewhere in the file (a tag, a comment) restarts nothing.
 
 use crate::cluster::ClusterKey;
+use crate::config::{self, Protocol, Via};
 use crate::resolve::{PortRef, Target};
 use serde::Serialize;
 use std::fmt;
@@ -15,6 +16,15 @@ pub struct RunSpec {
     pub target: Target,
     pub remote_port: PortRef,
     pub local: LocalBind,
+    /// `None`: a TCP port-forward to a pod. Otherwise through kftray's relay pod.
+    pub relay: Option<Relayed>,
+}
+
+/// A forward that goes through the relay: its protocol and the relay's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Relayed {
+    pub protocol: Protocol,
+    pub settings: config::Relay,
 }
 
 /// Where to listen: a port of 0 asks for any free port.
@@ -27,38 +37,37 @@ pub struct LocalBind {
 impl fmt::Display for RunSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.target, self.remote_port)?;
+        if let Some(Relayed {
+            protocol: Protocol::Udp,
+            ..
+        }) = &self.relay
+        {
+            f.write_str("/udp")?;
+        }
         if let Some(ns) = &self.namespace {
             write!(f, " in {ns}")?;
         }
         if let Some(context) = &self.cluster.context {
             write!(f, " ({context})")?;
         }
+        if self.relay.is_some() {
+            f.write_str(" via relay")?;
+        }
         Ok(())
     }
 }
 
 impl RunSpec {
-    /// The run-time part of a configured forward. UDP and proxy forwards need the in-cluster
-    /// relay, which this version does not run yet: they are refused with that reason.
-    pub fn from_config(forward: &crate::config::Forward) -> Result<RunSpec, String> {
-        use crate::config::{LocalPort, Protocol};
-        let target = match (forward.protocol, forward.target.to_resolve()) {
-            (Protocol::Tcp, Some(target)) => target,
-            _ => {
-                return Err(format!(
-                    "{} needs the in-cluster relay (UDP and proxy forwards), which is not \
-                     available in this version yet",
-                    forward.name
-                ));
-            }
-        };
-        Ok(RunSpec {
+    /// The run-time part of a configured forward; `relay` is the file's `[relay]` settings.
+    pub fn from_config(forward: &config::Forward, relay: &config::Relay) -> RunSpec {
+        use crate::config::LocalPort;
+        RunSpec {
             cluster: ClusterKey {
                 kubeconfig: forward.kubeconfig.clone(),
                 context: forward.context.clone(),
             },
             namespace: forward.namespace.clone(),
-            target,
+            target: forward.target.to_resolve(),
             remote_port: (&forward.remote_port).into(),
             local: LocalBind {
                 address: forward.local_address,
@@ -67,6 +76,44 @@ impl RunSpec {
                     LocalPort::Any => 0,
                 },
             },
-        })
+            relay: (forward.via == Via::Relay).then(|| Relayed {
+                protocol: forward.protocol,
+                settings: relay.clone(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> RunSpec {
+        let effective = config::load_str("kftray.toml", text).unwrap();
+        RunSpec::from_config(&effective.forwards[0], &effective.relay)
+    }
+
+    #[test]
+    fn udp_proxies_and_via_relay_go_through_the_relay() {
+        let plain = spec("[forwards.w]\nservice = \"web\"\nremote_port = 80\n");
+        assert_eq!(plain.relay, None);
+        assert_eq!(plain.to_string(), "svc/web:80");
+        let dns = spec(
+            "[forwards.d]\nservice = \"dns\"\nnamespace = \"kube-system\"\nprotocol = \"udp\"\nremote_port = 53\n",
+        );
+        assert_eq!(dns.relay.as_ref().unwrap().protocol, Protocol::Udp);
+        assert_eq!(dns.to_string(), "svc/dns:53/udp in kube-system via relay");
+        let proxy = spec("[forwards.r]\nproxy = \"redis.internal\"\nremote_port = 6379\n");
+        assert_eq!(proxy.target, Target::Host("redis.internal".into()));
+        assert_eq!(proxy.to_string(), "proxy/redis.internal:6379 via relay");
+        let via = spec(
+            "[relay]\nimage = \"registry.local/relay:1\"\n[forwards.w]\nservice = \"web\"\nremote_port = 80\nvia = \"relay\"\n",
+        );
+        let relayed = via.relay.unwrap();
+        assert_eq!(relayed.protocol, Protocol::Tcp);
+        assert_eq!(
+            relayed.settings.image.as_deref(),
+            Some("registry.local/relay:1")
+        );
     }
 }

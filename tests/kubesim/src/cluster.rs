@@ -43,6 +43,10 @@ pub struct ClusterOptions {
     pub port: u16,
     /// Image name prefix -> program run as the pod's container (e.g. the relay image).
     pub images: Vec<(String, PathBuf)>,
+    /// (image prefix, name, value): the environment those images carry, as a Dockerfile's
+    /// ENV does; `$(VAR)` in a value expands from the variables kubesim gives every
+    /// container process, and the manifest's env overrides it.
+    pub image_env: Vec<(String, String, String)>,
     /// Where to write the kubeconfig; default a fresh directory under the temp dir.
     pub kubeconfig: Option<PathBuf>,
     pub scheme: Scheme,
@@ -61,6 +65,7 @@ impl Default for ClusterOptions {
             name: None,
             port: 0,
             images: Vec::new(),
+            image_env: Vec::new(),
             kubeconfig: None,
             scheme: Scheme::Https,
             auth: Auth::Token,
@@ -77,6 +82,15 @@ impl ClusterOptions {
     /// POD_NAMESPACE and KUBESIM_NAMESERVER (the cluster DNS, `ip:port`).
     pub fn image(mut self, prefix: &str, program: impl Into<PathBuf>) -> Self {
         self.images.push((prefix.to_string(), program.into()));
+        self
+    }
+
+    /// An environment variable that images starting with `prefix` carry (see `image_env`).
+    /// There is no network namespace per pod here: a program that would listen on its
+    /// pod's loopback is told its pod IP this way, e.g. `("LISTEN", "$(POD_IP):7000")`.
+    pub fn image_env(mut self, prefix: &str, name: &str, value: &str) -> Self {
+        self.image_env
+            .push((prefix.to_string(), name.to_string(), value.to_string()));
         self
     }
 }
@@ -133,7 +147,11 @@ impl Cluster {
             Auth::Token => None,
         };
         let tls = authority.server_config()?;
-        let runtime = Arc::new(Runtime::new(store.clone(), opts.images.clone()));
+        let runtime = Arc::new(Runtime::new(
+            store.clone(),
+            opts.images.clone(),
+            opts.image_env.clone(),
+        ));
         runtime.start_dns().await?;
         let faults = Arc::new(FaultState::default());
         let api = Arc::new(Api {
@@ -239,6 +257,12 @@ impl Cluster {
     /// The cluster DNS server (what a pod's resolv.conf would name).
     pub fn dns_addr(&self) -> Option<SocketAddr> {
         self.inner.runtime.dns_addr()
+    }
+
+    /// A name the cluster DNS answers beyond services, as a private zone or CoreDNS's hosts
+    /// plugin would: a host that only the cluster knows.
+    pub fn add_dns_name(&self, name: &str, ip: std::net::IpAddr) {
+        self.inner.runtime.add_dns_name(name, ip);
     }
 
     /// The kubeconfig entry of this cluster as the admin user.

@@ -139,7 +139,7 @@ impl Controller {
                 _ = async {
                     loop {
                         tick.tick().await;
-                        if self.runtime.restart_exited() {
+                        if self.runtime.reap_exited() {
                             return;
                         }
                     }
@@ -347,12 +347,15 @@ impl Controller {
                     });
                 });
             }
-            let ready = self.runtime.is_ready(ns, name).unwrap_or(false)
-                && s(p, "/status/phase") == "Running";
-            let running = s(p, "/status/phase") == "Running";
+            let exited = self.runtime.exited(ns, name);
+            let running = s(p, "/status/phase") == "Running" && exited.is_none();
+            let ready = self.runtime.is_ready(ns, name).unwrap_or(false) && running;
             let restarts = self.runtime.restarts(ns, name);
             self.store.update("pods", ns, name, |o| {
-                set_pod_conditions(o, running, ready, restarts)
+                if let Some(code) = exited {
+                    o["status"]["phase"] = json!(if code == 0 { "Succeeded" } else { "Failed" });
+                }
+                set_pod_conditions(o, running, ready, restarts, exited)
             });
         }
     }
@@ -583,7 +586,13 @@ pub fn container_port_named(pod: &Value, name: &str) -> Option<u64> {
         .and_then(|p| p["containerPort"].as_u64())
 }
 
-fn set_pod_conditions(o: &mut Value, running: bool, ready: bool, restarts: u32) {
+fn set_pod_conditions(
+    o: &mut Value,
+    running: bool,
+    ready: bool,
+    restarts: u32,
+    exited: Option<i32>,
+) {
     let t = |b: bool| if b { "True" } else { "False" };
     let mut conds: Vec<Value> = o
         .pointer("/status/conditions")
@@ -618,7 +627,11 @@ fn set_pod_conditions(o: &mut Value, running: bool, ready: bool, restarts: u32) 
     let statuses: Vec<Value> = containers
         .iter()
         .map(|c| {
-            let state = if running { json!({"running": {"startedAt": started}}) } else { json!({"waiting": {"reason": "ContainerCreating"}}) };
+            let state = match exited {
+                Some(code) => json!({"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }, "startedAt": started}}),
+                None if running => json!({"running": {"startedAt": started}}),
+                None => json!({"waiting": {"reason": "ContainerCreating"}}),
+            };
             json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": ready, "started": running, "restartCount": restarts, "state": state})
         })
         .collect();

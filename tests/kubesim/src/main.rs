@@ -35,6 +35,10 @@ enum Command {
         /// Run pods whose image starts with PREFIX as PROGRAM: `--image PREFIX=PROGRAM`.
         #[arg(long, value_name = "PREFIX=PROGRAM")]
         image: Vec<String>,
+        /// An environment variable those images carry, as a Dockerfile's ENV:
+        /// `--image-env PREFIX=NAME=VALUE` (`$(POD_IP)` and the like expand).
+        #[arg(long, value_name = "PREFIX=NAME=VALUE")]
+        image_env: Vec<String>,
     },
     /// Run one built-in backend (what a kubesim/<kind> container serves) as a process:
     /// a pod whose image maps to this binary runs a real local command.
@@ -57,14 +61,15 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let (fixture, kubeconfig, port, http, image) = match Cli::parse().command {
+    let (fixture, kubeconfig, port, http, image, image_env) = match Cli::parse().command {
         Command::Serve {
             fixture,
             kubeconfig,
             port,
             http,
             image,
-        } => (fixture, kubeconfig, port, http, image),
+            image_env,
+        } => (fixture, kubeconfig, port, http, image, image_env),
         Command::Backend { kind, listen, name } => return backend(&kind, listen, &name).await,
     };
     let mut images = Vec::new();
@@ -74,7 +79,17 @@ async fn main() -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("--image wants PREFIX=PROGRAM, got {i:?}"))?;
         images.push((prefix.to_string(), PathBuf::from(program)));
     }
+    let mut envs = Vec::new();
+    for e in image_env {
+        let mut parts = e.splitn(3, '=');
+        let (Some(prefix), Some(name), Some(value)) = (parts.next(), parts.next(), parts.next())
+        else {
+            anyhow::bail!("--image-env wants PREFIX=NAME=VALUE, got {e:?}");
+        };
+        envs.push((prefix.to_string(), name.to_string(), value.to_string()));
+    }
     let opts = ClusterOptions {
+        image_env: envs,
         port,
         kubeconfig: kubeconfig.map(|p| std::path::absolute(&p).unwrap_or(p)),
         scheme: if http { Scheme::Http } else { Scheme::Https },

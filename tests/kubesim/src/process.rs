@@ -98,6 +98,17 @@ impl LocalProcess {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The exit code once it has exited (128 + the signal for a killed process).
+    pub fn exit_code(&mut self) -> Option<i32> {
+        use std::os::unix::process::ExitStatusExt;
+        let status = self.child.try_wait().ok()??;
+        Some(
+            status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+        )
+    }
+
     /// Its output so far (the last lines), for failure messages.
     pub fn logs(&self) -> Vec<String> {
         let logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());

@@ -32,6 +32,15 @@ struct PodRuntime {
     restarts: u32,
     kill: CancellationToken,
     ready: bool,
+    restart: RestartPolicy,
+}
+
+/// `spec.restartPolicy`: which exited containers the kubelet starts again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RestartPolicy {
+    Always,
+    OnFailure,
+    Never,
 }
 
 /// A container running as a local process, with what it takes to start it again.
@@ -41,6 +50,8 @@ struct Proc {
     args: Vec<String>,
     env: Vec<(String, String)>,
     label: String,
+    /// The exit code of a process that is not started again.
+    exited: Option<i32>,
 }
 
 struct ServiceRuntime {
@@ -52,11 +63,14 @@ pub(crate) struct Runtime {
     store: Store,
     pool: AddressPool,
     images: Vec<(String, PathBuf)>,
+    image_env: Vec<(String, String, String)>,
     pods: Arc<Mutex<HashMap<PodKey, PodRuntime>>>,
     // Registered by tests before or after a pod starts: (ns, pod, containerPort) -> address.
     overrides: Overrides,
     services: Mutex<HashMap<PodKey, ServiceRuntime>>,
     dns: Mutex<Option<DnsServer>>,
+    // Names the cluster DNS answers beyond services.
+    dns_names: Arc<Mutex<HashMap<String, Vec<IpAddr>>>>,
     // uids of pods whose containers are being started.
     starting: Mutex<std::collections::HashSet<String>>,
 }
@@ -66,11 +80,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Runtime {
-    pub(crate) fn new(store: Store, images: Vec<(String, PathBuf)>) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        images: Vec<(String, PathBuf)>,
+        image_env: Vec<(String, String, String)>,
+    ) -> Self {
         Self {
             store,
             pool: AddressPool::new(),
             images,
+            image_env,
+            dns_names: Arc::default(),
             pods: Arc::default(),
             overrides: Arc::default(),
             services: Mutex::default(),
@@ -100,12 +120,20 @@ impl Runtime {
         lock(&self.dns).as_ref().map(DnsServer::addr)
     }
 
+    pub(crate) fn add_dns_name(&self, name: &str, ip: IpAddr) {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        lock(&self.dns_names).entry(name).or_default().push(ip);
+    }
+
     /// `svc.ns.svc.cluster.local`, `svc.ns.svc` and `svc.ns` give the ClusterIP (the pod IPs
-    /// for a headless service).
+    /// for a headless service); names added with `add_dns_name` give their addresses.
     pub(crate) fn lookup(&self) -> Lookup {
-        let store = self.store.clone();
+        let (store, names) = (self.store.clone(), self.dns_names.clone());
         Arc::new(move |name: &str| {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if let Some(ips) = lock(&names).get(&name) {
+                return Some(ips.clone());
+            }
             let name = name.strip_suffix(".cluster.local").unwrap_or(&name);
             let name = name.strip_suffix(".svc").unwrap_or(name);
             let (svc, ns) = name.split_once('.')?;
@@ -200,7 +228,15 @@ impl Runtime {
                 .iter()
                 .find(|(prefix, _)| image.starts_with(prefix.as_str()))
             {
-                let env = container_env(c, &ns, &name, ip, dns);
+                let pod_env = container_env(c, &ns, &name, ip, dns);
+                // The image's ENV first, so that the manifest's env overrides it.
+                let env: Vec<(String, String)> = self
+                    .image_env
+                    .iter()
+                    .filter(|(prefix, _, _)| image.starts_with(prefix.as_str()))
+                    .map(|(_, k, v)| (k.clone(), expand(v, &pod_env)))
+                    .chain(pod_env.iter().cloned())
+                    .collect();
                 let args: Vec<String> = command_args(c).iter().map(|a| expand(a, &env)).collect();
                 let label = format!("{ns}/{name}");
                 match LocalProcess::spawn(program, &args, &env, &label) {
@@ -210,6 +246,7 @@ impl Runtime {
                         args,
                         env,
                         label,
+                        exited: None,
                     }),
                     Err(e) => {
                         ok = false;
@@ -256,6 +293,11 @@ impl Runtime {
             restarts: 0,
             kill: CancellationToken::new(),
             ready: true,
+            restart: match pod.pointer("/spec/restartPolicy").and_then(Value::as_str) {
+                Some("Never") => RestartPolicy::Never,
+                Some("OnFailure") => RestartPolicy::OnFailure,
+                _ => RestartPolicy::Always,
+            },
         };
         if let Some(old) = lock(&self.pods).insert((ns, name), rt) {
             stop(old);
@@ -270,23 +312,47 @@ impl Runtime {
         }
     }
 
-    /// Starts again every container process that exited, as restartPolicy Always does;
-    /// true if any did.
-    pub(crate) fn restart_exited(&self) -> bool {
-        let mut any = false;
+    /// Notes container processes that exited and starts them again as the pod's
+    /// restartPolicy says (Always; OnFailure for a non-zero exit; Never); true if anything
+    /// changed.
+    pub(crate) fn reap_exited(&self) -> bool {
+        let mut changed = false;
         for pod in lock(&self.pods).values_mut() {
             for p in &mut pod.processes {
-                if p.process.is_running() {
+                if p.exited.is_some() {
                     continue;
                 }
-                if let Ok(new) = LocalProcess::spawn(&p.program, &p.args, &p.env, &p.label) {
+                let Some(code) = p.process.exit_code() else {
+                    continue;
+                };
+                let again = match pod.restart {
+                    RestartPolicy::Always => true,
+                    RestartPolicy::OnFailure => code != 0,
+                    RestartPolicy::Never => false,
+                };
+                if !again {
+                    p.exited = Some(code);
+                    changed = true;
+                } else if let Ok(new) = LocalProcess::spawn(&p.program, &p.args, &p.env, &p.label) {
                     p.process = new;
                     pod.restarts += 1;
-                    any = true;
+                    changed = true;
                 }
             }
         }
-        any
+        changed
+    }
+
+    /// The exit code of a pod whose containers all ran as processes that exited for good
+    /// (the first non-zero one, else 0): its phase is then Succeeded or Failed.
+    pub(crate) fn exited(&self, ns: &str, name: &str) -> Option<i32> {
+        let pods = lock(&self.pods);
+        let pod = pods.get(&(ns.into(), name.into()))?;
+        if pod.processes.is_empty() || !pod.backends.is_empty() {
+            return None;
+        }
+        let codes: Option<Vec<i32>> = pod.processes.iter().map(|p| p.exited).collect();
+        codes.map(|codes| codes.into_iter().find(|c| *c != 0).unwrap_or(0))
     }
 
     pub(crate) fn restarts(&self, ns: &str, name: &str) -> u32 {

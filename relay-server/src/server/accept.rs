@@ -1,0 +1,222 @@
+//! The accept loop: a task per connection, a connection limit, the request read with a
+//! deadline, and the idle exit.
+
+use super::resolve::Resolver;
+use super::settings::Settings;
+use super::{session, tcp, udp};
+use relay_server::io::{ReadError, read_request};
+use relay_server::protocol::{Destination, ProtocolError, Reply, Request, Status, Transport};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+pub struct Shared {
+    pub settings: Settings,
+    pub resolver: Resolver,
+    pub clients: Clients,
+}
+
+/// Whether a client is around: sessions open now, and when one was last heard from.
+pub struct Clients {
+    open: AtomicUsize,
+    last_heard: Mutex<Instant>,
+}
+
+impl Clients {
+    fn new() -> Clients {
+        Clients {
+            open: AtomicUsize::new(0),
+            last_heard: Mutex::new(Instant::now()),
+        }
+    }
+
+    pub fn heard(&self) {
+        *self.last_heard.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// Counts a session as open until the guard drops.
+    pub fn session(&self) -> SessionGuard<'_> {
+        self.open.fetch_add(1, Ordering::SeqCst);
+        self.heard();
+        SessionGuard(self)
+    }
+
+    /// How long no session has been open; zero while one is.
+    fn idle(&self) -> Duration {
+        if self.open.load(Ordering::SeqCst) > 0 {
+            return Duration::ZERO;
+        }
+        self.last_heard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+}
+
+pub struct SessionGuard<'a>(&'a Clients);
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        self.0.heard();
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub async fn run(settings: Settings) -> ExitCode {
+    let listener = match TcpListener::bind(settings.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!("cannot listen on {}: {e}", settings.listen);
+            return ExitCode::from(2);
+        }
+    };
+    let local = listener.local_addr().unwrap_or(settings.listen);
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot watch for signals");
+        return ExitCode::from(2);
+    };
+    tracing::info!(
+        "relay-server {} listening on {local}; exits after {:?} without a client session",
+        env!("CARGO_PKG_VERSION"),
+        settings.idle_exit
+    );
+    let shared = Arc::new(Shared {
+        resolver: Resolver::new(settings.nameserver, settings.resolve_timeout),
+        clients: Clients::new(),
+        settings,
+    });
+    let limit = Arc::new(Semaphore::new(shared.settings.max_connections));
+    let mut tick = tokio::time::interval(shared.settings.idle_exit.min(Duration::from_millis(250)));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((conn, peer)) => {
+                    let shared = shared.clone();
+                    match limit.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            tokio::spawn(async move {
+                                handle(conn, peer, &shared).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            tracing::warn!(%peer, "at the limit of {} connections: busy", shared.settings.max_connections);
+                            tokio::spawn(refuse(conn, Reply::new(Status::Busy, None, "the relay is at its connection limit")));
+                        }
+                    }
+                }
+                // Out of descriptors and the like: pause rather than spin.
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = tick.tick() => {
+                let idle = shared.clients.idle();
+                if idle >= shared.settings.idle_exit {
+                    tracing::info!("no client session for {:?}: exiting", idle);
+                    return ExitCode::SUCCESS;
+                }
+            }
+            _ = terminate.recv() => {
+                tracing::info!("terminated");
+                return ExitCode::SUCCESS;
+            }
+            _ = interrupt.recv() => {
+                tracing::info!("interrupted");
+                return ExitCode::SUCCESS;
+            }
+        }
+    }
+}
+
+/// One connection: its request (within the deadline), then what it asks for. A bad request
+/// is answered and closes this connection alone.
+async fn handle(mut conn: TcpStream, peer: SocketAddr, shared: &Shared) {
+    let _ = conn.set_nodelay(true);
+    let deadline = shared.settings.request_timeout;
+    let request = match tokio::time::timeout(deadline, read_request(&mut conn)).await {
+        Ok(Ok(request)) => request,
+        Err(_) => {
+            tracing::warn!(%peer, "no request within {deadline:?}: closing");
+            return;
+        }
+        Ok(Err(ReadError::Closed)) => {
+            tracing::debug!(%peer, "closed before a request");
+            return;
+        }
+        Ok(Err(ReadError::Protocol(e))) => {
+            tracing::warn!(%peer, "bad request: {e}: closing");
+            let status = match e {
+                ProtocolError::UnsupportedVersion(_) => Status::UnsupportedVersion,
+                _ => Status::BadRequest,
+            };
+            refuse(conn, Reply::new(status, None, e.to_string())).await;
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, "reading the request: {e}: closing");
+            return;
+        }
+    };
+    match request {
+        Request::Session { id } => session::run(conn, id, shared).await,
+        Request::Connect {
+            id,
+            transport: Transport::Tcp,
+            to,
+        } => tcp::run(conn, id, to, shared).await,
+        Request::Connect {
+            id,
+            transport: Transport::Udp,
+            to,
+        } => udp::run(conn, id, to, shared).await,
+    }
+}
+
+/// The destination's addresses; or, when there are none, the client is told why (and the
+/// connection closed) and `None` returned.
+pub async fn resolve_or_refuse(
+    conn: TcpStream,
+    id: u32,
+    to: &Destination,
+    transport: Transport,
+    shared: &Shared,
+) -> Option<(TcpStream, Vec<SocketAddr>)> {
+    match shared.resolver.resolve(to).await {
+        Ok(addresses) => Some((conn, addresses)),
+        Err(reply) => {
+            fail(conn, id, to, transport, reply).await;
+            None
+        }
+    }
+}
+
+/// Logs why a request failed, answers it, and closes.
+pub async fn fail(conn: TcpStream, id: u32, to: &Destination, transport: Transport, reply: Reply) {
+    tracing::info!(
+        conn = id,
+        "{transport} to {to}: {}: {}",
+        reply.status,
+        reply.message
+    );
+    refuse(conn, reply).await;
+}
+
+/// Answers and closes, without waiting long on a client that does not read.
+pub async fn refuse(mut conn: TcpStream, reply: Reply) {
+    let send = async {
+        conn.write_all(&reply.encode()).await?;
+        conn.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), send).await;
+}

@@ -1,0 +1,21 @@
+//! The relay's runtime: settings, the accept loop with its limits and idle exit, and one
+//! module per kind of connection.
+
+mod accept;
+mod probe;
+mod resolve;
+mod session;
+mod settings;
+mod tcp;
+mod udp;
+
+pub use settings::Cli;
+
+use std::process::ExitCode;
+
+pub async fn main(cli: Cli) -> ExitCode {
+    match cli.command {
+        Some(settings::Command::Probe) => probe::probe(&cli.settings).await,
+        None => accept::run(cli.settings).await,
+    }
+}

@@ -1,0 +1,399 @@
+//! The relay binary end to end: real sockets, real processes, its own settings shortened so
+//! that timeouts happen within a test.
+
+use futures::{SinkExt, StreamExt};
+use kubesim::backend::{Backend, BackendKind};
+use kubesim::dns::DnsServer;
+use relay_server::io::{FrameCodec, read_reply};
+use relay_server::protocol::{Destination, Frame, Reply, Request, Status, Transport};
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio_util::codec::Framed;
+
+/// Generous, for a loaded 2-core machine; only a guard against hanging.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The relay-server binary on a free loopback port, with its log kept.
+struct Relay {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Relay {
+    fn start(env: &[(&str, String)]) -> Relay {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_relay-server"))
+            .env("RELAY_LISTEN", "127.0.0.1:0")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let addr = rest.split(';').next().unwrap_or_default().to_string();
+                    let _ = tx.send(addr);
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(TIMEOUT)
+            .expect("the relay never said where it listens")
+            .parse()
+            .unwrap();
+        Relay { child, addr, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a log line contains `text`.
+    async fn logged(&self, text: &str) {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        while !self.log().contains(text) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the relay never logged {text:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends a request and reads the reply.
+    async fn request(&self, request: Request) -> (TcpStream, Reply) {
+        let mut conn = TcpStream::connect(self.addr).await.unwrap();
+        conn.write_all(&request.encode()).await.unwrap();
+        let reply = tokio::time::timeout(TIMEOUT, read_reply(&mut conn))
+            .await
+            .expect("no reply")
+            .unwrap();
+        (conn, reply)
+    }
+
+    async fn connect(&self, transport: Transport, to: Destination) -> (TcpStream, Reply) {
+        self.request(Request::Connect {
+            id: 1,
+            transport,
+            to,
+        })
+        .await
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn to(addr: SocketAddr) -> Destination {
+    Destination::new(&addr.ip().to_string(), addr.port())
+}
+
+async fn udp_echo() -> Backend {
+    Backend::start(
+        BackendKind::UdpEcho,
+        "127.0.0.1".parse().unwrap(),
+        0,
+        "echo",
+    )
+    .await
+    .unwrap()
+}
+
+/// A port nothing listens on.
+fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Sends a datagram on a flow and waits for the next one back.
+async fn round_trip(flow: &mut Framed<TcpStream, FrameCodec>, datagram: &[u8]) -> Vec<u8> {
+    flow.send(Frame::Datagram(datagram)).await.unwrap();
+    loop {
+        match tokio::time::timeout(TIMEOUT, flow.next()).await.unwrap() {
+            Some(Ok(Frame::Datagram(back))) => return back.to_vec(),
+            Some(Ok(_)) => continue,
+            other => panic!("flow ended: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn tcp_is_carried_both_ways_with_half_close() {
+    // A server that reads the whole request, then answers at length.
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server_addr = server.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut conn, _) = server.accept().await.unwrap();
+        let mut request = Vec::new();
+        conn.read_to_end(&mut request).await.unwrap();
+        let mut reply = b"got ".to_vec();
+        reply.extend_from_slice(&request);
+        reply.extend(std::iter::repeat_n(b'.', 200_000));
+        conn.write_all(&reply).await.unwrap();
+    });
+    let relay = Relay::start(&[]);
+    let (mut conn, reply) = relay.connect(Transport::Tcp, to(server_addr)).await;
+    assert_eq!(reply.status, Status::Connected, "{reply:?}");
+    assert_eq!(reply.peer, Some(server_addr));
+    conn.write_all(b"hello").await.unwrap();
+    conn.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(TIMEOUT, conn.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(got.starts_with(b"got hello"));
+    assert_eq!(got.len(), 9 + 200_000);
+}
+
+#[tokio::test]
+async fn each_failure_has_its_status() {
+    let known: IpAddr = "127.0.0.1".parse().unwrap();
+    let echo = Backend::start(BackendKind::TcpEcho, known, 0, "echo")
+        .await
+        .unwrap();
+    let lookup: kubesim::dns::Lookup =
+        Arc::new(move |name: &str| (name == "echo.cluster.test").then(|| vec![known]));
+    let dns = DnsServer::start(known, 0, lookup).await.unwrap();
+    // A nameserver that never answers.
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let relay = Relay::start(&[("RELAY_NAMESERVER", dns.addr().to_string())]);
+
+    let (mut conn, reply) = relay
+        .connect(
+            Transport::Tcp,
+            Destination::new("echo.cluster.test", echo.addr().port()),
+        )
+        .await;
+    assert_eq!(reply.status, Status::Connected, "{reply:?}");
+    assert_eq!(reply.peer, Some(echo.addr()));
+    conn.write_all(b"ping").await.unwrap();
+    let mut back = [0u8; 4];
+    conn.read_exact(&mut back).await.unwrap();
+    assert_eq!(&back, b"ping");
+
+    let (_, reply) = relay
+        .connect(Transport::Tcp, Destination::new("nope.cluster.test", 80))
+        .await;
+    assert_eq!(reply.status, Status::NoSuchHost, "{reply:?}");
+    assert!(reply.message.contains("nope.cluster.test"), "{reply:?}");
+    let (_, reply) = relay
+        .connect(Transport::Udp, Destination::new("nope.cluster.test", 53))
+        .await;
+    assert_eq!(reply.status, Status::NoSuchHost, "{reply:?}");
+
+    let (_, reply) = relay.connect(Transport::Tcp, to(closed_port())).await;
+    assert_eq!(reply.status, Status::ConnectionRefused, "{reply:?}");
+
+    let slow = Relay::start(&[
+        ("RELAY_NAMESERVER", silent.local_addr().unwrap().to_string()),
+        ("RELAY_RESOLVE_TIMEOUT", "1s".into()),
+    ]);
+    let (_, reply) = slow
+        .connect(Transport::Tcp, Destination::new("db.cluster.test", 5432))
+        .await;
+    assert_eq!(reply.status, Status::ResolveTimeout, "{reply:?}");
+}
+
+#[tokio::test]
+async fn bad_requests_close_only_their_own_connection() {
+    let echo = udp_echo().await;
+    let relay = Relay::start(&[("RELAY_REQUEST_TIMEOUT", "1s".into())]);
+    let (conn, reply) = relay.request(Request::Session { id: 9 }).await;
+    assert_eq!(reply.status, Status::Connected);
+    let mut session = Framed::new(conn, FrameCodec);
+    let (conn, reply) = relay.connect(Transport::Udp, to(echo.addr())).await;
+    assert_eq!(reply.status, Status::Connected);
+    let mut flow = Framed::new(conn, FrameCodec);
+
+    // Garbage, a wrong version, an unknown command: each answered, each closed.
+    let mut wrong_version = Request::Session { id: 1 }.encode();
+    wrong_version[2] = 2;
+    let mut unknown_command = Request::Session { id: 1 }.encode();
+    unknown_command[3] = 77;
+    for (bytes, status) in [
+        (b"GET / HTTP/1.1\r\n\r\n".to_vec(), Status::BadRequest),
+        (wrong_version, Status::UnsupportedVersion),
+        (unknown_command, Status::BadRequest),
+    ] {
+        let mut conn = TcpStream::connect(relay.addr).await.unwrap();
+        conn.write_all(&bytes).await.unwrap();
+        let reply = read_reply(&mut conn).await.unwrap();
+        assert_eq!(reply.status, status, "{reply:?}");
+        let mut rest = Vec::new();
+        tokio::time::timeout(TIMEOUT, conn.read_to_end(&mut rest))
+            .await
+            .expect("the bad connection stayed open")
+            .unwrap();
+    }
+    relay
+        .logged("bad request: not the kftray relay protocol")
+        .await;
+    // Half a request, then silence: closed at the request deadline, the rest untouched.
+    let mut stalled = TcpStream::connect(relay.addr).await.unwrap();
+    stalled
+        .write_all(&Request::Session { id: 1 }.encode()[..5])
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(TIMEOUT, stalled.read_to_end(&mut rest))
+        .await
+        .expect("a stalled request held its connection")
+        .unwrap();
+    relay.logged("no request within").await;
+    // A bad frame on a flow closes that flow.
+    let (conn, _) = relay.connect(Transport::Udp, to(echo.addr())).await;
+    let mut broken = Framed::new(conn, FrameCodec);
+    broken.get_mut().write_all(&[0xee, 0, 0]).await.unwrap();
+    assert!(
+        tokio::time::timeout(TIMEOUT, broken.next())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // The session and the flow opened before all this still work.
+    session.send(Frame::<&[u8]>::Ping(77)).await.unwrap();
+    let pong = tokio::time::timeout(TIMEOUT, session.next()).await.unwrap();
+    assert!(matches!(pong, Some(Ok(Frame::Pong(77)))), "{pong:?}");
+    assert_eq!(round_trip(&mut flow, b"still here").await, b"still here");
+}
+
+#[tokio::test]
+async fn udp_flows_carry_datagrams_and_close_when_idle() {
+    let echo = udp_echo().await;
+    let relay = Relay::start(&[("RELAY_FLOW_IDLE", "2s".into())]);
+    let (conn, reply) = relay.connect(Transport::Udp, to(echo.addr())).await;
+    assert_eq!(reply.status, Status::Connected);
+    assert_eq!(reply.peer, Some(echo.addr()));
+    let mut flow = Framed::new(conn, FrameCodec);
+    for n in 0..20u32 {
+        let datagram = format!("datagram {n}");
+        assert_eq!(
+            round_trip(&mut flow, datagram.as_bytes()).await,
+            datagram.as_bytes()
+        );
+    }
+    // An empty datagram is a datagram too.
+    assert_eq!(round_trip(&mut flow, b"").await, b"");
+    // A ping on a flow is answered and does not count as traffic.
+    flow.send(Frame::<&[u8]>::Ping(5)).await.unwrap();
+    let end = tokio::time::timeout(TIMEOUT, async {
+        let mut pongs = 0;
+        while let Some(frame) = flow.next().await {
+            if matches!(frame, Ok(Frame::Pong(5))) {
+                pongs += 1;
+            }
+        }
+        pongs
+    })
+    .await
+    .expect("an idle flow was never closed");
+    assert_eq!(end, 1);
+    relay.logged("closed (idle for").await;
+}
+
+#[tokio::test]
+async fn sessions_answer_heartbeats_and_silent_ones_are_closed() {
+    let relay = Relay::start(&[("RELAY_HEARTBEAT_TIMEOUT", "2s".into())]);
+    let (conn, reply) = relay.request(Request::Session { id: 3 }).await;
+    assert_eq!(reply.status, Status::Connected);
+    assert_eq!(reply.peer, None);
+    let mut session = Framed::new(conn, FrameCodec);
+    for value in [1u64, u64::MAX, 42] {
+        session.send(Frame::<&[u8]>::Ping(value)).await.unwrap();
+        let pong = tokio::time::timeout(TIMEOUT, session.next()).await.unwrap();
+        assert!(
+            matches!(pong, Some(Ok(Frame::Pong(v))) if v == value),
+            "{pong:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Silence past the timeout closes it.
+    let closed = tokio::time::timeout(TIMEOUT, session.next()).await.unwrap();
+    assert!(closed.is_none(), "{closed:?}");
+    relay.logged("no heartbeat for").await;
+}
+
+#[tokio::test]
+async fn the_relay_exits_when_no_client_is_left() {
+    let mut relay = Relay::start(&[
+        ("RELAY_IDLE_EXIT", "2s".into()),
+        ("RELAY_HEARTBEAT_TIMEOUT", "5s".into()),
+    ]);
+    let (conn, _) = relay.request(Request::Session { id: 1 }).await;
+    let mut session = Framed::new(conn, FrameCodec);
+    // Twice the idle limit with a live session: still running.
+    for _ in 0..16 {
+        session.send(Frame::<&[u8]>::Ping(1)).await.unwrap();
+        tokio::time::timeout(TIMEOUT, session.next()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(relay.child.try_wait().unwrap().is_none(), "{}", relay.log());
+    drop(session);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = relay.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "never exited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert!(
+        relay.log().contains("no client session for"),
+        "{}",
+        relay.log()
+    );
+}
+
+#[tokio::test]
+async fn past_the_connection_limit_the_answer_is_busy() {
+    let relay = Relay::start(&[("RELAY_MAX_CONNECTIONS", "1".into())]);
+    let (_held, reply) = relay.request(Request::Session { id: 1 }).await;
+    assert_eq!(reply.status, Status::Connected);
+    let (_, reply) = relay.request(Request::Session { id: 2 }).await;
+    assert_eq!(reply.status, Status::Busy, "{reply:?}");
+}
+
+#[tokio::test]
+async fn the_probe_command_checks_a_live_relay() {
+    let relay = Relay::start(&[]);
+    let probe = |listen: String| {
+        Command::new(env!("CARGO_BIN_EXE_relay-server"))
+            .arg("probe")
+            .env("RELAY_LISTEN", listen)
+            .output()
+            .unwrap()
+    };
+    let addr = relay.addr.to_string();
+    let ok = tokio::task::spawn_blocking(move || probe(addr))
+        .await
+        .unwrap();
+    assert!(ok.status.success(), "{ok:?}");
+    let nothing = closed_port().to_string();
+    let failed = tokio::task::spawn_blocking(move || probe(nothing))
+        .await
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("relay-server probe"));
+}

@@ -1,0 +1,534 @@
+//! One relay's keeper: its pod created, watched, heart-beaten and replaced when it dies, and
+//! deleted when the relay stops.
+
+use super::dial::handshake;
+use super::owner::{HEARTBEAT, HEARTBEAT_EVERY, Owner, SELECTOR, leftover};
+use super::relays::{Relay, RelayState};
+use super::template::Template;
+use super::{forbidden, refused};
+use crate::config::Relay as RelaySettings;
+use crate::error_chain::error_chain;
+use crate::forward::Connect;
+use crate::resolve::Endpoint;
+use crate::state::ProcessId;
+use crate::transport::PodConnector;
+use futures::{SinkExt, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use rand::Rng;
+use relay_server::io::FrameCodec;
+use relay_server::protocol::{Frame, Request};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+/// The session pings this often, and gives up on a pong after `PONG_WAIT`.
+const PING_EVERY: Duration = Duration::from_secs(5);
+const PONG_WAIT: Duration = Duration::from_secs(10);
+/// API calls that must not hold the keeper forever.
+const CALL_DEADLINE: Duration = Duration::from_secs(15);
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+pub(super) struct Keeper {
+    pub client: kube::Client,
+    pub namespace: String,
+    pub settings: RelaySettings,
+    pub owner: Owner,
+    pub connector: Arc<PodConnector>,
+    pub state: watch::Sender<RelayState>,
+}
+
+/// Runs the relay until it stops: when `retire` agrees, a moment after its last user let go,
+/// or when stopped from outside. Its pod is deleted on the way out.
+pub(super) async fn keep(
+    keeper: Keeper,
+    relay: &Relay,
+    retire: impl Fn() -> bool,
+    linger: Duration,
+) {
+    let retiring = async {
+        loop {
+            relay.unused.notified().await;
+            tokio::time::sleep(linger).await;
+            if retire() {
+                return;
+            }
+        }
+    };
+    let stop = &relay.stop;
+    tokio::join!(keeper.run(stop), async {
+        tokio::select! {
+            () = retiring => stop.cancel(),
+            () = stop.cancelled() => {}
+        }
+    });
+}
+
+/// How a pod's run ended.
+enum Ended {
+    Stopped,
+    /// It went away or ended; `ready` says whether it had served.
+    Gone {
+        why: String,
+        ready: bool,
+    },
+}
+
+/// What a relay pod's status says.
+#[derive(Debug, PartialEq, Eq)]
+enum Health {
+    Ready,
+    Starting(String),
+    /// Something only a person fixes: a missing image, an unschedulable pod.
+    Broken(String),
+    Gone(String),
+}
+
+impl Keeper {
+    async fn run(&self, stop: &CancellationToken) {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let template = match Template::load(self.settings.manifest.as_deref()) {
+            Ok(template) => template,
+            Err(why) => {
+                self.state.send_replace(RelayState::Failed(why));
+                stop.cancelled().await;
+                return;
+            }
+        };
+        self.clean_leftovers(&api).await;
+        let mut delay = RETRY_FIRST;
+        while !stop.is_cancelled() {
+            let name = format!("kftray-relay-{}", suffix());
+            let pod = template.render(
+                &name,
+                &self.namespace,
+                self.settings.image.as_deref(),
+                &self.owner,
+            );
+            let params = PostParams::default();
+            let created = tokio::select! {
+                created = api.create(&params, &pod) => created,
+                () = stop.cancelled() => return,
+            };
+            let uid = match created {
+                Ok(pod) => pod.metadata.uid.unwrap_or_default(),
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                Err(e) => {
+                    let state = match refused(&e) {
+                        Some(status) => RelayState::Failed(forbidden(
+                            "create",
+                            "pods",
+                            &self.namespace,
+                            &status.message,
+                        )),
+                        None => RelayState::Starting(format!(
+                            "creating the relay pod in {}: {}",
+                            self.namespace,
+                            error_chain(&e)
+                        )),
+                    };
+                    tracing::warn!(namespace = self.namespace, "relay: {state:?}");
+                    self.state.send_replace(state);
+                    if sleep_or_stop(delay, stop).await {
+                        return;
+                    }
+                    delay = (delay * 2).min(RETRY_MAX);
+                    continue;
+                }
+            };
+            tracing::info!(pod = name, namespace = self.namespace, "relay pod created");
+            self.state.send_replace(RelayState::Starting(format!(
+                "waiting for relay pod {name} in {}",
+                self.namespace
+            )));
+            let ended = self.serve(&api, &name, &uid, template.port(), stop).await;
+            self.delete(&api, &name).await;
+            match ended {
+                Ended::Stopped => return,
+                Ended::Gone { why, ready } => {
+                    tracing::info!(pod = name, "{why}: starting another relay");
+                    self.state
+                        .send_replace(RelayState::Starting(format!("{why}; starting another")));
+                    // A pod that dies before it ever serves is not retried in a tight loop.
+                    delay = if ready {
+                        RETRY_FIRST
+                    } else {
+                        (delay * 2).min(RETRY_MAX)
+                    };
+                    if sleep_or_stop(if ready { Duration::ZERO } else { delay }, stop).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Watches the pod: a session while it is Ready, its heartbeat annotation kept fresh,
+    /// until it goes away or the relay stops.
+    async fn serve(
+        &self,
+        api: &Api<Pod>,
+        name: &str,
+        uid: &str,
+        port: u16,
+        stop: &CancellationToken,
+    ) -> Ended {
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let mut events = watcher::watcher(api.clone(), config)
+            .default_backoff()
+            .boxed();
+        let mut session: Option<AbortOnDrop> = None;
+        let mut ready = false;
+        let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
+        heartbeat.tick().await;
+        let mut warned = false;
+        // During a relist, whether the pod is still among those listed.
+        let mut relisting: Option<bool> = None;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return Ended::Stopped,
+                _ = heartbeat.tick() => self.annotate(api, name, &mut warned).await,
+                event = events.next() => {
+                    let pod = match event {
+                        None => return Ended::Gone { why: "the watch of the relay pod ended".into(), ready },
+                        Some(Ok(Event::Init)) => {
+                            relisting = Some(false);
+                            continue;
+                        }
+                        Some(Ok(Event::InitApply(pod))) => {
+                            relisting = Some(true);
+                            pod
+                        }
+                        Some(Ok(Event::InitDone)) => {
+                            if relisting.take() == Some(false) {
+                                return Ended::Gone { why: format!("relay pod {name} was deleted"), ready };
+                            }
+                            continue;
+                        }
+                        Some(Ok(Event::Apply(pod))) => pod,
+                        Some(Ok(Event::Delete(_))) => {
+                            return Ended::Gone { why: format!("relay pod {name} was deleted"), ready };
+                        }
+                        Some(Err(e)) => {
+                            let text = e.to_string();
+                            if text.contains("403") || text.contains("forbidden") {
+                                self.state.send_replace(RelayState::Failed(forbidden(
+                                    "watch", "pods", &self.namespace, &text,
+                                )));
+                            }
+                            continue;
+                        }
+                    };
+                    match health(&pod, uid) {
+                        Health::Gone(why) => return Ended::Gone { why, ready },
+                        Health::Broken(why) => {
+                            session = None;
+                            self.state.send_replace(RelayState::Failed(why));
+                        }
+                        Health::Starting(why) => {
+                            session = None;
+                            self.state.send_replace(RelayState::Starting(why));
+                        }
+                        Health::Ready if session.is_none() => {
+                            ready = true;
+                            let endpoint = Endpoint { pod: name.to_string(), uid: uid.to_string(), port };
+                            session = Some(AbortOnDrop(tokio::spawn(sessions(
+                                self.connector.clone(),
+                                endpoint,
+                                self.namespace.clone(),
+                                self.state.clone(),
+                            ))));
+                        }
+                        Health::Ready => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Refreshes the heartbeat annotation, which tells other machines this relay is in use.
+    async fn annotate(&self, api: &Api<Pod>, name: &str, warned: &mut bool) {
+        let patch = serde_json::json!({
+            "metadata": {"annotations": {HEARTBEAT: Timestamp::now().to_string()}}
+        });
+        let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
+        let call = api.patch(name, &params, &patch);
+        match tokio::time::timeout(CALL_DEADLINE, call).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if !*warned => {
+                *warned = true;
+                let why = match refused(&e) {
+                    Some(status) => forbidden("patch", "pods", &self.namespace, &status.message),
+                    None => error_chain(&e),
+                };
+                tracing::warn!(pod = name, "cannot refresh the relay's heartbeat: {why}");
+            }
+            _ => {}
+        }
+    }
+
+    async fn delete(&self, api: &Api<Pod>, name: &str) {
+        let params = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        };
+        match tokio::time::timeout(CALL_DEADLINE, api.delete(name, &params)).await {
+            Ok(Ok(_)) => {
+                tracing::info!(pod = name, namespace = self.namespace, "relay pod deleted")
+            }
+            Ok(Err(kube::Error::Api(status))) if status.code == 404 => {}
+            Ok(Err(e)) => tracing::warn!(
+                "cannot delete relay pod {name} in {}: {}; `kubectl delete pod -n {} {name}` removes it",
+                self.namespace,
+                error_chain(&e),
+                self.namespace
+            ),
+            Err(_) => tracing::warn!("no answer deleting relay pod {name} in {}", self.namespace),
+        }
+    }
+
+    /// Deletes relay pods in the namespace whose owner is gone (see `owner::leftover`).
+    async fn clean_leftovers(&self, api: &Api<Pod>) {
+        let listed = tokio::time::timeout(
+            CALL_DEADLINE,
+            api.list(&ListParams::default().labels(SELECTOR)),
+        )
+        .await;
+        let pods = match listed {
+            Ok(Ok(list)) => list.items,
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    namespace = self.namespace,
+                    "cannot list relay pods: {}",
+                    error_chain(&e)
+                );
+                return;
+            }
+            Err(_) => return,
+        };
+        let now = Timestamp::now();
+        for pod in pods {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            if let Some(why) = leftover(&pod, &self.owner, now, ProcessId::is_alive) {
+                tracing::info!(
+                    pod = name,
+                    namespace = self.namespace,
+                    "deleting a leftover relay: {why}"
+                );
+                self.delete(api, &name).await;
+            }
+        }
+    }
+}
+
+/// The pod's condition, from its status.
+fn health(pod: &Pod, uid: &str) -> Health {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    if pod.metadata.uid.as_deref().is_some_and(|u| u != uid) {
+        return Health::Gone(format!("relay pod {name} was replaced"));
+    }
+    if pod.metadata.deletion_timestamp.is_some() {
+        return Health::Gone(format!("relay pod {name} is being deleted"));
+    }
+    let status = pod.status.clone().unwrap_or_default();
+    let phase = status.phase.clone().unwrap_or_default();
+    let containers = status.container_statuses.clone().unwrap_or_default();
+    if phase == "Succeeded" || phase == "Failed" {
+        let detail = containers
+            .iter()
+            .find_map(|c| c.state.as_ref()?.terminated.clone())
+            .map(|t| format!(", exit code {}", t.exit_code))
+            .unwrap_or_default();
+        return Health::Gone(format!("relay pod {name} ended ({phase}{detail})"));
+    }
+    for container in &containers {
+        let Some(waiting) = container.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
+            continue;
+        };
+        let reason = waiting.reason.clone().unwrap_or_default();
+        if matches!(
+            reason.as_str(),
+            "ErrImagePull"
+                | "ImagePullBackOff"
+                | "InvalidImageName"
+                | "CreateContainerConfigError"
+                | "CreateContainerError"
+                | "CrashLoopBackOff"
+        ) {
+            let message = waiting.message.clone().unwrap_or_default();
+            return Health::Broken(format!(
+                "relay pod {name} cannot start: {reason} {message} (image {})",
+                container.image
+            ));
+        }
+    }
+    let conditions = status.conditions.clone().unwrap_or_default();
+    if let Some(unscheduled) = conditions
+        .iter()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+    {
+        return Health::Broken(format!(
+            "relay pod {name} cannot be scheduled: {}",
+            unscheduled.message.clone().unwrap_or_default()
+        ));
+    }
+    if conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+    {
+        return Health::Ready;
+    }
+    Health::Starting(format!(
+        "waiting for relay pod {name} to be Ready ({phase})"
+    ))
+}
+
+/// The heartbeat session with the relay, reopened whenever it drops; its state is the
+/// relay's state for the forwards.
+async fn sessions(
+    connector: Arc<PodConnector>,
+    endpoint: Endpoint,
+    namespace: String,
+    state: watch::Sender<RelayState>,
+) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let started = tokio::time::Instant::now();
+        let why = session(&connector, &endpoint, &state).await;
+        let next = if why.starts_with("403") {
+            RelayState::Failed(forbidden("create", "pods/portforward", &namespace, &why))
+        } else {
+            RelayState::Starting(format!("reconnecting to relay pod {}: {why}", endpoint.pod))
+        };
+        tracing::info!(pod = endpoint.pod, "relay session: {why}");
+        state.send_replace(next);
+        if started.elapsed() > Duration::from_secs(30) {
+            delay = Duration::from_millis(200);
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// One session: opened through the port-forward, announced Ready, pinged until a pong is
+/// late or the stream breaks. Returns why it ended.
+async fn session(
+    connector: &Arc<PodConnector>,
+    endpoint: &Endpoint,
+    state: &watch::Sender<RelayState>,
+) -> String {
+    let mut stream = match connector.connect(endpoint).await {
+        Ok(stream) => stream,
+        Err(e) => return e.to_string(),
+    };
+    if let Err(e) = handshake(&mut stream, &Request::Session { id: 0 }).await {
+        return e.to_string();
+    }
+    state.send_replace(RelayState::Ready {
+        pod: endpoint.pod.clone(),
+        uid: endpoint.uid.clone(),
+        port: endpoint.port,
+    });
+    let mut framed = Framed::new(stream, FrameCodec);
+    let mut n: u64 = 0;
+    loop {
+        tokio::time::sleep(PING_EVERY).await;
+        n += 1;
+        if let Err(e) = framed.send(Frame::<&[u8]>::Ping(n)).await {
+            return format!("the session broke: {e}");
+        }
+        let pong = tokio::time::timeout(PONG_WAIT, async {
+            loop {
+                match framed.next().await {
+                    Some(Ok(Frame::Pong(v))) if v == n => return Ok(()),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.to_string()),
+                    None => return Err("the relay closed the session".to_string()),
+                }
+            }
+        })
+        .await;
+        match pong {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return why,
+            Err(_) => return format!("no answer to a heartbeat within {PONG_WAIT:?}"),
+        }
+    }
+}
+
+/// True if stopped before the delay passed.
+async fn sleep_or_stop(delay: Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => false,
+        () = stop.cancelled() => true,
+    }
+}
+
+fn suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..8)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// A task that ends with its handle.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(
+            json!({"metadata": {"name": "kftray-relay-x", "uid": "u1"}, "status": status}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_pods_status_says_ready_starting_broken_or_gone() {
+        let ready =
+            pod(json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}));
+        assert_eq!(health(&ready, "u1"), Health::Ready);
+        assert!(matches!(health(&ready, "u2"), Health::Gone(_)));
+        let pulling = pod(json!({"phase": "Pending", "containerStatuses": [{
+            "name": "relay", "image": "ghcr.io/x/relay:9", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}]}));
+        let Health::Broken(why) = health(&pulling, "u1") else {
+            panic!()
+        };
+        assert!(
+            why.contains("ImagePullBackOff") && why.contains("ghcr.io/x/relay:9"),
+            "{why}"
+        );
+        let ended = pod(json!({"phase": "Succeeded", "containerStatuses": [{
+            "name": "relay", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 0}}}]}));
+        let Health::Gone(why) = health(&ended, "u1") else {
+            panic!()
+        };
+        assert!(why.contains("Succeeded, exit code 0"), "{why}");
+        let pending = pod(json!({"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "message": "0/3 nodes are available"}]}));
+        assert!(matches!(health(&pending, "u1"), Health::Broken(w) if w.contains("0/3 nodes")));
+        assert!(matches!(
+            health(&pod(json!({"phase": "Pending"})), "u1"),
+            Health::Starting(_)
+        ));
+    }
+}

@@ -1,0 +1,227 @@
+//! The relay pod's manifest: the built-in one (`pod.yaml`) or the user's, and the pod made
+//! from it for one relay.
+
+use super::owner::Owner;
+use k8s_openapi::api::core::v1::{Container, Pod};
+use relay_server::protocol::DEFAULT_PORT;
+use std::fmt;
+use std::path::Path;
+
+const BUILT_IN: &str = include_str!("pod.yaml");
+
+/// kftray's own relay image, of this version.
+pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/kftray/kftray-relay:", env!("CARGO_PKG_VERSION"));
+
+/// The name of the relay's container and of its port, where the manifest names them.
+const RELAY: &str = "relay";
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pod: Pod,
+    /// The image used when the configuration names none: kftray's own for the built-in
+    /// manifest, the manifest's own otherwise.
+    default_image: Option<String>,
+}
+
+/// What is wrong with a manifest, and where when the YAML parser says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub line_column: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line_column {
+            Some((line, column)) => write!(f, "{line}:{column}: {}", self.message),
+            None => write!(f, " {}", self.message),
+        }
+    }
+}
+
+impl Template {
+    pub fn built_in() -> Template {
+        let mut template = Template::parse(BUILT_IN).expect("the built-in relay manifest parses");
+        template.default_image = Some(DEFAULT_IMAGE.to_string());
+        template
+    }
+
+    /// The manifest at `path`, or the built-in one.
+    pub fn load(path: Option<&Path>) -> Result<Template, String> {
+        let Some(path) = path else {
+            return Ok(Template::built_in());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the relay manifest {}: {e}", path.display()))?;
+        Template::parse(&text).map_err(|e| format!("relay manifest {}:{e}", path.display()))
+    }
+
+    /// A Pod manifest in YAML (or JSON), with at least one container.
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
+        let located = |e: serde_yaml::Error| TemplateError {
+            line_column: e.location().map(|l| (l.line(), l.column())),
+            message: e.to_string(),
+        };
+        let plain = |message: String| TemplateError {
+            line_column: None,
+            message,
+        };
+        let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(located)?;
+        match value.get("kind").and_then(|k| k.as_str()) {
+            Some("Pod") | None => {}
+            Some(other) => return Err(plain(format!("kind is {other:?}, not \"Pod\""))),
+        }
+        match value.get("apiVersion").and_then(|k| k.as_str()) {
+            Some("v1") | None => {}
+            Some(other) => return Err(plain(format!("apiVersion is {other:?}, not \"v1\""))),
+        }
+        let pod: Pod = serde_yaml::from_value(value).map_err(|e| plain(e.to_string()))?;
+        let containers = pod.spec.as_ref().map_or(0, |s| s.containers.len());
+        if containers == 0 {
+            return Err(plain(
+                "spec.containers is empty: the relay needs one".into(),
+            ));
+        }
+        let template = Template {
+            pod,
+            default_image: None,
+        };
+        if template
+            .relay_container()
+            .image
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
+            return Err(plain(
+                "the relay container has no image (set one, or [relay] image)".into(),
+            ));
+        }
+        Ok(template)
+    }
+
+    /// The container the relay runs in: the one named "relay", else the first.
+    fn relay_container(&self) -> &Container {
+        let containers = &self.pod.spec.as_ref().expect("checked").containers;
+        containers
+            .iter()
+            .find(|c| c.name == RELAY)
+            .unwrap_or(&containers[0])
+    }
+
+    /// The port the relay listens on: the relay container's port named "relay", else its
+    /// only port, else the relay's default.
+    pub fn port(&self) -> u16 {
+        let ports = self.relay_container().ports.as_deref().unwrap_or_default();
+        ports
+            .iter()
+            .find(|p| p.name.as_deref() == Some(RELAY))
+            .or(if ports.len() == 1 {
+                ports.first()
+            } else {
+                None
+            })
+            .and_then(|p| u16::try_from(p.container_port).ok())
+            .unwrap_or(DEFAULT_PORT)
+    }
+
+    /// The pod for one relay: the manifest with kftray's name, namespace, owner labels and
+    /// annotations, and the image.
+    pub fn render(&self, name: &str, namespace: &str, image: Option<&str>, owner: &Owner) -> Pod {
+        let mut pod = self.pod.clone();
+        pod.metadata.name = Some(name.to_string());
+        pod.metadata.generate_name = None;
+        pod.metadata.namespace = Some(namespace.to_string());
+        pod.metadata
+            .labels
+            .get_or_insert_default()
+            .extend(owner.labels());
+        pod.metadata
+            .annotations
+            .get_or_insert_default()
+            .extend(owner.annotations());
+        let image = image.map(str::to_string).or(self.default_image.clone());
+        if let Some(image) = image
+            && let Some(spec) = pod.spec.as_mut()
+        {
+            let at = spec
+                .containers
+                .iter()
+                .position(|c| c.name == RELAY)
+                .unwrap_or(0);
+            spec.containers[at].image = Some(image);
+        }
+        pod
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner() -> Owner {
+        Owner::for_tests("ana", "laptop", "/home/ana/shop")
+    }
+
+    #[test]
+    fn the_built_in_pod_is_hardened() {
+        let template = Template::built_in();
+        assert_eq!(template.port(), 7000);
+        let pod = template.render("kftray-relay-abc", "shop", None, &owner());
+        assert_eq!(pod.metadata.name.as_deref(), Some("kftray-relay-abc"));
+        assert_eq!(pod.metadata.namespace.as_deref(), Some("shop"));
+        let spec = pod.spec.unwrap();
+        assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(spec.automount_service_account_token, Some(false));
+        assert_eq!(spec.security_context.unwrap().run_as_non_root, Some(true));
+        let container = &spec.containers[0];
+        assert_eq!(container.image.as_deref(), Some(DEFAULT_IMAGE));
+        let security = container.security_context.clone().unwrap();
+        assert_eq!(security.allow_privilege_escalation, Some(false));
+        assert_eq!(security.read_only_root_filesystem, Some(true));
+        assert_eq!(
+            security.capabilities.unwrap().drop,
+            Some(vec!["ALL".to_string()])
+        );
+        let resources = container.resources.clone().unwrap();
+        assert!(resources.requests.is_some() && resources.limits.is_some());
+        let labels = pod.metadata.labels.unwrap();
+        assert_eq!(labels["app.kubernetes.io/name"], "kftray-relay");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "kftray");
+        assert_eq!(labels["kftray.dev/owner-user"], "ana");
+    }
+
+    #[test]
+    fn a_configured_image_replaces_the_relay_containers() {
+        let template = Template::parse(
+            "kind: Pod\nspec:\n  containers:\n    - name: sidecar\n      image: busybox\n    - name: relay\n      image: mine/relay:1\n      ports:\n        - name: relay\n          containerPort: 9000\n",
+        )
+        .unwrap();
+        assert_eq!(template.port(), 9000);
+        let pod = template.render("r", "ns", None, &owner());
+        assert_eq!(
+            pod.spec.as_ref().unwrap().containers[1].image.as_deref(),
+            Some("mine/relay:1"),
+            "a user's manifest keeps its image"
+        );
+        let pod = template.render("r", "ns", Some("registry.local/relay:2"), &owner());
+        let containers = &pod.spec.unwrap().containers;
+        assert_eq!(containers[0].image.as_deref(), Some("busybox"));
+        assert_eq!(
+            containers[1].image.as_deref(),
+            Some("registry.local/relay:2")
+        );
+    }
+
+    #[test]
+    fn bad_manifests_say_what_and_where() {
+        let err = Template::parse("kind: Pod\nspec:\n  containers: [\n").unwrap_err();
+        assert!(err.line_column.is_some(), "{err:?}");
+        let err = Template::parse("kind: Deployment\n").unwrap_err();
+        assert!(err.message.contains("Deployment"), "{err:?}");
+        let err = Template::parse("kind: Pod\nspec:\n  containers: []\n").unwrap_err();
+        assert!(err.message.contains("containers"), "{err:?}");
+        let err =
+            Template::parse("kind: Pod\nspec:\n  containers:\n    - name: relay\n").unwrap_err();
+        assert!(err.message.contains("no image"), "{err:?}");
+    }
+}

@@ -1,0 +1,593 @@
+//! Forwards through the relay against the simulated cluster, whose relay pods run the real
+//! relay-server binary: UDP to services, a real DNS query, hosts only the cluster knows, many
+//! UDP clients at once, a relay pod deleted mid-session, leftovers of a dead owner, a 403.
+//!
+//! The relay binary is built by `cargo test --workspace` (relay-server has tests of its own);
+//! alone, build it first: `cargo build -p relay-server`.
+
+use kftray::forward::Tuning;
+use kftray::relay::{Owner, SELECTOR};
+use kftray::up::{Phase, RunSpec, Supervisor};
+use kubesim::testing::{TIMEOUT, demo_cluster, http_get, workspace_bin};
+use kubesim::{Cluster, ClusterOptions};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+/// The relay image's name in the built-in manifest; the simulated cluster runs relay-server
+/// for it. With no network namespace per pod, the relay is told to listen on its pod IP (what
+/// a real pod's loopback is to a port-forward), and the cluster DNS is its nameserver (what a
+/// real pod's resolv.conf names).
+const RELAY_IMAGE: &str = "ghcr.io/kftray/kftray-relay";
+
+const FIXTURE: &str = "
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: udp-echo
+  namespace: demo
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: udp-echo
+  template:
+    metadata:
+      labels:
+        app: udp-echo
+    spec:
+      containers:
+        - name: echo
+          image: kubesim/udp-echo
+          ports:
+            - name: echo
+              containerPort: 7007
+              protocol: UDP
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: udp-echo
+  namespace: demo
+spec:
+  selector:
+    app: udp-echo
+  ports:
+    - name: echo
+      port: 7070
+      targetPort: echo
+      protocol: UDP
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: cluster-dns
+  namespace: demo
+spec:
+  selector:
+    app: dns
+  ports:
+    - name: dns
+      port: 10053
+      targetPort: dns
+      protocol: UDP
+";
+
+async fn cluster() -> Cluster {
+    let relay = workspace_bin("relay-server")
+        .expect("the relay-server binary is not built: run `cargo build -p relay-server`");
+    let options = ClusterOptions::default()
+        .image(RELAY_IMAGE, relay)
+        .image_env(RELAY_IMAGE, "RELAY_LISTEN", "$(POD_IP):7000")
+        .image_env(RELAY_IMAGE, "RELAY_NAMESERVER", "$(KUBESIM_NAMESERVER)");
+    let cluster = demo_cluster(options).await.unwrap();
+    cluster.apply_yaml(FIXTURE).unwrap();
+    cluster
+        .wait_pods_ready("demo", "app=udp-echo", 2, TIMEOUT)
+        .await
+        .expect("udp-echo pods not ready");
+    cluster
+}
+
+/// The forwards of a kftray.toml (defaults: this cluster, namespace demo), as `up` runs them.
+fn forwards(cluster: &Cluster, text: &str) -> BTreeMap<String, RunSpec> {
+    let text = format!(
+        "[defaults]\nkubeconfig = {:?}\nnamespace = \"demo\"\n\n{text}",
+        cluster.kubeconfig_path().display().to_string()
+    );
+    let effective = kftray::config::load_str("kftray.toml", &text)
+        .unwrap_or_else(|d| panic!("{}", d.render(false, 100)));
+    kftray::up::desired(&effective, &[], &[]).unwrap().runnable
+}
+
+async fn supervise(cluster: &Cluster, text: &str) -> Supervisor {
+    let mut supervisor = Supervisor::for_project(Tuning::default(), "/tmp/kftray-relay-test");
+    let applied = supervisor.apply(&forwards(cluster, text)).await;
+    assert!(applied.failed.is_empty(), "{:?}", applied.failed);
+    supervisor
+}
+
+/// Waits until `name` is ready: its local address and the (relay) pod it goes through.
+async fn ready(supervisor: &Supervisor, name: &str) -> (SocketAddr, String) {
+    let mut last = None;
+    let found = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let report = supervisor.report().into_iter().find(|r| r.name == name);
+            if let Some(r) = &report
+                && let Phase::Ready { pod, .. } = &r.phase
+            {
+                return (r.local, pod.clone());
+            }
+            last = report.map(|r| r.phase);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("{name} never became ready: {last:?}"))
+}
+
+/// The supervisor's report of one forward.
+fn report(supervisor: &Supervisor, name: &str) -> kftray::up::ForwardReport {
+    supervisor
+        .report()
+        .into_iter()
+        .find(|r| r.name == name)
+        .unwrap()
+}
+
+/// Sends `payload` until an answer comes back (UDP may lose a datagram while a relay is
+/// replaced), and returns the answer.
+async fn udp_exchange(socket: &UdpSocket, to: SocketAddr, payload: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 2048];
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        socket.send_to(payload, to).await.unwrap();
+        if let Ok(received) =
+            tokio::time::timeout(Duration::from_secs(1), socket.recv_from(&mut buf)).await
+        {
+            let (n, from) = received.unwrap();
+            assert_eq!(from, to, "a reply from elsewhere");
+            return buf[..n].to_vec();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no UDP answer from {to}"
+        );
+    }
+}
+
+fn relay_pods(cluster: &Cluster, namespace: &str) -> Vec<String> {
+    let mut pods = cluster.pod_names(namespace, SELECTOR);
+    pods.sort();
+    pods
+}
+
+/// Waits until `pred` holds for the relay pods of `namespace`.
+async fn relay_pods_until(
+    cluster: &Cluster,
+    namespace: &str,
+    pred: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let pods = relay_pods(cluster, namespace);
+        if pred(&pods) {
+            return pods;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relay pods in {namespace}: {pods:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_echo_and_a_real_dns_query_over_udp_service_forwards() {
+    let cluster = cluster().await;
+    let mut supervisor = supervise(
+        &cluster,
+        "[forwards.echo]\nservice = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = \"echo\"\nlocal_port = \"any\"\n\n\
+         [forwards.dns]\nservice = \"cluster-dns\"\nprotocol = \"udp\"\nremote_port = 10053\nlocal_port = \"any\"\n",
+    )
+    .await;
+    let (echo, echo_pod) = ready(&supervisor, "echo").await;
+    let (dns, dns_pod) = ready(&supervisor, "dns").await;
+    assert!(echo_pod.starts_with("kftray-relay-"), "{echo_pod}");
+    assert_eq!(echo_pod, dns_pod, "one relay per namespace, shared");
+    assert_eq!(
+        relay_pods(&cluster, "demo"),
+        std::slice::from_ref(&echo_pod)
+    );
+
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(udp_exchange(&client, echo, b"hello").await, b"hello");
+    eprintln!(
+        "first UDP round trip (opens the flow): {:?}",
+        started.elapsed()
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(udp_exchange(&client, echo, b"again").await, b"again");
+    eprintln!("UDP round trip on an open flow: {:?}", started.elapsed());
+
+    // A real resolver, over the UDP forward, to the cluster's DNS pod: the answer is web's
+    // ClusterIP.
+    let web_ip = cluster
+        .get("services", "demo", "web")
+        .unwrap()
+        .pointer("/spec/clusterIP")
+        .and_then(|v| v.as_str())
+        .unwrap()
+        .to_string();
+    use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+    use hickory_resolver::net::runtime::TokioRuntimeProvider;
+    let mut server = NameServerConfig::udp(dns.ip());
+    server.connections[0].port = dns.port();
+    let resolver = hickory_resolver::Resolver::builder_with_config(
+        ResolverConfig::from_name_servers(vec![server]),
+        TokioRuntimeProvider::default(),
+    )
+    .build()
+    .unwrap();
+    let answer = resolver
+        .lookup_ip("web.demo.svc.cluster.local.")
+        .await
+        .unwrap();
+    let ips: Vec<String> = answer.iter().map(|ip| ip.to_string()).collect();
+    assert_eq!(ips, [web_ip]);
+    let missing = resolver.lookup_ip("nope.demo.svc.cluster.local.").await;
+    assert!(missing.unwrap_err().is_nx_domain());
+
+    let r = report(&supervisor, "echo");
+    assert!(r.bytes_out >= 10 && r.bytes_in >= 10, "{r:?}");
+    assert_eq!(
+        r.spec.to_string(),
+        "svc/udp-echo:echo/udp in demo via relay"
+    );
+
+    // The last forward stopping deletes the relay pod.
+    supervisor.shutdown().await;
+    relay_pods_until(&cluster, "demo", <[String]>::is_empty).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_forwards_reach_hosts_only_the_cluster_knows_and_via_relay_reaches_a_service() {
+    let cluster = cluster().await;
+    // Servers on this machine's loopback, named only in the cluster's DNS.
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tcp_port = tcp.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = tcp.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let _ = conn.read_to_end(&mut request).await;
+                let _ = conn.write_all(b"db says: ").await;
+                let _ = conn.write_all(&request).await;
+            });
+        }
+    });
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
+            let mut reply = b"stats got ".to_vec();
+            reply.extend_from_slice(&buf[..n]);
+            let _ = udp.send_to(&reply, peer).await;
+        }
+    });
+    cluster.add_dns_name("db.private.example", "127.0.0.1".parse().unwrap());
+    assert!(
+        tokio::net::lookup_host(("db.private.example", 1))
+            .await
+            .is_err(),
+        "this machine must not know the name for the test to mean anything"
+    );
+    let supervisor = supervise(
+        &cluster,
+        &format!(
+            "[forwards.db]\nproxy = \"db.private.example\"\nremote_port = {tcp_port}\nlocal_port = \"any\"\n\n\
+             [forwards.stats]\nproxy = \"db.private.example\"\nprotocol = \"udp\"\nremote_port = {udp_port}\nlocal_port = \"any\"\n\n\
+             [forwards.web]\nservice = \"web\"\nvia = \"relay\"\nremote_port = \"http\"\nlocal_port = \"any\"\n"
+        ),
+    )
+    .await;
+    let (db, _) = ready(&supervisor, "db").await;
+    let (stats, _) = ready(&supervisor, "stats").await;
+    let (web, relay) = ready(&supervisor, "web").await;
+
+    // TCP with half-close: the server answers after the request's end.
+    let mut conn = TcpStream::connect(db).await.unwrap();
+    conn.write_all(b"SELECT 1").await.unwrap();
+    conn.shutdown().await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(TIMEOUT, conn.read_to_end(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply, b"db says: SELECT 1");
+
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    assert_eq!(
+        udp_exchange(&client, stats, b"gauge:1").await,
+        b"stats got gauge:1"
+    );
+
+    // Through the relay to web's ClusterIP: kube-proxy picks a web pod, which says its name.
+    let web_pods = cluster.pod_names("demo", "app=web");
+    let mut served = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let (code, body) = http_get(web, "/").await.unwrap();
+        assert_eq!(code, 200);
+        assert!(web_pods.contains(&body.trim().to_string()), "{body}");
+        served.insert(body.trim().to_string());
+    }
+    assert_eq!(served.len(), 2, "kube-proxy balances across both pods");
+    assert!(relay.starts_with("kftray-relay-"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_udp_clients_each_get_only_their_own_replies() {
+    let cluster = cluster().await;
+    let supervisor = supervise(
+        &cluster,
+        "[forwards.echo]\nservice = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = 7070\nlocal_port = \"any\"\n",
+    )
+    .await;
+    let (echo, _) = ready(&supervisor, "echo").await;
+    let clients = (0..50).map(|client| {
+        tokio::spawn(async move {
+            let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            for n in 0..10 {
+                let payload = format!("client {client} datagram {n}");
+                let answer = udp_exchange(&socket, echo, payload.as_bytes()).await;
+                // A retry may bring an older answer: any answer must be this client's.
+                let text = String::from_utf8(answer).unwrap();
+                assert!(
+                    text.starts_with(&format!("client {client} ")),
+                    "client {client} got {text:?}"
+                );
+            }
+        })
+    });
+    for client in futures::future::join_all(clients).await {
+        client.unwrap();
+    }
+    let r = report(&supervisor, "echo");
+    assert!(r.total_connections >= 50, "one flow per client: {r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_does_not_resolve_is_a_clear_error() {
+    let cluster = cluster().await;
+    let supervisor = supervise(
+        &cluster,
+        "[forwards.gone]\nproxy = \"nope.private.example\"\nremote_port = 5432\nlocal_port = \"any\"\n\n\
+         [forwards.gone-udp]\nproxy = \"nope.private.example\"\nprotocol = \"udp\"\nremote_port = 514\nlocal_port = \"any\"\n",
+    )
+    .await;
+    let (tcp, _) = ready(&supervisor, "gone").await;
+    let (udp, _) = ready(&supervisor, "gone-udp").await;
+    let mut conn = TcpStream::connect(tcp).await.unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(TIMEOUT, conn.read_to_end(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(b"<14>hello", udp).await.unwrap();
+    for name in ["gone", "gone-udp"] {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        let error = loop {
+            if let Some(error) = report(&supervisor, name).last_error {
+                break error;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{name}: no error");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(
+            error.contains("no such host") && error.contains("nope.private.example"),
+            "{name}: {error}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forward_recovers_when_the_tunnel_drops_or_its_relay_pod_is_deleted() {
+    let cluster = cluster().await;
+    let supervisor = supervise(
+        &cluster,
+        "[forwards.echo]\nservice = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = 7070\nlocal_port = \"any\"\n\n\
+         [forwards.web]\nservice = \"web\"\nvia = \"relay\"\nremote_port = 80\nlocal_port = \"any\"\n",
+    )
+    .await;
+    let (echo, first) = ready(&supervisor, "echo").await;
+    let (web, _) = ready(&supervisor, "web").await;
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    assert_eq!(udp_exchange(&client, echo, b"before").await, b"before");
+
+    // The tunnel drops (every port-forward stream of the relay pod): the forward reconnects
+    // to the same relay.
+    assert!(cluster.faults().drop_portforwards("demo", &first));
+    assert_eq!(
+        udp_exchange(&client, echo, b"reconnected").await,
+        b"reconnected"
+    );
+    assert_eq!(ready(&supervisor, "echo").await.1, first);
+    assert_eq!(relay_pods(&cluster, "demo"), std::slice::from_ref(&first));
+
+    // The relay pod dies: another one replaces it.
+    cluster.delete_pod("demo", &first, Some(0)).unwrap();
+    let pods = relay_pods_until(&cluster, "demo", |pods| pods.len() == 1 && pods[0] != first).await;
+    let second = &pods[0];
+    // The same local socket and listener, through the new relay.
+    assert_eq!(udp_exchange(&client, echo, b"after").await, b"after");
+    let (again, pod) = ready(&supervisor, "echo").await;
+    assert_eq!(again, echo);
+    assert_eq!(&pod, second);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Ok((200, _)) = http_get(web, "/").await {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "web never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftover_relays_of_a_dead_owner_are_removed() {
+    let cluster = cluster().await;
+    let me = Owner::current("/tmp/kftray-relay-test");
+    // A process that has exited: its pid is this machine's dead owner.
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let fresh = k8s_openapi::jiff::Timestamp::now().to_string();
+    let leftover = |name: &str, host: &str, pid: u32, heartbeat: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: demo\n  labels:\n    \
+             app.kubernetes.io/name: kftray-relay\n    app.kubernetes.io/managed-by: kftray\n  \
+             annotations:\n    kftray.dev/owner-hostname: {host:?}\n    kftray.dev/owner-pid: \"{pid}\"\n    \
+             kftray.dev/heartbeat: {heartbeat:?}\nspec:\n  containers:\n    - name: relay\n      image: kubesim/echo\n"
+        )
+    };
+    cluster
+        .apply_yaml(&leftover("kftray-relay-orphan", &me.host, dead_pid, &fresh))
+        .unwrap();
+    cluster
+        .apply_yaml(&leftover(
+            "kftray-relay-silent",
+            "elsewhere",
+            1,
+            "2020-01-01T00:00:00Z",
+        ))
+        .unwrap();
+    cluster
+        .apply_yaml(&leftover("kftray-relay-busy", "elsewhere", 1, &fresh))
+        .unwrap();
+    assert_eq!(relay_pods(&cluster, "demo").len(), 3);
+
+    let supervisor = supervise(
+        &cluster,
+        "[forwards.echo]\nservice = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = 7070\nlocal_port = \"any\"\n",
+    )
+    .await;
+    let (_, mine) = ready(&supervisor, "echo").await;
+    let pods = relay_pods_until(&cluster, "demo", |pods| pods.len() == 2).await;
+    let mut expected = vec!["kftray-relay-busy".to_string(), mine.clone()];
+    expected.sort();
+    assert_eq!(
+        pods, expected,
+        "the live owner's relay stays, the dead and silent ones go"
+    );
+    // Ours says who owns it.
+    let pod = cluster.get("pods", "demo", &mine).unwrap();
+    let labels = &pod["metadata"]["labels"];
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "kftray");
+    assert!(labels["kftray.dev/owner-user"].is_string());
+    let annotations = &pod["metadata"]["annotations"];
+    assert_eq!(annotations["kftray.dev/owner-hostname"], me.host.as_str());
+    assert_eq!(
+        annotations["kftray.dev/owner-pid"],
+        std::process::id().to_string().as_str()
+    );
+    assert!(annotations["kftray.dev/heartbeat"].is_string());
+    assert_eq!(pod["spec"]["automountServiceAccountToken"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_on_pod_create_names_the_missing_permission() {
+    let cluster = cluster().await;
+    cluster.deny(cluster.admin_user(), "create", "pods");
+    let supervisor = supervise(
+        &cluster,
+        "[forwards.db]\nproxy = \"10.0.0.7\"\nremote_port = 5432\nlocal_port = \"any\"\n",
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let why = loop {
+        if let Phase::Failed(why) = report(&supervisor, "db").phase {
+            break why;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for part in [
+        "create",
+        "`pods`",
+        "namespace \"demo\"",
+        "relay-rbac.yaml",
+        "forbidden",
+    ] {
+        assert!(why.contains(part), "{part:?} missing from: {why}");
+    }
+    // Granted, the relay comes up without restarting anything.
+    cluster.allow(cluster.admin_user(), "create", "pods");
+    let (_, pod) = ready(&supervisor, "db").await;
+    assert!(pod.starts_with("kftray-relay-"));
+}
+
+/// `kftray up --detach`, `status` and `down` as separate processes: status shows the relay
+/// (target text, pod), and down deletes the relay pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_relay_and_down_deletes_it() {
+    let cluster = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kftray.toml"),
+        format!(
+            "[defaults]\nkubeconfig = {:?}\nnamespace = \"demo\"\n\n\
+             [forwards.echo]\nservice = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = 7070\nlocal_port = \"any\"\n",
+            cluster.kubeconfig_path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let kftray = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kftray"));
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env("KFTRAY_HOME", dir.path().join("home"))
+            .env("NO_COLOR", "1");
+        async move {
+            tokio::task::spawn_blocking(move || command.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let up = kftray(&["up", "--detach"]).await;
+    assert!(up.status.success(), "{up:?}");
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let echo = loop {
+        let out = kftray(&["status", "-o", "json"]).await;
+        let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some(echo) = all.as_array().unwrap().first()
+            && echo["state"] == "ready"
+        {
+            break echo.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never ready: {all}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(echo["target"], "svc/udp-echo:7070/udp in demo via relay");
+    let pod = echo["pod"].as_str().unwrap().to_string();
+    assert_eq!(relay_pods(&cluster, "demo"), std::slice::from_ref(&pod));
+    let local: SocketAddr = echo["local_address"].as_str().unwrap().parse().unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    assert_eq!(udp_exchange(&client, local, b"ping").await, b"ping");
+    let table = kftray(&["status"]).await;
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(
+        table.contains(&pod) && table.contains("via relay"),
+        "{table}"
+    );
+
+    let down = kftray(&["down"]).await;
+    assert!(down.status.success(), "{down:?}");
+    relay_pods_until(&cluster, "demo", <[String]>::is_empty).await;
+}
