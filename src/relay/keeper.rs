@@ -6,6 +6,7 @@ use super::owner::{HEARTBEAT, HEARTBEAT_EVERY, Owner, SELECTOR, leftover};
 use super::relays::{Relay, RelayState};
 use super::template::Template;
 use super::{forbidden, refused};
+use crate::backoff::Backoff;
 use crate::config::Relay as RelaySettings;
 use crate::error_chain::error_chain;
 use crate::forward::Connect;
@@ -103,7 +104,7 @@ impl Keeper {
             }
         };
         self.clean_leftovers(&api).await;
-        let mut delay = RETRY_FIRST;
+        let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
         while !stop.is_cancelled() {
             let name = format!("kftray-relay-{}", suffix());
             let pod = template.render(
@@ -136,10 +137,9 @@ impl Keeper {
                     };
                     tracing::warn!(namespace = self.namespace, "relay: {state:?}");
                     self.state.send_replace(state);
-                    if sleep_or_stop(delay, stop).await {
+                    if sleep_or_stop(backoff.next_delay(), stop).await {
                         return;
                     }
-                    delay = (delay * 2).min(RETRY_MAX);
                     continue;
                 }
             };
@@ -157,12 +157,13 @@ impl Keeper {
                     self.state
                         .send_replace(RelayState::Starting(format!("{why}; starting another")));
                     // A pod that dies before it ever serves is not retried in a tight loop.
-                    delay = if ready {
-                        RETRY_FIRST
+                    let delay = if ready {
+                        backoff.reset();
+                        Duration::ZERO
                     } else {
-                        (delay * 2).min(RETRY_MAX)
+                        backoff.next_delay()
                     };
-                    if sleep_or_stop(if ready { Duration::ZERO } else { delay }, stop).await {
+                    if sleep_or_stop(delay, stop).await {
                         return;
                     }
                 }
@@ -398,7 +399,7 @@ async fn sessions(
     namespace: String,
     state: watch::Sender<RelayState>,
 ) {
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         let started = tokio::time::Instant::now();
         let why = session(&connector, &endpoint, &state).await;
@@ -409,11 +410,11 @@ async fn sessions(
         };
         tracing::info!(pod = endpoint.pod, "relay session: {why}");
         state.send_replace(next);
+        // A session that lasted a while was a success: the next failure starts afresh.
         if started.elapsed() > Duration::from_secs(30) {
-            delay = Duration::from_millis(200);
+            backoff.reset();
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 
