@@ -1,9 +1,9 @@
 //! kftray's benchmarks: every figure against `kubectl port-forward` (and the honest ceilings)
 //! in one run, on the same simulated cluster and the same backend.
 //!
-//! `cargo run --release -p kftray-bench` prints a markdown table and writes it, with a JSON
-//! file of the same numbers, under target/bench/. No assertion is made: the numbers are the
-//! result.
+//! `bash scripts/bench.sh [--quick]` builds the release binaries and runs this: it prints a
+//! markdown table and writes it, with a JSON file of the same numbers, under target/bench/.
+//! No assertion is made: the numbers are the result.
 
 mod backend;
 mod figures;
@@ -41,6 +41,9 @@ struct Cli {
     /// Only these figures (1-7), comma-separated.
     #[arg(long, value_delimiter = ',')]
     only: Vec<u8>,
+    /// Keep the work folder (kftray's state and logs, the kubeconfig) and say where it is.
+    #[arg(long)]
+    keep: bool,
     /// Where the results go (FILE.md and FILE.json).
     #[arg(long, default_value = "target/bench/results")]
     out: PathBuf,
@@ -137,8 +140,12 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
     let started = Instant::now();
     let sizes = Sizes::of(cli);
     let wanted = |id: u8| cli.only.is_empty() || cli.only.contains(&id);
-    let bins = sim::Binaries::build()?;
-    let work = tempfile::tempdir()?;
+    let bins = sim::Binaries::find()?;
+    let mut work = tempfile::tempdir()?;
+    if cli.keep {
+        work.disable_cleanup(true);
+        eprintln!("work folder: {}", work.path().display());
+    }
     eprintln!("starting the simulated cluster");
     let sim = sim::Sim::start(&bins, work.path()).await?;
     let mut results: Vec<Figure> = Vec::new();

@@ -14,43 +14,37 @@ use std::time::{Duration, Instant};
 pub struct Binaries {
     pub kftray: PathBuf,
     pub kubesim: PathBuf,
+    pub relay_server: PathBuf,
     pub bench: PathBuf,
 }
 
 impl Binaries {
-    /// Builds kftray and kubesim in this binary's profile when run through cargo, then finds
-    /// them beside this binary.
-    pub fn build() -> anyhow::Result<Binaries> {
+    /// The binaries beside this one: `scripts/bench.sh` builds them all in one profile.
+    pub fn find() -> anyhow::Result<Binaries> {
         let bench = std::env::current_exe()?;
         let dir = bench
             .parent()
             .context("the bench binary has no directory")?;
-        if let Ok(cargo) = std::env::var("CARGO") {
-            let release = dir.ends_with("release");
-            let mut command = Command::new(cargo);
-            command.args([
-                "build", "--quiet", "-p", "kftray", "-p", "kubesim", "--bins",
-            ]);
-            if release {
-                command.arg("--release");
-            }
-            if !command.status()?.success() {
-                bail!("building kftray and kubesim failed");
-            }
-        }
         let find = |name: &str| {
             let path = dir.join(name);
-            path.is_file()
-                .then_some(path)
-                .with_context(|| format!("{name} not found beside {}", bench.display()))
+            path.is_file().then_some(path).with_context(|| {
+                format!(
+                    "{name} not found beside {}: run scripts/bench.sh",
+                    bench.display()
+                )
+            })
         };
         Ok(Binaries {
             kftray: find("kftray")?,
             kubesim: find("kubesim")?,
+            relay_server: find("relay-server")?,
             bench: bench.clone(),
         })
     }
 }
+
+/// kftray's default relay image, which kubesim maps to the relay-server binary.
+const RELAY_IMAGE: &str = "ghcr.io/kftray/kftray-relay";
 
 pub struct Sim {
     child: Child,
@@ -71,6 +65,16 @@ impl Sim {
             .arg(&kubeconfig)
             .arg("--image")
             .arg(format!("kftray-bench/={}", bins.bench.display()))
+            // Relay pods run the relay-server of this build, on their pod IP (a simulated pod
+            // has no loopback of its own) with the cluster DNS as their resolver.
+            .arg("--image")
+            .arg(format!("{RELAY_IMAGE}={}", bins.relay_server.display()))
+            .arg("--image-env")
+            .arg(format!("{RELAY_IMAGE}=RELAY_LISTEN=$(POD_IP):7000"))
+            .arg("--image-env")
+            .arg(format!(
+                "{RELAY_IMAGE}=RELAY_NAMESERVER=$(KUBESIM_NAMESERVER)"
+            ))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

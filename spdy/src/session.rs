@@ -68,6 +68,10 @@ pub(crate) struct Inner {
     role: Role,
     config: SessionConfig,
     pub(crate) out: mpsc::Sender<Frame>,
+    /// Held from taking a stream id to queueing its SYN_STREAM, so ids reach the wire in
+    /// increasing order however many tasks open streams at once: a peer refuses an id lower
+    /// than one it has seen.
+    opening: tokio::sync::Mutex<()>,
     state: Mutex<State>,
     /// Fires when the connection is gone (read side ended, or `close`).
     closed: CancellationToken,
@@ -172,6 +176,7 @@ impl Session {
             role,
             config,
             out: out_tx,
+            opening: tokio::sync::Mutex::new(()),
             state: Mutex::new(State {
                 next_stream: first,
                 next_ping: first,
@@ -211,6 +216,7 @@ impl Session {
     pub async fn start_stream(&self, headers: Headers) -> Result<Opening, SessionError> {
         let (events_tx, events_rx) = mpsc::channel(self.inner.config.stream_buffer);
         let (reply_tx, reply_rx) = oneshot::channel();
+        let opening = self.inner.opening.lock().await;
         let id = {
             let mut state = self.inner.lock();
             if self.inner.closed.is_cancelled() {
@@ -241,6 +247,7 @@ impl Session {
         if self.inner.out.send(syn).await.is_err() {
             return Err(stream.session_error());
         }
+        drop(opening);
         Ok(Opening {
             stream,
             reply: reply_rx,

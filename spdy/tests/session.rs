@@ -160,3 +160,35 @@ async fn two_streams_start_back_to_back_before_either_reply() {
     assert_eq!(error.unwrap().id(), 1);
     assert_eq!(data.unwrap().id(), 3);
 }
+
+/// Stream ids must reach the wire in increasing order, or the peer refuses the late ones (as
+/// spdystream does). Many tasks opening at once behind a full write queue used to race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn streams_opened_at_once_behind_a_full_queue_are_all_accepted() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let tight = SessionConfig {
+        write_queue: 1,
+        ..SessionConfig::default()
+    };
+    let (client, _) = Session::new(client.unwrap(), Role::Client, tight);
+    let (_server, incoming) =
+        Session::new(accepted.unwrap().0, Role::Server, SessionConfig::default());
+    echo_server(incoming);
+    let tasks: Vec<_> = (0..600u32)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.open_stream(headers("data", i)).await.map(drop) })
+        })
+        .collect();
+    let mut refused = 0;
+    for task in tasks {
+        match tokio::time::timeout(LONG, task).await.unwrap().unwrap() {
+            Ok(()) => {}
+            Err(SessionError::Refused(_)) => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(refused, 0, "streams refused for arriving out of order");
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The benchmarks: kftray against kubectl port-forward (and the honest ceilings) on the
+# simulated cluster, every figure in one run. Builds the release binaries it drives, then runs
+# them; arguments go to kftray-bench (--quick, --only 1,2, --size-mib N, --rounds N, --out P).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --quiet -p kftray -p kubesim -p relay-server -p kftray-bench --bins
+exec target/release/kftray-bench "$@"
