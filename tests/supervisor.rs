@@ -118,3 +118,41 @@ async fn only_changed_forwards_restart_and_open_connections_survive() {
     assert_eq!(applied.stopped, ["db", "echo", "web"]);
     assert!(tokio::net::TcpStream::connect(db_addr).await.is_err());
 }
+
+/// Two forwards that reach the same pod share its one upgraded connection: every local
+/// connection of both is a stream pair on it, as kubectl multiplexes one forward's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_to_the_same_pod_share_one_connection() {
+    let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
+    let by_pod = spec(
+        &cluster,
+        Target::Pod("postgres-0".into()),
+        PortRef::Number(5432),
+    );
+    let by_service = spec(
+        &cluster,
+        Target::Service("postgres".into()),
+        PortRef::Number(5432),
+    );
+    let mut supervisor = Supervisor::new(Tuning::default());
+    let desired = BTreeMap::from([
+        ("by-pod".to_string(), by_pod),
+        ("by-service".to_string(), by_service),
+    ]);
+    supervisor.apply(&desired).await;
+    for name in ["by-pod", "by-service"] {
+        let addr = ready(&supervisor, name).await;
+        for i in 0..5u8 {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.write_all(&[i; 3]).await.unwrap();
+            let mut back = [0u8; 3];
+            tokio::time::timeout(TIMEOUT, stream.read_exact(&mut back))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(back, [i; 3], "{name}");
+        }
+    }
+    assert_eq!(cluster.portforward_requests("demo", "postgres-0"), 1);
+    supervisor.shutdown().await;
+}

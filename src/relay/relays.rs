@@ -5,7 +5,7 @@ use super::keeper::{self, Keeper};
 use super::owner::Owner;
 use crate::cluster::{Cluster, ClusterKey};
 use crate::config::Relay as RelaySettings;
-use crate::transport::{Deadlines, PodConnector};
+use crate::transport::PodConnector;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,8 +94,7 @@ impl Relays {
             "starting kftray's relay in namespace {}",
             key.namespace
         )));
-        let connector =
-            PodConnector::new(cluster.client.clone(), &key.namespace, Deadlines::default());
+        let connector = cluster.pods(&key.namespace);
         let relay = Arc::new(Relay {
             key: key.clone(),
             state,

@@ -10,7 +10,6 @@ use crate::forward::{
 };
 use crate::relay::Relays;
 use crate::resolve::{Endpoint, Resolution, follow};
-use crate::transport::{Deadlines, PodConnector};
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -258,7 +257,7 @@ async fn find_pods(
         .namespace
         .clone()
         .unwrap_or_else(|| cluster.default_namespace.clone());
-    let pods = PodConnector::new(cluster.client.clone(), &namespace, Deadlines::default());
+    let pods = cluster.pods(&namespace);
     connector.set_connect(Arc::new(pods.clone()));
     let mut found = follow(cluster.client, &namespace, spec.target, spec.remote_port);
     loop {

@@ -431,6 +431,12 @@ impl Cluster {
             .map_err(api_err)
     }
 
+    /// How many port-forward requests (HTTP upgrades) the pod has been sent: a client that
+    /// multiplexes sends one per connection, not one per local connection.
+    pub fn portforward_requests(&self, ns: &str, pod: &str) -> u64 {
+        self.inner.runtime.portforward_requests(ns, pod)
+    }
+
     /// Flips a pod's readiness probe result; endpoints follow.
     pub fn set_ready(&self, ns: &str, pod: &str, ready: bool) -> bool {
         let ok = self.inner.runtime.set_ready(ns, pod, ready);

@@ -73,6 +73,8 @@ pub(crate) struct Runtime {
     dns_names: Arc<Mutex<HashMap<String, Vec<IpAddr>>>>,
     // uids of pods whose containers are being started.
     starting: Mutex<std::collections::HashSet<String>>,
+    // Port-forward requests each pod has been sent, for tests of connection reuse.
+    portforwards: Mutex<HashMap<PodKey, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,6 +98,7 @@ impl Runtime {
             services: Mutex::default(),
             dns: Mutex::default(),
             starting: Mutex::default(),
+            portforwards: Mutex::default(),
         }
     }
 
@@ -392,14 +395,25 @@ impl Runtime {
     }
 
     /// What the port-forward handler needs: a port resolver and the pod's kill switch.
+    /// Where a port-forward to the pod goes, counted as one more port-forward request.
     pub(crate) fn target(&self, ns: &str, pod: &str) -> Option<(Resolver, CancellationToken)> {
         let kill = lock(&self.pods).get(&(ns.into(), pod.into()))?.kill.clone();
+        *lock(&self.portforwards)
+            .entry((ns.into(), pod.into()))
+            .or_default() += 1;
         let (pods, overrides) = (self.pods.clone(), self.overrides.clone());
         let (ns, pod) = (ns.to_string(), pod.to_string());
         Some((
             Arc::new(move |port| resolve(&pods, &overrides, &ns, &pod, port)),
             kill,
         ))
+    }
+
+    pub(crate) fn portforward_requests(&self, ns: &str, pod: &str) -> u64 {
+        lock(&self.portforwards)
+            .get(&(ns.into(), pod.into()))
+            .copied()
+            .unwrap_or(0)
     }
 
     pub(crate) fn drop_portforwards(&self, ns: &str, pod: &str) -> bool {
