@@ -105,10 +105,15 @@ impl Kftray {
 
 /// A kftray.toml with `count` forwards to the benchmark pod's echo port, on free ports.
 pub fn many_forwards(count: usize) -> String {
+    forwards_to((0..count).map(|_| "bench-0".to_owned()))
+}
+
+/// A kftray.toml with a forward to the echo port of each pod named, on free ports.
+pub fn forwards_to(pods: impl Iterator<Item = String>) -> String {
     let mut text = String::from("version = 1\n\n[defaults]\nnamespace = \"bench\"\n");
-    for i in 0..count {
+    for (i, pod) in pods.enumerate() {
         text.push_str(&format!(
-            "\n[forwards.f{i}]\npod = \"bench-0\"\nremote_port = {}\nlocal_port = \"any\"\n",
+            "\n[forwards.f{i}]\npod = \"{pod}\"\nremote_port = {}\nlocal_port = \"any\"\n",
             crate::backend::ECHO
         ));
     }

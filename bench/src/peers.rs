@@ -129,6 +129,11 @@ fn kubectl(sim: &Sim, work: &Path, websockets: bool) -> anyhow::Result<Peer> {
 
 /// `kubectl port-forward pod/bench-0 --address 127.0.0.1`, ports to be added.
 pub fn kubectl_command(sim: &Sim, work: &Path, websockets: bool) -> Command {
+    kubectl_command_for(sim, work, "pod/bench-0", websockets)
+}
+
+/// `kubectl port-forward TARGET --address 127.0.0.1` in the bench namespace.
+pub fn kubectl_command_for(sim: &Sim, work: &Path, target: &str, websockets: bool) -> Command {
     let mut command = Command::new("kubectl");
     command
         .arg("--kubeconfig")
@@ -139,7 +144,7 @@ pub fn kubectl_command(sim: &Sim, work: &Path, websockets: bool) -> Command {
             "port-forward",
             "-n",
             "bench",
-            "pod/bench-0",
+            target,
             "--address",
             "127.0.0.1",
         ])

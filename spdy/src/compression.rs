@@ -1,7 +1,12 @@
 //! Header-block compression: one zlib stream per direction for the life of a connection,
-//! primed with the SPDY/3 dictionary, each block ending with a sync flush.
+//! primed with the SPDY/3 dictionary.
+//!
+//! What we send is a zlib stream of stored (uncompressed) deflate blocks: every inflater
+//! reads it, and it needs no compressor state, where a zlib deflater holds some 380 KB per
+//! connection to shrink header blocks of a few dozen bytes. What we receive is inflated with
+//! zlib, whatever the peer's compressor did.
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
 
 /// The SPDY/3 header dictionary from the draft 3 specification (1423 bytes, Adler-32
 /// 0xe3c6a7c2).
@@ -10,34 +15,51 @@ pub(crate) const DICTIONARY: &[u8] = include_bytes!("dictionary.bin");
 /// A decompressed header block may not exceed this: a bound against zlib bombs.
 pub(crate) const MAX_HEADER_BLOCK: usize = 256 * 1024;
 
+/// Adler-32 of [`DICTIONARY`], which a zlib stream primed with it names in its header.
+const DICTIONARY_ID: u32 = 0xe3c6_a7c2;
+
+/// The zlib stream header: deflate with a 32 KiB window (CMF 0x78), a preset dictionary
+/// (FDICT) and the default level (FLEVEL 2), FCHECK making the pair a multiple of 31 — the
+/// same two bytes zlib writes for SPDY.
+const ZLIB_HEADER: [u8; 2] = [0x78, 0xbb];
+
+/// The largest stored block deflate allows.
+const MAX_STORED: usize = 65_535;
+
 pub(crate) struct Deflater {
-    zlib: Compress,
+    started: bool,
 }
 
 impl Deflater {
     pub(crate) fn new() -> Deflater {
-        let mut zlib = Compress::new(Compression::default(), true);
-        zlib.set_dictionary(DICTIONARY)
-            .expect("the zlib-rs backend supports preset dictionaries");
-        Deflater { zlib }
+        Deflater { started: false }
     }
 
+    /// Appends `input` to the stream as stored blocks, then an empty one, as zlib's sync
+    /// flush ends a block: an inflater hands out what it holds when it meets the empty
+    /// block, where after a stored block with data Go's reads on for the next block's header
+    /// and fails at the end of the frame.
     pub(crate) fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let start_in = self.zlib.total_in();
-        loop {
-            out.reserve(input.len() + 64);
-            let consumed = (self.zlib.total_in() - start_in) as usize;
-            // Compressing into a Vec with spare room cannot fail on a stream we own.
-            let _ = self
-                .zlib
-                .compress_vec(&input[consumed..], out, FlushCompress::Sync);
-            let done_in = (self.zlib.total_in() - start_in) as usize == input.len();
-            // The sync flush is complete once a call leaves output room unused.
-            if done_in && out.len() < out.capacity() {
-                break;
-            }
+        if !self.started {
+            out.extend_from_slice(&ZLIB_HEADER);
+            out.extend_from_slice(&DICTIONARY_ID.to_be_bytes());
+            self.started = true;
         }
+        out.reserve(input.len() + 5 * (input.len() / MAX_STORED + 2));
+        for chunk in input.chunks(MAX_STORED) {
+            stored_block(chunk, out);
+        }
+        stored_block(&[], out);
     }
+}
+
+/// BFINAL 0, BTYPE 00 (stored), padded to the byte; then LEN, its complement, the bytes.
+fn stored_block(bytes: &[u8], out: &mut Vec<u8>) {
+    let len = bytes.len() as u16;
+    out.push(0x00);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(bytes);
 }
 
 pub(crate) struct Inflater {
@@ -101,7 +123,7 @@ mod tests {
             a = (a + u32::from(*byte)) % 65521;
             b = (b + a) % 65521;
         }
-        assert_eq!((b << 16) | a, 0xe3c6_a7c2);
+        assert_eq!((b << 16) | a, DICTIONARY_ID);
         assert_eq!(DICTIONARY.len(), 1423);
     }
 
@@ -116,6 +138,39 @@ mod tests {
             let mut compressed = Vec::new();
             deflater.compress(&block, &mut compressed);
             assert_eq!(inflater.decompress(&compressed).unwrap(), block);
+        }
+    }
+
+    /// zlib itself, primed with the dictionary, reads what we write, and its header checks.
+    #[test]
+    fn zlib_reads_the_stored_blocks() {
+        assert_eq!(u16::from_be_bytes(ZLIB_HEADER) % 31, 0);
+        let mut deflater = Deflater::new();
+        let mut zlib = Decompress::new(true);
+        for block in [&b"first"[..], b"", &vec![7u8; 70_000]] {
+            let mut stream = Vec::new();
+            deflater.compress(block, &mut stream);
+            // The empty block that makes Go's inflater hand the block out (kubectl's tests
+            // against kubesim fail without it).
+            assert!(stream.ends_with(&[0x00, 0x00, 0x00, 0xff, 0xff]));
+            let mut out = Vec::with_capacity(block.len() + 16);
+            let mut consumed = 0;
+            loop {
+                let before = zlib.total_in();
+                match zlib.decompress_vec(&stream[consumed..], &mut out, FlushDecompress::Sync) {
+                    Err(e) if e.needs_dictionary() == Some(DICTIONARY_ID) => {
+                        zlib.set_dictionary(DICTIONARY).unwrap();
+                    }
+                    other => {
+                        other.unwrap();
+                    }
+                }
+                consumed += (zlib.total_in() - before) as usize;
+                if consumed == stream.len() {
+                    break;
+                }
+            }
+            assert_eq!(out, block);
         }
     }
 

@@ -283,19 +283,13 @@ fn serialize_headers(headers: &Headers) -> Vec<u8> {
     raw
 }
 
-/// The frame codec of one connection: framing plus both directions' compression state.
+/// The frame codec of one connection: framing plus the header compression state of the
+/// directions it is used for. A session reads through one codec and writes through another,
+/// so each state is made when first needed, not in both.
+#[derive(Default)]
 pub struct FrameCodec {
-    deflater: Deflater,
-    inflater: Inflater,
-}
-
-impl Default for FrameCodec {
-    fn default() -> Self {
-        FrameCodec {
-            deflater: Deflater::new(),
-            inflater: Inflater::new(),
-        }
-    }
+    deflater: Option<Deflater>,
+    inflater: Option<Inflater>,
 }
 
 impl Decoder for FrameCodec {
@@ -341,6 +335,7 @@ impl Decoder for FrameCodec {
                 src.advance(used);
                 let inflated = self
                     .inflater
+                    .get_or_insert_with(Inflater::new)
                     .decompress(&block)
                     .map_err(|why| invalid(malformed("header block", why)))?;
                 let headers = parse_headers(&inflated).map_err(invalid)?;
@@ -403,6 +398,7 @@ impl Encoder<Frame> for FrameCodec {
                 payload.put_u8(priority << 5);
                 payload.put_u8(0);
                 self.deflater
+                    .get_or_insert_with(Deflater::new)
                     .compress(&serialize_headers(&headers), &mut payload);
                 control(dst, SYN_STREAM, flags, &payload);
             }
@@ -414,6 +410,7 @@ impl Encoder<Frame> for FrameCodec {
                 let mut payload = Vec::new();
                 payload.put_u32(stream_id & 0x7fff_ffff);
                 self.deflater
+                    .get_or_insert_with(Deflater::new)
                     .compress(&serialize_headers(&headers), &mut payload);
                 control(dst, SYN_REPLY, flags, &payload);
             }

@@ -3,8 +3,8 @@
 
 use super::{Figure, num};
 use crate::backend::ECHO;
-use crate::kftray::{Kftray, many_forwards};
-use crate::peers::{kubectl_command, spawn_reading};
+use crate::kftray::{Kftray, forwards_to, many_forwards};
+use crate::peers::{kubectl_command, kubectl_command_for, spawn_reading};
 use crate::procfs::rss_mib;
 use crate::sim::{Binaries, Sim};
 use serde_json::Value;
@@ -134,60 +134,86 @@ fn kubectl_ports(sim: &Sim, work: &Path, count: usize) -> Value {
     }
 }
 
-/// 6: resident memory of a run with `count` idle forwards, every one with its pod chosen
-/// and its session open; kubectl with as many ports for comparison.
+/// 6: resident memory of a run with `count` idle forwards, every one with its pod chosen and
+/// its connection open: all to one pod, then each to a pod of its own (`many-0`…). kubectl
+/// for the same: one process with as many ports of one pod, then one process per pod.
 pub async fn memory(bins: &Binaries, sim: &Sim, work: &Path, count: usize) -> Figure {
     let mut figure = Figure::new(
         6,
         &format!("Idle memory with {count} forwards"),
-        &["RSS MiB"],
+        &["all to one pod: RSS MiB", "each to its own pod: RSS MiB"],
     );
-    let project = work.join(format!("memory-{count}"));
-    let kftray_rss = match Kftray::project(
-        &bins.kftray,
-        &sim.kubeconfig,
-        &project,
+    let one_pod = kftray_rss(
+        bins,
+        sim,
+        &work.join("memory-one"),
         &many_forwards(count),
-    ) {
-        Ok(kftray) => {
-            let value = match async {
-                kftray.up()?;
-                let rows = kftray.wait_ready(count).await?;
-                // One connection through each, so every forward has done real work.
-                for row in &rows {
-                    if let Some(addr) = row.local {
-                        let _ = crate::figures::tcp::echo_once(addr).await;
-                    }
-                }
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                anyhow::Ok(rss_mib(&[rows[0].pid]))
-            }
-            .await
-            {
-                Ok(rss) => num(rss),
-                Err(e) => Value::String(format!("failed: {e}")),
-            };
-            kftray.down();
-            value
-        }
-        Err(e) => Value::String(format!("failed: {e}")),
-    };
-    figure.row("kftray", vec![kftray_rss]);
-    let mut command = kubectl_command(sim, work, true);
-    command.args((0..count).map(|_| format!(":{ECHO}")));
-    let kubectl_rss = match spawn_reading(command, count, |l| l.starts_with("Forwarding from")) {
-        Ok((mut child, _)) => {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let rss = rss_mib(&[child.id()]);
-            let _ = child.kill();
-            let _ = child.wait();
-            num(rss)
-        }
-        Err(e) => Value::String(format!("failed: {e}")),
-    };
+        count,
+    )
+    .await;
+    let own_pods = forwards_to((0..count).map(|i| format!("many-{i}")));
+    let own_pods = kftray_rss(bins, sim, &work.join("memory-many"), &own_pods, count).await;
+    figure.row("kftray, one process", vec![one_pod, own_pods]);
+    let mut one = kubectl_command(sim, work, true);
+    one.args((0..count).map(|_| format!(":{ECHO}")));
+    let one = kubectl_rss(vec![(one, count)]).await;
+    let per_pod = (0..count)
+        .map(|i| {
+            let mut command = kubectl_command_for(sim, work, &format!("pod/many-{i}"), true);
+            command.arg(format!(":{ECHO}"));
+            (command, 1)
+        })
+        .collect();
+    let per_pod = kubectl_rss(per_pod).await;
     figure.row(
-        "kubectl port-forward, one process with as many ports",
-        vec![kubectl_rss],
+        "kubectl port-forward (one process per pod, as it requires)",
+        vec![one, per_pod],
     );
     figure
+}
+
+/// Starts kftray on `config`, waits for every forward to be ready, sends a connection
+/// through each, and reads the resident memory once idle.
+async fn kftray_rss(bins: &Binaries, sim: &Sim, dir: &Path, config: &str, count: usize) -> Value {
+    let kftray = match Kftray::project(&bins.kftray, &sim.kubeconfig, dir, config) {
+        Ok(kftray) => kftray,
+        Err(e) => return Value::String(format!("failed: {e}")),
+    };
+    let measured = async {
+        kftray.up()?;
+        let rows = kftray.wait_ready(count).await?;
+        for row in &rows {
+            if let Some(addr) = row.local {
+                crate::figures::tcp::echo_once(addr).await?;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        anyhow::Ok(rss_mib(&[rows[0].pid]))
+    }
+    .await;
+    kftray.down();
+    match measured {
+        Ok(rss) => num(rss),
+        Err(e) => Value::String(format!("failed: {e}")),
+    }
+}
+
+/// Starts each kubectl and waits for its `Forwarding from` lines, then reads the memory of
+/// them all together.
+async fn kubectl_rss(commands: Vec<(std::process::Command, usize)>) -> Value {
+    let mut children = Vec::new();
+    for (command, ports) in commands {
+        match spawn_reading(command, ports, |l| l.starts_with("Forwarding from")) {
+            Ok((child, _)) => children.push(child),
+            Err(e) => return Value::String(format!("failed: {e}")),
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pids: Vec<u32> = children.iter().map(std::process::Child::id).collect();
+    let rss = rss_mib(&pids);
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    num(rss)
 }
