@@ -41,6 +41,10 @@ struct Cli {
     /// Only these figures (1-7), comma-separated.
     #[arg(long, value_delimiter = ',')]
     only: Vec<u8>,
+    /// Only the peers whose name contains one of these words (e.g. `kftray,kubectl`), for
+    /// the TCP figures 1-4.
+    #[arg(long, value_delimiter = ',')]
+    peers: Vec<String>,
     /// Keep the work folder (kftray's state and logs, the kubeconfig) and say where it is.
     #[arg(long)]
     keep: bool,
@@ -151,14 +155,15 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
     let mut results: Vec<Figure> = Vec::new();
     if (1..=4).any(wanted) {
         eprintln!("starting the peers");
-        let peers = peers::start_all(&bins, &sim, work.path()).await?;
+        let peers = peers::start(&bins, &sim, work.path(), &cli.peers).await?;
         // Every path carries a connection before anything is timed.
         for peer in &peers {
             figures::tcp::echo_once(peer.addr(backend::ECHO)).await?;
         }
         if wanted(1) {
             eprintln!("1: throughput");
-            results.push(figures::tcp::throughput(&peers, sizes.bytes, sizes.rounds).await);
+            results
+                .push(figures::tcp::throughput(&peers, sim.pid, sizes.bytes, sizes.rounds).await);
         }
         if wanted(2) {
             eprintln!("2: connection setup");

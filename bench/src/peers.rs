@@ -41,16 +41,47 @@ impl Drop for Peer {
     }
 }
 
-/// Every peer of the TCP figures, in a fixed order.
-pub async fn start_all(bins: &Binaries, sim: &Sim, work: &Path) -> anyhow::Result<Vec<Peer>> {
-    Ok(vec![
-        direct(sim),
-        relays(bins, sim)?,
-        kubectl(sim, work, true)?,
-        kubectl(sim, work, false)?,
-        kube_rs(bins, sim)?,
-        kftray(bins, sim, work).await?,
-    ])
+/// The peers of the TCP figures, in a fixed order; `only` (words such as `kftray`,
+/// `kubectl`, `direct`) keeps those whose name contains one of them, for profiling one.
+pub async fn start(
+    bins: &Binaries,
+    sim: &Sim,
+    work: &Path,
+    only: &[String],
+) -> anyhow::Result<Vec<Peer>> {
+    let wanted = |name: &str| {
+        only.is_empty()
+            || only
+                .iter()
+                .any(|w| name.to_lowercase().contains(&w.to_lowercase()))
+    };
+    let mut peers = Vec::new();
+    if wanted("direct to the backend") {
+        peers.push(direct(sim));
+    }
+    if wanted("2 plain TCP relays") {
+        peers.push(relays(bins, sim)?);
+    }
+    for websockets in [true, false] {
+        if wanted(kubectl_name(websockets)) {
+            peers.push(kubectl(sim, work, websockets)?);
+        }
+    }
+    if wanted("kube-rs Api::portforward") {
+        peers.push(kube_rs(bins, sim)?);
+    }
+    if wanted("kftray") {
+        peers.push(kftray(bins, sim, work).await?);
+    }
+    Ok(peers)
+}
+
+fn kubectl_name(websockets: bool) -> &'static str {
+    if websockets {
+        "kubectl (WebSocket)"
+    } else {
+        "kubectl (SPDY)"
+    }
 }
 
 fn direct(sim: &Sim) -> Peer {
@@ -115,11 +146,7 @@ fn kubectl(sim: &Sim, work: &Path, websockets: bool) -> anyhow::Result<Peer> {
         addrs.insert(remote.parse()?, local.parse()?);
     }
     Ok(Peer {
-        name: if websockets {
-            "kubectl (WebSocket)"
-        } else {
-            "kubectl (SPDY)"
-        },
+        name: kubectl_name(websockets),
         addrs,
         pids: vec![child.id()],
         children: vec![child],

@@ -48,6 +48,8 @@ const RELAY_IMAGE: &str = "ghcr.io/kftray/kftray-relay";
 
 pub struct Sim {
     child: Child,
+    /// The API server's process, whose CPU each forwarder's protocol also costs.
+    pub pid: u32,
     pub kubeconfig: PathBuf,
     /// The benchmark pod's IP: where its backends listen.
     pub pod_ip: IpAddr,
@@ -89,8 +91,10 @@ impl Sim {
         if !tokio::time::timeout(Duration::from_secs(60), ready).await?? {
             bail!("kubesim exited before it was ready");
         }
+        let pid = child.id();
         let mut sim = Sim {
             child,
+            pid,
             kubeconfig,
             pod_ip: IpAddr::from([127, 0, 0, 1]),
         };
