@@ -11,7 +11,7 @@ use tokio_util::codec::{Decoder, Encoder};
 /// DATA payloads are at most this large, as kubectl and the kubelet send them.
 pub const MAX_DATA: usize = 64 * 1024;
 /// A frame (control or data) longer than this is refused: nothing in port-forward needs more.
-const MAX_FRAME: usize = 1 << 20;
+pub(crate) const MAX_FRAME: usize = 1 << 20;
 const MAX_HEADERS: usize = 256;
 
 pub mod flags {
@@ -283,6 +283,17 @@ fn serialize_headers(headers: &Headers) -> Vec<u8> {
     raw
 }
 
+/// The 8 bytes before a DATA payload of `len` bytes.
+pub(crate) fn data_header(stream_id: u32, flags: u8, len: usize) -> std::io::Result<[u8; 8]> {
+    if len > MAX_DATA {
+        return Err(invalid(FrameError::TooLong(len)));
+    }
+    let mut header = [0u8; 8];
+    header[..4].copy_from_slice(&(stream_id & 0x7fff_ffff).to_be_bytes());
+    header[4..].copy_from_slice(&((u32::from(flags) << 24) | len as u32).to_be_bytes());
+    Ok(header)
+}
+
 /// The frame codec of one connection: framing plus the header compression state of the
 /// directions it is used for. A session reads through one codec and writes through another,
 /// so each state is made when first needed, not in both.
@@ -377,12 +388,9 @@ impl Encoder<Frame> for FrameCodec {
                 flags,
                 data,
             } => {
-                if data.len() > MAX_DATA {
-                    return Err(invalid(FrameError::TooLong(data.len())));
-                }
+                let header = data_header(stream_id, flags, data.len())?;
                 dst.reserve(8 + data.len());
-                dst.put_u32(stream_id & 0x7fff_ffff);
-                dst.put_u32((u32::from(flags) << 24) | data.len() as u32);
+                dst.put_slice(&header);
                 dst.put_slice(&data);
             }
             Frame::SynStream {

@@ -1,7 +1,7 @@
 //! SPDY/3.1 as Kubernetes port-forward speaks it (kubectl, the kubelet, spdystream): the
 //! frames, the zlib header compression with the SPDY/3 dictionary, a multiplexed session
-//! usable as client or server, and an adaptor that carries the byte stream inside WebSocket
-//! binary messages (`SPDY/3.1+portforward.k8s.io`).
+//! usable as client or server over a raw connection or inside WebSocket binary messages
+//! (`SPDY/3.1+portforward.k8s.io`).
 //!
 //! One implementation serves both the simulated cluster and kftray's own transport.
 
@@ -9,7 +9,7 @@ mod compression;
 mod frame;
 mod session;
 mod stream;
-pub mod ws;
+mod ws;
 
 pub use frame::{
     Decoded, Frame, FrameCodec, FrameError, Headers, MAX_DATA, RawFrame, decode, flags, rst,

@@ -9,14 +9,19 @@
 
 use crate::frame::{Frame, FrameCodec, Headers, rst};
 use crate::stream::{Event, Stream};
+use crate::ws::{WsFrameSink, WsFrames};
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
+
+/// The read buffer of a raw connection: a few of the largest DATA frames.
+const READ_CAPACITY: usize = 128 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -73,8 +78,10 @@ pub(crate) struct Inner {
     /// than one it has seen.
     opening: tokio::sync::Mutex<()>,
     state: Mutex<State>,
-    /// Fires when the connection is gone (read side ended, or `close`).
+    /// Fires when the connection is gone (read side ended, `close` or `abort`).
     closed: CancellationToken,
+    /// Fires on `abort`: the writer stops at once, sending nothing more.
+    aborted: CancellationToken,
 }
 
 struct State {
@@ -160,12 +167,44 @@ impl Opening {
 }
 
 impl Session {
-    /// Starts the reader and writer tasks on `io`.
+    /// Starts the reader and writer tasks on `io` (raw SPDY, after an HTTP upgrade).
     pub fn new<T>(io: T, role: Role, config: SessionConfig) -> (Session, Incoming)
     where
         T: AsyncRead + AsyncWrite + Send + 'static,
     {
         let (read, write) = tokio::io::split(io);
+        Session::start(
+            FramedRead::with_capacity(read, FrameCodec::default(), READ_CAPACITY),
+            FramedWrite::new(write, FrameCodec::default()),
+            role,
+            config,
+        )
+    }
+
+    /// Starts the reader and writer tasks on a WebSocket whose binary messages carry the
+    /// SPDY bytes (`SPDY/3.1+portforward.k8s.io`).
+    pub fn over_websocket<S>(
+        ws: WebSocketStream<S>,
+        role: Role,
+        config: SessionConfig,
+    ) -> (Session, Incoming)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sink, stream) = ws.split();
+        Session::start(WsFrames::new(stream), WsFrameSink::new(sink), role, config)
+    }
+
+    fn start<R, W>(
+        frames_in: R,
+        frames_out: W,
+        role: Role,
+        config: SessionConfig,
+    ) -> (Session, Incoming)
+    where
+        R: futures::Stream<Item = std::io::Result<Frame>> + Unpin + Send + 'static,
+        W: futures::Sink<Frame, Error = std::io::Error> + Unpin + Send + 'static,
+    {
         let (out_tx, out_rx) = mpsc::channel(config.write_queue);
         let (accept_tx, accept_rx) = mpsc::channel(config.accept_backlog);
         let first = match role {
@@ -187,18 +226,16 @@ impl Session {
                 why_closed: None,
             }),
             closed: CancellationToken::new(),
+            aborted: CancellationToken::new(),
         });
         tokio::spawn(write_loop(
-            FramedWrite::new(write, FrameCodec::default()),
+            frames_out,
             out_rx,
             inner.closed.clone(),
+            inner.aborted.clone(),
             config.close_timeout,
         ));
-        tokio::spawn(read_loop(
-            FramedRead::with_capacity(read, FrameCodec::default(), 256 * 1024),
-            inner.clone(),
-            accept_tx,
-        ));
+        tokio::spawn(read_loop(frames_in, inner.clone(), accept_tx));
         (Session { inner }, Incoming { rx: accept_rx })
     }
 
@@ -301,19 +338,28 @@ impl Session {
             .await;
         self.inner.closed.cancel();
     }
+
+    /// Drops the connection as a network failure would: no GOAWAY, nothing queued goes out
+    /// (not even the FIN of a stream dropped afterwards), and the peer's streams end in error.
+    pub fn abort(&self) {
+        self.inner.aborted.cancel();
+        self.inner.closed.cancel();
+    }
 }
 
 async fn write_loop<W>(
-    mut sink: FramedWrite<W, FrameCodec>,
+    mut sink: W,
     mut frames: mpsc::Receiver<Frame>,
     closed: CancellationToken,
+    aborted: CancellationToken,
     close_timeout: Duration,
 ) where
-    W: AsyncWrite + Unpin,
+    W: futures::Sink<Frame, Error = std::io::Error> + Unpin,
 {
     loop {
         let frame = tokio::select! {
             biased;
+            () = aborted.cancelled() => return,
             frame = frames.recv() => frame,
             () = closed.cancelled() => break,
         };
@@ -325,6 +371,9 @@ async fn write_loop<W>(
                 Ok(frame) => batch = sink.feed(frame).await,
                 Err(_) => break,
             }
+        }
+        if aborted.is_cancelled() {
+            return;
         }
         if batch.is_err() || sink.flush().await.is_err() {
             closed.cancel();
@@ -338,18 +387,14 @@ async fn write_loop<W>(
                 return;
             }
         }
-        let _ = sink.flush().await;
-        let _ = sink.get_mut().shutdown().await;
+        let _ = sink.close().await;
     })
     .await;
 }
 
-async fn read_loop<R>(
-    mut frames: FramedRead<R, FrameCodec>,
-    inner: Arc<Inner>,
-    accept: mpsc::Sender<(Headers, Stream)>,
-) where
-    R: AsyncRead + Unpin,
+async fn read_loop<R>(mut frames: R, inner: Arc<Inner>, accept: mpsc::Sender<(Headers, Stream)>)
+where
+    R: futures::Stream<Item = std::io::Result<Frame>> + Unpin,
 {
     let why = loop {
         let next = tokio::select! {

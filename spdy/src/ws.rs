@@ -1,32 +1,30 @@
-//! A WebSocket as a byte stream: how `SPDY/3.1+portforward.k8s.io` carries SPDY. Writes go
-//! out as binary messages; received binary messages are concatenated, because the Go framer
-//! splits one frame over several messages and a server may pack several into one. A text
-//! message is a protocol error, as in client-go's tunneling connection.
+//! SPDY inside WebSocket binary messages (`SPDY/3.1+portforward.k8s.io`), with DATA payloads
+//! never copied on the way through this layer.
+//!
+//! Message boundaries mean nothing to the protocol: the Go framer cuts a frame over several
+//! messages, and a server may pack several frames into one. So frames are read from the
+//! messages as from a byte stream, but a DATA payload is handed out as slices of the messages
+//! that carried it (a payload cut over two messages becomes two DATA frames, FIN on the
+//! last). Going out, control frames and small payloads are gathered into one message, and a
+//! large payload is a message of its own, so that the only copy left is the WebSocket's own
+//! (which masks as it copies). A text message is a protocol error, as in client-go's
+//! tunneling connection.
 
-use bytes::{Buf, Bytes};
-use futures::{Sink, Stream as _};
+use crate::frame::{Frame, FrameCodec, FrameError, MAX_FRAME, data_header, flags};
+use bytes::{Bytes, BytesMut};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{Sink, Stream};
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-pub struct WsByteStream<S> {
-    ws: WebSocketStream<S>,
-    pending: Bytes,
-    eof: bool,
-}
-
-impl<S> WsByteStream<S> {
-    pub fn new(ws: WebSocketStream<S>) -> Self {
-        WsByteStream {
-            ws,
-            pending: Bytes::new(),
-            eof: false,
-        }
-    }
-}
+/// A payload at least this large goes out as a message of its own instead of being copied
+/// into the message of the frames around it.
+const OWN_MESSAGE: usize = 16 * 1024;
 
 fn ws_error(e: WsError) -> io::Error {
     match e {
@@ -38,61 +36,313 @@ fn ws_error(e: WsError) -> io::Error {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsByteStream<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+/// Cuts frames out of bytes that arrive in pieces.
+#[derive(Default)]
+pub(crate) struct FrameParser {
+    codec: FrameCodec,
+    /// An unfinished frame header, or a control frame being gathered whole.
+    head: BytesMut,
+    /// The DATA frame whose payload is arriving: its stream, its flags, the bytes to come.
+    payload: Option<(u32, u8, usize)>,
+}
+
+impl FrameParser {
+    /// Reads `piece`, putting every frame it completes (or payload part it carries) on `out`.
+    pub(crate) fn push(&mut self, mut piece: Bytes, out: &mut VecDeque<Frame>) -> io::Result<()> {
         loop {
-            if !self.pending.is_empty() {
-                let n = self.pending.len().min(buf.remaining());
-                buf.put_slice(&self.pending[..n]);
-                self.pending.advance(n);
-                return Poll::Ready(Ok(()));
-            }
-            if self.eof {
-                return Poll::Ready(Ok(()));
-            }
-            match ready!(Pin::new(&mut self.ws).poll_next(cx)) {
-                Some(Ok(Message::Binary(data))) => self.pending = data,
-                // tungstenite answers pings itself when it next writes or flushes.
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                Some(Ok(Message::Text(_))) => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "a text message on a binary tunnel",
-                    )));
+            if let Some((stream_id, all_flags, left)) = self.payload {
+                if piece.is_empty() {
+                    return Ok(());
                 }
-                Some(Ok(Message::Close(_))) | None => self.eof = true,
-                Some(Err(WsError::ConnectionClosed)) => self.eof = true,
-                Some(Err(e)) => return Poll::Ready(Err(ws_error(e))),
+                let data = piece.split_to(left.min(piece.len()));
+                let left = left - data.len();
+                let flags = if left == 0 {
+                    all_flags
+                } else {
+                    all_flags & !flags::FIN
+                };
+                out.push_back(Frame::Data {
+                    stream_id,
+                    flags,
+                    data,
+                });
+                self.payload = (left > 0).then_some((stream_id, all_flags, left));
+                continue;
+            }
+            if self.head.len() < 8 {
+                let take = (8 - self.head.len()).min(piece.len());
+                self.head.extend_from_slice(&piece.split_to(take));
+                if self.head.len() < 8 {
+                    return Ok(());
+                }
+            }
+            let h = &self.head;
+            let length = (usize::from(h[5]) << 16) | (usize::from(h[6]) << 8) | usize::from(h[7]);
+            if length > MAX_FRAME {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    FrameError::TooLong(length),
+                ));
+            }
+            if h[0] & 0x80 == 0 {
+                let stream_id = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) & 0x7fff_ffff;
+                let flags = h[4];
+                self.head.clear();
+                if length == 0 {
+                    out.push_back(Frame::Data {
+                        stream_id,
+                        flags,
+                        data: Bytes::new(),
+                    });
+                } else {
+                    self.payload = Some((stream_id, flags, length));
+                }
+                continue;
+            }
+            let take = (8 + length - self.head.len()).min(piece.len());
+            self.head.extend_from_slice(&piece.split_to(take));
+            if self.head.len() < 8 + length {
+                return Ok(());
+            }
+            use tokio_util::codec::Decoder;
+            match self.codec.decode(&mut self.head)? {
+                Some(frame) => out.push_back(frame),
+                None => unreachable!("a whole control frame decodes"),
             }
         }
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsByteStream<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(ws_error)?;
-        Pin::new(&mut self.ws)
-            .start_send(Message::binary(Bytes::copy_from_slice(buf)))
-            .map_err(ws_error)?;
-        Poll::Ready(Ok(buf.len()))
+/// The frames a WebSocket carries.
+pub(crate) struct WsFrames<S> {
+    ws: SplitStream<WebSocketStream<S>>,
+    parser: FrameParser,
+    ready: VecDeque<Frame>,
+}
+
+impl<S> WsFrames<S> {
+    pub(crate) fn new(ws: SplitStream<WebSocketStream<S>>) -> Self {
+        WsFrames {
+            ws,
+            parser: FrameParser::default(),
+            ready: VecDeque::new(),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsFrames<S> {
+    type Item = io::Result<Frame>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(frame) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
+                Some(Ok(Message::Binary(data))) => {
+                    if let Err(e) = this.parser.push(data, &mut this.ready) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+                // tungstenite answers pings itself when it next writes or flushes.
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                Some(Ok(Message::Text(_))) => {
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a text message on a binary tunnel",
+                    ))));
+                }
+                Some(Ok(Message::Close(_)) | Err(WsError::ConnectionClosed)) | None => {
+                    return Poll::Ready(None);
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(ws_error(e)))),
+            }
+        }
+    }
+}
+
+/// Frames out through a WebSocket.
+pub(crate) struct WsFrameSink<S> {
+    ws: SplitSink<WebSocketStream<S>, Message>,
+    codec: FrameCodec,
+    /// Control frames, DATA headers and small payloads, gathered into the next message.
+    small: BytesMut,
+    /// Messages made, in order, not yet handed to the WebSocket.
+    queue: VecDeque<Bytes>,
+}
+
+impl<S> WsFrameSink<S> {
+    pub(crate) fn new(ws: SplitSink<WebSocketStream<S>, Message>) -> Self {
+        WsFrameSink {
+            ws,
+            codec: FrameCodec::default(),
+            small: BytesMut::new(),
+            queue: VecDeque::new(),
+        }
+    }
+
+    fn seal(&mut self) {
+        if !self.small.is_empty() {
+            self.queue.push_back(self.small.split().freeze());
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsFrameSink<S> {
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.queue.is_empty() {
+            ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(ws_error)?;
+            if let Some(message) = self.queue.pop_front() {
+                Pin::new(&mut self.ws)
+                    .start_send(Message::Binary(message))
+                    .map_err(ws_error)?;
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Frame> for WsFrameSink<S> {
+    type Error = io::Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.small.len() >= OWN_MESSAGE {
+            this.seal();
+        }
+        this.poll_drain(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, frame: Frame) -> io::Result<()> {
+        let this = &mut *self;
+        match frame {
+            Frame::Data {
+                stream_id,
+                flags,
+                data,
+            } if data.len() >= OWN_MESSAGE => {
+                this.small
+                    .extend_from_slice(&data_header(stream_id, flags, data.len())?);
+                this.seal();
+                this.queue.push_back(data);
+                Ok(())
+            }
+            frame => {
+                use tokio_util::codec::Encoder;
+                this.codec.encode(frame, &mut this.small)
+            }
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.ws).poll_flush(cx).map_err(ws_error)
+        let this = &mut *self;
+        this.seal();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.ws).poll_flush(cx).map_err(ws_error)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.as_mut().poll_flush(cx))?;
         match ready!(Pin::new(&mut self.ws).poll_close(cx)) {
             Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
             Err(e) => Poll::Ready(Err(ws_error(e))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_util::codec::Encoder;
+
+    fn wire(frames: &[Frame]) -> Vec<u8> {
+        let mut codec = FrameCodec::default();
+        let mut out = BytesMut::new();
+        for frame in frames {
+            codec.encode(frame.clone(), &mut out).unwrap();
+        }
+        out.to_vec()
+    }
+
+    /// Joins the DATA parts of each stream back together, as the streams read them.
+    fn reassembled(frames: Vec<Frame>) -> Vec<Frame> {
+        let mut joined: Vec<Frame> = Vec::new();
+        for frame in frames {
+            if let (
+                Some(Frame::Data {
+                    stream_id: last_id,
+                    flags: last_flags,
+                    data: last,
+                }),
+                Frame::Data {
+                    stream_id,
+                    flags,
+                    data,
+                },
+            ) = (joined.last_mut(), &frame)
+                && *last_id == *stream_id
+                && *last_flags & flags::FIN == 0
+            {
+                let mut both = BytesMut::from(&last[..]);
+                both.extend_from_slice(data);
+                *last = both.freeze();
+                *last_flags = *flags;
+                continue;
+            }
+            joined.push(frame);
+        }
+        joined
+    }
+
+    /// However the bytes are cut into messages, the same frames come out, and no DATA
+    /// frame ends a stream before its last byte.
+    #[test]
+    fn any_cut_of_the_stream_gives_the_same_frames() {
+        let frames = vec![
+            Frame::SynReply {
+                stream_id: 1,
+                flags: 0,
+                headers: vec![("port".into(), "80".into())],
+            },
+            Frame::Data {
+                stream_id: 1,
+                flags: 0,
+                data: Bytes::from(vec![1u8; 40_000]),
+            },
+            Frame::Ping { id: 7 },
+            Frame::Data {
+                stream_id: 3,
+                flags: flags::FIN,
+                data: Bytes::from_static(b"last words"),
+            },
+            Frame::Data {
+                stream_id: 5,
+                flags: flags::FIN,
+                data: Bytes::new(),
+            },
+        ];
+        let bytes = wire(&frames);
+        for cut in [1, 3, 7, 8, 9, 100, 4096, 39_999, bytes.len()] {
+            let mut parser = FrameParser::default();
+            let mut out = VecDeque::new();
+            for piece in bytes.chunks(cut) {
+                parser
+                    .push(Bytes::copy_from_slice(piece), &mut out)
+                    .unwrap();
+            }
+            assert_eq!(reassembled(out.into_iter().collect()), frames, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_frame_is_an_error() {
+        let mut parser = FrameParser::default();
+        let header = [0x00, 0, 0, 1, 0, 0xff, 0xff, 0xff];
+        assert!(
+            parser
+                .push(Bytes::copy_from_slice(&header), &mut VecDeque::new())
+                .is_err()
+        );
     }
 }

@@ -16,6 +16,22 @@ async fn pair() -> (Session, (Session, Incoming)) {
     (client, server)
 }
 
+/// The same, with SPDY inside WebSocket binary messages (the client masks, as it must).
+async fn websocket_pair() -> (Session, (Session, Incoming)) {
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let (client, server) = tokio::join!(
+        WebSocketStream::from_raw_socket(client.unwrap(), WsRole::Client, None),
+        WebSocketStream::from_raw_socket(accepted.unwrap().0, WsRole::Server, None),
+    );
+    let (client, _) = Session::over_websocket(client, Role::Client, SessionConfig::default());
+    let server = Session::over_websocket(server, Role::Server, SessionConfig::default());
+    (client, server)
+}
+
 /// Echoes every stream the client opens: copies to EOF, then half-closes back.
 fn echo_server(mut incoming: Incoming) {
     tokio::spawn(async move {
@@ -39,7 +55,15 @@ fn headers(kind: &str, request: u32) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn many_concurrent_streams_each_get_their_own_bytes_back() {
-    let (client, (_server, incoming)) = pair().await;
+    many_concurrent_streams(pair().await).await;
+}
+
+#[tokio::test]
+async fn many_concurrent_streams_over_websocket() {
+    many_concurrent_streams(websocket_pair().await).await;
+}
+
+async fn many_concurrent_streams((client, (_server, incoming)): (Session, (Session, Incoming))) {
     echo_server(incoming);
     let tasks: Vec<_> = (0..100u32)
         .map(|i| {
@@ -62,7 +86,17 @@ async fn many_concurrent_streams_each_get_their_own_bytes_back() {
 
 #[tokio::test]
 async fn a_large_transfer_keeps_every_byte_in_order() {
-    let (client, (_server, incoming)) = pair().await;
+    large_transfer(pair().await).await;
+}
+
+/// Payloads large enough to travel as messages of their own, and small ones gathered with
+/// the frames around them, both ways at once.
+#[tokio::test]
+async fn a_large_transfer_over_websocket_keeps_every_byte_in_order() {
+    large_transfer(websocket_pair().await).await;
+}
+
+async fn large_transfer((client, (_server, incoming)): (Session, (Session, Incoming))) {
     echo_server(incoming);
     let stream = client.open_stream(headers("data", 0)).await.unwrap();
     let (mut rd, mut wr) = tokio::io::split(stream);
@@ -147,6 +181,30 @@ async fn after_goaway_and_close_new_streams_fail_at_once() {
     match client.open_stream(headers("data", 0)).await {
         Err(SessionError::Closed(_) | SessionError::GoingAway) => {}
         other => panic!("expected a closed session, got {:?}", other.err()),
+    }
+}
+
+/// A dropped connection must read as an error, never as a clean end: a client that sees a
+/// clean end believes the pod answered with nothing.
+#[tokio::test]
+async fn an_aborted_session_ends_the_peers_streams_in_error_even_if_they_drop_after() {
+    for websocket in [false, true] {
+        let (client, (server, mut incoming)) = if websocket {
+            websocket_pair().await
+        } else {
+            pair().await
+        };
+        let mut stream = client.open_stream(headers("data", 0)).await.unwrap();
+        let (_, accepted) = incoming.accept().await.unwrap();
+        server.abort();
+        // Dropped after the abort: its FIN must not reach the wire.
+        drop(accepted);
+        let mut buf = [0u8; 8];
+        let read = tokio::time::timeout(LONG, stream.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(read.is_err(), "websocket {websocket}: {read:?}");
+        tokio::time::timeout(LONG, client.closed()).await.unwrap();
     }
 }
 

@@ -12,7 +12,6 @@ use super::upgrade::{
 };
 use crate::forward::{Connect, Dial, PodStream, Verdict};
 use crate::resolve::Endpoint;
-use kftray_spdy::ws::WsByteStream;
 use kftray_spdy::{Role, Session, SessionConfig, SessionError, Stream};
 use std::collections::HashMap;
 use std::io;
@@ -162,9 +161,7 @@ impl PodConnector {
             {
                 Ok(ws) => {
                     self.learn(Mode::SpdyOverWebSocket);
-                    return Ok(Some(
-                        Session::new(WsByteStream::new(ws), Role::Client, config).0,
-                    ));
+                    return Ok(Some(Session::over_websocket(ws, Role::Client, config).0));
                 }
                 Err(e) if e.is_protocol_refusal() => {
                     tracing::debug!(error = %e, "no SPDY over WebSocket; trying raw SPDY");

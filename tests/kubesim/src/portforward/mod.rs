@@ -90,7 +90,12 @@ fn raw_spdy(req: hyper::Request<Incoming>, target: Target) -> hyper::Response<Fu
     }
     tokio::spawn(async move {
         if let Ok(upgraded) = hyper::upgrade::on(req).await {
-            spdy::serve(hyper_util::rt::TokioIo::new(upgraded), target).await;
+            let session = kftray_spdy::Session::new(
+                hyper_util::rt::TokioIo::new(upgraded),
+                kftray_spdy::Role::Server,
+                kftray_spdy::SessionConfig::default(),
+            );
+            spdy::serve(session, target).await;
         }
     });
     let mut response = hyper::Response::new(Full::new(Bytes::new()));
@@ -152,7 +157,12 @@ fn websocket(req: hyper::Request<Incoming>, target: Target) -> hyper::Response<F
         if chosen == CHANNEL_V4 {
             channel::serve(ws, ports, target).await;
         } else {
-            spdy::serve(kftray_spdy::ws::WsByteStream::new(ws), target).await;
+            let session = kftray_spdy::Session::over_websocket(
+                ws,
+                kftray_spdy::Role::Server,
+                kftray_spdy::SessionConfig::default(),
+            );
+            spdy::serve(session, target).await;
         }
     });
     let mut response = hyper::Response::new(Full::new(Bytes::new()));

@@ -2,11 +2,11 @@
 //! opens an error stream and a data stream per connection, paired by `requestid`.
 
 use super::Target;
-use kftray_spdy::{Headers, Role, Session, SessionConfig, Stream};
+use kftray_spdy::{Headers, Incoming, Session, Stream};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// The kubelet's `streamCreationTimeout`: the second stream of a pair must come this soon.
 const PAIR_TIMEOUT: Duration = Duration::from_secs(30);
@@ -19,18 +19,19 @@ struct Half {
     since: Option<Instant>,
 }
 
-pub(super) async fn serve<T>(io: T, target: Target)
-where
-    T: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let (session, mut incoming) = Session::new(io, Role::Server, SessionConfig::default());
+/// Serves port-forward streams on a session, raw or inside WebSocket.
+pub(super) async fn serve((session, mut incoming): (Session, Incoming), target: Target) {
     let target = Arc::new(target);
     let mut pairs: HashMap<String, Half> = HashMap::new();
     loop {
         let next = tokio::select! {
             next = incoming.accept() => next,
-            // The pod died or a test dropped its streams: the connection goes with it.
-            () = target.kill.cancelled() => break,
+            // The pod died or a test dropped its streams: the connection goes with it, as a
+            // broken connection does, without a goodbye.
+            () = target.kill.cancelled() => {
+                session.abort();
+                return;
+            }
         };
         let Some((headers, stream)) = next else { break };
         pairs.retain(|_, half| half.since.is_none_or(|t| t.elapsed() < PAIR_TIMEOUT));
@@ -56,7 +57,7 @@ where
                 error, data, port, ..
             } = pairs.remove(request).unwrap_or_default();
             if let (Some(error), Some(data)) = (error, data) {
-                tokio::spawn(forward(error, data, port, target.clone()));
+                tokio::spawn(forward(error, data, port, target.clone(), session.clone()));
             }
         }
     }
@@ -71,7 +72,13 @@ fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
 }
 
 /// One local connection: dial the pod's port and carry bytes until both sides are done.
-async fn forward(mut error: Stream, mut data: Stream, port: u16, target: Arc<Target>) {
+async fn forward(
+    mut error: Stream,
+    mut data: Stream,
+    port: u16,
+    target: Arc<Target>,
+    session: Session,
+) {
     let backend = match target.dial(port).await {
         Ok(backend) => backend,
         Err(message) => {
@@ -93,7 +100,11 @@ async fn forward(mut error: Stream, mut data: Stream, port: u16, target: Arc<Tar
     };
     tokio::select! {
         _ = async { tokio::join!(upstream, downstream) } => {}
-        () = target.kill.cancelled() => return,
+        // Aborted before the streams drop, so no FIN makes the loss look like a clean end.
+        () = target.kill.cancelled() => {
+            session.abort();
+            return;
+        }
     }
     // A clean finish: the error stream closes without a message.
     let _ = error.shutdown().await;
