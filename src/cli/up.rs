@@ -97,6 +97,7 @@ pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
         return detach(cli, &path, &home, args, out);
     }
     up::raise_open_files();
+    up::keep_freed_memory();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -21,3 +21,16 @@ pub fn raise_open_files() {
         }
     }
 }
+
+/// Keeps freed memory for reuse instead of handing it back to the kernel at once: every
+/// frame's buffer is allocated on one thread and freed on another, and glibc's default of
+/// trimming and mapping from 128 KiB made each new buffer fault its pages in again.
+/// (glibc only: other allocators keep their own policy.)
+pub fn keep_freed_memory() {
+    // SAFETY: mallopt only changes the allocator's tuning; it is called before any thread.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 16 << 20);
+    }
+}

@@ -14,7 +14,7 @@ mod session;
 mod spec;
 
 pub use forward::{ForwardReport, Phase};
-pub use limits::raise_open_files;
+pub use limits::{keep_freed_memory, raise_open_files};
 pub use session::{Selection, UpError, UpOptions, desired, project_of, run};
 pub use spec::{LocalBind, Relayed, RunSpec};
 
