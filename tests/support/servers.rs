@@ -310,6 +310,19 @@ impl SecretService {
             let mut stdin = keyring.stdin.take().unwrap();
             stdin.write_all(b"test-keyring-password").unwrap();
         }
+        // Until the login keyring is on disk the daemon has no default collection, and a
+        // client that stores a secret then gets a creation prompt nobody can answer.
+        let login = dir.path().join("home/data/keyrings/login.keyring");
+        while !login.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "gnome-keyring-daemon never created its login keyring"
+            );
+            if let Ok(Some(status)) = keyring.try_wait() {
+                panic!("gnome-keyring-daemon exited: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         SecretService { dbus, keyring, dir }
     }
 
