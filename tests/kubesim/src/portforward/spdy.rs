@@ -6,10 +6,13 @@ use kftray_spdy::{Headers, Incoming, Session, Stream};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, BufReader};
 
 /// The kubelet's `streamCreationTimeout`: the second stream of a pair must come this soon.
 const PAIR_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Go's io.Copy buffer, which the kubelet's port-forward copies with.
+const COPY_BUFFER: usize = 32 * 1024;
 
 #[derive(Default)]
 struct Half {
@@ -88,14 +91,18 @@ async fn forward(
             return;
         }
     };
-    let (mut from_client, mut to_client) = tokio::io::split(data);
-    let (mut from_pod, mut to_pod) = backend.into_split();
+    let (from_client, mut to_client) = tokio::io::split(data);
+    let (from_pod, mut to_pod) = backend.into_split();
+    // The kubelet copies with Go's io.Copy, whose 32 KiB buffer sets the DATA frames' size
+    // (tokio's copy would make them 8 KiB).
+    let mut from_client = BufReader::with_capacity(COPY_BUFFER, from_client);
+    let mut from_pod = BufReader::with_capacity(COPY_BUFFER, from_pod);
     let upstream = async {
-        let _ = tokio::io::copy(&mut from_client, &mut to_pod).await;
+        let _ = tokio::io::copy_buf(&mut from_client, &mut to_pod).await;
         let _ = to_pod.shutdown().await;
     };
     let downstream = async {
-        let _ = tokio::io::copy(&mut from_pod, &mut to_client).await;
+        let _ = tokio::io::copy_buf(&mut from_pod, &mut to_client).await;
         let _ = to_client.shutdown().await;
     };
     tokio::select! {
