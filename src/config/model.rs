@@ -172,9 +172,11 @@ pub struct SyncSpec {
 #[serde(default, deny_unknown_fields)]
 pub struct RelaySpec {
     /// Container image of the relay. Default: kftray's own relay-server image of this version.
+    /// Only your own files may set it, not a team file from git.
     pub image: Option<At<String>>,
     /// A Pod manifest (YAML) to create the relay from instead of the built-in one, relative
     /// to this file. kftray sets its name, namespace, labels and (when `image` is set) image.
+    /// Only your own files may set it, not a team file from git.
     pub manifest: Option<At<String>>,
     /// Run the relay in this namespace for every forward that needs one (per context), instead
     /// of each forward's own namespace.

@@ -493,6 +493,30 @@ fn three_layers_merge_in_order_and_relative_paths_of_the_team_file_resolve_in_th
 }
 
 #[test]
+fn the_team_file_cannot_choose_what_the_relay_pod_runs() {
+    let team = format!("{WEB}\n[relay]\nimage = \"evil.example/miner:1\"\n");
+    let d = load_layers(vec![Layer::remote(TEAM, team.as_str(), "/p".into())]).unwrap_err();
+    let f = &d.findings()[0];
+    assert_eq!(
+        (f.code.as_str(), f.file.to_str().unwrap(), f.line, f.column),
+        ("kftray::trust", TEAM, Some(6), Some(9))
+    );
+    assert!(f.help.as_deref().unwrap().contains("kftray.local.toml"));
+
+    // The user's own file may choose it, over the team's.
+    let mine = "[relay]\nimage = \"registry.example/kftray-relay:0.1.0\"\n";
+    let e = load_layers(vec![
+        Layer::remote(TEAM, team.as_str(), "/p".into()),
+        Layer::local("/p/kftray.local.toml", mine),
+    ])
+    .unwrap();
+    assert_eq!(
+        e.relay.image.as_deref(),
+        Some("registry.example/kftray-relay:0.1.0")
+    );
+}
+
+#[test]
 fn the_team_file_cannot_expose_this_machine_to_the_network() {
     let exposed = format!("{WEB}local_address = \"0.0.0.0\"\nexpose_to_network = true\n");
     let d = load_layers(vec![Layer::remote(TEAM, exposed.as_str(), "/p".into())]).unwrap_err();
