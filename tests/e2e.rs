@@ -1,0 +1,376 @@
+//! A user's journey end to end, on the simulated cluster or, opt-in, on a real one: forwards to
+//! a service, a deployment and a label selector by named port, a client that half-closes,
+//! two hundred connections at once, the pod in use deleted, status and down from other
+//! processes.
+//!
+//! Set `KFTRAY_E2E_KUBECONFIG` (and optionally `KFTRAY_E2E_CONTEXT`) to run these against a
+//! real cluster: each test creates its own namespace there (a Deployment of Kubernetes' own
+//! `agnhost serve-hostname` test image and a Service) and deletes it afterwards. Nothing here
+//! uses the simulator's own API — the cluster is set up, read and changed through the
+//! Kubernetes API — so what passes on the sim is what is asked of a real cluster.
+
+mod support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kubesim::testing::http_get;
+use kubesim::{Cluster, ClusterOptions};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use support::{Project, text};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Kubernetes' e2e image; `serve-hostname` answers every HTTP request with the pod's name, as
+/// the sim's `kubesim/http` does.
+const REAL_IMAGE: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53";
+
+/// Where the tests run: the cluster, a client for it, and a namespace of their own.
+struct Ground {
+    kubeconfig: PathBuf,
+    context: Option<String>,
+    client: kube::Client,
+    namespace: String,
+    /// Image pulls and scheduling on a real cluster take far longer than the sim.
+    pods_timeout: Duration,
+    real: bool,
+    _sim: Option<Cluster>,
+}
+
+impl Ground {
+    async fn new() -> Ground {
+        let real = std::env::var_os("KFTRAY_E2E_KUBECONFIG").map(PathBuf::from);
+        let context = std::env::var("KFTRAY_E2E_CONTEXT").ok();
+        let (sim, kubeconfig) = match real {
+            Some(path) => (None, path),
+            None => {
+                let sim = Cluster::start(ClusterOptions::default()).await.unwrap();
+                let path = sim.kubeconfig_path().to_path_buf();
+                (Some(sim), path)
+            }
+        };
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+            &kube::config::KubeConfigOptions {
+                context: context.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let ground = Ground {
+            kubeconfig,
+            context,
+            client,
+            namespace: format!("kftray-e2e-{}-{nanos}", std::process::id()),
+            pods_timeout: if sim.is_some() {
+                support::TIMEOUT
+            } else {
+                Duration::from_secs(300)
+            },
+            real: sim.is_none(),
+            _sim: sim,
+        };
+        ground.create_web().await;
+        ground
+    }
+
+    /// A namespace with a two-replica Deployment `web` (container port named `http`) and a
+    /// Service `web` whose port `http` targets it by name.
+    async fn create_web(&self) {
+        let ns = &self.namespace;
+        let (image, args) = if self.real {
+            (REAL_IMAGE, json!(["serve-hostname", "--port=8080"]))
+        } else {
+            ("kubesim/http", json!([]))
+        };
+        let namespace: Namespace = from(json!({"metadata": {"name": ns}}));
+        Api::<Namespace>::all(self.client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap();
+        let labels = json!({"app": "web"});
+        let deployment: Deployment = from(json!({
+            "metadata": {"name": "web", "namespace": ns, "labels": labels},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{
+                        "name": "web",
+                        "image": image,
+                        "args": args,
+                        "ports": [{"name": "http", "containerPort": 8080}],
+                    }]},
+                },
+            },
+        }));
+        Api::<Deployment>::namespaced(self.client.clone(), ns)
+            .create(&PostParams::default(), &deployment)
+            .await
+            .unwrap();
+        let service: Service = from(json!({
+            "metadata": {"name": "web", "namespace": ns},
+            "spec": {
+                "selector": labels,
+                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+            },
+        }));
+        Api::<Service>::namespaced(self.client.clone(), ns)
+            .create(&PostParams::default(), &service)
+            .await
+            .unwrap();
+        self.wait_ready_pods(|pods| pods.len() == 2).await;
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Names of the Ready, not terminating pods of `web`.
+    async fn ready_pods(&self) -> Vec<String> {
+        let list = self
+            .pods()
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap();
+        list.items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .filter_map(|p| p.metadata.name)
+            .collect()
+    }
+
+    async fn wait_ready_pods(&self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + self.pods_timeout;
+        loop {
+            let pods = self.ready_pods().await;
+            if done(&pods) {
+                return pods;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "pods of web in {} never got there: {pods:?}",
+                self.namespace
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A project whose kftray.toml points at this ground, with these forwards.
+    fn project(&self, forwards: &str) -> Project {
+        let mut defaults = format!(
+            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n",
+            self.kubeconfig.display().to_string(),
+            self.namespace
+        );
+        if let Some(context) = &self.context {
+            defaults.push_str(&format!("context = {context:?}\n"));
+        }
+        let mut project = Project::new();
+        if self.real {
+            // Exec credential plugins (gcloud, aws, kubelogin) read their login from HOME.
+            if let Some(home) = std::env::var_os("HOME") {
+                project.env = vec![("HOME".into(), home.to_string_lossy().into_owned())];
+            }
+        }
+        std::fs::write(
+            project.path("kftray.toml"),
+            format!("{defaults}\n{forwards}"),
+        )
+        .unwrap();
+        project
+    }
+}
+
+impl Drop for Ground {
+    fn drop(&mut self) {
+        if !self.real {
+            return;
+        }
+        // Drop cannot await, and the test's runtime is shutting down: a runtime of its own.
+        let (client, ns) = (self.client.clone(), self.namespace.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let _ = Api::<Namespace>::all(client)
+                    .delete(&ns, &DeleteParams::background())
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
+    serde_json::from_value(value).unwrap()
+}
+
+/// The forward's local address and the pod it uses, once it is ready.
+async fn ready(project: &Project, alias: &str) -> (SocketAddr, String) {
+    let status = project
+        .wait_for(&format!("{alias} ready with a pod"), |s| {
+            s.iter()
+                .any(|f| f["alias"] == alias && f["state"] == "ready" && f["pod"].is_string())
+        })
+        .await;
+    let row = status.iter().find(|f| f["alias"] == alias).unwrap();
+    (
+        support::address(&status, alias),
+        row["pod"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The body of `GET /` through the forward, which is the name of the pod that answered.
+async fn pod_behind(addr: SocketAddr) -> String {
+    let (code, body) = http_get(addr, "/").await.unwrap();
+    assert_eq!(code, 200, "{body}");
+    body.trim().to_string()
+}
+
+const THREE_TARGETS: &str = "\
+[forwards.service]
+service = \"web\"
+remote_port = \"http\"
+local_port = \"any\"
+
+[forwards.deployment]
+deployment = \"web\"
+remote_port = \"http\"
+local_port = \"any\"
+
+[forwards.selector]
+selector = \"app=web\"
+remote_port = 8080
+local_port = \"any\"
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_deployment_and_selector_forwards_carry_traffic_then_down_stops_them() {
+    let ground = Ground::new().await;
+    let project = ground.project(THREE_TARGETS);
+    let out = project.run(&["up", "--detach"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let pods = ground.ready_pods().await;
+    let mut addresses = Vec::new();
+    for alias in ["service", "deployment", "selector"] {
+        let (addr, pod) = ready(&project, alias).await;
+        assert!(
+            pods.contains(&pod),
+            "{alias} uses {pod}, not one of {pods:?}"
+        );
+        assert_eq!(pod_behind(addr).await, pod, "{alias}");
+        addresses.push(addr);
+    }
+
+    // A client that sends its request, half-closes, then reads gets the whole reply.
+    let mut client = tokio::net::TcpStream::connect(addresses[0]).await.unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    client.shutdown().await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(support::TIMEOUT, client.read_to_end(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(pods.iter().any(|p| reply.contains(p.as_str())), "{reply}");
+
+    // Two hundred at once on one forward: none fails.
+    let requests: Vec<_> = (0..200)
+        .map(|_| tokio::spawn(http_get(addresses[0], "/")))
+        .collect();
+    let mut failures = Vec::new();
+    for request in requests {
+        match request.await.unwrap() {
+            Ok((200, body)) if pods.contains(&body.trim().to_string()) => {}
+            other => failures.push(format!("{other:?}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 200 failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+
+    let status = project.status().await;
+    assert_eq!(
+        support::aliases(&status),
+        ["deployment", "selector", "service"]
+    );
+    let down = project.run(&["down"]).await;
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(project.status().await.is_empty());
+    for addr in addresses {
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "{addr} still accepts after down"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pod_in_use_is_deleted_and_the_next_connections_reach_another() {
+    let ground = Ground::new().await;
+    let project = ground.project(THREE_TARGETS);
+    let out = project.run(&["up", "--detach"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (addr, first) = ready(&project, "service").await;
+    assert_eq!(pod_behind(addr).await, first);
+
+    ground
+        .pods()
+        .delete(&first, &DeleteParams::default())
+        .await
+        .unwrap();
+    // The listener never closes; connections move to a pod that is not the deleted one.
+    let deadline = tokio::time::Instant::now() + ground.pods_timeout;
+    loop {
+        if let Ok((200, body)) = http_get(addr, "/").await
+            && body.trim() != first
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never moved off {first}\nlog:\n{}",
+            project.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The Deployment replaces the pod, and the forward reports the pod it now uses.
+    let pods = ground
+        .wait_ready_pods(|pods| pods.len() == 2 && !pods.contains(&first))
+        .await;
+    project
+        .wait_for("status to name a live pod", |s| {
+            s.iter().any(|f| {
+                f["alias"] == "service"
+                    && f["pod"]
+                        .as_str()
+                        .is_some_and(|p| pods.iter().any(|live| live == p))
+            })
+        })
+        .await;
+}
