@@ -9,6 +9,7 @@ mod compression;
 mod frame;
 mod session;
 mod stream;
+mod websocket;
 mod ws;
 
 pub use frame::{

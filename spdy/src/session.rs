@@ -9,14 +9,14 @@
 
 use crate::frame::{Frame, FrameCodec, Headers, rst};
 use crate::stream::{Event, Stream};
-use crate::ws::{WsFrameSink, WsFrames};
+use crate::websocket::{Reader, Writer};
+use crate::ws::{Pong, WsFrameSink, WsFrames};
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::WebSocketStream;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
@@ -178,28 +178,35 @@ impl Session {
             FramedWrite::new(write, FrameCodec::default()),
             role,
             config,
+            Arc::new(Notify::new()),
         )
     }
 
-    /// Starts the reader and writer tasks on a WebSocket whose binary messages carry the
-    /// SPDY bytes (`SPDY/3.1+portforward.k8s.io`).
-    pub fn over_websocket<S>(
-        ws: WebSocketStream<S>,
-        role: Role,
-        config: SessionConfig,
-    ) -> (Session, Incoming)
+    /// Starts the reader and writer tasks on a connection upgraded to WebSocket, whose
+    /// binary messages carry the SPDY bytes (`SPDY/3.1+portforward.k8s.io`).
+    pub fn over_websocket<T>(io: T, role: Role, config: SessionConfig) -> (Session, Incoming)
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        T: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let (sink, stream) = ws.split();
-        Session::start(WsFrames::new(stream), WsFrameSink::new(sink), role, config)
+        let (read, write) = tokio::io::split(io);
+        let pong = Arc::new(Pong::default());
+        let kick = pong.kick.clone();
+        Session::start(
+            WsFrames::new(Reader::new(read, role), pong.clone()),
+            WsFrameSink::new(Writer::new(write, role), pong),
+            role,
+            config,
+            kick,
+        )
     }
 
+    /// `kick` makes the writer flush with nothing queued (a WebSocket pong is due).
     fn start<R, W>(
         frames_in: R,
         frames_out: W,
         role: Role,
         config: SessionConfig,
+        kick: Arc<Notify>,
     ) -> (Session, Incoming)
     where
         R: futures::Stream<Item = std::io::Result<Frame>> + Unpin + Send + 'static,
@@ -233,6 +240,7 @@ impl Session {
             out_rx,
             inner.closed.clone(),
             inner.aborted.clone(),
+            kick,
             config.close_timeout,
         ));
         tokio::spawn(read_loop(frames_in, inner.clone(), accept_tx));
@@ -352,6 +360,7 @@ async fn write_loop<W>(
     mut frames: mpsc::Receiver<Frame>,
     closed: CancellationToken,
     aborted: CancellationToken,
+    kick: Arc<Notify>,
     close_timeout: Duration,
 ) where
     W: futures::Sink<Frame, Error = std::io::Error> + Unpin,
@@ -361,6 +370,13 @@ async fn write_loop<W>(
             biased;
             () = aborted.cancelled() => return,
             frame = frames.recv() => frame,
+            () = kick.notified() => {
+                if sink.flush().await.is_err() {
+                    closed.cancel();
+                    return;
+                }
+                continue;
+            }
             () = closed.cancelled() => break,
         };
         let Some(frame) = frame else { break };

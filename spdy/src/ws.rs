@@ -1,40 +1,31 @@
 //! SPDY inside WebSocket binary messages (`SPDY/3.1+portforward.k8s.io`), with DATA payloads
-//! never copied on the way through this layer.
+//! never copied on the way in, and copied once (masked as they are copied) on the way out.
 //!
 //! Message boundaries mean nothing to the protocol: the Go framer cuts a frame over several
 //! messages, and a server may pack several frames into one. So frames are read from the
-//! messages as from a byte stream, but a DATA payload is handed out as slices of the messages
-//! that carried it (a payload cut over two messages becomes two DATA frames, FIN on the
-//! last). Going out, control frames and small payloads are gathered into one message, and a
-//! large payload is a message of its own, so that the only copy left is the WebSocket's own
-//! (which masks as it copies). A text message is a protocol error, as in client-go's
-//! tunneling connection.
+//! messages as from a byte stream, but a DATA payload is handed out as slices of the reads
+//! that carried it (a payload cut in two becomes two DATA frames, FIN on the last). Going
+//! out, control frames and small payloads are gathered into one message, and a large payload
+//! is a message of its own. A text message is a protocol error, as in client-go's tunneling
+//! connection.
 
 use crate::frame::{Frame, FrameCodec, FrameError, MAX_FRAME, data_header, flags};
+use crate::websocket::{Event, Reader, Writer};
 use bytes::{Bytes, BytesMut};
-use futures::stream::{SplitSink, SplitStream};
 use futures::{Sink, Stream};
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio::sync::Notify;
 
 /// A payload at least this large goes out as a message of its own instead of being copied
 /// into the message of the frames around it.
 const OWN_MESSAGE: usize = 16 * 1024;
-
-fn ws_error(e: WsError) -> io::Error {
-    match e {
-        WsError::Io(e) => e,
-        WsError::ConnectionClosed | WsError::AlreadyClosed => {
-            io::Error::new(io::ErrorKind::BrokenPipe, "the WebSocket is closed")
-        }
-        other => io::Error::other(other),
-    }
-}
+/// Past this much unwritten output, the sink writes before taking more frames.
+const HIGH_WATER: usize = 256 * 1024;
 
 /// Cuts frames out of bytes that arrive in pieces.
 #[derive(Default)]
@@ -113,24 +104,40 @@ impl FrameParser {
     }
 }
 
+/// A ping the reader saw, for the writer to answer (only the latest needs a pong).
+#[derive(Default)]
+pub(crate) struct Pong {
+    due: Mutex<Option<Bytes>>,
+    /// Wakes the session's writer, which then flushes: a pong goes out on every flush.
+    pub(crate) kick: Arc<Notify>,
+}
+
+impl Pong {
+    fn take(&self) -> Option<Bytes> {
+        self.due.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
 /// The frames a WebSocket carries.
-pub(crate) struct WsFrames<S> {
-    ws: SplitStream<WebSocketStream<S>>,
+pub(crate) struct WsFrames<R> {
+    ws: Reader<R>,
+    pong: Arc<Pong>,
     parser: FrameParser,
     ready: VecDeque<Frame>,
 }
 
-impl<S> WsFrames<S> {
-    pub(crate) fn new(ws: SplitStream<WebSocketStream<S>>) -> Self {
+impl<R: AsyncRead + Unpin> WsFrames<R> {
+    pub(crate) fn new(ws: Reader<R>, pong: Arc<Pong>) -> Self {
         WsFrames {
             ws,
+            pong,
             parser: FrameParser::default(),
             ready: VecDeque::new(),
         }
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsFrames<S> {
+impl<R: AsyncRead + Unpin> Stream for WsFrames<R> {
     type Item = io::Result<Frame>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -139,71 +146,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsFrames<S> {
             if let Some(frame) = this.ready.pop_front() {
                 return Poll::Ready(Some(Ok(frame)));
             }
-            match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
-                Some(Ok(Message::Binary(data))) => {
+            match ready!(this.ws.poll_event(cx)) {
+                Some(Ok(Event::Data(data))) => {
                     if let Err(e) = this.parser.push(data, &mut this.ready) {
                         return Poll::Ready(Some(Err(e)));
                     }
                 }
-                // tungstenite answers pings itself when it next writes or flushes.
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                Some(Ok(Message::Text(_))) => {
-                    return Poll::Ready(Some(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "a text message on a binary tunnel",
-                    ))));
+                Some(Ok(Event::Ping(payload))) => {
+                    *this.pong.due.lock().unwrap_or_else(|e| e.into_inner()) = Some(payload);
+                    this.pong.kick.notify_one();
                 }
-                Some(Ok(Message::Close(_)) | Err(WsError::ConnectionClosed)) | None => {
-                    return Poll::Ready(None);
-                }
-                Some(Err(e)) => return Poll::Ready(Some(Err(ws_error(e)))),
+                Some(Ok(Event::Close)) | None => return Poll::Ready(None),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
             }
         }
     }
 }
 
 /// Frames out through a WebSocket.
-pub(crate) struct WsFrameSink<S> {
-    ws: SplitSink<WebSocketStream<S>, Message>,
+pub(crate) struct WsFrameSink<W> {
+    ws: Writer<W>,
+    pong: Arc<Pong>,
     codec: FrameCodec,
     /// Control frames, DATA headers and small payloads, gathered into the next message.
     small: BytesMut,
-    /// Messages made, in order, not yet handed to the WebSocket.
-    queue: VecDeque<Bytes>,
+    closing: bool,
 }
 
-impl<S> WsFrameSink<S> {
-    pub(crate) fn new(ws: SplitSink<WebSocketStream<S>, Message>) -> Self {
+impl<W: AsyncWrite + Unpin> WsFrameSink<W> {
+    pub(crate) fn new(ws: Writer<W>, pong: Arc<Pong>) -> Self {
         WsFrameSink {
             ws,
+            pong,
             codec: FrameCodec::default(),
             small: BytesMut::new(),
-            queue: VecDeque::new(),
+            closing: false,
         }
     }
 
+    /// Turns what is gathered (and a pong that is due) into frames in the output buffer.
     fn seal(&mut self) {
         if !self.small.is_empty() {
-            self.queue.push_back(self.small.split().freeze());
+            self.ws.binary(&[&self.small]);
+            self.small.clear();
+        }
+        if let Some(payload) = self.pong.take() {
+            self.ws.pong(&payload);
         }
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WsFrameSink<S> {
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.queue.is_empty() {
-            ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(ws_error)?;
-            if let Some(message) = self.queue.pop_front() {
-                Pin::new(&mut self.ws)
-                    .start_send(Message::Binary(message))
-                    .map_err(ws_error)?;
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Frame> for WsFrameSink<S> {
+impl<W: AsyncWrite + Unpin> Sink<Frame> for WsFrameSink<W> {
     type Error = io::Error;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -211,7 +204,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Frame> for WsFrameSink<S> {
         if this.small.len() >= OWN_MESSAGE {
             this.seal();
         }
-        this.poll_drain(cx)
+        if this.ws.buffered() >= HIGH_WATER {
+            ready!(this.ws.poll_write_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn start_send(mut self: Pin<&mut Self>, frame: Frame) -> io::Result<()> {
@@ -222,10 +218,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Frame> for WsFrameSink<S> {
                 flags,
                 data,
             } if data.len() >= OWN_MESSAGE => {
-                this.small
-                    .extend_from_slice(&data_header(stream_id, flags, data.len())?);
                 this.seal();
-                this.queue.push_back(data);
+                let header = data_header(stream_id, flags, data.len())?;
+                this.ws.binary(&[&header, &data]);
                 Ok(())
             }
             frame => {
@@ -238,16 +233,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Frame> for WsFrameSink<S> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         this.seal();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.ws).poll_flush(cx).map_err(ws_error)
+        this.ws.poll_flush(cx)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.as_mut().poll_flush(cx))?;
-        match ready!(Pin::new(&mut self.ws).poll_close(cx)) {
-            Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
-            Err(e) => Poll::Ready(Err(ws_error(e))),
+        let this = &mut *self;
+        if !this.closing {
+            this.seal();
+            this.ws.close();
+            this.closing = true;
         }
+        this.ws.poll_shutdown(cx)
     }
 }
 

@@ -18,17 +18,13 @@ async fn pair() -> (Session, (Session, Incoming)) {
 
 /// The same, with SPDY inside WebSocket binary messages (the client masks, as it must).
 async fn websocket_pair() -> (Session, (Session, Incoming)) {
-    use tokio_tungstenite::WebSocketStream;
-    use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    let (client, server) = tokio::join!(
-        WebSocketStream::from_raw_socket(client.unwrap(), WsRole::Client, None),
-        WebSocketStream::from_raw_socket(accepted.unwrap().0, WsRole::Server, None),
-    );
-    let (client, _) = Session::over_websocket(client, Role::Client, SessionConfig::default());
-    let server = Session::over_websocket(server, Role::Server, SessionConfig::default());
+    let (client, _) =
+        Session::over_websocket(client.unwrap(), Role::Client, SessionConfig::default());
+    let server =
+        Session::over_websocket(accepted.unwrap().0, Role::Server, SessionConfig::default());
     (client, server)
 }
 

@@ -22,6 +22,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::oneshot;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
 /// Deadlines and periods on what talks to the API server, so nothing waits forever.
 #[derive(Debug, Clone, Copy)]
@@ -159,9 +161,9 @@ impl PodConnector {
             )
             .await
             {
-                Ok(ws) => {
+                Ok(io) => {
                     self.learn(Mode::SpdyOverWebSocket);
-                    return Ok(Some(Session::over_websocket(ws, Role::Client, config).0));
+                    return Ok(Some(Session::over_websocket(io, Role::Client, config).0));
                 }
                 Err(e) if e.is_protocol_refusal() => {
                     tracing::debug!(error = %e, "no SPDY over WebSocket; trying raw SPDY");
@@ -222,7 +224,7 @@ impl PodConnector {
     async fn open_channel_v4(&self, endpoint: &Endpoint) -> io::Result<Box<dyn PodStream>> {
         let path = portforward_path(&self.namespace, &endpoint.pod);
         let query = format!("?ports={}", endpoint.port);
-        let ws = websocket(
+        let io = websocket(
             &self.client,
             &path,
             &query,
@@ -231,6 +233,7 @@ impl PodConnector {
         )
         .await
         .map_err(upgrade_error)?;
+        let ws = WebSocketStream::from_raw_socket(io, WsRole::Client, None).await;
         Ok(Box::new(channel_v4::bridge(ws, endpoint.port)))
     }
 }

@@ -7,10 +7,8 @@ use http::{HeaderValue, Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use kube::client::Body;
 use std::time::Duration;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 /// What kubectl ≥ 1.31 asks for first: SPDY framed inside WebSocket binary messages.
 pub const SPDY_OVER_WEBSOCKET: &str = "SPDY/3.1+portforward.k8s.io";
@@ -55,13 +53,14 @@ pub fn portforward_path(namespace: &str, pod: &str) -> String {
 }
 
 /// A WebSocket upgrade offering exactly `protocol`; `query` is appended to the path as is.
+/// Returns the upgraded connection, which speaks WebSocket frames from here on.
 pub async fn websocket(
     client: &kube::Client,
     path: &str,
     query: &str,
     protocol: &'static str,
     deadline: Duration,
-) -> Result<WebSocketStream<Io>, UpgradeError> {
+) -> Result<Io, UpgradeError> {
     let key = generate_key();
     let request = Request::get(format!("{path}{query}"))
         .header(header::CONNECTION, "Upgrade")
@@ -71,7 +70,7 @@ pub async fn websocket(
         .header(header::SEC_WEBSOCKET_PROTOCOL, protocol)
         .body(Body::from(Vec::new()))
         .map_err(|e| UpgradeError::Transport(e.to_string()))?;
-    let io = upgrade(client, request, deadline, |response| {
+    upgrade(client, request, deadline, |response| {
         let headers = response.headers();
         let accept = derive_accept_key(key.as_bytes());
         if !header_is(headers.get(header::UPGRADE), "websocket") {
@@ -93,11 +92,7 @@ pub async fn websocket(
             None => Err(format!("did not agree to {protocol}")),
         }
     })
-    .await?;
-    // Frames up to 64 KiB of SPDY plus headers; the default 64 MiB message limit stays as a
-    // guard against a peer that never ends a message.
-    let config = WebSocketConfig::default();
-    Ok(WebSocketStream::from_raw_socket(io, Role::Client, Some(config)).await)
+    .await
 }
 
 /// kubectl's fallback: a POST upgraded to raw SPDY/3.1.

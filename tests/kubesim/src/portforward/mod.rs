@@ -148,17 +148,18 @@ fn websocket(req: hyper::Request<Incoming>, target: Target) -> hyper::Response<F
         let Ok(upgraded) = hyper::upgrade::on(req).await else {
             return;
         };
-        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
-            hyper_util::rt::TokioIo::new(upgraded),
-            tokio_tungstenite::tungstenite::protocol::Role::Server,
-            None,
-        )
-        .await;
+        let io = hyper_util::rt::TokioIo::new(upgraded);
         if chosen == CHANNEL_V4 {
+            let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+                io,
+                tokio_tungstenite::tungstenite::protocol::Role::Server,
+                None,
+            )
+            .await;
             channel::serve(ws, ports, target).await;
         } else {
             let session = kftray_spdy::Session::over_websocket(
-                ws,
+                io,
                 kftray_spdy::Role::Server,
                 kftray_spdy::SessionConfig::default(),
             );
