@@ -3,10 +3,10 @@
 //! port-forward.
 
 use std::net::SocketAddr;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 pub async fn run(listen: SocketAddr, to: SocketAddr) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen).await?;
+    let listener = crate::backend::listen(listen)?;
     // The parent reads where it listens from the first line.
     println!("{}", listener.local_addr()?);
     loop {

@@ -19,9 +19,13 @@ pub enum BindError {
     },
 }
 
+const BACKLOG: u32 = 65_535;
+
 /// Listens on `addr` (port 0: any free port). SO_REUSEADDR lets a restarted forward take its
 /// port back at once even while old connections linger in TIME_WAIT; it does not allow two
-/// listeners on one port.
+/// listeners on one port. The backlog is as deep as the kernel allows (it caps the number at
+/// net.core.somaxconn), as Go's listeners are: a burst of connections larger than the backlog
+/// loses SYNs, and each lost one costs its client a second before it retries.
 pub fn listen(addr: SocketAddr) -> Result<TcpListener, BindError> {
     let socket = match addr {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
@@ -31,7 +35,7 @@ pub fn listen(addr: SocketAddr) -> Result<TcpListener, BindError> {
     socket
         .set_reuseaddr(true)
         .map_err(|source| BindError::Other { addr, source })?;
-    match socket.bind(addr).and_then(|()| socket.listen(1024)) {
+    match socket.bind(addr).and_then(|()| socket.listen(BACKLOG)) {
         Ok(listener) => Ok(listener),
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(BindError::InUse {
             addr,
