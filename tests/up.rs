@@ -131,9 +131,21 @@ async fn detach_status_and_down_work_from_separate_processes() {
         "the forward reached another pod than status says"
     );
 
-    let status = project.status().await;
-    assert_eq!(status.len(), 1);
-    assert!(status[0]["bytes_in"].as_i64().unwrap() >= 0);
+    // The bytes of that request show in status once the running kftray records them.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let status = project.status().await;
+        assert_eq!(status.len(), 1);
+        let (bytes_in, bytes_out) = (&status[0]["bytes_in"], &status[0]["bytes_out"]);
+        if bytes_in.as_i64().unwrap() > 0 && bytes_out.as_i64().unwrap() > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no bytes counted: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let down = project.run(&["down"]).await;
     assert!(down.status.success(), "{}", text(&down));
