@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The git-source tests start real servers: git daemon and git http-backend (git), nginx with
-# fcgiwrap in front of it, and a Secret Service (gnome-keyring) on a D-Bus of their own.
+# fcgiwrap in front of it, OpenSSH's sshd, and a Secret Service (gnome-keyring) on a D-Bus of
+# their own.
 # Debian 12 packages, installed when missing.
 need=()
 command -v git >/dev/null 2>&1 || need+=(git)
@@ -13,6 +14,8 @@ command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v fcgiwrap >/dev/null 2>&1 || need+=(fcgiwrap)
 command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need+=(gnome-keyring)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "scripts/test.sh: installing ${need[*]}" >&2
     sudo=()

@@ -1,8 +1,9 @@
 //! The team's file followed in git: pushed commits change the forwards within one interval,
 //! an invalid commit is kept out, an unreachable server leaves the last good configuration
-//! running, and credentials come from the environment, the OS keyring or git's helpers —
-//! against real servers (a bare repository on disk, `git daemon`, `git http-backend` behind
-//! nginx with Basic auth, gnome-keyring on its own D-Bus), never a token in sight.
+//! running, and credentials come from the environment, the OS keyring, git's helpers or the
+//! user's ssh key — against real servers (a bare repository on disk, `git daemon`,
+//! `git http-backend` behind nginx with Basic auth, sshd, gnome-keyring on its own D-Bus),
+//! never a token in sight.
 
 mod support;
 
@@ -11,7 +12,7 @@ use kubesim::testing::{demo_cluster, http_get};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use support::servers::{GitDaemon, HTTP_USER, HttpGit, SecretService, TeamRepo};
+use support::servers::{GitDaemon, HTTP_USER, HttpGit, SecretService, SshGit, TeamRepo};
 use support::{Project, TIMEOUT, aliases, defaults, forward, text};
 
 fn team_file(cluster: &kubesim::Cluster, forwards: &[(&str, &str, &str)]) -> String {
@@ -469,4 +470,59 @@ async fn auth_login_stores_the_token_in_the_secret_service_and_up_uses_it() {
         "{}",
         text(&status)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_uses_the_users_key_file_and_checks_the_host_against_known_hosts() {
+    let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
+    let team = TeamRepo::new(&team_file(&cluster, &[WEB]));
+    let mut project = Project::new();
+    let ssh = SshGit::start(&team.bare(), &project.user_home(), true);
+    project.spawn_up(&["--git", &ssh.url(), "--interval", "1s"]);
+    let web = project.ready("web").await;
+    assert_eq!(http_get(web, "/").await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_host_missing_from_known_hosts_is_refused_clearly() {
+    let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
+    let team = TeamRepo::new(&team_file(&cluster, &[WEB]));
+    let project = Project::new();
+    let ssh = SshGit::start(&team.bare(), &project.user_home(), false);
+    let out = project.run(&["up", "--detach", "--git", &ssh.url()]).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("127.0.0.1 is not in ~/.ssh/known_hosts"),
+        "{}",
+        text(&out)
+    );
+    assert!(err.contains("connect once with `ssh`"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_from_a_private_ca_needs_that_ca_and_says_so_without_it() {
+    let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
+    let team = TeamRepo::new(&team_file(&cluster, &[WEB]));
+    let token = "kt-behind-tls-42";
+    let server = HttpGit::start_tls(&team.base(), token);
+    let mut project = Project::new();
+    project.env = vec![("KFTRAY_GIT_TOKEN".into(), token.into())];
+
+    // The system's CAs do not know this one: refused, never fetched insecurely.
+    let out = project
+        .run(&["up", "--git", &server.url(), "--detach"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("certificate"), "{}", text(&out));
+    assert!(err.contains("SSL_CERT_FILE"), "{}", text(&out));
+
+    project.env.push((
+        "SSL_CERT_FILE".into(),
+        server.ca_file().display().to_string(),
+    ));
+    project.spawn_up(&["--git", &server.url(), "--interval", "1s"]);
+    let web = project.ready("web").await;
+    assert_eq!(http_get(web, "/").await.unwrap().0, 200);
 }

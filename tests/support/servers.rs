@@ -1,6 +1,6 @@
 //! Real git servers for the tests, on ephemeral loopback ports: a team repository (bare, with
 //! a work clone to push from), `git daemon`, and `git http-backend` behind nginx and fcgiwrap
-//! demanding Basic auth; and a Secret Service (gnome-keyring) on a private D-Bus.
+//! demanding Basic auth; sshd; and a Secret Service (gnome-keyring) on a private D-Bus.
 
 use super::{TIMEOUT, git};
 use std::path::{Path, PathBuf};
@@ -61,6 +61,28 @@ impl TeamRepo {
         git(&work, &["push", "-q", "origin", "main"]);
         git(&work, &["rev-parse", "HEAD"])
     }
+}
+
+/// A server certificate for 127.0.0.1 from a CA of its own, written to `ca_file`, as a
+/// company's internal git server has: (certificate PEM, key PEM).
+fn private_ca_certificate(ca_file: &Path) -> (String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, "kftray test private CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let issuer = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    std::fs::write(ca_file, issuer.pem()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (cert.pem(), key.serialize_pem())
 }
 
 /// A port nothing listens on right now.
@@ -160,16 +182,37 @@ impl Drop for GitDaemon {
 pub struct HttpGit {
     nginx: Child,
     fcgiwrap: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub port: u16,
+    tls: bool,
 }
 
 pub const HTTP_USER: &str = "x-access-token";
 
 impl HttpGit {
     pub fn start(base: &Path, token: &str) -> HttpGit {
+        HttpGit::start_with(base, token, false)
+    }
+
+    /// The same over HTTPS, with a certificate from a CA of its own (`ca_file`).
+    pub fn start_tls(base: &Path, token: &str) -> HttpGit {
+        HttpGit::start_with(base, token, true)
+    }
+
+    fn start_with(base: &Path, token: &str, tls: bool) -> HttpGit {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
+        let listen = if tls {
+            let (cert, key) = private_ca_certificate(&d.join("ca.pem"));
+            std::fs::write(d.join("server.pem"), cert).unwrap();
+            std::fs::write(d.join("server.key"), key).unwrap();
+            format!(
+                "ssl;\n    ssl_certificate {d}/server.pem;\n    ssl_certificate_key {d}/server.key",
+                d = d.display()
+            )
+        } else {
+            String::new()
+        };
         for sub in [
             "tmp/body",
             "tmp/fastcgi",
@@ -218,7 +261,7 @@ impl HttpGit {
              http {{\n  access_log off;\n\
                client_body_temp_path {d}/tmp/body;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n\
                proxy_temp_path {d}/tmp/proxy;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n  scgi_temp_path {d}/tmp/scgi;\n\
-               server {{\n    listen 127.0.0.1:{port};\n\
+               server {{\n    listen 127.0.0.1:{port} {listen};\n\
                  location / {{\n      auth_basic \"git\";\n      auth_basic_user_file {d}/htpasswd;\n\
                    include /etc/nginx/fastcgi_params;\n\
                    fastcgi_param SCRIPT_FILENAME {exec_path}/git-http-backend;\n\
@@ -248,13 +291,20 @@ impl HttpGit {
         HttpGit {
             nginx,
             fcgiwrap,
-            _dir: dir,
+            dir,
             port,
+            tls,
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/team.git", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/team.git", self.port)
+    }
+
+    /// The CA that signed the HTTPS certificate (PEM), for `SSL_CERT_FILE`.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 }
 
@@ -367,5 +417,105 @@ impl Drop for SecretService {
     fn drop(&mut self) {
         stop(&mut self.keyring);
         stop(&mut self.dbus);
+    }
+}
+
+/// OpenSSH's sshd on a loopback port, serving the team repository over ssh:// to one key as
+/// the user running the tests, with a client key pair and known_hosts written into a HOME.
+pub struct SshGit {
+    child: Child,
+    dir: tempfile::TempDir,
+    pub port: u16,
+    repo: PathBuf,
+    user: String,
+}
+
+impl SshGit {
+    /// Starts sshd; `home` gets `.ssh/id_ed25519` (the only key it accepts) and, when
+    /// `known` is true, `.ssh/known_hosts` naming its host key.
+    pub fn start(repo: &Path, home: &Path, known: bool) -> SshGit {
+        let dir = tempfile::tempdir().unwrap();
+        let keygen = |path: &Path| {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", "kftray-test", "-f"])
+                .arg(path)
+                .output()
+                .expect("ssh-keygen (scripts/test.sh installs openssh)");
+            assert!(out.status.success(), "{out:?}");
+        };
+        let host_key = dir.path().join("host_key");
+        keygen(&host_key);
+        let ssh = home.join(".ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        keygen(&ssh.join("id_ed25519"));
+        std::fs::copy(
+            ssh.join("id_ed25519.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .unwrap();
+        let port = free_port();
+        if known {
+            let host_pub = std::fs::read_to_string(host_key.with_extension("pub")).unwrap();
+            let mut fields = host_pub.split_whitespace();
+            let (kind, key) = (fields.next().unwrap(), fields.next().unwrap());
+            std::fs::write(
+                ssh.join("known_hosts"),
+                format!("[127.0.0.1]:{port} {kind} {key}\n"),
+            )
+            .unwrap();
+        }
+        let config = dir.path().join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "ListenAddress 127.0.0.1:{port}\nHostKey {}\nAuthorizedKeysFile {}\n\
+                 PubkeyAuthentication yes\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
+                 PermitRootLogin prohibit-password\nPidFile {}\n",
+                host_key.display(),
+                dir.path().join("authorized_keys").display(),
+                dir.path().join("sshd.pid").display(),
+            ),
+        )
+        .unwrap();
+        // sshd started by root wants its privilege-separation directory.
+        if unsafe { libc::geteuid() } == 0 {
+            let _ = std::fs::create_dir_all("/run/sshd");
+        }
+        let mut child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("/usr/sbin/sshd (scripts/test.sh installs openssh-server)");
+        wait_listening(port, "sshd", &mut child);
+        let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_owned();
+        SshGit {
+            child,
+            dir,
+            port,
+            repo: repo.to_path_buf(),
+            user,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            self.user,
+            self.port,
+            self.repo.display()
+        )
+    }
+}
+
+impl Drop for SshGit {
+    fn drop(&mut self) {
+        stop(&mut self.child);
     }
 }

@@ -264,6 +264,20 @@ fn fetch_error(e: &git2::Error, url: &RepoUrl, creds: &Credentials) -> String {
             url.display,
             creds.tried.join(", then ")
         )
+    } else if e.class() == ErrorClass::Ssh && e.message().contains("hostkey") {
+        // libgit2 checks the host against ~/.ssh/known_hosts and, unlike ssh, never asks.
+        format!(
+            "cannot fetch from {}: {} is not in ~/.ssh/known_hosts, or its key changed: \
+             connect once with `ssh` to check and accept its key, then start again",
+            url.display, host
+        )
+    } else if e.code() == ErrorCode::Certificate || e.class() == ErrorClass::Ssl {
+        format!(
+            "cannot fetch from {}: {}: if {host} uses a certificate from your company's own \
+             CA, set SSL_CERT_FILE to a bundle that includes that CA",
+            url.display,
+            e.message()
+        )
     } else {
         format!("cannot fetch from {}: {}", url.display, e.message())
     };
