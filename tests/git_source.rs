@@ -526,3 +526,52 @@ async fn https_from_a_private_ca_needs_that_ca_and_says_so_without_it() {
     let web = project.ready("web").await;
     assert_eq!(http_get(web, "/").await.unwrap().0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_takes_the_key_from_the_agent_when_home_has_none() {
+    let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
+    let team = TeamRepo::new(&team_file(&cluster, &[WEB]));
+    let mut project = Project::new();
+    let ssh = SshGit::start(&team.bare(), &project.user_home(), true);
+    // The key leaves HOME and lives only in an agent.
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("id_ed25519");
+    std::fs::rename(project.user_home().join(".ssh/id_ed25519"), &key).unwrap();
+    std::fs::remove_file(project.user_home().join(".ssh/id_ed25519.pub")).unwrap();
+    let socket = keys.path().join("agent.sock");
+    struct Agent(std::process::Child);
+    impl Drop for Agent {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Agent(
+        std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh-agent (scripts/test.sh installs openssh-client)"),
+    );
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !socket.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssh-agent never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+
+    project.env = vec![("SSH_AUTH_SOCK".into(), socket.display().to_string())];
+    project.spawn_up(&["--git", &ssh.url(), "--interval", "1s"]);
+    let web = project.ready("web").await;
+    assert_eq!(http_get(web, "/").await.unwrap().0, 200);
+}
