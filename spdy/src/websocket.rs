@@ -18,6 +18,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 const READ_CHUNK: usize = 64 * 1024;
 /// Below this much room left in the chunk, the next read starts a new one.
 const MIN_READ: usize = 4 * 1024;
+/// An empty output buffer larger than this is given back.
+const KEEP_OUT: usize = 64 * 1024;
 
 const CONTINUATION: u8 = 0x0;
 const TEXT: u8 = 0x1;
@@ -292,6 +294,11 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.out.advance(n);
+        }
+        // A burst grows the buffer to a few hundred KiB; an idle connection (of hundreds)
+        // should not keep that.
+        if self.out.capacity() > KEEP_OUT {
+            self.out = BytesMut::new();
         }
         Poll::Ready(Ok(()))
     }
