@@ -479,6 +479,7 @@ impl SshGit {
         )
         .unwrap();
         // sshd started by root wants its privilege-separation directory.
+        // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             let _ = std::fs::create_dir_all("/run/sshd");
         }
