@@ -119,8 +119,9 @@ pub async fn throughput(peers: &[Peer], api_server: u32, bytes: u64, rounds: usi
             _ => num(median(v)),
         };
         let gib = moved[i] as f64 / (1u64 << 30) as f64;
+        // A failed transfer spent CPU on bytes that are not counted: no honest ratio.
         let per_gib = |seconds: f64, applies: bool| {
-            if applies && moved[i] > 0 {
+            if applies && moved[i] > 0 && errors[i].is_none() {
                 num(seconds / gib)
             } else {
                 Value::Null
@@ -144,8 +145,9 @@ pub async fn throughput(peers: &[Peer], api_server: u32, bytes: u64, rounds: usi
         "MB = 10^6 bytes. Upload ends when the backend has counted every byte; download when \
          the last byte arrived. CPU is user+system time of the forwarding processes (kubectl: \
          the dispatcher and the kubectl it runs; relays: both) over every transfer, divided \
-         by the GiB carried; the API server's (the simulated cluster's, which also plays the \
-         kubelet) is given apart: on these machines every process shares the same cores."
+         by the GiB carried, and left out for a peer whose transfer failed; the API server's \
+         (the simulated cluster's, which also plays the kubelet) is given apart: on these \
+         machines every process shares the same cores."
             .to_owned(),
     );
     figure
