@@ -1,8 +1,11 @@
 //! The `kftray` binary as a user meets it: exit codes, what goes to stdout and stderr, file
 //! discovery, and the diagnostics of a file with one mistake of each kind.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use support::golden;
 
 const KFTRAY: &str = env!("CARGO_BIN_EXE_kftray");
 
@@ -24,20 +27,6 @@ fn kftray(dir: &Path, args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Compares with a golden file; `KFTRAY_BLESS=1` rewrites it.
-fn golden(name: &str, actual: &str) {
-    let path = root().join("tests/golden").join(name);
-    if std::env::var_os("KFTRAY_BLESS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        expected == actual,
-        "{} differs (KFTRAY_BLESS=1 rewrites it); actual output:\n{actual}",
-        path.display()
-    );
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! `kftray import`, `export`, `add` and `rm` as a user runs them: golden files show that the
 //! file's comments and layout survive every edit, conflicts and bad input change nothing.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use support::golden;
 
 const KFTRAY: &str = env!("CARGO_BIN_EXE_kftray");
 
@@ -39,20 +42,6 @@ fn text(bytes: &[u8]) -> String {
 
 fn file(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("kftray.toml")).unwrap()
-}
-
-/// Compares with a golden file; `KFTRAY_BLESS=1` rewrites it.
-fn golden(name: &str, actual: &str) {
-    let path = root().join("tests/golden").join(name);
-    if std::env::var_os("KFTRAY_BLESS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        expected == actual,
-        "{} differs (KFTRAY_BLESS=1 rewrites it); actual:\n{actual}",
-        path.display()
-    );
 }
 
 /// Every line of the original is still there, in order: nothing was reformatted.

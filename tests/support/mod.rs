@@ -219,3 +219,19 @@ pub fn latencies(log: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Compares with a golden file under tests/golden; `KFTRAY_BLESS=1` rewrites it.
+pub fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("KFTRAY_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "{} differs (KFTRAY_BLESS=1 rewrites it); actual output:\n{actual}",
+        path.display()
+    );
+}
