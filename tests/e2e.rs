@@ -297,22 +297,7 @@ async fn service_deployment_and_selector_forwards_carry_traffic_then_down_stops_
     assert!(pods.iter().any(|p| reply.contains(p.as_str())), "{reply}");
 
     // Two hundred at once on one forward: none fails.
-    let requests: Vec<_> = (0..200)
-        .map(|_| tokio::spawn(http_get(addresses[0], "/")))
-        .collect();
-    let mut failures = Vec::new();
-    for request in requests {
-        match request.await.unwrap() {
-            Ok((200, body)) if pods.contains(&body.trim().to_string()) => {}
-            other => failures.push(format!("{other:?}")),
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of 200 failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
+    support::gets_at_once(addresses[0], 200, |body| pods.iter().any(|p| p == body)).await;
 
     let status = project.status().await;
     assert_eq!(

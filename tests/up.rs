@@ -1,6 +1,8 @@
 //! `kftray up`, `status` and `down` end to end: the real binary, as separate processes,
 //! against the simulated cluster, with traffic through real sockets.
 
+mod support;
+
 use kubesim::testing::{TIMEOUT, demo_cluster, http_get};
 use kubesim::{Cluster, ClusterOptions};
 use serde_json::Value;
@@ -289,20 +291,7 @@ async fn two_hundred_concurrent_connections_on_one_forward() {
     let project = Project::new(&cluster, WEB);
     project.up().await;
     let (addr, _) = project.ready("web").await;
-    let requests = (0..200).map(|_| tokio::spawn(async move { http_get(addr, "/").await }));
-    let mut failures = Vec::new();
-    for request in requests {
-        match request.await.unwrap() {
-            Ok((200, body)) if body.starts_with("web-") => {}
-            other => failures.push(format!("{other:?}")),
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of 200 failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
+    support::gets_at_once(addr, 200, |body| body.starts_with("web-")).await;
 }
 
 /// Started with a soft open-file limit of 64, `up` still holds 150 connections open at once:

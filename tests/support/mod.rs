@@ -235,3 +235,23 @@ pub fn golden(name: &str, actual: &str) {
         path.display()
     );
 }
+
+/// `n` HTTP GETs through `addr` at once; every one must answer 200 with a body `ok` accepts.
+pub async fn gets_at_once(addr: SocketAddr, n: usize, ok: impl Fn(&str) -> bool) {
+    let requests: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(kubesim::testing::http_get(addr, "/")))
+        .collect();
+    let mut failures = Vec::new();
+    for request in requests {
+        match request.await.unwrap() {
+            Ok((200, body)) if ok(body.trim()) => {}
+            other => failures.push(format!("{other:?}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {n} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+}
