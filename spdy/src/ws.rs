@@ -16,6 +16,7 @@ use futures::{Sink, Stream};
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -108,13 +109,24 @@ impl FrameParser {
 #[derive(Default)]
 pub(crate) struct Pong {
     due: Mutex<Option<Bytes>>,
+    /// Whether `due` holds a ping: checked on every seal, so the lock is taken only for one.
+    pending: AtomicBool,
     /// Wakes the session's writer, which then flushes: a pong goes out on every flush.
     pub(crate) kick: Arc<Notify>,
 }
 
 impl Pong {
     fn take(&self) -> Option<Bytes> {
+        if !self.pending.swap(false, Ordering::Acquire) {
+            return None;
+        }
         self.due.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn set(&self, payload: Bytes) {
+        *self.due.lock().unwrap_or_else(|e| e.into_inner()) = Some(payload);
+        self.pending.store(true, Ordering::Release);
+        self.kick.notify_one();
     }
 }
 
@@ -153,8 +165,7 @@ impl<R: AsyncRead + Unpin> Stream for WsFrames<R> {
                     }
                 }
                 Some(Ok(Event::Ping(payload))) => {
-                    *this.pong.due.lock().unwrap_or_else(|e| e.into_inner()) = Some(payload);
-                    this.pong.kick.notify_one();
+                    this.pong.set(payload);
                 }
                 Some(Ok(Event::Close)) | None => return Poll::Ready(None),
                 Some(Err(e)) => return Poll::Ready(Some(Err(e))),
