@@ -149,6 +149,7 @@ impl Cluster {
         let tls = authority.server_config()?;
         let runtime = Arc::new(Runtime::new(
             store.clone(),
+            crate::addr::AddressPool::new(),
             opts.images.clone(),
             opts.image_env.clone(),
         ));

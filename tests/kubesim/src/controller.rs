@@ -586,35 +586,22 @@ pub fn container_port_named(pod: &Value, name: &str) -> Option<u64> {
         .and_then(|p| p["containerPort"].as_u64())
 }
 
-fn set_pod_conditions(
+pub(crate) fn set_pod_conditions(
     o: &mut Value,
     running: bool,
     ready: bool,
     restarts: u32,
     exited: Option<i32>,
 ) {
-    let t = |b: bool| if b { "True" } else { "False" };
-    let mut conds: Vec<Value> = o
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    set_conditions(
+        o,
+        &[
+            ("Initialized", true),
+            ("ContainersReady", ready),
+            ("Ready", ready),
+        ],
+    );
     let now = crate::time::now();
-    for (ty, val) in [
-        ("Initialized", true),
-        ("ContainersReady", ready),
-        ("Ready", ready),
-    ] {
-        match conds.iter_mut().find(|c| c["type"] == ty) {
-            Some(c) if c["status"] == t(val) => {}
-            Some(c) => {
-                c["status"] = json!(t(val));
-                c["lastTransitionTime"] = json!(now);
-            }
-            None => conds.push(json!({"type": ty, "status": t(val), "lastTransitionTime": now})),
-        }
-    }
-    o["status"]["conditions"] = json!(conds);
     let containers = o
         .pointer("/spec/containers")
         .and_then(Value::as_array)
@@ -636,6 +623,28 @@ fn set_pod_conditions(
         })
         .collect();
     o["status"]["containerStatuses"] = json!(statuses);
+}
+
+/// Sets pod conditions by type, keeping the transition time of those that did not change.
+pub(crate) fn set_conditions(o: &mut Value, conditions: &[(&str, bool)]) {
+    let t = |b: bool| if b { "True" } else { "False" };
+    let mut conds: Vec<Value> = o
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let now = crate::time::now();
+    for &(ty, val) in conditions {
+        match conds.iter_mut().find(|c| c["type"] == ty) {
+            Some(c) if c["status"] == t(val) => {}
+            Some(c) => {
+                c["status"] = json!(t(val));
+                c["lastTransitionTime"] = json!(now);
+            }
+            None => conds.push(json!({"type": ty, "status": t(val), "lastTransitionTime": now})),
+        }
+    }
+    o["status"]["conditions"] = json!(conds);
 }
 
 pub fn pod_ready(p: &Value) -> bool {

@@ -72,22 +72,14 @@ async fn main() -> anyhow::Result<()> {
         } => (fixture, kubeconfig, port, http, image, image_env),
         Command::Backend { kind, listen, name } => return backend(&kind, listen, &name).await,
     };
-    let mut images = Vec::new();
-    for i in image {
-        let (prefix, program) = i
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--image wants PREFIX=PROGRAM, got {i:?}"))?;
-        images.push((prefix.to_string(), PathBuf::from(program)));
-    }
-    let mut envs = Vec::new();
-    for e in image_env {
-        let mut parts = e.splitn(3, '=');
-        let (Some(prefix), Some(name), Some(value)) = (parts.next(), parts.next(), parts.next())
-        else {
-            anyhow::bail!("--image-env wants PREFIX=NAME=VALUE, got {e:?}");
-        };
-        envs.push((prefix.to_string(), name.to_string(), value.to_string()));
-    }
+    let images = image
+        .iter()
+        .map(|i| kubesim::images::parse_image(i))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let envs = image_env
+        .iter()
+        .map(|e| kubesim::images::parse_image_env(e))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let opts = ClusterOptions {
         image_env: envs,
         port,

@@ -76,6 +76,16 @@ impl LocalProcess {
         Ok(LocalProcess { child, logs })
     }
 
+    /// Sends a signal to a child that has not exited yet.
+    pub fn signal(&mut self, signal: i32) {
+        if let Ok(pid) = i32::try_from(self.child.id())
+            && matches!(self.child.try_wait(), Ok(None))
+        {
+            // SAFETY: kill(2) on our own child, which is not reaped yet.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+
     /// SIGTERM, then SIGKILL if it has not exited after a short grace; always reaped.
     pub fn kill(&mut self) {
         if let Ok(pid) = i32::try_from(self.child.id())

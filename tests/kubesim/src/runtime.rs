@@ -84,12 +84,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Runtime {
     pub(crate) fn new(
         store: Store,
+        pool: AddressPool,
         images: Vec<(String, PathBuf)>,
         image_env: Vec<(String, String, String)>,
     ) -> Self {
         Self {
             store,
-            pool: AddressPool::new(),
+            pool,
             images,
             image_env,
             dns_names: Arc::default(),
@@ -145,17 +146,13 @@ impl Runtime {
             }
             let s = store.get("services", ns, svc)?;
             match s.pointer("/spec/clusterIP").and_then(Value::as_str) {
-                Some("None") | None => {
-                    let ep = store.get("endpoints", ns, svc)?;
-                    let ips = ep["subsets"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .flat_map(|s| s["addresses"].as_array().cloned().unwrap_or_default())
-                        .filter_map(|a| a["ip"].as_str()?.parse().ok())
-                        .collect();
-                    Some(ips)
-                }
+                Some("None") | None => Some(
+                    ready_endpoints(&store, ns, svc)
+                        .iter()
+                        .flat_map(|e| e["addresses"].as_array().cloned().unwrap_or_default())
+                        .filter_map(|a| a.as_str()?.parse().ok())
+                        .collect(),
+                ),
                 Some(ip) => Some(vec![ip.parse().ok()?]),
             }
         })
@@ -254,6 +251,7 @@ impl Runtime {
                     Err(e) => {
                         ok = false;
                         error = Some(format!("failed to start {}: {e}", program.display()));
+                        continue;
                     }
                 }
                 for (port, udp) in &cports {
@@ -498,12 +496,9 @@ impl Runtime {
         );
         let (ns, svc, port_name) = (ns.to_string(), svc.to_string(), port_name.to_string());
         Arc::new(move || {
-            let Some(ep) = store.get("endpoints", &ns, &svc) else {
-                return Vec::new();
-            };
             let mut out = Vec::new();
-            for subset in ep["subsets"].as_array().into_iter().flatten() {
-                let port = subset["ports"]
+            for slice in slices_of(&store, &ns, &svc) {
+                let port = slice["ports"]
                     .as_array()
                     .into_iter()
                     .flatten()
@@ -511,11 +506,15 @@ impl Runtime {
                     .and_then(|p| p["port"].as_u64())
                     .and_then(|p| u16::try_from(p).ok());
                 let Some(port) = port else { continue };
-                for a in subset["addresses"].as_array().into_iter().flatten() {
-                    let pod = a.pointer("/targetRef/name").and_then(Value::as_str);
+                for e in slice["endpoints"].as_array().into_iter().flatten() {
+                    if e.pointer("/conditions/ready") == Some(&Value::Bool(false)) {
+                        continue;
+                    }
+                    let pod = e.pointer("/targetRef/name").and_then(Value::as_str);
                     let resolved = pod.and_then(|pod| resolve(&pods, &overrides, &ns, pod, port));
-                    let direct = a["ip"]
-                        .as_str()
+                    let direct = e
+                        .pointer("/addresses/0")
+                        .and_then(Value::as_str)
                         .and_then(|ip| ip.parse().ok())
                         .map(|ip| SocketAddr::new(ip, port));
                     if let Some(addr) = resolved.or(direct) {
@@ -527,12 +526,56 @@ impl Runtime {
         })
     }
 
+    /// Stops a deleted pod as a kubelet does: SIGTERM to its processes, SIGKILL to those
+    /// still running after the grace period; built-in servers stop at once.
+    pub(crate) async fn terminate_pod(&self, ns: &str, name: &str, grace: Duration) {
+        let Some(mut pod) = lock(&self.pods).remove(&(ns.into(), name.into())) else {
+            return;
+        };
+        for b in &pod.backends {
+            b.kill();
+        }
+        for p in &mut pod.processes {
+            p.process.signal(libc::SIGTERM);
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while tokio::time::Instant::now() < deadline
+            && pod.processes.iter_mut().any(|p| p.process.is_running())
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop(pod);
+    }
+
     pub(crate) fn shutdown(&self) {
         let pods: Vec<PodRuntime> = lock(&self.pods).drain().map(|(_, p)| p).collect();
         pods.into_iter().for_each(stop);
         lock(&self.services).clear();
         lock(&self.dns).take();
     }
+}
+
+/// The EndpointSlices of a service, as kube-proxy and cluster DNS read them.
+fn slices_of(store: &Store, ns: &str, svc: &str) -> Vec<Value> {
+    store
+        .list("endpointslices", Some(ns))
+        .0
+        .into_iter()
+        .filter(|s| {
+            s.pointer("/metadata/labels/kubernetes.io~1service-name")
+                .and_then(Value::as_str)
+                == Some(svc)
+        })
+        .collect()
+}
+
+/// Endpoints of a service's slices that are not marked not-ready.
+fn ready_endpoints(store: &Store, ns: &str, svc: &str) -> Vec<Value> {
+    slices_of(store, ns, svc)
+        .iter()
+        .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e.pointer("/conditions/ready") != Some(&Value::Bool(false)))
+        .collect()
 }
 
 fn resolve(

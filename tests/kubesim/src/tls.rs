@@ -61,9 +61,34 @@ impl Authority {
 
     /// Signs a client certificate whose CN is `user`, as `kubeadm kubeconfig user` does.
     pub fn client_cert(&self, user: &str) -> anyhow::Result<ClientCert> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, user);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(user, None, &[], ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    /// A client certificate for `user` in `group` (its O field, as Kubernetes reads it).
+    pub fn client_cert_in(&self, user: &str, group: &str) -> anyhow::Result<ClientCert> {
+        self.sign(user, Some(group), &[], ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    /// A serving certificate for these DNS names and IP addresses.
+    pub fn server_cert(&self, name: &str, sans: &[String]) -> anyhow::Result<ClientCert> {
+        self.sign(name, None, sans, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    fn sign(
+        &self,
+        cn: &str,
+        group: Option<&str>,
+        sans: &[String],
+        usage: ExtendedKeyUsagePurpose,
+    ) -> anyhow::Result<ClientCert> {
+        let mut params = CertificateParams::new(sans.to_vec())?;
+        params.distinguished_name.push(DnType::CommonName, cn);
+        if let Some(group) = group {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, group);
+        }
+        params.extended_key_usages = vec![usage];
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(ClientCert {
