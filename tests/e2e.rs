@@ -1,21 +1,21 @@
-//! A user's journey end to end, on the simulated cluster or, opt-in, on a real one: forwards to
-//! a service, a deployment and a label selector by named port, a client that half-closes,
-//! two hundred connections at once, the pod in use deleted, status and down from other
-//! processes.
+//! A user's journey end to end, on a real control plane: forwards to a service, a deployment
+//! and a label selector by named port, a client that half-closes, two hundred connections at
+//! once, the pod in use deleted, status and down from other processes.
 //!
-//! Set `KFTRAY_E2E_KUBECONFIG` (and optionally `KFTRAY_E2E_CONTEXT`) to run these against a
-//! real cluster: each test creates its own namespace there (a Deployment of Kubernetes' own
-//! `agnhost serve-hostname` test image and a Service) and deletes it afterwards. Nothing here
-//! uses the simulator's own API — the cluster is set up, read and changed through the
-//! Kubernetes API — so what passes on the sim is what is asked of a real cluster.
+//! By default the cluster is the one tests/controlplane builds and starts (kube-apiserver,
+//! kube-controller-manager and etcd of the pinned release, `KFTRAY_K8S_VERSION` picks 1.37
+//! or 1.34), where Kubernetes' e2e image runs as kubesim's `serve-hostname`. Set
+//! `KFTRAY_E2E_KUBECONFIG` (and optionally `KFTRAY_E2E_CONTEXT`) to run them against a
+//! cluster of your own instead: each test creates its own namespace there (a Deployment of
+//! `agnhost serve-hostname` and a Service) and deletes it afterwards. Everything goes through
+//! the Kubernetes API, so what passes here is what is asked of any cluster.
 
 mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use kubesim::testing::http_get;
-use kubesim::{Cluster, ClusterOptions};
+use kubesim::testing::{http_get, workspace_bin};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,9 +23,8 @@ use std::time::Duration;
 use support::{Project, text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Kubernetes' e2e image; `serve-hostname` answers every HTTP request with the pod's name, as
-/// the sim's `kubesim/http` does.
-const REAL_IMAGE: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53";
+/// Kubernetes' e2e image; `serve-hostname` answers every HTTP request with the pod's name.
+const IMAGE: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53";
 
 /// Where the tests run: the cluster, a client for it, and a namespace of their own.
 struct Ground {
@@ -33,22 +32,29 @@ struct Ground {
     context: Option<String>,
     client: kube::Client,
     namespace: String,
-    /// Image pulls and scheduling on a real cluster take far longer than the sim.
+    /// Image pulls and scheduling on a cluster of the user's take far longer.
     pods_timeout: Duration,
-    real: bool,
-    _sim: Option<Cluster>,
+    /// A cluster of the user's (`KFTRAY_E2E_KUBECONFIG`), not this machine's.
+    external: bool,
 }
 
 impl Ground {
     async fn new() -> Ground {
-        let real = std::env::var_os("KFTRAY_E2E_KUBECONFIG").map(PathBuf::from);
+        let external = std::env::var_os("KFTRAY_E2E_KUBECONFIG").map(PathBuf::from);
         let context = std::env::var("KFTRAY_E2E_CONTEXT").ok();
-        let (sim, kubeconfig) = match real {
-            Some(path) => (None, path),
+        let kubeconfig = match &external {
+            Some(path) => path.clone(),
             None => {
-                let sim = Cluster::start(ClusterOptions::default()).await.unwrap();
-                let path = sim.kubeconfig_path().to_path_buf();
-                (Some(sim), path)
+                let serve_hostname = workspace_bin("kubesim").expect("cargo build -p kubesim");
+                controlplane::shared::shared(|| {
+                    controlplane::Options {
+                        version: controlplane::Version::from_env().unwrap(),
+                        ..Default::default()
+                    }
+                    .image("registry.k8s.io/e2e-test-images/agnhost", serve_hostname)
+                })
+                .kubeconfig
+                .clone()
             }
         };
         let config = kube::Config::from_custom_kubeconfig(
@@ -70,13 +76,12 @@ impl Ground {
             context,
             client,
             namespace: format!("kftray-e2e-{}-{nanos}", std::process::id()),
-            pods_timeout: if sim.is_some() {
-                support::TIMEOUT
-            } else {
+            pods_timeout: if external.is_some() {
                 Duration::from_secs(300)
+            } else {
+                support::TIMEOUT
             },
-            real: sim.is_none(),
-            _sim: sim,
+            external: external.is_some(),
         };
         ground.create_web().await;
         ground
@@ -86,11 +91,6 @@ impl Ground {
     /// Service `web` whose port `http` targets it by name.
     async fn create_web(&self) {
         let ns = &self.namespace;
-        let (image, args) = if self.real {
-            (REAL_IMAGE, json!(["serve-hostname", "--port=8080"]))
-        } else {
-            ("kubesim/http", json!([]))
-        };
         let namespace: Namespace = from(json!({"metadata": {"name": ns}}));
         Api::<Namespace>::all(self.client.clone())
             .create(&PostParams::default(), &namespace)
@@ -106,8 +106,8 @@ impl Ground {
                     "metadata": {"labels": labels},
                     "spec": {"containers": [{
                         "name": "web",
-                        "image": image,
-                        "args": args,
+                        "image": IMAGE,
+                        "args": ["serve-hostname", "--port=8080"],
                         "ports": [{"name": "http", "containerPort": 8080}],
                     }]},
                 },
@@ -182,7 +182,7 @@ impl Ground {
             defaults.push_str(&format!("context = {context:?}\n"));
         }
         let mut project = Project::new();
-        if self.real {
+        if self.external {
             // Exec credential plugins (gcloud, aws, kubelogin) read their login from HOME.
             if let Some(home) = std::env::var_os("HOME") {
                 project.env = vec![("HOME".into(), home.to_string_lossy().into_owned())];
@@ -199,9 +199,6 @@ impl Ground {
 
 impl Drop for Ground {
     fn drop(&mut self) {
-        if !self.real {
-            return;
-        }
         // Drop cannot await, and the test's runtime is shutting down: a runtime of its own.
         let (client, ns) = (self.client.clone(), self.namespace.clone());
         let _ = std::thread::spawn(move || {

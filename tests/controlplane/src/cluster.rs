@@ -82,6 +82,7 @@ impl ControlPlane {
         .await??;
         network::ensure_route()?;
         let slot = Slot::claim()?;
+        let slot_fd = slot.fd();
         let (dir, temp) = match &opts.dir {
             Some(d) => (d.clone(), None),
             None => {
@@ -119,6 +120,7 @@ impl ControlPlane {
                 "--unsafe-no-fsync",
             ]),
             &logs,
+            Some(slot_fd),
         )?;
 
         let p = |path: &Path| path.display().to_string();
@@ -151,6 +153,7 @@ impl ControlPlane {
                 "--profiling=false",
             ]),
             &logs,
+            Some(slot_fd),
         )?;
         let mut cp = ControlPlane {
             version: opts.version,
@@ -192,6 +195,7 @@ impl ControlPlane {
                 "--concurrent-deployment-syncs=5",
             ]),
             &logs,
+            Some(slot_fd),
         )?;
         let nodes: Vec<(String, Ipv4Addr)> = node_ips
             .iter()
@@ -208,7 +212,13 @@ impl ControlPlane {
         for (name, ip) in &nodes {
             args.push(format!("--node={name},{ip},{}", cidr(cp.slot.pods())));
         }
-        cp.kubelet_api = Component::start("kubelet-api", cp.bin.join("kubelet-api"), args, &logs)?;
+        cp.kubelet_api = Component::start(
+            "kubelet-api",
+            cp.bin.join("kubelet-api"),
+            args,
+            &logs,
+            Some(slot_fd),
+        )?;
 
         let client = cp.client().await?;
         let dns = SocketAddr::new(cp.slot.dns_ip().into(), 53);

@@ -29,6 +29,11 @@ impl Slot {
         anyhow::bail!("all {SLOTS} control plane address slots are in use on this machine")
     }
 
+    /// The lock's descriptor, for processes that must hold the slot as long as they live.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self._lock.as_raw_fd()
+    }
+
     /// The pod range (198.18.<16·index>.0/20): its first addresses are the Nodes'.
     pub fn pods(&self) -> (Ipv4Addr, u8) {
         (Ipv4Addr::new(198, 18, self.index * 16, 0), 20)

@@ -3,12 +3,16 @@
 //! again with the same arguments when a test restarts it.
 
 use std::fs::File;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub struct Component {
     pub name: &'static str,
+    /// A descriptor the child keeps open (the cluster's slot lock), so that the slot stays
+    /// taken until every process that uses its addresses is gone.
+    keep_fd: Option<RawFd>,
     program: PathBuf,
     args: Vec<String>,
     log: PathBuf,
@@ -21,9 +25,11 @@ impl Component {
         program: PathBuf,
         args: Vec<String>,
         log_dir: &Path,
+        keep_fd: Option<RawFd>,
     ) -> anyhow::Result<Component> {
         let mut c = Component {
             name,
+            keep_fd,
             program,
             args,
             log: log_dir.join(format!("{name}.log")),
@@ -37,6 +43,7 @@ impl Component {
     pub fn placeholder() -> Component {
         Component {
             name: "none",
+            keep_fd: None,
             program: PathBuf::new(),
             args: Vec::new(),
             log: PathBuf::new(),
@@ -53,10 +60,16 @@ impl Component {
             .stdout(log.try_clone()?)
             .stderr(log);
         use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        let keep_fd = self.keep_fd;
+        // SAFETY: prctl and fcntl are async-signal-safe and touch no memory of the parent.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if let Some(fd) = keep_fd
+                    && libc::fcntl(fd, libc::F_SETFD, 0) == -1
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())

@@ -53,6 +53,14 @@ enum Command {
         #[arg(long, default_value = "kubesim")]
         name: String,
     },
+    /// What Kubernetes' e2e image `agnhost serve-hostname --port=N` does: answer every HTTP
+    /// request with the pod's name, on the pod's own IP ($POD_IP, as this machine's pods
+    /// share its network) — so a test can use the same image on a real cluster and here.
+    #[command(name = "serve-hostname")]
+    ServeHostname {
+        #[arg(long, default_value_t = 9376)]
+        port: u16,
+    },
 }
 
 #[tokio::main]
@@ -71,6 +79,11 @@ async fn main() -> anyhow::Result<()> {
             image_env,
         } => (fixture, kubeconfig, port, http, image, image_env),
         Command::Backend { kind, listen, name } => return backend(&kind, listen, &name).await,
+        Command::ServeHostname { port } => {
+            let ip = std::env::var("POD_IP").unwrap_or_else(|_| "127.0.0.1".into());
+            let name = std::env::var("POD_NAME").unwrap_or_else(|_| "kubesim".into());
+            return backend("http", std::net::SocketAddr::new(ip.parse()?, port), &name).await;
+        }
     };
     let images = image
         .iter()
