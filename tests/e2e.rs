@@ -15,7 +15,7 @@ mod support;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use kubesim::testing::{http_get, workspace_bin};
+use kubesim::testing::http_get;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,18 +44,7 @@ impl Ground {
         let context = std::env::var("KFTRAY_E2E_CONTEXT").ok();
         let kubeconfig = match &external {
             Some(path) => path.clone(),
-            None => {
-                let serve_hostname = workspace_bin("kubesim").expect("cargo build -p kubesim");
-                controlplane::shared::shared(|| {
-                    controlplane::Options {
-                        version: controlplane::Version::from_env().unwrap(),
-                        ..Default::default()
-                    }
-                    .image("registry.k8s.io/e2e-test-images/agnhost", serve_hostname)
-                })
-                .kubeconfig
-                .clone()
-            }
+            None => support::cluster::shared().kubeconfig.clone(),
         };
         let config = kube::Config::from_custom_kubeconfig(
             kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),

@@ -1,110 +1,146 @@
-//! Forwards through the relay against the simulated cluster, whose relay pods run the real
+//! Forwards through the relay on the real control plane, whose relay pods run the real
 //! relay-server binary: UDP to services, a real DNS query, hosts only the cluster knows, many
-//! UDP clients at once, a relay pod deleted mid-session, leftovers of a dead owner, a 403.
+//! UDP clients at once, the kubelet restarting under the tunnel, a relay pod deleted
+//! mid-session, leftovers of a dead owner, a 403, and the relay in a namespace that enforces
+//! the `restricted` Pod Security Standard.
 //!
 //! The relay binary is built by `cargo test --workspace` (relay-server has tests of its own);
-//! alone, build it first: `cargo build -p relay-server`.
+//! alone, build it first: `cargo build -p relay-server -p kubesim`.
 
+mod support;
+
+use k8s_openapi::api::core::v1::Service;
 use kftray::forward::Tuning;
 use kftray::relay::{Owner, SELECTOR};
 use kftray::up::{Phase, RunSpec, Supervisor};
-use kubesim::testing::{TIMEOUT, demo_cluster, http_get, workspace_bin};
-use kubesim::{Cluster, ClusterOptions};
+use kube::api::{Api, DeleteParams};
+use kubesim::testing::{TIMEOUT, http_get};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
+use support::cluster::{Namespace, PRIVATE_HOST};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-/// The relay image's name in the built-in manifest; the simulated cluster runs relay-server
-/// for it. With no network namespace per pod, the relay is told to listen on its pod IP (what
-/// a real pod's loopback is to a port-forward), and the cluster DNS is its nameserver (what a
-/// real pod's resolv.conf names).
-const RELAY_IMAGE: &str = "ghcr.io/kftray/kftray-relay";
-
+/// web (HTTP, two pods), a DNS server pod behind `cluster-dns`, and a UDP echo service.
 const FIXTURE: &str = "
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: udp-echo
-  namespace: demo
+  name: web
 spec:
   replicas: 2
   selector:
-    matchLabels:
-      app: udp-echo
+    matchLabels: {app: web}
   template:
     metadata:
-      labels:
-        app: udp-echo
+      labels: {app: web}
     spec:
       containers:
-        - name: echo
-          image: kubesim/udp-echo
+        - name: web
+          image: kubesim/http
           ports:
-            - name: echo
-              containerPort: 7007
-              protocol: UDP
+            - {name: http, containerPort: 8080}
 ---
 apiVersion: v1
 kind: Service
 metadata:
-  name: udp-echo
-  namespace: demo
+  name: web
 spec:
-  selector:
-    app: udp-echo
+  selector: {app: web}
   ports:
-    - name: echo
-      port: 7070
-      targetPort: echo
-      protocol: UDP
+    - {name: http, port: 80, targetPort: http}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: dns
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: dns}
+  template:
+    metadata:
+      labels: {app: dns}
+    spec:
+      containers:
+        - name: dns
+          image: kubesim/dns
+          ports:
+            - {name: dns, containerPort: 5353, protocol: UDP}
 ---
 apiVersion: v1
 kind: Service
 metadata:
   name: cluster-dns
-  namespace: demo
 spec:
-  selector:
-    app: dns
+  selector: {app: dns}
   ports:
-    - name: dns
-      port: 10053
-      targetPort: dns
-      protocol: UDP
+    - {name: dns, port: 10053, targetPort: dns, protocol: UDP}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: udp-echo
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: udp-echo}
+  template:
+    metadata:
+      labels: {app: udp-echo}
+    spec:
+      containers:
+        - name: echo
+          image: kubesim/udp-echo
+          ports:
+            - {name: echo, containerPort: 7007, protocol: UDP}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: udp-echo
+spec:
+  selector: {app: udp-echo}
+  ports:
+    - {name: echo, port: 7070, targetPort: echo, protocol: UDP}
 ";
 
-async fn cluster() -> Cluster {
-    let relay = workspace_bin("relay-server")
-        .expect("the relay-server binary is not built: run `cargo build -p relay-server`");
-    let options = ClusterOptions::default()
-        .image(RELAY_IMAGE, relay)
-        .image_env(RELAY_IMAGE, "RELAY_LISTEN", "$(POD_IP):7000")
-        .image_env(RELAY_IMAGE, "RELAY_NAMESERVER", "$(KUBESIM_NAMESERVER)");
-    let cluster = demo_cluster(options).await.unwrap();
-    cluster.apply_yaml(FIXTURE).unwrap();
-    cluster
-        .wait_pods_ready("demo", "app=udp-echo", 2, TIMEOUT)
-        .await
-        .expect("udp-echo pods not ready");
-    cluster
+/// A namespace of the shared control plane with the fixture's pods Ready.
+async fn ground() -> Namespace {
+    let ns = Namespace::new("kftray-relay").await;
+    populate(&ns).await;
+    ns
 }
 
-/// The forwards of a kftray.toml (defaults: this cluster, namespace demo), as `up` runs them.
-fn forwards(cluster: &Cluster, text: &str) -> BTreeMap<String, RunSpec> {
+async fn populate(ns: &Namespace) {
+    ns.apply(FIXTURE).await;
+    for (selector, n) in [("app=web", 2), ("app=dns", 1), ("app=udp-echo", 2)] {
+        ns.wait_ready(selector, n).await;
+    }
+}
+
+/// The forwards of a kftray.toml (defaults: this kubeconfig and namespace), as `up` runs them.
+fn forwards(kubeconfig: &Path, ns: &str, text: &str) -> BTreeMap<String, RunSpec> {
     let text = format!(
-        "[defaults]\nkubeconfig = {:?}\nnamespace = \"demo\"\n\n{text}",
-        cluster.kubeconfig_path().display().to_string()
+        "[defaults]\nkubeconfig = {:?}\nnamespace = {ns:?}\n\n{text}",
+        kubeconfig.display().to_string()
     );
     let effective = kftray::config::load_str("kftray.toml", &text)
         .unwrap_or_else(|d| panic!("{}", d.render(false, 100)));
     kftray::up::desired(&effective, &[], &[]).unwrap().runnable
 }
 
-async fn supervise(cluster: &Cluster, text: &str) -> Supervisor {
+async fn supervise(ns: &Namespace, text: &str) -> Supervisor {
+    supervise_as(&ns.kubeconfig, ns, text).await
+}
+
+async fn supervise_as(kubeconfig: &Path, ns: &Namespace, text: &str) -> Supervisor {
     let mut supervisor = Supervisor::for_project(Tuning::default(), "/tmp/kftray-relay-test");
-    let applied = supervisor.apply(&forwards(cluster, text)).await;
+    let applied = supervisor
+        .apply(&forwards(kubeconfig, &ns.name, text))
+        .await;
     assert!(applied.failed.is_empty(), "{:?}", applied.failed);
     supervisor
 }
@@ -158,27 +194,22 @@ async fn udp_exchange(socket: &UdpSocket, to: SocketAddr, payload: &[u8]) -> Vec
     }
 }
 
-fn relay_pods(cluster: &Cluster, namespace: &str) -> Vec<String> {
-    let mut pods = cluster.pod_names(namespace, SELECTOR);
-    pods.sort();
-    pods
+async fn relay_pods(ns: &Namespace) -> Vec<String> {
+    ns.pod_names(SELECTOR).await
 }
 
-/// Waits until `pred` holds for the relay pods of `namespace`.
-async fn relay_pods_until(
-    cluster: &Cluster,
-    namespace: &str,
-    pred: impl Fn(&[String]) -> bool,
-) -> Vec<String> {
+/// Waits until `pred` holds for the relay pods of the namespace.
+async fn relay_pods_until(ns: &Namespace, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
-        let pods = relay_pods(cluster, namespace);
+        let pods = relay_pods(ns).await;
         if pred(&pods) {
             return pods;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "relay pods in {namespace}: {pods:?}"
+            "relay pods in {}: {pods:?}",
+            ns.name
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -186,9 +217,9 @@ async fn relay_pods_until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_echo_and_a_real_dns_query_over_udp_service_forwards() {
-    let cluster = cluster().await;
+    let ns = ground().await;
     let mut supervisor = supervise(
-        &cluster,
+        &ns,
         "[forwards.echo]\nservice = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = \"echo\"\nlocal_port = \"any\"\n\n\
          [forwards.dns]\nservice = \"cluster-dns\"\nprotocol = \"udp\"\nremote_port = 10053\nlocal_port = \"any\"\n",
     )
@@ -197,10 +228,7 @@ async fn udp_echo_and_a_real_dns_query_over_udp_service_forwards() {
     let (dns, dns_pod) = ready(&supervisor, "dns").await;
     assert!(echo_pod.starts_with("kftray-relay-"), "{echo_pod}");
     assert_eq!(echo_pod, dns_pod, "one relay per namespace, shared");
-    assert_eq!(
-        relay_pods(&cluster, "demo"),
-        std::slice::from_ref(&echo_pod)
-    );
+    assert_eq!(relay_pods(&ns).await, std::slice::from_ref(&echo_pod));
 
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let started = std::time::Instant::now();
@@ -215,13 +243,13 @@ async fn udp_echo_and_a_real_dns_query_over_udp_service_forwards() {
 
     // A real resolver, over the UDP forward, to the cluster's DNS pod: the answer is web's
     // ClusterIP.
-    let web_ip = cluster
-        .get("services", "demo", "web")
+    let web_ip = Api::<Service>::namespaced(ns.client.clone(), &ns.name)
+        .get("web")
+        .await
         .unwrap()
-        .pointer("/spec/clusterIP")
-        .and_then(|v| v.as_str())
-        .unwrap()
-        .to_string();
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .unwrap();
     use hickory_resolver::config::{NameServerConfig, ResolverConfig};
     use hickory_resolver::net::runtime::TokioRuntimeProvider;
     let mut server = NameServerConfig::udp(dns.ip());
@@ -233,29 +261,31 @@ async fn udp_echo_and_a_real_dns_query_over_udp_service_forwards() {
     .build()
     .unwrap();
     let answer = resolver
-        .lookup_ip("web.demo.svc.cluster.local.")
+        .lookup_ip(format!("web.{}.svc.cluster.local.", ns.name))
         .await
         .unwrap();
     let ips: Vec<String> = answer.iter().map(|ip| ip.to_string()).collect();
     assert_eq!(ips, [web_ip]);
-    let missing = resolver.lookup_ip("nope.demo.svc.cluster.local.").await;
+    let missing = resolver
+        .lookup_ip(format!("nope.{}.svc.cluster.local.", ns.name))
+        .await;
     assert!(missing.unwrap_err().is_nx_domain());
 
     let r = report(&supervisor, "echo");
     assert!(r.bytes_out >= 10 && r.bytes_in >= 10, "{r:?}");
     assert_eq!(
         r.spec.to_string(),
-        "svc/udp-echo:echo/udp in demo via relay"
+        format!("svc/udp-echo:echo/udp in {} via relay", ns.name)
     );
 
     // The last forward stopping deletes the relay pod.
     supervisor.shutdown().await;
-    relay_pods_until(&cluster, "demo", <[String]>::is_empty).await;
+    relay_pods_until(&ns, <[String]>::is_empty).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_forwards_reach_hosts_only_the_cluster_knows_and_via_relay_reaches_a_service() {
-    let cluster = cluster().await;
+    let ns = ground().await;
     // Servers on this machine's loopback, named only in the cluster's DNS.
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tcp_port = tcp.local_addr().unwrap().port();
@@ -279,18 +309,15 @@ async fn proxy_forwards_reach_hosts_only_the_cluster_knows_and_via_relay_reaches
             let _ = udp.send_to(&reply, peer).await;
         }
     });
-    cluster.add_dns_name("db.private.example", "127.0.0.1".parse().unwrap());
     assert!(
-        tokio::net::lookup_host(("db.private.example", 1))
-            .await
-            .is_err(),
+        tokio::net::lookup_host((PRIVATE_HOST, 1)).await.is_err(),
         "this machine must not know the name for the test to mean anything"
     );
     let supervisor = supervise(
-        &cluster,
+        &ns,
         &format!(
-            "[forwards.db]\nproxy = \"db.private.example\"\nremote_port = {tcp_port}\nlocal_port = \"any\"\n\n\
-             [forwards.stats]\nproxy = \"db.private.example\"\nprotocol = \"udp\"\nremote_port = {udp_port}\nlocal_port = \"any\"\n\n\
+            "[forwards.db]\nproxy = \"{PRIVATE_HOST}\"\nremote_port = {tcp_port}\nlocal_port = \"any\"\n\n\
+             [forwards.stats]\nproxy = \"{PRIVATE_HOST}\"\nprotocol = \"udp\"\nremote_port = {udp_port}\nlocal_port = \"any\"\n\n\
              [forwards.web]\nservice = \"web\"\nvia = \"relay\"\nremote_port = \"http\"\nlocal_port = \"any\"\n"
         ),
     )
@@ -317,7 +344,7 @@ async fn proxy_forwards_reach_hosts_only_the_cluster_knows_and_via_relay_reaches
     );
 
     // Through the relay to web's ClusterIP: kube-proxy picks a web pod, which says its name.
-    let web_pods = cluster.pod_names("demo", "app=web");
+    let web_pods = ns.pod_names("app=web").await;
     let mut served = std::collections::BTreeSet::new();
     for _ in 0..4 {
         let (code, body) = http_get(web, "/").await.unwrap();
@@ -331,9 +358,9 @@ async fn proxy_forwards_reach_hosts_only_the_cluster_knows_and_via_relay_reaches
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_udp_clients_each_get_only_their_own_replies() {
-    let cluster = cluster().await;
+    let ns = ground().await;
     let supervisor = supervise(
-        &cluster,
+        &ns,
         "[forwards.echo]\nservice = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = 7070\nlocal_port = \"any\"\n",
     )
     .await;
@@ -362,9 +389,9 @@ async fn fifty_udp_clients_each_get_only_their_own_replies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_does_not_resolve_is_a_clear_error() {
-    let cluster = cluster().await;
+    let ns = ground().await;
     let supervisor = supervise(
-        &cluster,
+        &ns,
         "[forwards.gone]\nproxy = \"nope.private.example\"\nremote_port = 5432\nlocal_port = \"any\"\n\n\
          [forwards.gone-udp]\nproxy = \"nope.private.example\"\nprotocol = \"udp\"\nremote_port = 514\nlocal_port = \"any\"\n",
     )
@@ -394,10 +421,15 @@ async fn a_host_that_does_not_resolve_is_a_clear_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_forward_recovers_when_the_tunnel_drops_or_its_relay_pod_is_deleted() {
-    let cluster = cluster().await;
-    let supervisor = supervise(
-        &cluster,
+async fn the_forward_recovers_when_the_kubelet_restarts_or_its_relay_pod_is_deleted() {
+    // A control plane of its own: the test restarts its kubelet.
+    let mut cp = controlplane::ControlPlane::start(support::cluster::options())
+        .await
+        .unwrap();
+    let ns = Namespace::on(cp.kubeconfig(), &cp.kubectl(), "kftray-relay").await;
+    populate(&ns).await;
+    let mut supervisor = supervise(
+        &ns,
         "[forwards.echo]\nservice = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = 7070\nlocal_port = \"any\"\n\n\
          [forwards.web]\nservice = \"web\"\nvia = \"relay\"\nremote_port = 80\nlocal_port = \"any\"\n",
     )
@@ -407,19 +439,22 @@ async fn the_forward_recovers_when_the_tunnel_drops_or_its_relay_pod_is_deleted(
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     assert_eq!(udp_exchange(&client, echo, b"before").await, b"before");
 
-    // The tunnel drops (every port-forward stream of the relay pod): the forward reconnects
-    // to the same relay.
-    assert!(cluster.faults().drop_portforwards("demo", &first));
+    // The kubelet restarts, and with it every port-forward stream to the relay pod: the
+    // forward reconnects to the same relay.
+    cp.restart_kubelet_api().unwrap();
     assert_eq!(
         udp_exchange(&client, echo, b"reconnected").await,
         b"reconnected"
     );
     assert_eq!(ready(&supervisor, "echo").await.1, first);
-    assert_eq!(relay_pods(&cluster, "demo"), std::slice::from_ref(&first));
+    assert_eq!(relay_pods(&ns).await, std::slice::from_ref(&first));
 
     // The relay pod dies: another one replaces it.
-    cluster.delete_pod("demo", &first, Some(0)).unwrap();
-    let pods = relay_pods_until(&cluster, "demo", |pods| pods.len() == 1 && pods[0] != first).await;
+    ns.pods()
+        .delete(&first, &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    let pods = relay_pods_until(&ns, |pods| pods.len() == 1 && pods[0] != first).await;
     let second = &pods[0];
     // The same local socket and listener, through the new relay.
     assert_eq!(udp_exchange(&client, echo, b"after").await, b"after");
@@ -437,11 +472,14 @@ async fn the_forward_recovers_when_the_tunnel_drops_or_its_relay_pod_is_deleted(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    supervisor.shutdown().await;
+    drop(ns);
+    cp.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftover_relays_of_a_dead_owner_are_removed() {
-    let cluster = cluster().await;
+    let ns = ground().await;
     let me = Owner::current("/tmp/kftray-relay-test");
     // A process that has exited: its pid is this machine's dead owner.
     let mut dead = std::process::Command::new("true").spawn().unwrap();
@@ -450,35 +488,32 @@ async fn leftover_relays_of_a_dead_owner_are_removed() {
     let fresh = k8s_openapi::jiff::Timestamp::now().to_string();
     let leftover = |name: &str, host: &str, pid: u32, heartbeat: &str| {
         format!(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: demo\n  labels:\n    \
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels:\n    \
              app.kubernetes.io/name: kftray-relay\n    app.kubernetes.io/managed-by: kftray\n  \
              annotations:\n    kftray.dev/owner-hostname: {host:?}\n    kftray.dev/owner-pid: \"{pid}\"\n    \
              kftray.dev/heartbeat: {heartbeat:?}\nspec:\n  containers:\n    - name: relay\n      image: kubesim/echo\n"
         )
     };
-    cluster
-        .apply_yaml(&leftover("kftray-relay-orphan", &me.host, dead_pid, &fresh))
-        .unwrap();
-    cluster
-        .apply_yaml(&leftover(
-            "kftray-relay-silent",
-            "elsewhere",
-            1,
-            "2020-01-01T00:00:00Z",
-        ))
-        .unwrap();
-    cluster
-        .apply_yaml(&leftover("kftray-relay-busy", "elsewhere", 1, &fresh))
-        .unwrap();
-    assert_eq!(relay_pods(&cluster, "demo").len(), 3);
+    ns.apply(&leftover("kftray-relay-orphan", &me.host, dead_pid, &fresh))
+        .await;
+    ns.apply(&leftover(
+        "kftray-relay-silent",
+        "elsewhere",
+        1,
+        "2020-01-01T00:00:00Z",
+    ))
+    .await;
+    ns.apply(&leftover("kftray-relay-busy", "elsewhere", 1, &fresh))
+        .await;
+    assert_eq!(relay_pods(&ns).await.len(), 3);
 
     let supervisor = supervise(
-        &cluster,
+        &ns,
         "[forwards.echo]\nservice = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = 7070\nlocal_port = \"any\"\n",
     )
     .await;
     let (_, mine) = ready(&supervisor, "echo").await;
-    let pods = relay_pods_until(&cluster, "demo", |pods| pods.len() == 2).await;
+    let pods = relay_pods_until(&ns, |pods| pods.len() == 2).await;
     let mut expected = vec!["kftray-relay-busy".to_string(), mine.clone()];
     expected.sort();
     assert_eq!(
@@ -486,27 +521,52 @@ async fn leftover_relays_of_a_dead_owner_are_removed() {
         "the live owner's relay stays, the dead and silent ones go"
     );
     // Ours says who owns it.
-    let pod = cluster.get("pods", "demo", &mine).unwrap();
-    let labels = &pod["metadata"]["labels"];
+    let pod = ns.pods().get(&mine).await.unwrap();
+    let labels = pod.metadata.labels.unwrap_or_default();
     assert_eq!(labels["app.kubernetes.io/managed-by"], "kftray");
-    assert!(labels["kftray.dev/owner-user"].is_string());
-    let annotations = &pod["metadata"]["annotations"];
-    assert_eq!(annotations["kftray.dev/owner-hostname"], me.host.as_str());
+    assert!(labels.contains_key("kftray.dev/owner-user"));
+    let annotations = pod.metadata.annotations.unwrap_or_default();
+    assert_eq!(annotations["kftray.dev/owner-hostname"], me.host);
     assert_eq!(
         annotations["kftray.dev/owner-pid"],
-        std::process::id().to_string().as_str()
+        std::process::id().to_string()
     );
-    assert!(annotations["kftray.dev/heartbeat"].is_string());
-    assert_eq!(pod["spec"]["automountServiceAccountToken"], false);
+    assert!(annotations.contains_key("kftray.dev/heartbeat"));
+    assert_eq!(
+        pod.spec.and_then(|s| s.automount_service_account_token),
+        Some(false)
+    );
+}
+
+/// examples/relay-rbac.yaml, applied as it is, binds its Role to the group `developers`:
+/// the restricted user of the test cluster (kftray-dev) is in it and has no other rights.
+fn relay_rbac() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/relay-rbac.yaml"))
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_403_on_pod_create_names_the_missing_permission() {
-    let cluster = cluster().await;
-    cluster.deny(cluster.admin_user(), "create", "pods");
-    let supervisor = supervise(
-        &cluster,
-        "[forwards.db]\nproxy = \"10.0.0.7\"\nremote_port = 5432\nlocal_port = \"any\"\n",
+async fn relay_rbac_yaml_is_enough_and_a_403_on_pod_create_names_the_missing_permission() {
+    let ns = ground().await;
+    let restricted = &support::cluster::shared().restricted_kubeconfig;
+    // The Role without `create` on pods.
+    let rbac = relay_rbac();
+    let without_create = rbac.replacen(
+        "verbs: [\"create\", \"get\", \"list\", \"watch\", \"patch\", \"delete\"]",
+        "verbs: [\"get\", \"list\", \"watch\", \"patch\", \"delete\"]",
+        1,
+    );
+    assert_ne!(
+        without_create, rbac,
+        "the pods rule of relay-rbac.yaml changed"
+    );
+    ns.apply(&without_create).await;
+    let supervisor = supervise_as(
+        restricted,
+        &ns,
+        &format!(
+            "[forwards.db]\nproxy = \"{PRIVATE_HOST}\"\nremote_port = 5432\nlocal_port = \"any\"\n"
+        ),
     )
     .await;
     let deadline = tokio::time::Instant::now() + TIMEOUT;
@@ -520,30 +580,69 @@ async fn a_403_on_pod_create_names_the_missing_permission() {
     for part in [
         "create",
         "`pods`",
-        "namespace \"demo\"",
+        &format!("namespace \"{}\"", ns.name),
         "relay-rbac.yaml",
         "forbidden",
     ] {
         assert!(why.contains(part), "{part:?} missing from: {why}");
     }
-    // Granted, the relay comes up without restarting anything.
-    cluster.allow(cluster.admin_user(), "create", "pods");
+    // relay-rbac.yaml as it is: the relay comes up without restarting anything.
+    ns.apply(&rbac).await;
     let (_, pod) = ready(&supervisor, "db").await;
     assert!(pod.starts_with("kftray-relay-"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_security_restricted_admits_the_relay_pod() {
+    let ns = ground().await;
+    ns.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n  labels:\n    \
+         pod-security.kubernetes.io/enforce: restricted\n    pod-security.kubernetes.io/enforce-version: latest\n",
+        ns.name
+    ))
+    .await;
+    // Admission really enforces it here: a pod that runs as root is refused.
+    let root_pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "as-root"},
+        "spec": {"containers": [{"name": "c", "image": "kubesim/echo"}]},
+    }))
+    .unwrap();
+    let refused = ns
+        .pods()
+        .create(&kube::api::PostParams::default(), &root_pod)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("violates PodSecurity"),
+        "{refused}"
+    );
+    let supervisor = supervise(
+        &ns,
+        "[forwards.echo]\nservice = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = 7070\nlocal_port = \"any\"\n",
+    )
+    .await;
+    let (echo, pod) = ready(&supervisor, "echo").await;
+    assert!(pod.starts_with("kftray-relay-"));
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    assert_eq!(
+        udp_exchange(&client, echo, b"restricted").await,
+        b"restricted"
+    );
 }
 
 /// `kftray up --detach`, `status` and `down` as separate processes: status shows the relay
 /// (target text, pod), and down deletes the relay pod.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_the_relay_and_down_deletes_it() {
-    let cluster = cluster().await;
+    let ns = ground().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("kftray.toml"),
         format!(
-            "[defaults]\nkubeconfig = {:?}\nnamespace = \"demo\"\n\n\
+            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n\
              [forwards.echo]\nservice = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = 7070\nlocal_port = \"any\"\n",
-            cluster.kubeconfig_path().display().to_string()
+            ns.kubeconfig.display().to_string(),
+            ns.name
         ),
     )
     .unwrap();
@@ -574,9 +673,12 @@ async fn status_shows_the_relay_and_down_deletes_it() {
         assert!(tokio::time::Instant::now() < deadline, "never ready: {all}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(echo["target"], "svc/udp-echo:7070/udp in demo via relay");
+    assert_eq!(
+        echo["target"],
+        format!("svc/udp-echo:7070/udp in {} via relay", ns.name)
+    );
     let pod = echo["pod"].as_str().unwrap().to_string();
-    assert_eq!(relay_pods(&cluster, "demo"), std::slice::from_ref(&pod));
+    assert_eq!(relay_pods(&ns).await, std::slice::from_ref(&pod));
     let local: SocketAddr = echo["local_address"].as_str().unwrap().parse().unwrap();
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     assert_eq!(udp_exchange(&client, local, b"ping").await, b"ping");
@@ -589,5 +691,5 @@ async fn status_shows_the_relay_and_down_deletes_it() {
 
     let down = kftray(&["down"]).await;
     assert!(down.status.success(), "{down:?}");
-    relay_pods_until(&cluster, "demo", <[String]>::is_empty).await;
+    relay_pods_until(&ns, <[String]>::is_empty).await;
 }

@@ -3,6 +3,7 @@
 //! the git CLI.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod servers;
 
 use serde_json::Value;

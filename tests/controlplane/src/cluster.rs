@@ -26,6 +26,8 @@ pub struct Options {
     pub image_env: Vec<(String, String, String)>,
     /// Where certificates, kubeconfigs, etcd's data and logs go (a fresh temp dir if None).
     pub dir: Option<PathBuf>,
+    /// Names the cluster DNS answers beyond Services (CoreDNS's `hosts`).
+    pub dns_hosts: Vec<(String, std::net::IpAddr)>,
 }
 
 impl Default for Options {
@@ -36,6 +38,7 @@ impl Default for Options {
             images: Vec::new(),
             image_env: Vec::new(),
             dir: None,
+            dns_hosts: Vec::new(),
         }
     }
 }
@@ -228,6 +231,7 @@ impl ControlPlane {
             images: opts.images,
             image_env: opts.image_env,
             dns: Some(dns),
+            dns_hosts: opts.dns_hosts,
         };
         cp.kubelet_task = Some(tokio::spawn(kubesim::kubelet::run(
             client.clone(),
@@ -366,6 +370,12 @@ impl ControlPlane {
         self.apiserver.kill();
         self.apiserver.restart()?;
         self.wait_apiserver_ready(Duration::from_secs(120)).await
+    }
+
+    /// Restarts the kubelet's API server: every port-forward stream to the node's pods
+    /// breaks, as when a kubelet restarts.
+    pub fn restart_kubelet_api(&mut self) -> anyhow::Result<()> {
+        self.kubelet_api.restart()
     }
 
     /// Kills etcd as a crash would and starts it again on the same data.

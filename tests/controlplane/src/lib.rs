@@ -19,3 +19,4 @@ pub mod shared;
 pub use binaries::{Version, bin_dir};
 pub use cluster::{ControlPlane, Options};
 pub use network::Slot;
+pub use pki::{RESTRICTED_GROUP, RESTRICTED_USER};

@@ -75,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|e| kubesim::images::parse_image_env(e))
             .collect::<anyhow::Result<_>>()?,
         dir: dir.map(|d| std::path::absolute(&d).unwrap_or(d)),
+        dns_hosts: Vec::new(),
     };
     let started = Instant::now();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -102,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         cp.server
     );
     println!(
-        "controlplane: a user with no rights but its Roles' (kftray-dev): {}",
+        "controlplane: kftray-dev (group developers) has no rights but its Roles': {}",
         cp.restricted_kubeconfig().display()
     );
     println!("export KUBECONFIG={}", cp.kubeconfig().display());

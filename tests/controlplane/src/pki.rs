@@ -8,9 +8,10 @@ use kubesim::Credentials;
 use kubesim::kubeconfig::{self, Entry};
 use kubesim::tls::{Authority, ClientCert};
 
-/// The user a restricted kubeconfig authenticates as; it has no rights but those that
-/// Roles bound to it give.
+/// The user a restricted kubeconfig authenticates as, in the group
+/// `examples/relay-rbac.yaml` binds; it has no rights but those that Roles bound to it give.
 pub const RESTRICTED_USER: &str = "kftray-dev";
+pub const RESTRICTED_GROUP: &str = "developers";
 
 pub struct Pki {
     pub dir: PathBuf,
@@ -107,7 +108,10 @@ impl Pki {
                 "admin",
                 ca.client_cert_in("kubernetes-admin", "system:masters")?,
             )?,
-            restricted: kubeconfig("restricted", ca.client_cert(RESTRICTED_USER)?)?,
+            restricted: kubeconfig(
+                "restricted",
+                ca.client_cert_in(RESTRICTED_USER, RESTRICTED_GROUP)?,
+            )?,
             controller_manager: kubeconfig(
                 "controller-manager",
                 ca.client_cert("system:kube-controller-manager")?,

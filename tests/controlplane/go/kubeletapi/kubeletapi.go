@@ -69,8 +69,8 @@ type Release interface {
 	// ServePortForward serves a /portForward request for the pod `key` (namespace/name)
 	// with that release's streaming code, as its kubelet does.
 	ServePortForward(w http.ResponseWriter, req *http.Request, forwarder Forwarder, key, uid string)
-	// DeclaredFeatures is status.declaredFeatures as that release's kubelet fills it.
-	DeclaredFeatures() []string
+	// DeclareFeatures fills status.declaredFeatures as that release's kubelet does (1.35+).
+	DeclareFeatures(status *v1.NodeStatus)
 }
 
 // Forwarder connects a port-forward stream to a port of a pod.
@@ -327,7 +327,7 @@ func updateStatus(ctx context.Context, client kubernetes.Interface, release Rele
 			Architecture:            "amd64",
 		},
 	}
-	current.Status.DeclaredFeatures = release.DeclaredFeatures()
+	release.DeclareFeatures(&current.Status)
 	_, err = client.CoreV1().Nodes().UpdateStatus(ctx, current, metav1.UpdateOptions{})
 	return err
 }

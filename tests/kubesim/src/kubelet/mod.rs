@@ -8,7 +8,7 @@
 mod pods;
 mod proxy;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -30,6 +30,8 @@ pub struct KubeletOptions {
     pub image_env: Vec<(String, String, String)>,
     /// The cluster DNS (its Service's ClusterIP and port), given to pods.
     pub dns: Option<SocketAddr>,
+    /// Names cluster DNS answers beyond Services, as CoreDNS's `hosts` plugin would.
+    pub dns_hosts: Vec<(String, IpAddr)>,
 }
 
 /// Runs until `stop` is cancelled; pods are stopped then.
@@ -42,6 +44,9 @@ pub async fn run(client: kube::Client, opts: KubeletOptions, stop: CancellationT
         opts.images.clone(),
         opts.image_env.clone(),
     ));
+    for (name, ip) in &opts.dns_hosts {
+        runtime.add_dns_name(name, *ip);
+    }
     let proxy = tokio::spawn(proxy::run(client.clone(), store, runtime.clone()));
     let pods = tokio::spawn(pods::run(client, opts, runtime.clone()));
     stop.cancelled().await;

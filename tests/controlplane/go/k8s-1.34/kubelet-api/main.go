@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 
+	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/kubelet/pkg/cri/streaming/portforward"
 	"kftray.test/kubeletapi"
@@ -33,4 +34,5 @@ func (release) ServePortForward(w http.ResponseWriter, req *http.Request, f kube
 		kubeletapi.IdleTimeout, kubeletapi.StreamCreationTimeout, portforward.SupportedProtocols)
 }
 
-func (release) DeclaredFeatures() []string { return nil }
+// A 1.34 Node has no declared features.
+func (release) DeclareFeatures(*v1.NodeStatus) {}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 
+	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
 	versionutil "k8s.io/apimachinery/pkg/util/version"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
@@ -59,17 +60,17 @@ type gates struct{ featuregate.FeatureGate }
 
 func (g gates) Enabled(key string) bool { return g.FeatureGate.Enabled(featuregate.Feature(key)) }
 
-// DeclaredFeatures as the kubelet's discoverNodeDeclaredFeatures, from this release's
+// DeclareFeatures as the kubelet's discoverNodeDeclaredFeatures, from this release's
 // default feature gates.
-func (release) DeclaredFeatures() []string {
+func (release) DeclareFeatures(status *v1.NodeStatus) {
 	if !utilfeature.DefaultFeatureGate.Enabled(features.NodeDeclaredFeatures) {
-		return nil
+		return
 	}
 	v, err := versionutil.Parse(version.Get().String())
 	if err != nil {
-		return nil
+		return
 	}
-	return nodedeclaredfeatures.DefaultFramework.DiscoverNodeFeatures(&nodedeclaredfeatures.NodeConfiguration{
+	status.DeclaredFeatures = nodedeclaredfeatures.DefaultFramework.DiscoverNodeFeatures(&nodedeclaredfeatures.NodeConfiguration{
 		FeatureGates: gates{utilfeature.DefaultFeatureGate},
 		Version:      v,
 	})
