@@ -155,7 +155,12 @@ async fn follow_service(
         let service = match event {
             Ok(service) => service,
             Err(e) => {
-                tx.send_replace(Resolution::Waiting(format!("watching service {name}: {e}")));
+                // The watcher retries with backoff and, when the API server comes back with
+                // its data, resumes where it was without relisting: nothing tells the pods'
+                // follower to publish its answer again, so the last answer must stay.
+                if !matches!(*tx.borrow(), Resolution::Ready(_)) {
+                    tx.send_replace(Resolution::Waiting(format!("watching service {name}: {e}")));
+                }
                 continue;
             }
         };

@@ -250,6 +250,21 @@ impl ControlPlane {
         Ok(cp)
     }
 
+    /// The API server's address (127.0.0.1:PORT).
+    pub fn apiserver_addr(&self) -> SocketAddr {
+        self.server
+            .trim_start_matches("https://")
+            .parse()
+            .expect("the API server URL is https://127.0.0.1:PORT")
+    }
+
+    /// A copy of the admin's kubeconfig whose server is `server` (a proxy in front).
+    pub fn kubeconfig_via(&self, server: &str, path: &Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(&self.pki.admin)?;
+        std::fs::write(path, text.replace(&self.server, server))?;
+        Ok(())
+    }
+
     /// The admin's kubeconfig (system:masters).
     pub fn kubeconfig(&self) -> &Path {
         &self.pki.admin

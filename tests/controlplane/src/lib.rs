@@ -11,6 +11,7 @@
 
 mod binaries;
 mod cluster;
+mod fault_proxy;
 mod network;
 mod pki;
 mod process;
@@ -18,5 +19,6 @@ pub mod shared;
 
 pub use binaries::{Version, bin_dir};
 pub use cluster::{ControlPlane, Options};
+pub use fault_proxy::FaultProxy;
 pub use network::Slot;
 pub use pki::{RESTRICTED_GROUP, RESTRICTED_USER};

@@ -1,0 +1,220 @@
+//! `kftray up` on the real control plane while the cluster changes under it: a rollout
+//! restart, a pod deleted with its grace period, the API server and etcd killed and started
+//! again, and the network to the API server dropping, stalling and slowing down (a proxy in
+//! front of it).
+
+mod support;
+
+use controlplane::{ControlPlane, FaultProxy};
+use kubesim::testing::{TIMEOUT, http_get};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use support::Project;
+use support::cluster::Namespace;
+
+const WEB: &str = "
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: kubesim/http
+          ports:
+            - {name: http, containerPort: 8080}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+    - {name: http, port: 80, targetPort: http}
+";
+
+async fn web(ns: &Namespace) -> Vec<String> {
+    ns.apply(WEB).await;
+    ns.wait_ready("app=web", 2).await
+}
+
+/// `kftray up` in the foreground on a service forward to web.
+async fn up(kubeconfig: &Path, ns: &Namespace) -> (Project, SocketAddr) {
+    let mut project = Project::new();
+    std::fs::write(
+        project.path("kftray.toml"),
+        format!(
+            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{}",
+            kubeconfig.display().to_string(),
+            ns.name,
+            support::forward("web", "web", "\"http\"")
+        ),
+    )
+    .unwrap();
+    project.spawn_up(&[]);
+    let addr = project.ready("web").await;
+    (project, addr)
+}
+
+/// Waits until a GET through the forward is answered by a pod `ok` accepts; returns it.
+async fn served_by(project: &Project, addr: SocketAddr, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Ok((200, body)) = http_get(addr, "/").await
+            && ok(body.trim())
+        {
+            return body.trim().to_string();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the forward never reached the pod wanted\nlog:\n{}",
+            project.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn kubectl(ns: &Namespace, kubectl: &Path, args: &[&str]) {
+    let out = tokio::process::Command::new(kubectl)
+        .arg(format!("--kubeconfig={}", ns.kubeconfig.display()))
+        .args(["-n", &ns.name])
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_restart_moves_the_forward_to_the_new_pods() {
+    let shared = support::cluster::shared();
+    let ns = Namespace::new("kftray-reconnect").await;
+    let before = web(&ns).await;
+    let (project, addr) = up(&shared.kubeconfig, &ns).await;
+    served_by(&project, addr, |p| before.iter().any(|b| b == p)).await;
+
+    kubectl(
+        &ns,
+        &shared.kubectl,
+        &["rollout", "restart", "deployment/web"],
+    )
+    .await;
+    kubectl(
+        &ns,
+        &shared.kubectl,
+        &["rollout", "status", "deployment/web", "--timeout=60s"],
+    )
+    .await;
+    let after = ns.wait_ready("app=web", 2).await;
+    assert!(after.iter().all(|p| !before.contains(p)), "{after:?}");
+    served_by(&project, addr, |p| after.iter().any(|a| a == p)).await;
+    project
+        .wait_for("status to name a new pod", |s| {
+            s.iter().any(|f| {
+                f["alias"] == "web"
+                    && f["pod"]
+                        .as_str()
+                        .is_some_and(|p| after.iter().any(|a| a == p))
+            })
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_deleted_with_a_grace_period_is_left_before_it_is_gone() {
+    let shared = support::cluster::shared();
+    let ns = Namespace::new("kftray-reconnect").await;
+    let pods = web(&ns).await;
+    let (project, addr) = up(&shared.kubeconfig, &ns).await;
+    let first = served_by(&project, addr, |p| pods.iter().any(|b| b == p)).await;
+    // A long grace period: the pod is Terminating (not Ready) long before it is gone.
+    kubectl(
+        &ns,
+        &shared.kubectl,
+        &["delete", "pod", &first, "--grace-period=20", "--wait=false"],
+    )
+    .await;
+    let other = served_by(&project, addr, |p| p != first).await;
+    assert_ne!(other, first);
+}
+
+/// A control plane of the test's own (it is broken on purpose), web on it, and `kftray up`.
+async fn own_cluster() -> (ControlPlane, Namespace) {
+    let cp = ControlPlane::start(support::cluster::options())
+        .await
+        .unwrap();
+    let ns = Namespace::on(cp.kubeconfig(), &cp.kubectl(), "kftray-faults").await;
+    web(&ns).await;
+    (cp, ns)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_come_back_after_the_api_server_and_etcd_are_killed() {
+    let (mut cp, ns) = own_cluster().await;
+    let kubeconfig = cp.kubeconfig().to_path_buf();
+    let (project, addr) = up(&kubeconfig, &ns).await;
+    served_by(&project, addr, |_| true).await;
+
+    cp.restart_apiserver().await.unwrap();
+    eprintln!("API server restarted");
+    served_by(&project, addr, |_| true).await;
+
+    cp.restart_etcd().await.unwrap();
+    eprintln!("etcd restarted");
+    served_by(&project, addr, |_| true).await;
+    // The watches came back too: a pod deleted now is followed.
+    let pods = ns.wait_ready("app=web", 2).await;
+    for pod in &pods {
+        ns.pods()
+            .delete(pod, &kube::api::DeleteParams::default().grace_period(0))
+            .await
+            .unwrap();
+    }
+    served_by(&project, addr, |p| !pods.iter().any(|old| old == p)).await;
+    drop(project);
+    drop(ns);
+    cp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_survive_the_api_connection_dropping_stalling_and_slowing() {
+    let (cp, ns) = own_cluster().await;
+    let proxy = FaultProxy::start(cp.apiserver_addr()).await.unwrap();
+    let kubeconfig = cp.kubeconfig().with_file_name("via-proxy.kubeconfig");
+    cp.kubeconfig_via(&proxy.url(), &kubeconfig).unwrap();
+    let (project, addr) = up(&kubeconfig, &ns).await;
+    served_by(&project, addr, |_| true).await;
+
+    // Every connection to the API server reset at once (Wi-Fi changes network).
+    let before = proxy.accepted();
+    proxy.drop_connections();
+    served_by(&project, addr, |_| true).await;
+    assert!(proxy.accepted() > before, "kftray never dialed again");
+
+    // A stall: nothing goes through for a while, then the link works again.
+    proxy.stall(true);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.stall(false);
+    served_by(&project, addr, |_| true).await;
+
+    // 100 ms each way on every chunk: still serving.
+    proxy.latency(Duration::from_millis(100));
+    proxy.drop_connections();
+    served_by(&project, addr, |_| true).await;
+    drop(project);
+    drop(ns);
+    cp.shutdown().await;
+}
