@@ -1,8 +1,11 @@
-//! `kftray import --from-cluster` against the simulated cluster: services annotated for
-//! kftray's auto-import become forwards whose ports really reach the pods.
+//! `kftray import --from-cluster` against the real control plane (one per test, since they
+//! read every namespace): services annotated for kftray's auto-import become forwards whose
+//! ports really reach the pods.
 
-use kubesim::testing::{TIMEOUT, demo_cluster, http_get};
-use kubesim::{Cluster, ClusterOptions};
+mod support;
+
+use controlplane::ControlPlane;
+use kubesim::testing::{TIMEOUT, demo_fixture, http_get};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -48,9 +51,19 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A control plane with the demo fixture's pods Ready.
+async fn demo_cluster() -> ControlPlane {
+    let cp = ControlPlane::start(support::cluster::options())
+        .await
+        .unwrap();
+    cp.apply_file(&demo_fixture()).await.unwrap();
+    cp.wait_pods_ready("demo", TIMEOUT).await.unwrap();
+    cp
+}
+
 /// Annotated services over the demo cluster's pods (web: container port `http` = 8080,
 /// postgres: `postgres` = 5432, dns: UDP `dns` = 5353, cache: `redis` = 6379).
-fn annotate(cluster: &Cluster, ui: u16, direct: u16) {
+async fn annotate(cluster: &ControlPlane, ui: u16, direct: u16) {
     let yaml = format!(
         r#"
 apiVersion: v1
@@ -115,7 +128,7 @@ spec:
     - {{port: 5432}}
 "#
     );
-    cluster.apply_yaml(&yaml).unwrap();
+    cluster.apply_yaml(&yaml).await.unwrap();
 }
 
 async fn ready(dir: &Path, alias: &str) -> SocketAddr {
@@ -139,11 +152,11 @@ async fn ready(dir: &Path, alias: &str) -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn annotated_services_become_forwards_that_reach_their_pods() {
-    let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
+    let cluster = demo_cluster().await;
     let (ui, direct) = (free_port(), free_port());
-    annotate(&cluster, ui, direct);
+    annotate(&cluster, ui, direct).await;
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = cluster.kubeconfig_path().display().to_string();
+    let kubeconfig = cluster.kubeconfig().display().to_string();
     std::fs::write(
         dir.path().join("kftray.toml"),
         "# Ours.\nversion = 1\n\n[defaults]\nnamespace = \"demo\" # the demo\n",
@@ -219,10 +232,10 @@ async fn annotated_services_become_forwards_that_reach_their_pods() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_services_in_all_namespaces_get_ports_that_do_not_clash() {
-    let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
-    annotate(&cluster, free_port(), free_port());
+    let cluster = demo_cluster().await;
+    annotate(&cluster, free_port(), free_port()).await;
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = cluster.kubeconfig_path().display().to_string();
+    let kubeconfig = cluster.kubeconfig().display().to_string();
     let out = run(
         dir.path(),
         &[
