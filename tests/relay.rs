@@ -9,6 +9,7 @@
 
 mod support;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use kftray::forward::Tuning;
 use kftray::relay::{Owner, SELECTOR};
@@ -691,5 +692,148 @@ async fn status_shows_the_relay_and_down_deletes_it() {
 
     let down = kftray(&["down"]).await;
     assert!(down.status.success(), "{down:?}");
+    relay_pods_until(&ns, <[String]>::is_empty).await;
+}
+
+/// A namespace with only the fixture's udp-echo Deployment and Service.
+async fn echo_only() -> Namespace {
+    let ns = Namespace::new("kftray-rbac").await;
+    let echo = FIXTURE
+        .split("\n---\n")
+        .filter(|doc| doc.contains("name: udp-echo"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    ns.apply(&echo).await;
+    ns.wait_ready("app=udp-echo", 2).await;
+    ns
+}
+
+/// The forwards that use every rule of relay-rbac.yaml: a proxy (the relay pod itself), UDP
+/// to a deployment (its pods, read by name) and UDP to a service.
+fn every_kind(ns: &Namespace) -> String {
+    let _ = ns;
+    format!(
+        "[forwards.db]\nproxy = \"{PRIVATE_HOST}\"\nremote_port = 5432\nlocal_port = \"any\"\n\n\
+         [forwards.by-deployment]\ndeployment = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = \"echo\"\nlocal_port = \"any\"\n\n\
+         [forwards.by-service]\nservice = \"udp-echo\"\nprotocol = \"udp\"\nremote_port = \"echo\"\nlocal_port = \"any\"\n"
+    )
+}
+
+/// relay-rbac.yaml with one verb taken from the rule for `resource`.
+fn rbac_without(verb: &str, resource: &str) -> String {
+    let rbac = relay_rbac();
+    let (role, binding) = rbac.split_once("\n---\n").unwrap();
+    let mut role: serde_yaml::Value = serde_yaml::from_str(role).unwrap();
+    let mut found = false;
+    for rule in role["rules"].as_sequence_mut().unwrap() {
+        if rule["resources"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|r| r == resource)
+        {
+            let verbs = rule["verbs"].as_sequence_mut().unwrap();
+            let before = verbs.len();
+            verbs.retain(|v| v != verb);
+            found |= verbs.len() < before;
+        }
+    }
+    assert!(found, "relay-rbac.yaml has no `{verb}` on `{resource}`");
+    // A rule left with no verbs is invalid: it goes.
+    role["rules"]
+        .as_sequence_mut()
+        .unwrap()
+        .retain(|rule| !rule["verbs"].as_sequence().unwrap().is_empty());
+    format!("{}\n---\n{binding}", serde_yaml::to_string(&role).unwrap())
+}
+
+/// Everything the supervisor says about its forwards, as one text.
+fn said(supervisor: &Supervisor) -> String {
+    supervisor
+        .report()
+        .iter()
+        .map(|r| format!("{}: {:?} {:?}\n", r.name, r.phase, r.last_error))
+        .collect::<String>()
+        .replace("\\\"", "\"")
+}
+
+/// Each verb of relay-rbac.yaml taken away in turn, as a user whose only rights are that Role
+/// (the README's read permissions are part of it): every one is needed, and kftray names the
+/// missing one. The heartbeat's `patch` only shows in the log after 30 s and is not checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_verb_of_relay_rbac_yaml_is_needed_and_its_absence_is_named() {
+    let restricted = &support::cluster::shared().restricted_kubeconfig;
+    let cases = [
+        ("create", "pods"),
+        ("get", "pods"),
+        ("list", "pods"),
+        ("watch", "pods"),
+        ("delete", "pods"),
+        ("create", "pods/portforward"),
+        ("get", "pods/portforward"),
+        ("list", "services"),
+        ("watch", "services"),
+        ("get", "deployments"),
+    ];
+    let runs = cases.iter().map(|&(verb, resource)| async move {
+        let ns = echo_only().await;
+        ns.apply(&rbac_without(verb, resource)).await;
+        let mut supervisor = supervise_as(restricted, &ns, &every_kind(&ns)).await;
+        let wanted = format!("cannot {verb} resource \"{resource}\"");
+        let grant = format!("grant `{verb}` on `{resource}`");
+        if verb == "delete" {
+            // Everything works; the relay pod outlives the run (kftray logs the refusal, and
+            // the heartbeat going stale lets the next run's cleanup take it).
+            for name in ["db", "by-deployment", "by-service"] {
+                ready(&supervisor, name).await;
+            }
+            let pods = relay_pods(&ns).await;
+            supervisor.shutdown().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(
+                relay_pods(&ns).await,
+                pods,
+                "without delete the relay stays"
+            );
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        let text = loop {
+            let text = said(&supervisor);
+            // The server's words, or kftray's where it cut them short.
+            if text.contains(&wanted) || text.contains(&grant) {
+                break text;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "without {verb} on {resource}, nothing says so:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        if text.contains("grant `") {
+            assert!(
+                text.contains(&grant),
+                "kftray asks for another permission than the one refused:\n{text}"
+            );
+        }
+        supervisor.shutdown().await;
+    });
+    // A few at a time: each is a relay pod and two echo pods on the machine's two cores.
+    futures::stream::iter(runs)
+        .buffer_unordered(3)
+        .collect::<Vec<()>>()
+        .await;
+
+    // As it is, the Role is enough for all three.
+    let ns = echo_only().await;
+    ns.apply(&relay_rbac()).await;
+    let mut supervisor = supervise_as(restricted, &ns, &every_kind(&ns)).await;
+    for name in ["db", "by-deployment", "by-service"] {
+        ready(&supervisor, name).await;
+    }
+    let (echo, _) = ready(&supervisor, "by-service").await;
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    assert_eq!(udp_exchange(&client, echo, b"granted").await, b"granted");
+    supervisor.shutdown().await;
     relay_pods_until(&ns, <[String]>::is_empty).await;
 }

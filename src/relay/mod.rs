@@ -23,8 +23,11 @@ pub use relays::{RelayKey, RelayLease, RelayState, Relays};
 pub use template::{DEFAULT_IMAGE, Template, TemplateError};
 
 /// What to tell a user the cluster refused: the verb and resource kftray needs, where, and
-/// the server's own words.
+/// the server's own words. The server names what it refused (`cannot list resource "pods"`),
+/// and that is what to grant: one call can need several verbs (a watch lists first; a
+/// WebSocket port-forward is a `get` as well as a `create`).
 fn forbidden(verb: &str, resource: &str, namespace: &str, server: &str) -> String {
+    let (verb, resource) = refused_rule(server).unwrap_or((verb, resource));
     format!(
         "the cluster refused to let kftray {verb} {resource} in namespace {namespace:?}, which \
          its relay needs: grant `{verb}` on `{resource}` there (examples/relay-rbac.yaml has \
@@ -32,10 +35,40 @@ fn forbidden(verb: &str, resource: &str, namespace: &str, server: &str) -> Strin
     )
 }
 
+/// The verb and resource in an RBAC refusal: `… cannot VERB resource "RESOURCE" …`.
+fn refused_rule(server: &str) -> Option<(&str, &str)> {
+    let rest = &server[server.find("cannot ")? + "cannot ".len()..];
+    let (verb, rest) = rest.split_once(" resource \"")?;
+    let (resource, _) = rest.split_once('"')?;
+    (!verb.contains(' ')).then_some((verb, resource))
+}
+
 /// The server's status when a kube call was refused with 403.
 fn refused(error: &kube::Error) -> Option<&kube::core::Status> {
     match error {
         kube::Error::Api(status) if status.code == 403 => Some(status),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_what_the_server_refused() {
+        let server = "pods \"kftray-relay-x\" is forbidden: User \"dev\" cannot get resource \"pods/portforward\" in API group \"\" in the namespace \"shop\"";
+        let message = forbidden("create", "pods/portforward", "shop", server);
+        assert!(
+            message.contains("kftray get pods/portforward in namespace \"shop\""),
+            "{message}"
+        );
+        assert!(
+            message.contains("grant `get` on `pods/portforward`"),
+            "{message}"
+        );
+        // Words it cannot read leave kftray's own guess.
+        let message = forbidden("watch", "pods", "shop", "403 Forbidden");
+        assert!(message.contains("grant `watch` on `pods`"), "{message}");
     }
 }
