@@ -13,13 +13,15 @@
 mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kubesim::testing::http_get;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
+use support::cluster::Namespace;
 use support::{Project, text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -31,7 +33,7 @@ struct Ground {
     kubeconfig: PathBuf,
     context: Option<String>,
     client: kube::Client,
-    namespace: String,
+    namespace: Namespace,
     /// Image pulls and scheduling on a cluster of the user's take far longer.
     pods_timeout: Duration,
     /// A cluster of the user's (`KFTRAY_E2E_KUBECONFIG`), not this machine's.
@@ -56,15 +58,19 @@ impl Ground {
         .await
         .unwrap();
         let client = kube::Client::try_from(config).unwrap();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
+        // Nothing here applies manifests: the kubectl is only named.
+        let namespace = Namespace::with_client(
+            client.clone(),
+            &kubeconfig,
+            Path::new("kubectl"),
+            "kftray-e2e",
+        )
+        .await;
         let ground = Ground {
             kubeconfig,
             context,
             client,
-            namespace: format!("kftray-e2e-{}-{nanos}", std::process::id()),
+            namespace,
             pods_timeout: if external.is_some() {
                 Duration::from_secs(300)
             } else {
@@ -79,12 +85,7 @@ impl Ground {
     /// A namespace with a two-replica Deployment `web` (container port named `http`) and a
     /// Service `web` whose port `http` targets it by name.
     async fn create_web(&self) {
-        let ns = &self.namespace;
-        let namespace: Namespace = from(json!({"metadata": {"name": ns}}));
-        Api::<Namespace>::all(self.client.clone())
-            .create(&PostParams::default(), &namespace)
-            .await
-            .unwrap();
+        let ns = &self.namespace.name;
         let labels = json!({"app": "web"});
         let deployment: Deployment = from(json!({
             "metadata": {"name": "web", "namespace": ns, "labels": labels},
@@ -121,7 +122,7 @@ impl Ground {
     }
 
     fn pods(&self) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), &self.namespace)
+        Api::namespaced(self.client.clone(), &self.namespace.name)
     }
 
     /// Names of the Ready, not terminating pods of `web`.
@@ -154,7 +155,7 @@ impl Ground {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "pods of web in {} never got there: {pods:?}",
-                self.namespace
+                self.namespace.name
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -165,7 +166,7 @@ impl Ground {
         let mut defaults = format!(
             "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n",
             self.kubeconfig.display().to_string(),
-            self.namespace
+            self.namespace.name
         );
         if let Some(context) = &self.context {
             defaults.push_str(&format!("context = {context:?}\n"));
@@ -183,25 +184,6 @@ impl Ground {
         )
         .unwrap();
         project
-    }
-}
-
-impl Drop for Ground {
-    fn drop(&mut self) {
-        // Drop cannot await, and the test's runtime is shutting down: a runtime of its own.
-        let (client, ns) = (self.client.clone(), self.namespace.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let _ = Api::<Namespace>::all(client)
-                    .delete(&ns, &DeleteParams::background())
-                    .await;
-            });
-        })
-        .join();
     }
 }
 

@@ -11,36 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use support::Project;
-use support::cluster::Namespace;
-
-const WEB: &str = "
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: kubesim/http
-          ports:
-            - {name: http, containerPort: 8080}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-spec:
-  selector: {app: web}
-  ports:
-    - {name: http, port: 80, targetPort: http}
-";
+use support::cluster::{Namespace, WEB};
 
 async fn web(ns: &Namespace) -> Vec<String> {
     ns.apply(WEB).await;

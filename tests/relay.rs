@@ -20,39 +20,12 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
-use support::cluster::{Namespace, PRIVATE_HOST};
+use support::cluster::{Namespace, PRIVATE_HOST, WEB};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-/// web (HTTP, two pods), a DNS server pod behind `cluster-dns`, and a UDP echo service.
+/// Beside `WEB`: a DNS server pod behind `cluster-dns`, and a UDP echo service.
 const FIXTURE: &str = "
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: kubesim/http
-          ports:
-            - {name: http, containerPort: 8080}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-spec:
-  selector: {app: web}
-  ports:
-    - {name: http, port: 80, targetPort: http}
----
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -116,6 +89,7 @@ async fn ground() -> Namespace {
 }
 
 async fn populate(ns: &Namespace) {
+    ns.apply(WEB).await;
     ns.apply(FIXTURE).await;
     for (selector, n) in [("app=web", 2), ("app=dns", 1), ("app=udp-echo", 2)] {
         ns.wait_ready(selector, n).await;

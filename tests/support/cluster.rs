@@ -18,6 +18,37 @@ pub const AGNHOST: &str = "registry.k8s.io/e2e-test-images/agnhost";
 /// A host only the cluster's DNS knows (to this machine, it is its loopback).
 pub const PRIVATE_HOST: &str = "db.private.example";
 
+/// A Deployment `web` of two `kubesim/http` pods (container port `http`, 8080) and a
+/// Service `web` whose port `http` (80) targets it by name.
+pub const WEB: &str = "
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: kubesim/http
+          ports:
+            - {name: http, containerPort: 8080}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+    - {name: http, port: 80, targetPort: http}
+";
+
 /// How every test binary's control plane is started, so that they all see one cluster.
 pub fn options() -> controlplane::Options {
     let relay = workspace_bin("relay-server")
@@ -54,12 +85,21 @@ impl Namespace {
     }
 
     pub async fn on(kubeconfig: &Path, kubectl: &Path, prefix: &str) -> Namespace {
+        Namespace::with_client(client(kubeconfig).await, kubeconfig, kubectl, prefix).await
+    }
+
+    /// A fresh namespace through `client` (a context of `kubeconfig` of the caller's choice).
+    pub async fn with_client(
+        client: kube::Client,
+        kubeconfig: &Path,
+        kubectl: &Path,
+        prefix: &str,
+    ) -> Namespace {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .subsec_nanos();
         let name = format!("{prefix}-{}-{nanos}", std::process::id());
-        let client = client(kubeconfig).await;
         let ns: NamespaceObject =
             serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
         Api::<NamespaceObject>::all(client.clone())

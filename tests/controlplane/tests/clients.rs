@@ -3,7 +3,6 @@
 //! in WebSocket, its default, and raw SPDY), and kube-rs list, watch and port-forward. Every
 //! byte of these port-forwards goes through Kubernetes' own code on both legs.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,9 +11,8 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kubesim::testing::{Kubectl, TIMEOUT, http_get, kubectl_path};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Child;
+use kubesim::testing::{Kubectl, TIMEOUT, http_get, kubectl_path, port_forward};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const FIXTURE: &str = include_str!("../../kubesim/fixtures/demo.yaml");
 
@@ -55,50 +53,6 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
-/// A running `kubectl port-forward`, killed on drop.
-struct Forward {
-    child: Child,
-    addr: SocketAddr,
-}
-
-async fn port_forward(kubectl: &Kubectl, target: &str, port: u16, websockets: bool) -> Forward {
-    let remote = format!(":{port}");
-    let mut command = kubectl.command(&["port-forward", "-n", "demo", target, &remote]);
-    command
-        .env(
-            "KUBECTL_PORT_FORWARD_WEBSOCKETS",
-            if websockets { "true" } else { "false" },
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(TIMEOUT, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.starts_with("Forwarding from 127.0.0.1:") {
-                return Some(line);
-            }
-        }
-        None
-    })
-    .await
-    .unwrap_or_else(|_| panic!("kubectl port-forward {target} printed nothing in time"));
-    let Some(line) = line else {
-        let mut err = String::new();
-        let _ = child.stderr.take().unwrap().read_to_string(&mut err).await;
-        panic!("kubectl port-forward {target} exited: {err}");
-    };
-    let addr = line
-        .trim_start_matches("Forwarding from ")
-        .split(" -> ")
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Forward { child, addr }
-}
-
 async fn web_pods(cp: &ControlPlane) -> Vec<String> {
     let pods: Api<Pod> = Api::namespaced(cp.client().await.unwrap(), "demo");
     pods.list(&ListParams::default().labels("app=web"))
@@ -137,7 +91,7 @@ async fn kubectl_port_forward_to_a_pod_a_service_and_a_deployment_both_ways() {
                 ("deployment/web", 8080),
             ] {
                 let what = format!("kubectl {version} websockets={websockets} {target}");
-                let forward = port_forward(&kubectl, target, port, websockets).await;
+                let forward = port_forward(&kubectl, "demo", target, port, websockets).await;
                 for _ in 0..3 {
                     let (code, body) = http_get(forward.addr, "/").await.unwrap();
                     assert_eq!(code, 200, "{what}");
@@ -161,7 +115,7 @@ async fn a_large_echo_keeps_every_byte_both_ways_and_a_refused_port_is_the_kubel
     for kubectl in kubectls(&cp) {
         let version = version_of(&kubectl.program);
         for websockets in [true, false] {
-            let forward = port_forward(&kubectl, "pod/postgres-0", 5432, websockets).await;
+            let forward = port_forward(&kubectl, "demo", "pod/postgres-0", 5432, websockets).await;
             let stream = tokio::net::TcpStream::connect(forward.addr).await.unwrap();
             let (mut rd, mut wr) = stream.into_split();
             let data: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
@@ -183,7 +137,7 @@ async fn a_large_echo_keeps_every_byte_both_ways_and_a_refused_port_is_the_kubel
         }
         // Nothing listens on 9999: the kubelet's error reaches kubectl, which gives up.
         let pod = format!("pod/{}", pods[0]);
-        let mut forward = port_forward(&kubectl, &pod, 9999, false).await;
+        let mut forward = port_forward(&kubectl, "demo", &pod, 9999, false).await;
         let mut stream = tokio::net::TcpStream::connect(forward.addr).await.unwrap();
         let _ = stream.write_all(b"hello").await;
         let mut sink = Vec::new();

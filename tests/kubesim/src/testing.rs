@@ -114,6 +114,62 @@ impl Drop for Kubectl {
     }
 }
 
+/// A running `kubectl port-forward`, killed on drop.
+pub struct Forward {
+    pub child: tokio::process::Child,
+    pub addr: std::net::SocketAddr,
+}
+
+/// Starts `kubectl port-forward` on a free local port and waits for its "Forwarding from"
+/// line; `websockets` picks kubectl's SPDY-in-WebSocket tunnel or the raw SPDY upgrade.
+pub async fn port_forward(
+    kubectl: &Kubectl,
+    namespace: &str,
+    target: &str,
+    port: u16,
+    websockets: bool,
+) -> Forward {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let remote = format!(":{port}");
+    let mut command = kubectl.command(&["port-forward", "-n", namespace, target, &remote]);
+    command
+        .env(
+            "KUBECTL_PORT_FORWARD_WEBSOCKETS",
+            if websockets { "true" } else { "false" },
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("Forwarding from 127.0.0.1:") {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await
+    .unwrap_or_else(|_| panic!("kubectl port-forward {target} printed nothing in time"));
+    let Some(line) = line else {
+        let mut err = String::new();
+        let _ = child.stderr.take().unwrap().read_to_string(&mut err).await;
+        panic!("kubectl port-forward {target} exited: {err}");
+    };
+    // "Forwarding from 127.0.0.1:41234 -> 8080"
+    let addr = line
+        .trim_start_matches("Forwarding from ")
+        .split(" -> ")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Keep draining stdout so kubectl never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Forward { child, addr }
+}
+
 /// `GET path` over HTTP/1.1 with `Connection: close`; returns (status code, body).
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let fut = async {

@@ -67,6 +67,26 @@ async fn cluster_ip_reaches_ready_pods_only() {
             ))
             .await
     );
+    // kube-proxy follows the EndpointSlice, which the controller writes after Endpoints.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let ip = cluster.pod_ip("demo", &web[0]).unwrap().to_string();
+    while cluster
+        .list("endpointslices", Some("demo"))
+        .iter()
+        .any(|s| {
+            s["endpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["addresses"][0] == ip.as_str() && e["conditions"]["ready"] == true)
+        })
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "slice kept {ip} ready"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     for _ in 0..5 {
         assert_eq!(http_get(addr, "/").await.unwrap().1, other);
     }

@@ -3,58 +3,8 @@
 //! (`KUBECTL_PORT_FORWARD_WEBSOCKETS=false`), each carrying real traffic.
 
 use kubesim::ClusterOptions;
-use kubesim::testing::{Kubectl, TIMEOUT, demo_cluster, http_get};
-use std::net::SocketAddr;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Child;
-
-/// A running `kubectl port-forward`, killed on drop.
-struct Forward {
-    child: Child,
-    addr: SocketAddr,
-}
-
-/// Starts kubectl on a free local port and waits for its "Forwarding from" line.
-async fn port_forward(kubectl: &Kubectl, target: &str, port: u16, websockets: bool) -> Forward {
-    let remote = format!(":{port}");
-    let mut command = kubectl.command(&["port-forward", "-n", "demo", target, &remote]);
-    command
-        .env(
-            "KUBECTL_PORT_FORWARD_WEBSOCKETS",
-            if websockets { "true" } else { "false" },
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(TIMEOUT, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.starts_with("Forwarding from 127.0.0.1:") {
-                return Some(line);
-            }
-        }
-        None
-    })
-    .await
-    .unwrap_or_else(|_| panic!("kubectl port-forward {target} printed nothing in time"));
-    let Some(line) = line else {
-        let mut err = String::new();
-        let _ = child.stderr.take().unwrap().read_to_string(&mut err).await;
-        panic!("kubectl port-forward {target} exited: {err}");
-    };
-    // "Forwarding from 127.0.0.1:41234 -> 8080"
-    let addr = line
-        .trim_start_matches("Forwarding from ")
-        .split(" -> ")
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    // Keep draining stdout so kubectl never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Forward { child, addr }
-}
+use kubesim::testing::{Kubectl, TIMEOUT, demo_cluster, http_get, port_forward};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn targets_carry_http(websockets: bool) {
     let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
@@ -69,7 +19,7 @@ async fn targets_carry_http(websockets: bool) {
         ("svc/web", 80),
         ("deployment/web", 8080),
     ] {
-        let forward = port_forward(&kubectl, target, port, websockets).await;
+        let forward = port_forward(&kubectl, "demo", target, port, websockets).await;
         // Several connections over kubectl's one upgraded connection, some at once.
         for _ in 0..3 {
             let (code, body) = http_get(forward.addr, "/").await.unwrap();
@@ -102,7 +52,7 @@ async fn a_large_echo_keeps_every_byte_both_ways() {
         return;
     };
     for websockets in [true, false] {
-        let forward = port_forward(&kubectl, "pod/postgres-0", 5432, websockets).await;
+        let forward = port_forward(&kubectl, "demo", "pod/postgres-0", 5432, websockets).await;
         let stream = tokio::net::TcpStream::connect(forward.addr).await.unwrap();
         let (mut rd, mut wr) = stream.into_split();
         let data: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
@@ -128,7 +78,7 @@ async fn a_refused_port_gives_kubectl_the_kubelets_error() {
         return;
     };
     let pod = format!("pod/{}", cluster.pod_names("demo", "app=web")[0]);
-    let mut forward = port_forward(&kubectl, &pod, 9999, false).await;
+    let mut forward = port_forward(&kubectl, "demo", &pod, 9999, false).await;
     let mut stream = tokio::net::TcpStream::connect(forward.addr).await.unwrap();
     let _ = stream.write_all(b"hello").await;
     let mut sink = Vec::new();
