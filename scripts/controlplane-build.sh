@@ -22,6 +22,11 @@ bin="$PWD/target/controlplane/$version/bin"
 tools=(kube-apiserver kube-controller-manager kubectl etcd kubelet-api)
 missing=()
 for t in "${tools[@]}"; do [ -x "$bin/$t" ] || missing+=("$t"); done
+# kubelet-api is this project's code: rebuilt whenever a source of it is newer.
+if [ -x "$bin/kubelet-api" ] &&
+    [ -n "$(find tests/controlplane/go/kubeletapi "$module/kubelet-api" "$module/go.mod" -newer "$bin/kubelet-api" -print -quit)" ]; then
+    missing+=(kubelet-api)
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "$bin"
     exit 0

@@ -45,4 +45,4 @@ bash scripts/controlplane-build.sh 1.37 >/dev/null
 bash scripts/controlplane-build.sh 1.34 >/dev/null
 
 cargo test --workspace --locked
-KFTRAY_K8S_VERSION=1.34 cargo test --workspace --locked --test e2e --test clients
+KFTRAY_K8S_VERSION=1.34 cargo test --workspace --locked --test e2e --test clients --test transport

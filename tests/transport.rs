@@ -1,5 +1,8 @@
 //! The pod transport against the simulated cluster: the fallbacks kubectl's dialer makes,
-//! permissions, and recovery after the connection to a pod drops.
+//! permissions, and recovery after the connection to a pod drops; and against a real control
+//! plane that does not tunnel port-forward in WebSocket.
+
+mod support;
 
 use kftray::cluster::{ClusterKey, Clusters};
 use kftray::forward::Connect;
@@ -7,24 +10,33 @@ use kftray::resolve::Endpoint;
 use kftray::transport::{Deadlines, PodConnector};
 use kubesim::testing::{TIMEOUT, demo_cluster};
 use kubesim::{Cluster, ClusterOptions};
+use std::path::Path;
 use std::sync::Arc;
+use support::cluster::{Namespace, WEB};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn setup() -> (Cluster, Arc<PodConnector>, Endpoint) {
     let sim = demo_cluster(ClusterOptions::default()).await.unwrap();
+    let connector = connector(sim.kubeconfig_path(), "demo").await;
+    let pod = sim.pod_names("demo", "app=web").remove(0);
+    (sim, connector, endpoint(pod))
+}
+
+async fn connector(kubeconfig: &Path, namespace: &str) -> Arc<PodConnector> {
     let key = ClusterKey {
-        kubeconfig: Some(sim.kubeconfig_path().to_path_buf()),
+        kubeconfig: Some(kubeconfig.to_path_buf()),
         context: None,
     };
     let cluster = Clusters::new().get(&key).await.unwrap();
-    let connector = PodConnector::new(cluster.client, "demo", Deadlines::default());
-    let pod = sim.pod_names("demo", "app=web").remove(0);
-    let endpoint = Endpoint {
+    PodConnector::new(cluster.client, namespace, Deadlines::default())
+}
+
+fn endpoint(pod: String) -> Endpoint {
+    Endpoint {
         pod,
         uid: String::new(),
         port: 8080,
-    };
-    (sim, connector, endpoint)
+    }
 }
 
 /// An HTTP GET through one connection; the body is the pod's name.
@@ -131,4 +143,52 @@ async fn a_refused_port_ends_the_stream_and_says_why() {
         .unwrap()
         .expect("no verdict");
     assert!(why.contains("error forwarding port 9999"), "{why}");
+}
+
+/// What kubesim's refused tunnel stands for, on the real thing: an API server that passes the
+/// WebSocket upgrade through to a kubelet that does not tunnel SPDY in it either (clusters
+/// before 1.31, or the gate turned off). kftray and kubectl both end up on SPDY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_cluster_without_websocket_port_forward_is_reached_over_spdy() {
+    let cp = controlplane::ControlPlane::start(
+        support::cluster::options().without_websocket_port_forward(),
+    )
+    .await
+    .unwrap();
+    let ns = Namespace::on(cp.kubeconfig(), &cp.kubectl(), "kftray-spdy-only").await;
+    ns.apply(WEB).await;
+    let pod = ns.wait_ready("app=web", 2).await.remove(0);
+
+    let connector = connector(cp.kubeconfig(), &ns.name).await;
+    let endpoint = endpoint(pod.clone());
+    assert_eq!(get(&connector, &endpoint).await.unwrap(), pod);
+    assert_eq!(connector.protocol(), "SPDY");
+    assert_eq!(get(&connector, &endpoint).await.unwrap(), pod);
+
+    // kubectl of the same release asks for the tunnel first, as kftray does.
+    let kubectl = kubesim::testing::Kubectl {
+        program: cp.kubectl(),
+        kubeconfig: cp.kubeconfig().to_path_buf(),
+        cache_dir: cp.kubeconfig().with_file_name("kubectl-cache"),
+    };
+    let target = format!("pod/{pod}");
+    let forward = kubesim::testing::port_forward(&kubectl, &ns.name, &target, 8080, true).await;
+    assert!(forward.fell_back_to_spdy(), "{}", forward.stderr());
+    let (code, body) = kubesim::testing::http_get(forward.addr, "/").await.unwrap();
+    assert_eq!((code, body.trim()), (200, pod.as_str()));
+    drop(forward);
+    drop(ns);
+    cp.shutdown().await;
+}
+
+/// The same on a cluster that tunnels (the default since 1.31): kftray's first choice holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_cluster_is_reached_over_spdy_in_websocket() {
+    let ns = Namespace::new("kftray-tunnel").await;
+    ns.apply(WEB).await;
+    let pod = ns.wait_ready("app=web", 2).await.remove(0);
+    let connector = connector(&support::cluster::shared().kubeconfig, &ns.name).await;
+    let endpoint = endpoint(pod.clone());
+    assert_eq!(get(&connector, &endpoint).await.unwrap(), pod);
+    assert_eq!(connector.protocol(), "SPDY over WebSocket");
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The releases pinned in tests/controlplane: `go.mod` (the newest served) and `go134.mod`.
+/// The releases pinned in tests/controlplane/go: k8s-1.37 (the newest served) and k8s-1.34.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
     V1_37,

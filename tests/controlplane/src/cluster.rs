@@ -28,6 +28,10 @@ pub struct Options {
     pub dir: Option<PathBuf>,
     /// Names the cluster DNS answers beyond Services (CoreDNS's `hosts`).
     pub dns_hosts: Vec<(String, std::net::IpAddr)>,
+    /// `--feature-gates` of kube-apiserver (`Name=false`).
+    pub apiserver_gates: Vec<String>,
+    /// `--feature-gates` of the kubelet.
+    pub kubelet_gates: Vec<String>,
 }
 
 impl Default for Options {
@@ -39,6 +43,8 @@ impl Default for Options {
             image_env: Vec::new(),
             dir: None,
             dns_hosts: Vec::new(),
+            apiserver_gates: Vec::new(),
+            kubelet_gates: Vec::new(),
         }
     }
 }
@@ -54,6 +60,24 @@ impl Options {
             .push((prefix.into(), name.into(), value.into()));
         self
     }
+
+    /// Port-forward as clusters before 1.31 serve it (or any with the gate turned off): the
+    /// API server passes a WebSocket upgrade through to the kubelet instead of tunnelling
+    /// SPDY in it, and the kubelet does not tunnel either.
+    pub fn without_websocket_port_forward(mut self) -> Self {
+        self.apiserver_gates
+            .push("PortForwardWebsockets=false".into());
+        if self.version == Version::V1_37 {
+            self.kubelet_gates
+                .push("ExtendWebSocketsToKubelet=false".into());
+        }
+        self
+    }
+}
+
+/// `--feature-gates=…` when there are any.
+fn gates_flag(gates: &[String]) -> Option<String> {
+    (!gates.is_empty()).then(|| format!("--feature-gates={}", gates.join(",")))
 }
 
 pub struct ControlPlane {
@@ -154,7 +178,10 @@ impl ControlPlane {
                 // Its own address is loopback, which Endpoints may not hold.
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
-            ]),
+            ])
+            .into_iter()
+            .chain(gates_flag(&opts.apiserver_gates))
+            .collect(),
             &logs,
             Some(slot_fd),
         )?;
@@ -215,6 +242,7 @@ impl ControlPlane {
         for (name, ip) in &nodes {
             args.push(format!("--node={name},{ip},{}", cidr(cp.slot.pods())));
         }
+        args.extend(gates_flag(&opts.kubelet_gates));
         cp.kubelet_api = Component::start(
             "kubelet-api",
             cp.bin.join("kubelet-api"),

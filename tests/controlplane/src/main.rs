@@ -75,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|e| kubesim::images::parse_image_env(e))
             .collect::<anyhow::Result<_>>()?,
         dir: dir.map(|d| std::path::absolute(&d).unwrap_or(d)),
-        dns_hosts: Vec::new(),
+        ..Options::default()
     };
     let started = Instant::now();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

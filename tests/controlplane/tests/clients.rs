@@ -92,6 +92,12 @@ async fn kubectl_port_forward_to_a_pod_a_service_and_a_deployment_both_ways() {
             ] {
                 let what = format!("kubectl {version} websockets={websockets} {target}");
                 let forward = port_forward(&kubectl, "demo", target, port, websockets).await;
+                // The tunnel must really be used, not silently replaced by raw SPDY.
+                assert!(
+                    !(websockets && forward.fell_back_to_spdy()),
+                    "{what}: fell back to SPDY:\n{}",
+                    forward.stderr()
+                );
                 for _ in 0..3 {
                     let (code, body) = http_get(forward.addr, "/").await.unwrap();
                     assert_eq!(code, 200, "{what}");
@@ -147,15 +153,7 @@ async fn a_large_echo_keeps_every_byte_both_ways_and_a_refused_port_is_the_kubel
             .expect("kubectl kept running after the error")
             .unwrap();
         assert!(!status.success());
-        let mut err = String::new();
-        forward
-            .child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .await
-            .unwrap();
+        let err = forward.stderr();
         assert!(
             err.contains("9999") && err.contains("connect"),
             "kubectl {version}: {err}"

@@ -118,6 +118,20 @@ impl Drop for Kubectl {
 pub struct Forward {
     pub child: tokio::process::Child,
     pub addr: std::net::SocketAddr,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Forward {
+    /// What kubectl wrote on stderr so far (it runs with `-v=4`).
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Whether kubectl gave up the WebSocket tunnel for the raw SPDY upgrade (client-go's
+    /// fallback dialer says so at `-v=4`; the forward works either way).
+    pub fn fell_back_to_spdy(&self) -> bool {
+        self.stderr().contains("fallback to secondary dialer")
+    }
 }
 
 /// Starts `kubectl port-forward` on a free local port and waits for its "Forwarding from"
@@ -131,7 +145,7 @@ pub async fn port_forward(
 ) -> Forward {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let remote = format!(":{port}");
-    let mut command = kubectl.command(&["port-forward", "-n", namespace, target, &remote]);
+    let mut command = kubectl.command(&["port-forward", "-v=4", "-n", namespace, target, &remote]);
     command
         .env(
             "KUBECTL_PORT_FORWARD_WEBSOCKETS",
@@ -141,6 +155,16 @@ pub async fn port_forward(
         .stderr(std::process::Stdio::piped());
     let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+    let collected = stderr.clone();
+    let drained = tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            let mut text = collected.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
     let mut lines = BufReader::new(stdout).lines();
     let line = tokio::time::timeout(TIMEOUT, async {
         while let Some(line) = lines.next_line().await.unwrap() {
@@ -153,9 +177,11 @@ pub async fn port_forward(
     .await
     .unwrap_or_else(|_| panic!("kubectl port-forward {target} printed nothing in time"));
     let Some(line) = line else {
-        let mut err = String::new();
-        let _ = child.stderr.take().unwrap().read_to_string(&mut err).await;
-        panic!("kubectl port-forward {target} exited: {err}");
+        let _ = drained.await;
+        panic!(
+            "kubectl port-forward {target} exited: {}",
+            stderr.lock().unwrap()
+        );
     };
     // "Forwarding from 127.0.0.1:41234 -> 8080"
     let addr = line
@@ -167,7 +193,11 @@ pub async fn port_forward(
         .unwrap();
     // Keep draining stdout so kubectl never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Forward { child, addr }
+    Forward {
+        child,
+        addr,
+        stderr,
+    }
 }
 
 /// `GET path` over HTTP/1.1 with `Connection: close`; returns (status code, body).

@@ -20,6 +20,11 @@ async fn targets_carry_http(websockets: bool) {
         ("deployment/web", 8080),
     ] {
         let forward = port_forward(&kubectl, "demo", target, port, websockets).await;
+        assert!(
+            !(websockets && forward.fell_back_to_spdy()),
+            "{target}: kubectl fell back to SPDY:\n{}",
+            forward.stderr()
+        );
         // Several connections over kubectl's one upgraded connection, some at once.
         for _ in 0..3 {
             let (code, body) = http_get(forward.addr, "/").await.unwrap();
@@ -89,14 +94,6 @@ async fn a_refused_port_gives_kubectl_the_kubelets_error() {
         .expect("kubectl kept running after the error")
         .unwrap();
     assert!(!status.success());
-    let mut err = String::new();
-    forward
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .await
-        .unwrap();
+    let err = forward.stderr();
     assert!(err.contains("error forwarding port 9999"), "{err}");
 }

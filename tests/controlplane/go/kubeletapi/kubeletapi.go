@@ -71,6 +71,8 @@ type Release interface {
 	ServePortForward(w http.ResponseWriter, req *http.Request, forwarder Forwarder, key, uid string)
 	// DeclareFeatures fills status.declaredFeatures as that release's kubelet does (1.35+).
 	DeclareFeatures(status *v1.NodeStatus)
+	// SetFeatureGates applies --feature-gates (A=true,B=false) to that release's gates.
+	SetFeatureGates(gates string) error
 }
 
 // Forwarder connects a port-forward stream to a port of a pod.
@@ -87,8 +89,15 @@ func Main(release Release) {
 	keyFile := flag.String("tls-private-key-file", "", "serving key")
 	clientCA := flag.String("client-ca-file", "", "CA of the API server's kubelet client certificate")
 	flag.Var(&nodes, "node", "NAME,IP,POD_CIDR of a Node to register (repeatable)")
+	gates := flag.String("feature-gates", "", "A=true,B=false: the kubelet's feature gates of this release")
 	klog.InitFlags(nil)
 	flag.Parse()
+	if *gates != "" {
+		if err := release.SetFeatureGates(*gates); err != nil {
+			fmt.Fprintln(os.Stderr, "kubelet-api: --feature-gates:", err)
+			os.Exit(2)
+		}
+	}
 	if len(nodes) == 0 || *kubeconfig == "" {
 		fmt.Fprintln(os.Stderr, "kubelet-api: --kubeconfig and at least one --node are required")
 		os.Exit(2)

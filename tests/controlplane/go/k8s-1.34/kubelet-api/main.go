@@ -10,7 +10,10 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/kubelet/pkg/cri/streaming/portforward"
+	// The kubelet's feature gates, so --feature-gates knows them.
+	_ "k8s.io/kubernetes/pkg/features"
 	"kftray.test/kubeletapi"
 )
 
@@ -36,3 +39,7 @@ func (release) ServePortForward(w http.ResponseWriter, req *http.Request, f kube
 
 // A 1.34 Node has no declared features.
 func (release) DeclareFeatures(*v1.NodeStatus) {}
+
+func (release) SetFeatureGates(gates string) error {
+	return utilfeature.DefaultMutableFeatureGate.Set(gates)
+}
