@@ -733,7 +733,7 @@ fn said(supervisor: &Supervisor) -> String {
 
 /// Each verb of relay-rbac.yaml taken away in turn, as a user whose only rights are that Role
 /// (the README's read permissions are part of it): every one is needed, and kftray names the
-/// missing one. The heartbeat's `patch` only shows in the log after 30 s and is not checked.
+/// missing one. The heartbeat's `patch`, which only the log tells of, has a test of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_verb_of_relay_rbac_yaml_is_needed_and_its_absence_is_named() {
     let restricted = &support::cluster::shared().restricted_kubeconfig;
@@ -810,4 +810,42 @@ async fn every_verb_of_relay_rbac_yaml_is_needed_and_its_absence_is_named() {
     assert_eq!(udp_exchange(&client, echo, b"granted").await, b"granted");
     supervisor.shutdown().await;
     relay_pods_until(&ns, <[String]>::is_empty).await;
+}
+
+/// Without `patch` on pods every forward works, but the relay's heartbeat cannot be
+/// refreshed: `kftray up` says so at once, naming the verb and what will follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_patch_kftray_up_says_the_relays_heartbeat_is_refused() {
+    let restricted = &support::cluster::shared().restricted_kubeconfig;
+    let ns = echo_only().await;
+    ns.apply(&rbac_without("patch", "pods")).await;
+    let mut project = support::Project::new();
+    std::fs::write(
+        project.path("kftray.toml"),
+        format!(
+            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{}",
+            restricted.display().to_string(),
+            ns.name,
+            every_kind(&ns)
+        ),
+    )
+    .unwrap();
+    project.spawn_up(&[]);
+    for name in ["db", "by-deployment", "by-service"] {
+        project.ready(name).await;
+    }
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let log = project.log();
+        if log.contains("cannot patch resource \"pods\"") {
+            assert!(log.contains("grant `patch` on `pods`"), "{log}");
+            assert!(log.contains("take this relay for abandoned"), "{log}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing says patch is refused:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -2,7 +2,7 @@
 //! deleted when the relay stops.
 
 use super::dial::handshake;
-use super::owner::{HEARTBEAT, HEARTBEAT_EVERY, Owner, SELECTOR, leftover};
+use super::owner::{HEARTBEAT, HEARTBEAT_EVERY, Owner, SELECTOR, STALE_AFTER, leftover};
 use super::relays::{Relay, RelayState};
 use super::template::Template;
 use super::{forbidden, refused};
@@ -187,8 +187,8 @@ impl Keeper {
             .boxed();
         let mut session: Option<AbortOnDrop> = None;
         let mut ready = false;
+        // Its first tick is at once: a refused `patch` is said now, not in 30 s.
         let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
-        heartbeat.tick().await;
         let mut warned = false;
         // During a relist, whether the pod is still among those listed.
         let mut relisting: Option<bool> = None;
@@ -269,7 +269,12 @@ impl Keeper {
                     Some(status) => forbidden("patch", "pods", &self.namespace, &status.message),
                     None => error_chain(&e),
                 };
-                tracing::warn!(pod = name, "cannot refresh the relay's heartbeat: {why}");
+                tracing::warn!(
+                    pod = name,
+                    "cannot refresh the relay's heartbeat, so after {} s other kftray runs will \
+                     take this relay for abandoned and delete it: {why}",
+                    STALE_AFTER.as_secs()
+                );
             }
             _ => {}
         }
