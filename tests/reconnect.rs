@@ -1,7 +1,7 @@
 //! `kftray up` on the real control plane while the cluster changes under it: a rollout
 //! restart, a pod deleted with its grace period, the API server and etcd killed and started
-//! again, and the network to the API server dropping, stalling and slowing down (a proxy in
-//! front of it).
+//! again, the network to the API server dropping, stalling and slowing down (a proxy in
+//! front of it), and the API server refusing requests with 429 (its own flow control).
 
 mod support;
 
@@ -184,6 +184,169 @@ async fn forwards_survive_the_api_connection_dropping_stalling_and_slowing() {
     // 100 ms each way on every chunk: still serving.
     proxy.latency(Duration::from_millis(100));
     proxy.drop_connections();
+    served_by(&project, addr, |_| true).await;
+    drop(project);
+    drop(ns);
+    cp.shutdown().await;
+}
+
+/// API Priority and Fairness made to refuse: `kftray-dev` and a flooding service account share
+/// a priority level with no seats of its own (one request at a time gets in) and `Reject`.
+const STARVED: &str = "
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: PriorityLevelConfiguration
+metadata: {name: kftray-starved}
+spec:
+  type: Limited
+  limited:
+    nominalConcurrencyShares: 0
+    lendablePercent: 0
+    borrowingLimitPercent: 0
+    limitResponse: {type: Reject}
+---
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata: {name: kftray-dev}
+spec:
+  priorityLevelConfiguration: {name: kftray-starved}
+  matchingPrecedence: 100
+  distinguisherMethod: {type: ByUser}
+  rules:
+    - subjects: [{kind: User, user: {name: kftray-dev}}]
+      resourceRules:
+        - {verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true}
+      nonResourceRules: [{verbs: ['*'], nonResourceURLs: ['*']}]
+---
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata: {name: kftray-flood}
+spec:
+  priorityLevelConfiguration: {name: kftray-starved}
+  matchingPrecedence: 101
+  distinguisherMethod: {type: ByUser}
+  rules:
+    - subjects: [{kind: ServiceAccount, serviceAccount: {name: flood, namespace: NAMESPACE}}]
+      resourceRules:
+        - {verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true}
+";
+
+/// How many of `flow_schema`'s requests the API server has refused (its /metrics).
+async fn rejected(admin: &kube::Client, flow_schema: &str) -> u64 {
+    let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let text = admin.request_text(req).await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_flowcontrol_rejected_requests_total{"))
+        .filter(|l| l.contains(&format!("flow_schema=\"{flow_schema}\"")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// A client for the service account `flood` of the namespace (a token kubectl asks for).
+async fn flood_client(cp: &ControlPlane, ns: &Namespace) -> kube::Client {
+    let yaml = format!(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: flood}}\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: flood}}\n\
+         roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}}\n\
+         subjects: [{{kind: ServiceAccount, name: flood, namespace: {}}}]\n",
+        ns.name
+    );
+    ns.apply(&yaml).await;
+    let out = tokio::process::Command::new(cp.kubectl())
+        .arg(format!("--kubeconfig={}", cp.kubeconfig().display()))
+        .args(["-n", &ns.name, "create", "token", "flood"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8(out.stdout).unwrap();
+    let mut config: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(cp.kubeconfig()).unwrap()).unwrap();
+    config["users"][0]["user"] =
+        serde_yaml::from_str(&format!("{{token: {}}}", token.trim())).unwrap();
+    let path = cp.kubeconfig().with_file_name("flood.kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    support::cluster::client(&path).await
+}
+
+/// `kftray up` started while the API server refuses requests with 429 (the flood shares its
+/// priority level) keeps trying, and comes up by itself, during the storm or after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kftray_up_comes_up_through_a_storm_of_429s() {
+    let (cp, ns) = own_cluster().await;
+    let admin = cp.client().await.unwrap();
+    // kftray-dev may do what kftray needs in the namespace, and nothing else.
+    ns.apply(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: kftray-dev}\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}\n\
+         subjects: [{kind: User, name: kftray-dev, apiGroup: rbac.authorization.k8s.io}]\n",
+    )
+    .await;
+    let flood = flood_client(&cp, &ns).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let workers: Vec<_> = (0..12)
+        .map(|_| {
+            let (pods, stop) = (
+                kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(flood.clone(), &ns.name),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                while !stop.is_cancelled() {
+                    let _ = pods.list(&Default::default()).await;
+                }
+            })
+        })
+        .collect();
+    let before = rejected(&admin, "kftray-dev").await;
+    ns.apply(&STARVED.replace("NAMESPACE", &ns.name)).await;
+    // The API server takes its flow-control configuration up in its own time: the storm is on
+    // once the flood itself is refused.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while rejected(&admin, "kftray-flood").await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the flood is never refused"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut project = Project::new();
+    std::fs::write(
+        project.path("kftray.toml"),
+        format!(
+            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{}",
+            cp.restricted_kubeconfig().display().to_string(),
+            ns.name,
+            support::forward("web", "web", "\"http\"")
+        ),
+    )
+    .unwrap();
+    project.spawn_up(&[]);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while rejected(&admin, "kftray-dev").await <= before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the API server never refused kftray\nlog:\n{}",
+            project.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let refused = rejected(&admin, "kftray-dev").await - before;
+    eprintln!(
+        "kftray was refused {refused} times; its log:\n{}",
+        project.log()
+    );
+    assert!(
+        project.up_exited().is_none(),
+        "kftray up gave up:\n{}",
+        project.log()
+    );
+
+    stop.cancel();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let addr = project.ready("web").await;
     served_by(&project, addr, |_| true).await;
     drop(project);
     drop(ns);

@@ -7,7 +7,8 @@
 //! plugins, TLS settings and proxy-url. A cluster that cannot be reached, or that rejects the
 //! credentials, is an error for that key only: other clusters keep working.
 
-use crate::error_chain::error_chain;
+pub mod api_error;
+
 use crate::transport::{Deadlines, PodConnector};
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use std::collections::HashMap;
@@ -234,7 +235,7 @@ async fn probe(client: &kube::Client, context: &str, server: &str) -> Result<(),
         }),
         // Authenticated but not allowed to list namespaces: the credentials work.
         Err(kube::Error::Api(status)) if status.code == 403 => Ok(()),
-        Err(e) => Err(unreachable(error_chain(&e))),
+        Err(e) => Err(unreachable(api_error::describe(&e))),
     }
 }
 

@@ -2,6 +2,7 @@
 //! service's ClusterIP (kube-proxy then balances, and a rollout never breaks the forward), or
 //! the IP of the pod kftray would port-forward to (headless services, pods, workloads).
 
+use crate::cluster::api_error::describe_watch;
 use crate::resolve::{PortRef, Resolution, Target, follow, watch_service};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
@@ -75,7 +76,8 @@ async fn follow_service(
             Ok(service) => service,
             Err(e) => {
                 tx.send_replace(DestinationState::Waiting(format!(
-                    "watching service {name}: {e}"
+                    "service {name}: {}",
+                    describe_watch(&e)
                 )));
                 continue;
             }

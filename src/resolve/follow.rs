@@ -7,6 +7,7 @@
 //! the best remaining pod is chosen, as kubectl would choose it.
 
 use super::{PortRef, container_port, is_usable, rank_pods, service_target};
+use crate::cluster::api_error::{describe, describe_watch};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -159,7 +160,10 @@ async fn follow_service(
                 // its data, resumes where it was without relisting: nothing tells the pods'
                 // follower to publish its answer again, so the last answer must stay.
                 if !matches!(*tx.borrow(), Resolution::Ready(_)) {
-                    tx.send_replace(Resolution::Waiting(format!("watching service {name}: {e}")));
+                    tx.send_replace(Resolution::Waiting(format!(
+                        "service {name}: {}",
+                        describe_watch(&e)
+                    )));
                 }
                 continue;
             }
@@ -282,7 +286,7 @@ async fn follow_pods(
                 // The watcher retries with backoff; meanwhile the last answer stays, unless there
                 // was none.
                 if !matches!(*tx.borrow(), Resolution::Ready(_)) {
-                    tx.send_replace(Resolution::Waiting(format!("watching pods: {e}")));
+                    tx.send_replace(Resolution::Waiting(format!("pods: {}", describe_watch(&e))));
                 }
                 continue;
             }
@@ -362,7 +366,7 @@ async fn workload_selector(
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| format!("{kind} {name} has an empty selector")),
             Ok(None) => Err(format!("waiting for {kind} {name} to exist")),
-            Err(e) => Err(format!("reading {kind} {name}: {e}")),
+            Err(e) => Err(format!("reading {kind} {name}: {}", describe(&e))),
         }
     }
     match kind {

@@ -454,8 +454,9 @@ impl Drop for ControlPlane {
     }
 }
 
-/// What Deployments, StatefulSets, DaemonSets, Services, garbage collection, namespaces and
-/// service accounts need; node lifecycle is left out (the kubelet keeps its Nodes Ready).
+/// What Deployments, StatefulSets, DaemonSets, Services, garbage collection, namespaces,
+/// service accounts and the aggregated ClusterRoles (`admin`, `edit`, `view`: empty without
+/// their controller) need; node lifecycle is left out (the kubelet keeps its Nodes Ready).
 const CONTROLLERS: &[&str] = &[
     "deployment-controller",
     "replicaset-controller",
@@ -470,6 +471,7 @@ const CONTROLLERS: &[&str] = &[
     "serviceaccount-token-controller",
     "root-ca-certificate-publisher-controller",
     "pod-garbage-collector-controller",
+    "clusterrole-aggregation-controller",
 ];
 
 fn strings(args: &[&str]) -> Vec<String> {
