@@ -1,7 +1,8 @@
 //! Clients that are not kftray against the real control plane: `kubectl port-forward` of the
 //! same release and the machine's installed kubectl, both ways kubectl dials (SPDY tunnelled
-//! in WebSocket, its default, and raw SPDY), and kube-rs list, watch and port-forward. Every
-//! byte of these port-forwards goes through Kubernetes' own code on both legs.
+//! in WebSocket, its default, and raw SPDY), and kube-rs list, watch and port-forward; and a
+//! cluster of two Nodes. Every byte of these port-forwards goes through Kubernetes' own code
+//! on both legs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -241,4 +242,57 @@ async fn the_api_server_and_nodes_report_the_pinned_release() {
         .unwrap();
     assert_eq!(info.kubelet_version, version.git_version);
     let _: PathBuf = cp.kubectl();
+}
+
+/// Two Nodes, one kubelet-api serving both IPs: pods are spread over them, each Node stays
+/// Ready with its own Lease, and a port-forward reaches a pod on either (the API server dials
+/// that pod's Node).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_on_two_nodes_are_each_reached_through_their_own_node() {
+    let cp = ControlPlane::start(controlplane::Options {
+        version: controlplane::Version::from_env().unwrap(),
+        nodes: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    cp.apply_yaml(FIXTURE).await.unwrap();
+    cp.wait_pods_ready("demo", TIMEOUT).await.unwrap();
+    let client = cp.client().await.unwrap();
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let names: Vec<String> = nodes
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    assert_eq!(names, ["node-0", "node-1"]);
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), "kube-node-lease");
+    for node in &names {
+        assert!(
+            leases.get_opt(node).await.unwrap().is_some(),
+            "no Lease for {node}"
+        );
+    }
+
+    let pods: Api<Pod> = Api::namespaced(client, "demo");
+    let web = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap()
+        .items;
+    let kubectl = &kubectls(&cp)[0];
+    for node in &names {
+        let pod = web
+            .iter()
+            .find(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()) == Some(node))
+            .unwrap_or_else(|| panic!("no web pod on {node}"));
+        let name = pod.metadata.name.clone().unwrap();
+        let forward = port_forward(kubectl, "demo", &format!("pod/{name}"), 8080, true).await;
+        let (code, body) = http_get(forward.addr, "/").await.unwrap();
+        assert_eq!((code, body.trim()), (200, name.as_str()), "via {node}");
+    }
 }

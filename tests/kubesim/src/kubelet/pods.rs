@@ -32,6 +32,8 @@ struct Kubelet {
     unpullable: Mutex<HashMap<String, tokio::time::Instant>>,
     /// uids whose containers failed to start (not tried again).
     failed: Mutex<HashSet<String>>,
+    /// Pods bound to a Node (uid → node, owner) whose binding the watch has not shown yet.
+    bound: Mutex<HashMap<String, (String, String)>>,
 }
 
 pub(super) async fn run(client: kube::Client, opts: KubeletOptions, runtime: Arc<Runtime>) {
@@ -44,6 +46,7 @@ pub(super) async fn run(client: kube::Client, opts: KubeletOptions, runtime: Arc
         terminating: Mutex::default(),
         unpullable: Mutex::default(),
         failed: Mutex::default(),
+        bound: Mutex::default(),
     });
     let mut events = watcher::watcher(Api::<Pod>::all(client), watcher::Config::default()).boxed();
     let mut pods: HashMap<String, Value> = HashMap::new();
@@ -118,10 +121,28 @@ impl Kubelet {
         lock(&self.unpullable).retain(|uid, _| pods.contains_key(uid));
         lock(&self.failed).retain(|uid| pods.contains_key(uid));
         lock(&self.retry_at).retain(|uid, _| pods.contains_key(uid));
+        // Where pods are, counting bindings the watch has not shown yet (reconcile runs on
+        // every event, sooner than a binding comes back).
+        lock(&self.bound).retain(|uid, _| {
+            pods.get(uid)
+                .is_some_and(|p| s(p, "/spec/nodeName").is_empty())
+        });
+        let mut placed: Vec<(String, String)> = pods
+            .values()
+            .filter(|p| !s(p, "/spec/nodeName").is_empty())
+            .map(|p| (s(p, "/spec/nodeName").to_string(), owner(p)))
+            .chain(lock(&self.bound).values().cloned())
+            .collect();
         for (uid, pod) in pods {
             let node = s(pod, "/spec/nodeName");
             if node.is_empty() {
-                self.bind(pods, pod).await;
+                if !lock(&self.bound).contains_key(uid)
+                    && let Some(node) = self.bind(&placed, pod).await
+                {
+                    let at = (node, owner(pod));
+                    lock(&self.bound).insert(uid.clone(), at.clone());
+                    placed.push(at);
+                }
                 continue;
             }
             let Some(host_ip) = self.node_ip(node) else {
@@ -152,18 +173,17 @@ impl Kubelet {
         }
     }
 
-    /// As a scheduler would: the pod goes to the Node with the fewest pods.
-    async fn bind(&self, pods: &HashMap<String, Value>, pod: &Value) {
+    /// As the scheduler's default spreading would: the pod goes to the Node with the fewest
+    /// pods of the same owner, then the fewest pods. Returns the Node bound to.
+    async fn bind(&self, placed: &[(String, String)], pod: &Value) -> Option<String> {
         if pod.pointer("/metadata/deletionTimestamp").is_some() {
-            return;
+            return None;
         }
-        let Some((node, _)) = self.opts.nodes.iter().min_by_key(|(n, _)| {
-            pods.values()
-                .filter(|p| s(p, "/spec/nodeName") == n)
-                .count()
-        }) else {
-            return;
-        };
+        let owner = owner(pod);
+        let (node, _) = self.opts.nodes.iter().min_by_key(|(n, _)| {
+            let on = || placed.iter().filter(move |(node, _)| node == n);
+            (on().filter(|(_, o)| *o == owner).count(), on().count())
+        })?;
         let (ns, name) = (s(pod, "/metadata/namespace"), s(pod, "/metadata/name"));
         let binding = json!({
             "apiVersion": "v1", "kind": "Binding",
@@ -171,11 +191,15 @@ impl Kubelet {
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         });
         let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-        if let Err(e) = api
+        match api
             .create_subresource::<Value, Value>("binding", name, &PostParams::default(), &binding)
             .await
         {
-            tracing::debug!("binding {ns}/{name}: {e}");
+            Ok(_) => Some(node.clone()),
+            Err(e) => {
+                tracing::debug!("binding {ns}/{name}: {e}");
+                None
+            }
         }
     }
 
@@ -359,4 +383,13 @@ impl Kubelet {
             lock(&me.terminating).remove(&uid);
         });
     }
+}
+
+/// The pod's controller (kind/name), or its own name for a bare pod.
+fn owner(pod: &Value) -> String {
+    pod.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|refs| refs.first())
+        .map(|r| format!("{}/{}", s(r, "/kind"), s(r, "/name")))
+        .unwrap_or_else(|| s(pod, "/metadata/name").to_string())
 }
