@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --quiet -p kftray -p kubesim -p relay-server -p kftray-bench --bins
+echo "bench: building the release binaries (about 9 minutes the first time on 2 cores, seconds after)" >&2
+cargo build --release -p kftray -p kubesim -p relay-server -p kftray-bench --bins
 exec target/release/kftray-bench "$@"

@@ -124,12 +124,14 @@ where
 }
 
 /// Logs go to stderr: RUST_LOG when set, else by -v (kftray's own debug lines at -v,
-/// everything's at -vv); only errors with -q.
+/// everything's at -vv); only errors with -q. By default kube's own warnings are left out:
+/// each is also a forward's state line in kftray's words (a watch refused, a connection
+/// lost), while kube's repeats it every retry with the whole response in Debug form.
 fn init_logs(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => "warn,kube_client=error,kube_runtime=error",
         (false, 1) => "warn,kftray=debug,kftray_spdy=debug",
         _ => "debug",
     };

@@ -667,6 +667,8 @@ fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> {
     };
     let local_address = match set(&c.local_address) {
         None => None,
+        // kftray's own example files write "localhost": its loopback, as kftray binds it.
+        Some(a) if a.eq_ignore_ascii_case("localhost") => None,
         Some(a) => match a.parse::<IpAddr>() {
             Ok(ip) if ip == IpAddr::V4(Ipv4Addr::LOCALHOST) => None,
             Ok(ip) => Some(ip),

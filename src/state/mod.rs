@@ -30,6 +30,16 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path} is a file, not a folder, so kftray cannot keep its state there: point \
+         KFTRAY_HOME at a folder (kftray creates it), or move the file away"
+    )]
+    NotAFolder { path: PathBuf },
+    #[error(
+        "the state database {path} is damaged ({detail}). It only records what kftray runs, \
+         not your configuration: set it aside and kftray starts a new one: mv {path} {path}.damaged"
+    )]
+    Damaged { path: PathBuf, detail: String },
     #[error("state database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error(
@@ -115,6 +125,16 @@ impl State {
 
     /// Opens (creating if needed) the state database in `home`, readable by the user alone.
     pub fn open(home: &Path) -> Result<State, StateError> {
+        // KFTRAY_HOME naming a file, or a path through one.
+        if let Some(file) = home
+            .ancestors()
+            .find(|a| a.exists())
+            .filter(|a| !a.is_dir())
+        {
+            return Err(StateError::NotAFolder {
+                path: file.to_path_buf(),
+            });
+        }
         let io = |source| StateError::Io {
             path: home.to_path_buf(),
             source,
@@ -124,7 +144,24 @@ impl State {
         // SQLite gives the -wal and -shm files the main file's mode, so creating it 0600 first
         // keeps all three private.
         create_private_file(&path).map_err(io)?;
-        let mut conn = Connection::open(&path)?;
+        Self::open_file(&path).map_err(|e| match e {
+            StateError::Sqlite(rusqlite::Error::SqliteFailure(f, detail))
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+                ) =>
+            {
+                StateError::Damaged {
+                    detail: detail.unwrap_or_else(|| f.to_string()),
+                    path,
+                }
+            }
+            other => other,
+        })
+    }
+
+    fn open_file(path: &Path) -> Result<State, StateError> {
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Switching a new database to WAL takes an exclusive lock, for which SQLite does not
         // wait on its own: two processes opening a fresh database (`up` starting while
@@ -143,7 +180,7 @@ impl State {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrations::apply(&mut conn, &path)?;
+        migrations::apply(&mut conn, path)?;
         Ok(State { conn })
     }
 

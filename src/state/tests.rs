@@ -188,3 +188,32 @@ fn a_database_of_schema_1_is_migrated_and_keeps_its_runs() {
     assert_eq!(runs, 1);
     assert_eq!(state.source(1).unwrap(), SourceRow::default());
 }
+
+#[test]
+fn a_damaged_database_and_a_file_for_a_folder_say_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("state.db");
+    std::fs::write(&db, vec![b'x'; 8192]).unwrap();
+    let err = State::open(home.path()).err().expect("garbage opened");
+    let text = err.to_string();
+    assert!(matches!(err, StateError::Damaged { .. }), "{text}");
+    assert!(
+        text.contains(&format!("mv {} {}.damaged", db.display(), db.display())),
+        "{text}"
+    );
+    assert!(text.contains("file is not a database"), "{text}");
+
+    let file = home.path().join("not-a-folder");
+    std::fs::write(&file, "").unwrap();
+    for home in [file.clone(), file.join("below")] {
+        let err = State::open(&home).err().expect("a file opened as a folder");
+        assert!(
+            matches!(&err, StateError::NotAFolder { path } if *path == file),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("point KFTRAY_HOME at a folder"),
+            "{err}"
+        );
+    }
+}

@@ -267,3 +267,15 @@ fn export_refuses_what_kftray_cannot_carry() {
         ]
     );
 }
+
+#[test]
+fn localhost_is_read_as_loopback_as_kftrays_own_examples_write_it() {
+    let text = r#"[{"alias": "a", "workload_type": "service", "service": "a", "remote_port": 80,
+        "local_port": 8080, "local_address": "localhost"},
+        {"alias": "b", "workload_type": "service", "service": "b", "remote_port": 80,
+        "local_port": 8081, "local_address": "LocalHost"}]"#;
+    let d = drafts(text).unwrap_or_else(|d| panic!("{}", d.render(false, 100)));
+    assert_eq!(d.len(), 2);
+    assert!(d.iter().all(|d| d.local_address.is_none()));
+    assert!(d.iter().all(|d| !d.expose_to_network));
+}
