@@ -209,6 +209,7 @@ async fn a_taken_port_fails_that_forward_only_and_names_the_owner() {
         "{}",
         text(&out)
     );
+    assert!(err.contains("another `local_port`"), "{}", text(&out));
     assert!(
         err.contains(&format!("pid {}", std::process::id())),
         "{}",

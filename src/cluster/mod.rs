@@ -55,9 +55,10 @@ impl Cluster {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("cannot read kubeconfig {where_}: {source}")]
+    #[error("cannot read kubeconfig {where_}: {source}; {hint}")]
     Kubeconfig {
         where_: String,
+        hint: &'static str,
         #[source]
         source: KubeconfigError,
     },
@@ -266,7 +267,11 @@ fn read_kubeconfig(explicit: Option<&Path>) -> Result<(Kubeconfig, String), Clus
         let where_ = path.display().to_string();
         return Kubeconfig::read_from(&path)
             .map(|k| (k, where_.clone()))
-            .map_err(|source| ClusterError::Kubeconfig { where_, source });
+            .map_err(|source| ClusterError::Kubeconfig {
+                where_,
+                hint: "the `kubeconfig` key in kftray.toml names it",
+                source,
+            });
     }
     let where_ = match std::env::var("KUBECONFIG") {
         Ok(v) if !v.is_empty() => format!("KUBECONFIG ({v})"),
@@ -274,7 +279,12 @@ fn read_kubeconfig(explicit: Option<&Path>) -> Result<(Kubeconfig, String), Clus
     };
     Kubeconfig::read()
         .map(|k| (k, where_.clone()))
-        .map_err(|source| ClusterError::Kubeconfig { where_, source })
+        .map_err(|source| ClusterError::Kubeconfig {
+            where_,
+            hint: "kftray finds clusters as kubectl does: set KUBECONFIG, or name a file with \
+                   `kubeconfig = \"PATH\"` under [defaults] in kftray.toml",
+            source,
+        })
 }
 
 fn expand_home(path: &Path) -> PathBuf {
@@ -362,6 +372,11 @@ mod tests {
         assert!(
             err.to_string()
                 .starts_with("cannot read kubeconfig /nonexistent/kubeconfig"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .ends_with("the `kubeconfig` key in kftray.toml names it"),
             "{err}"
         );
     }

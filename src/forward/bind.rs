@@ -6,7 +6,11 @@ use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
-    #[error("{addr} is already in use{}", owner.as_ref().map(|o| format!(" by {o}")).unwrap_or_default())]
+    #[error(
+        "{addr} is already in use{}: stop that, or give this forward another `local_port` \
+         (`local_port = \"any\"` takes a free one)",
+        owner.as_ref().map(|o| format!(" by {o}")).unwrap_or_default()
+    )]
     InUse {
         addr: SocketAddr,
         owner: Option<String>,
