@@ -1,0 +1,175 @@
+//! The keys a forward takes from `[defaults]` when it does not set them: context, namespace,
+//! kubeconfig, local address and tags.
+
+use super::Context;
+use crate::config::checks::{is_dns_label, is_tag};
+use crate::config::diagnostic::Issue;
+use crate::config::model::ForwardSpec;
+use crate::config::source::Origin;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+impl Context<'_> {
+    pub(super) fn context(&self, spec: &ForwardSpec, issues: &mut Vec<Issue>) -> Option<String> {
+        let value = spec.context.as_ref().or(self.defaults.context.as_ref())?;
+        if value.value.trim().is_empty() {
+            issues.push(
+                Issue::new("kftray::context", "empty context name")
+                    .label(value.span.clone(), "empty")
+                    .help("remove the key to use the kubeconfig's current context"),
+            );
+            return None;
+        }
+        Some(value.value.clone())
+    }
+
+    pub(super) fn namespace(&self, spec: &ForwardSpec, issues: &mut Vec<Issue>) -> Option<String> {
+        let value = spec
+            .namespace
+            .as_ref()
+            .or(self.defaults.namespace.as_ref())?;
+        if !is_dns_label(&value.value) {
+            issues.push(
+                Issue::new(
+                    "kftray::namespace",
+                    format!("`{}` is not a valid namespace name", value.value),
+                )
+                .label(value.span.clone(), "not a DNS label")
+                .help("namespaces are lowercase letters, digits and '-', at most 63 characters"),
+            );
+            return None;
+        }
+        Some(value.value.clone())
+    }
+
+    pub(super) fn kubeconfig(
+        &self,
+        spec: &ForwardSpec,
+        issues: &mut Vec<Issue>,
+    ) -> Option<PathBuf> {
+        let value = spec
+            .kubeconfig
+            .as_ref()
+            .or(self.defaults.kubeconfig.as_ref())?;
+        if value.value.trim().is_empty() {
+            issues.push(
+                Issue::new("kftray::kubeconfig", "empty kubeconfig path")
+                    .label(value.span.clone(), "empty")
+                    .help("remove the key to use $KUBECONFIG or ~/.kube/config"),
+            );
+            return None;
+        }
+        let declared_in = self
+            .map
+            .file_at(value.span.start)
+            .map(|f| f.dir.clone())
+            .unwrap_or_default();
+        Some(expand_path(&value.value, &declared_in))
+    }
+
+    pub(super) fn local_address(
+        &self,
+        spec: &ForwardSpec,
+        expose: bool,
+        issues: &mut Vec<Issue>,
+        bad_addresses: &mut Vec<Range<usize>>,
+    ) -> IpAddr {
+        let Some(value) = spec
+            .local_address
+            .as_ref()
+            .or(self.defaults.local_address.as_ref())
+        else {
+            return IpAddr::V4(Ipv4Addr::LOCALHOST);
+        };
+        let Ok(address) = value.value.trim().parse::<IpAddr>() else {
+            if !bad_addresses.contains(&value.span) {
+                bad_addresses.push(value.span.clone());
+                issues.push(
+                    Issue::new(
+                        "kftray::local-address",
+                        format!("`{}` is not an IP address", value.value),
+                    )
+                    .label(value.span.clone(), "not an IP address")
+                    .help("write a loopback address such as \"127.0.0.1\" or \"127.0.0.2\""),
+                );
+            }
+            return IpAddr::V4(Ipv4Addr::LOCALHOST);
+        };
+        if !address.is_loopback() && !expose && !bad_addresses.contains(&value.span) {
+            bad_addresses.push(value.span.clone());
+            issues.push(
+                Issue::new(
+                    "kftray::not-loopback",
+                    format!("{address} is not a loopback address"),
+                )
+                .label(value.span.clone(), "reachable from the network")
+                .help(format!(
+                    "use any 127.x.y.z address; to really expose this forward to every machine \
+                     that can reach this one, add `expose_to_network = true` to [forwards.{}]",
+                    self.alias
+                )),
+            );
+        }
+        if !address.is_loopback()
+            && let Some(allowed) = spec.expose_to_network.as_ref().filter(|e| e.value)
+            && self
+                .map
+                .file_at(allowed.span.start)
+                .is_some_and(|f| f.origin == Origin::Remote)
+        {
+            issues.push(
+                Issue::new(
+                    "kftray::trust",
+                    format!(
+                        "a file from git cannot make `{}` listen on {address}, reachable from \
+                         the network",
+                        self.alias
+                    ),
+                )
+                .label(allowed.span.clone(), "only your own files can allow this")
+                .label(value.span.clone(), "not a loopback address")
+                .help(format!(
+                    "the team's file is someone else's: to expose this forward to every machine \
+                     that can reach this one, add `expose_to_network = true` to [forwards.{}] in \
+                     your own kftray.toml or kftray.local.toml",
+                    self.alias
+                )),
+            );
+        }
+        address
+    }
+
+    pub(super) fn tags(&self, spec: &ForwardSpec, issues: &mut Vec<Issue>) -> Vec<String> {
+        let mut tags = Vec::new();
+        for tag in spec.tags.iter().flat_map(|t| &t.value) {
+            if is_tag(&tag.value) {
+                tags.push(tag.value.clone());
+            } else {
+                issues.push(
+                    Issue::new("kftray::tag", format!("`{}` is not a valid tag", tag.value))
+                        .label(tag.span.clone(), "not a tag")
+                        .help("tags are letters, digits, '-', '_' and '.', as `--tag` reads them"),
+                );
+            }
+        }
+        tags.sort();
+        tags.dedup();
+        tags
+    }
+}
+
+/// `~/` is the home directory; a relative path is relative to the file that wrote it.
+pub(super) fn expand_path(raw: &str, base: &Path) -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let path = match (raw.strip_prefix("~/"), raw == "~", &home) {
+        (Some(rest), _, Some(home)) => home.join(rest),
+        (_, true, Some(home)) => home.clone(),
+        _ => PathBuf::from(raw),
+    };
+    if path.is_absolute() {
+        path
+    } else {
+        base.join(path)
+    }
+}

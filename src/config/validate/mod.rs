@@ -1,0 +1,197 @@
+//! Meaning: from the typed file to the effective forwards, checking everything that can be
+//! checked without a cluster and reporting every problem found.
+
+use super::checks::{is_dns_label, is_host};
+use super::diagnostic::Issue;
+use super::effective::{Effective, Forward};
+use super::source::SourceMap;
+use super::typed::Typed;
+use super::model::{ForwardSpec, Protocol};
+use std::net::IpAddr;
+use std::ops::Range;
+
+mod inherited;
+mod ports;
+mod relay;
+mod sync;
+mod target;
+
+/// A resolved forward and the spans its conflicts are reported at.
+struct Placed {
+    forward: Forward,
+    port_span: Range<usize>,
+}
+
+pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) -> Effective {
+    let Typed {
+        file,
+        forward_keys,
+        rejected,
+        sync_key,
+    } = typed;
+    if let Some(version) = &file.version
+        && version.value != 1
+    {
+        issues.push(
+            Issue::new(
+                "kftray::version",
+                format!("unknown version {}", version.value),
+            )
+            .label(version.span.clone(), "this kftray reads version 1")
+            .help("write `version = 1`, or update kftray if the file is newer"),
+        );
+    }
+    let defaults = file.defaults.unwrap_or_default();
+    let mut placed = Vec::new();
+    let mut bad_addresses = Vec::new();
+    for (alias, spec) in &file.forwards {
+        let alias_span = forward_keys.get(alias).cloned().unwrap_or(0..0);
+        let ctx = Context {
+            map,
+            defaults: &defaults,
+            alias,
+            alias_span,
+            rejected: rejected.get(alias).map(Vec::as_slice).unwrap_or_default(),
+        };
+        placed.extend(ctx.resolve(spec, issues, &mut bad_addresses));
+    }
+    conflicts(&placed, issues);
+    let sync = file
+        .sync
+        .as_ref()
+        .and_then(|s| sync::section(s, sync_key.unwrap_or(0..0), map, issues));
+    let relay = file
+        .relay
+        .as_ref()
+        .map(|r| relay::section(r, map, issues))
+        .unwrap_or_default();
+    let mut forwards: Vec<Forward> = placed.into_iter().map(|p| p.forward).collect();
+    forwards.sort();
+    Effective {
+        forwards,
+        sync,
+        relay,
+        files: map.files().iter().map(|f| f.path.clone()).collect(),
+    }
+}
+
+struct Context<'a> {
+    map: &'a SourceMap,
+    defaults: &'a crate::config::model::Defaults,
+    alias: &'a str,
+    alias_span: Range<usize>,
+    rejected: &'a [String],
+}
+
+impl Context<'_> {
+    fn resolve(
+        &self,
+        spec: &ForwardSpec,
+        issues: &mut Vec<Issue>,
+        bad_addresses: &mut Vec<Range<usize>>,
+    ) -> Vec<Placed> {
+        if !is_dns_label(self.alias) {
+            issues.push(
+                Issue::new(
+                    "kftray::alias",
+                    format!("alias `{}` is not a valid DNS label", self.alias),
+                )
+                .label(self.alias_span.clone(), "not a DNS label")
+                .help(
+                    "use lowercase letters, digits and '-' (at most 63, starting and ending with \
+                     a letter or digit): the alias also names the forward's host name and its \
+                     relay pod",
+                ),
+            );
+        }
+        let target = self.target(spec, issues);
+        let protocol = spec.protocol.as_ref().map_or(Protocol::Tcp, |p| p.value);
+        let context = self.context(spec, issues);
+        let namespace = self.namespace(spec, issues);
+        let kubeconfig = self.kubeconfig(spec, issues);
+        let enabled = spec.enabled.as_ref().is_none_or(|e| e.value);
+        let expose = spec.expose_to_network.as_ref().is_some_and(|e| e.value);
+        let local_address = self.local_address(spec, expose, issues, bad_addresses);
+        let domain = spec.domain.as_ref().and_then(|d| {
+            if is_host(&d.value) && d.value.parse::<IpAddr>().is_err() {
+                Some(d.value.to_ascii_lowercase())
+            } else {
+                issues.push(
+                    Issue::new(
+                        "kftray::domain",
+                        format!("`{}` is not a host name", d.value),
+                    )
+                    .label(d.span.clone(), "not a host name")
+                    .help("write a name like \"api.dev.local\" (letters, digits, '-' and dots)"),
+                );
+                None
+            }
+        });
+        let tags = self.tags(spec, issues);
+        let ports = self.ports(spec, target.as_ref(), issues);
+
+        let via = self.via(spec, target.as_ref(), protocol, issues);
+
+        // Placed even when other keys had problems, so that port conflicts are reported in
+        // the same run; the effective configuration is only returned when nothing is wrong.
+        let (Some((target, _)), Some(ports)) = (target, ports) else {
+            return Vec::new();
+        };
+        let single = ports.len() == 1 && spec.ports.is_none();
+        ports
+            .into_iter()
+            .map(|(local_port, remote_port, port_span)| Placed {
+                forward: Forward {
+                    name: if single {
+                        self.alias.to_owned()
+                    } else {
+                        format!("{}:{remote_port}", self.alias)
+                    },
+                    alias: self.alias.to_owned(),
+                    context: context.clone(),
+                    kubeconfig: kubeconfig.clone(),
+                    namespace: namespace.clone(),
+                    target: target.clone(),
+                    protocol,
+                    via,
+                    local_address,
+                    local_port,
+                    remote_port,
+                    domain: domain.clone(),
+                    tags: tags.clone(),
+                    description: spec.description.as_ref().map(|d| d.value.clone()),
+                    enabled,
+                    expose_to_network: expose,
+                },
+                port_span,
+            })
+            .collect()
+    }
+}
+
+/// Two enabled forwards that would bind the same local address and port.
+fn conflicts(placed: &[Placed], issues: &mut Vec<Issue>) {
+    for (i, a) in placed.iter().enumerate() {
+        for b in &placed[i + 1..] {
+            let (fa, fb) = (&a.forward, &b.forward);
+            if !fa.shares_port_with(fb) {
+                continue;
+            }
+            issues.push(
+                Issue::new(
+                    "kftray::port-conflict",
+                    format!(
+                        "`{}` and `{}` both listen on {}:{}/{}",
+                        fa.name, fb.name, fa.local_address, fa.local_port, fa.protocol
+                    ),
+                )
+                .label(a.port_span.clone(), format!("`{}` listens here", fa.name))
+                .label(b.port_span.clone(), format!("and `{}` too", fb.name))
+                .help(
+                    "give one of them another local_port, another 127.x.y.z local_address, or \
+                     local_port = \"any\"",
+                ),
+            );
+        }
+    }
+}

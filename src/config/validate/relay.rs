@@ -1,0 +1,100 @@
+//! The `[relay]` section.
+
+use super::inherited::expand_path;
+use crate::config::checks::is_dns_label;
+use crate::config::diagnostic::Issue;
+use crate::config::effective::Relay;
+use crate::config::model::RelaySpec;
+use crate::config::source::{Origin, SourceMap};
+use std::path::Path;
+
+/// The `[relay]` table: an image reference, a manifest kftray can read and parse, a namespace.
+pub(super) fn section(spec: &RelaySpec, map: &SourceMap, issues: &mut Vec<Issue>) -> Relay {
+    // kftray creates the relay pod with the user's own credentials: what it runs is theirs to
+    // choose, not a commit's in someone else's repository.
+    for (key, at) in [("image", &spec.image), ("manifest", &spec.manifest)] {
+        if let Some(at) = at
+            && map
+                .file_at(at.span.start)
+                .is_some_and(|f| f.origin == Origin::Remote)
+        {
+            issues.push(
+                Issue::new(
+                    "kftray::trust",
+                    format!("a file from git cannot choose the relay pod's {key}"),
+                )
+                .label(at.span.clone(), "only your own files can choose this")
+                .help(format!(
+                    "kftray creates the relay pod with your credentials: if you trust this \
+                     {key}, set `[relay] {key}` to it in your own kftray.toml or \
+                     kftray.local.toml"
+                )),
+            );
+        }
+    }
+    let image = spec.image.as_ref().and_then(|image| {
+        let value = image.value.trim();
+        if value.is_empty() || value.contains(char::is_whitespace) {
+            issues.push(
+                Issue::new(
+                    "kftray::relay",
+                    format!("`{}` is not an image reference", image.value),
+                )
+                .label(image.span.clone(), "not an image")
+                .help("write a reference such as \"registry.example.com/kftray-relay:0.1.0\""),
+            );
+            return None;
+        }
+        Some(value.to_owned())
+    });
+    let manifest = spec.manifest.as_ref().and_then(|manifest| {
+        let declared_in = map
+            .file(map.file_of(manifest.span.start))
+            .and_then(|f| f.path.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        let path = expand_path(manifest.value.trim(), &declared_in);
+        let problem = match std::fs::read_to_string(&path) {
+            _ if manifest.value.trim().is_empty() => Some("empty path".to_owned()),
+            Err(e) => Some(format!("cannot read {}: {e}", path.display())),
+            Ok(text) => crate::relay::Template::parse(&text)
+                .err()
+                .map(|e| format!("{}:{e}", path.display())),
+        };
+        match problem {
+            Some(problem) => {
+                issues.push(
+                    Issue::new(
+                        "kftray::relay-manifest",
+                        format!("relay manifest: {problem}"),
+                    )
+                    .label(manifest.span.clone(), "this manifest")
+                    .help(
+                        "a Pod manifest in YAML with at least one container; remove the key \
+                             to use the built-in one",
+                    ),
+                );
+                None
+            }
+            None => Some(path),
+        }
+    });
+    let namespace = spec.namespace.as_ref().and_then(|ns| {
+        if is_dns_label(&ns.value) {
+            return Some(ns.value.clone());
+        }
+        issues.push(
+            Issue::new(
+                "kftray::namespace",
+                format!("`{}` is not a valid namespace name", ns.value),
+            )
+            .label(ns.span.clone(), "not a DNS label")
+            .help("namespaces are lowercase letters, digits and '-', at most 63 characters"),
+        );
+        None
+    });
+    Relay {
+        image,
+        manifest,
+        namespace,
+    }
+}
