@@ -67,24 +67,6 @@ fn shift_value(value: Spanned<DeValue<'_>>, offset: usize) -> Spanned<DeValue<'_
     Spanned::new(span.start + offset..span.end + offset, inner)
 }
 
-/// What a remote layer may not contain: `[sync]` (a file from git does not choose where the
-/// configuration comes from; that is this machine's user's call).
-pub(crate) fn check_remote(tree: &Tree<'_>, issues: &mut Vec<Issue>) {
-    if let Some((key, _)) = tree.get_key_value("sync") {
-        issues.push(
-            Issue::new(
-                "kftray::remote-sync",
-                "a file from git cannot say where the configuration comes from",
-            )
-            .label(key.span(), "[sync] in the team's file")
-            .help(
-                "remove [sync] from the file in the repository: where to sync from is set on \
-                 this machine, by `kftray up --git` or in your own kftray.toml",
-            ),
-        );
-    }
-}
-
 /// Lays `local` over `base`: forwards merge by alias (a key in the overlay replaces the same
 /// key; a target or port form in the overlay replaces the base's), `[defaults]`, `[sync]` and
 /// `[relay]` merge key by key, anything else is replaced.

@@ -25,6 +25,7 @@ mod model;
 mod schema;
 mod source;
 mod starter;
+mod trust;
 mod typed;
 mod validate;
 
@@ -149,7 +150,7 @@ fn load_filtered(
                 .filter(|(k, _)| keep(k.get_ref()))
                 .collect();
             if file.origin == Origin::Remote {
-                layer::check_remote(&tree, &mut issues);
+                trust::sync_section(&tree, &mut issues);
             }
             trees.push(tree);
         }

@@ -5,7 +5,7 @@ use super::Context;
 use crate::config::checks::{is_dns_label, is_tag};
 use crate::config::diagnostic::Issue;
 use crate::config::model::ForwardSpec;
-use crate::config::source::Origin;
+use crate::config::trust;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -111,31 +111,8 @@ impl Context<'_> {
                 )),
             );
         }
-        if !address.is_loopback()
-            && let Some(allowed) = spec.expose_to_network.as_ref().filter(|e| e.value)
-            && self
-                .map
-                .file_at(allowed.span.start)
-                .is_some_and(|f| f.origin == Origin::Remote)
-        {
-            issues.push(
-                Issue::new(
-                    "kftray::trust",
-                    format!(
-                        "a file from git cannot make `{}` listen on {address}, reachable from \
-                         the network",
-                        self.alias
-                    ),
-                )
-                .label(allowed.span.clone(), "only your own files can allow this")
-                .label(value.span.clone(), "not a loopback address")
-                .help(format!(
-                    "the team's file is someone else's: to expose this forward to every machine \
-                     that can reach this one, add `expose_to_network = true` to [forwards.{}] in \
-                     your own kftray.toml or kftray.local.toml",
-                    self.alias
-                )),
-            );
+        if let Some(allowed) = &spec.expose_to_network {
+            trust::exposure(self.alias, address, allowed, value, self.map, issues);
         }
         address
     }

@@ -4,9 +4,9 @@
 use super::checks::{is_dns_label, is_host};
 use super::diagnostic::Issue;
 use super::effective::{Effective, Forward};
+use super::model::{ForwardSpec, Protocol};
 use super::source::SourceMap;
 use super::typed::Typed;
-use super::model::{ForwardSpec, Protocol};
 use std::net::IpAddr;
 use std::ops::Range;
 

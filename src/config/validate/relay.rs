@@ -5,33 +5,12 @@ use crate::config::checks::is_dns_label;
 use crate::config::diagnostic::Issue;
 use crate::config::effective::Relay;
 use crate::config::model::RelaySpec;
-use crate::config::source::{Origin, SourceMap};
+use crate::config::source::SourceMap;
 use std::path::Path;
 
 /// The `[relay]` table: an image reference, a manifest kftray can read and parse, a namespace.
 pub(super) fn section(spec: &RelaySpec, map: &SourceMap, issues: &mut Vec<Issue>) -> Relay {
-    // kftray creates the relay pod with the user's own credentials: what it runs is theirs to
-    // choose, not a commit's in someone else's repository.
-    for (key, at) in [("image", &spec.image), ("manifest", &spec.manifest)] {
-        if let Some(at) = at
-            && map
-                .file_at(at.span.start)
-                .is_some_and(|f| f.origin == Origin::Remote)
-        {
-            issues.push(
-                Issue::new(
-                    "kftray::trust",
-                    format!("a file from git cannot choose the relay pod's {key}"),
-                )
-                .label(at.span.clone(), "only your own files can choose this")
-                .help(format!(
-                    "kftray creates the relay pod with your credentials: if you trust this \
-                     {key}, set `[relay] {key}` to it in your own kftray.toml or \
-                     kftray.local.toml"
-                )),
-            );
-        }
-    }
+    crate::config::trust::relay_pod(spec, map, issues);
     let image = spec.image.as_ref().and_then(|image| {
         let value = image.value.trim();
         if value.is_empty() || value.contains(char::is_whitespace) {

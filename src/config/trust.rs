@@ -1,0 +1,86 @@
+//! The trust rule: a file that comes from git is someone else's, so it may not decide for this
+//! machine what listens on the network, what runs under the user's credentials, or where the
+//! configuration comes from. Every rule of that kind is here; a feature that listens, exposes,
+//! runs or names something adds its own.
+
+use super::diagnostic::Issue;
+use super::layer::Tree;
+use super::model::{At, RelaySpec};
+use super::source::{Origin, SourceMap};
+use std::net::IpAddr;
+
+/// Whether the value at `span_start` was written by a file from git.
+fn from_git(map: &SourceMap, span_start: usize) -> bool {
+    map.file_at(span_start)
+        .is_some_and(|f| f.origin == Origin::Remote)
+}
+
+/// `[sync]`: where the configuration comes from is this machine's user's call.
+pub(crate) fn sync_section(tree: &Tree<'_>, issues: &mut Vec<Issue>) {
+    if let Some((key, _)) = tree.get_key_value("sync") {
+        issues.push(
+            Issue::new(
+                "kftray::remote-sync",
+                "a file from git cannot say where the configuration comes from",
+            )
+            .label(key.span(), "[sync] in the team's file")
+            .help(
+                "remove [sync] from the file in the repository: where to sync from is set on \
+                 this machine, by `kftray up --git` or in your own kftray.toml",
+            ),
+        );
+    }
+}
+
+/// The relay pod's image and manifest: kftray creates it with the user's own credentials, so
+/// what it runs is theirs to choose, not a commit's in someone else's repository.
+pub(crate) fn relay_pod(spec: &RelaySpec, map: &SourceMap, issues: &mut Vec<Issue>) {
+    for (key, at) in [("image", &spec.image), ("manifest", &spec.manifest)] {
+        if let Some(at) = at
+            && from_git(map, at.span.start)
+        {
+            issues.push(
+                Issue::new(
+                    "kftray::trust",
+                    format!("a file from git cannot choose the relay pod's {key}"),
+                )
+                .label(at.span.clone(), "only your own files can choose this")
+                .help(format!(
+                    "kftray creates the relay pod with your credentials: if you trust this \
+                     {key}, set `[relay] {key}` to it in your own kftray.toml or \
+                     kftray.local.toml"
+                )),
+            );
+        }
+    }
+}
+
+/// A forward listening beyond loopback: only the user's own files may allow it.
+pub(crate) fn exposure(
+    alias: &str,
+    address: IpAddr,
+    allowed: &At<bool>,
+    written: &At<String>,
+    map: &SourceMap,
+    issues: &mut Vec<Issue>,
+) {
+    if address.is_loopback() || !allowed.value || !from_git(map, allowed.span.start) {
+        return;
+    }
+    issues.push(
+        Issue::new(
+            "kftray::trust",
+            format!(
+                "a file from git cannot make `{alias}` listen on {address}, reachable from the \
+                 network"
+            ),
+        )
+        .label(allowed.span.clone(), "only your own files can allow this")
+        .label(written.span.clone(), "not a loopback address")
+        .help(format!(
+            "the team's file is someone else's: to expose this forward to every machine that \
+             can reach this one, add `expose_to_network = true` to [forwards.{alias}] in your \
+             own kftray.toml or kftray.local.toml"
+        )),
+    );
+}
