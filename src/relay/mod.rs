@@ -20,7 +20,7 @@ pub use destination::{DestinationState, follow_destination};
 pub use dial::RelayDialer;
 pub use owner::{Owner, SELECTOR, leftover};
 pub use relays::{RelayKey, RelayLease, RelayState, Relays};
-pub use template::{DEFAULT_IMAGE, Template, TemplateError};
+pub use template::{DEFAULT_IMAGE, Template};
 
 /// What to tell a user the cluster refused: the verb and resource kftray needs, where, and
 /// the server's own words. The server names what it refused (`cannot list resource "pods"`),

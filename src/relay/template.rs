@@ -2,9 +2,8 @@
 //! from it for one relay.
 
 use super::owner::Owner;
-use k8s_openapi::api::core::v1::{Container, Pod};
-use relay_server::protocol::DEFAULT_PORT;
-use std::fmt;
+use crate::config::{ManifestError, RelayManifest};
+use k8s_openapi::api::core::v1::Pod;
 use std::path::Path;
 
 const BUILT_IN: &str = include_str!("pod.yaml");
@@ -12,31 +11,12 @@ const BUILT_IN: &str = include_str!("pod.yaml");
 /// kftray's own relay image, of this version.
 pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/kftray/kftray-relay:", env!("CARGO_PKG_VERSION"));
 
-/// The name of the relay's container and of its port, where the manifest names them.
-const RELAY: &str = "relay";
-
 #[derive(Debug, Clone)]
 pub struct Template {
-    pod: Pod,
+    manifest: RelayManifest,
     /// The image used when the configuration names none: kftray's own for the built-in
     /// manifest, the manifest's own otherwise.
     default_image: Option<String>,
-}
-
-/// What is wrong with a manifest, and where when the YAML parser says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateError {
-    pub line_column: Option<(usize, usize)>,
-    pub message: String,
-}
-
-impl fmt::Display for TemplateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line_column {
-            Some((line, column)) => write!(f, "{line}:{column}: {}", self.message),
-            None => write!(f, " {}", self.message),
-        }
-    }
 }
 
 impl Template {
@@ -48,86 +28,24 @@ impl Template {
 
     /// The manifest at `path`, or the built-in one.
     pub fn load(path: Option<&Path>) -> Result<Template, String> {
-        let Some(path) = path else {
-            return Ok(Template::built_in());
-        };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the relay manifest {}: {e}", path.display()))?;
-        Template::parse(&text).map_err(|e| format!("relay manifest {}:{e}", path.display()))
+        match path {
+            None => Ok(Template::built_in()),
+            Some(path) => RelayManifest::read(path).map(Template::from),
+        }
     }
 
-    /// A Pod manifest in YAML (or JSON), with at least one container.
-    pub fn parse(text: &str) -> Result<Template, TemplateError> {
-        let located = |e: serde_yaml::Error| TemplateError {
-            line_column: e.location().map(|l| (l.line(), l.column())),
-            message: e.to_string(),
-        };
-        let plain = |message: String| TemplateError {
-            line_column: None,
-            message,
-        };
-        let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(located)?;
-        match value.get("kind").and_then(|k| k.as_str()) {
-            Some("Pod") | None => {}
-            Some(other) => return Err(plain(format!("kind is {other:?}, not \"Pod\""))),
-        }
-        match value.get("apiVersion").and_then(|k| k.as_str()) {
-            Some("v1") | None => {}
-            Some(other) => return Err(plain(format!("apiVersion is {other:?}, not \"v1\""))),
-        }
-        let pod: Pod = serde_yaml::from_value(value).map_err(|e| plain(e.to_string()))?;
-        let containers = pod.spec.as_ref().map_or(0, |s| s.containers.len());
-        if containers == 0 {
-            return Err(plain(
-                "spec.containers is empty: the relay needs one".into(),
-            ));
-        }
-        let template = Template {
-            pod,
-            default_image: None,
-        };
-        if template
-            .relay_container()
-            .image
-            .as_deref()
-            .is_none_or(str::is_empty)
-        {
-            return Err(plain(
-                "the relay container has no image (set one, or [relay] image)".into(),
-            ));
-        }
-        Ok(template)
+    pub fn parse(text: &str) -> Result<Template, ManifestError> {
+        RelayManifest::parse(text).map(Template::from)
     }
 
-    /// The container the relay runs in: the one named "relay", else the first.
-    fn relay_container(&self) -> &Container {
-        let containers = &self.pod.spec.as_ref().expect("checked").containers;
-        containers
-            .iter()
-            .find(|c| c.name == RELAY)
-            .unwrap_or(&containers[0])
-    }
-
-    /// The port the relay listens on: the relay container's port named "relay", else its
-    /// only port, else the relay's default.
     pub fn port(&self) -> u16 {
-        let ports = self.relay_container().ports.as_deref().unwrap_or_default();
-        ports
-            .iter()
-            .find(|p| p.name.as_deref() == Some(RELAY))
-            .or(if ports.len() == 1 {
-                ports.first()
-            } else {
-                None
-            })
-            .and_then(|p| u16::try_from(p.container_port).ok())
-            .unwrap_or(DEFAULT_PORT)
+        self.manifest.port()
     }
 
     /// The pod for one relay: the manifest with kftray's name, namespace, owner labels and
     /// annotations, and the image.
     pub fn render(&self, name: &str, namespace: &str, image: Option<&str>, owner: &Owner) -> Pod {
-        let mut pod = self.pod.clone();
+        let mut pod = self.manifest.pod().clone();
         pod.metadata.name = Some(name.to_string());
         pod.metadata.generate_name = None;
         pod.metadata.namespace = Some(namespace.to_string());
@@ -143,14 +61,18 @@ impl Template {
         if let Some(image) = image
             && let Some(spec) = pod.spec.as_mut()
         {
-            let at = spec
-                .containers
-                .iter()
-                .position(|c| c.name == RELAY)
-                .unwrap_or(0);
-            spec.containers[at].image = Some(image);
+            spec.containers[self.manifest.relay_container_index()].image = Some(image);
         }
         pod
+    }
+}
+
+impl From<RelayManifest> for Template {
+    fn from(manifest: RelayManifest) -> Template {
+        Template {
+            manifest,
+            default_image: None,
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use crate::config::checks::is_dns_label;
 use crate::config::diagnostic::Issue;
 use crate::config::effective::Relay;
 use crate::config::model::RelaySpec;
+use crate::config::relay_manifest::RelayManifest;
 use crate::config::source::SourceMap;
 use std::path::Path;
 
@@ -32,25 +33,20 @@ pub(super) fn section(spec: &RelaySpec, map: &SourceMap, issues: &mut Vec<Issue>
             .and_then(|f| f.path.parent().map(Path::to_path_buf))
             .unwrap_or_default();
         let path = expand_path(manifest.value.trim(), &declared_in);
-        let problem = match std::fs::read_to_string(&path) {
-            _ if manifest.value.trim().is_empty() => Some("empty path".to_owned()),
-            Err(e) => Some(format!("cannot read {}: {e}", path.display())),
-            Ok(text) => crate::relay::Template::parse(&text)
-                .err()
-                .map(|e| format!("{}:{e}", path.display())),
+        let problem = if manifest.value.trim().is_empty() {
+            Some("the relay manifest path is empty".to_owned())
+        } else {
+            RelayManifest::read(&path).err()
         };
         match problem {
             Some(problem) => {
                 issues.push(
-                    Issue::new(
-                        "kftray::relay-manifest",
-                        format!("relay manifest: {problem}"),
-                    )
-                    .label(manifest.span.clone(), "this manifest")
-                    .help(
-                        "a Pod manifest in YAML with at least one container; remove the key \
+                    Issue::new("kftray::relay-manifest", problem)
+                        .label(manifest.span.clone(), "this manifest")
+                        .help(
+                            "a Pod manifest in YAML with at least one container; remove the key \
                              to use the built-in one",
-                    ),
+                        ),
                 );
                 None
             }

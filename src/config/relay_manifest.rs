@@ -1,0 +1,117 @@
+//! A relay pod manifest (`[relay] manifest`, or kftray's built-in one), read and checked in
+//! one place: validation reports what is wrong with it, and the relay creates its pods from it.
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use relay_server::protocol::DEFAULT_PORT;
+use std::fmt;
+use std::path::Path;
+
+/// The name of the relay's container and of its port, where the manifest names them.
+const RELAY: &str = "relay";
+
+#[derive(Debug, Clone)]
+pub struct RelayManifest {
+    pod: Pod,
+}
+
+/// What is wrong with a manifest, and where when the YAML parser says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestError {
+    pub line_column: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line_column {
+            Some((line, column)) => write!(f, "{line}:{column}: {}", self.message),
+            None => write!(f, " {}", self.message),
+        }
+    }
+}
+
+impl RelayManifest {
+    /// The manifest at `path`; the error names the file.
+    pub fn read(path: &Path) -> Result<RelayManifest, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the relay manifest {}: {e}", path.display()))?;
+        RelayManifest::parse(&text).map_err(|e| format!("relay manifest {}:{e}", path.display()))
+    }
+
+    /// A Pod manifest in YAML (or JSON), with at least one container, the relay's with an
+    /// image.
+    pub fn parse(text: &str) -> Result<RelayManifest, ManifestError> {
+        let located = |e: serde_yaml::Error| ManifestError {
+            line_column: e.location().map(|l| (l.line(), l.column())),
+            message: e.to_string(),
+        };
+        let plain = |message: String| ManifestError {
+            line_column: None,
+            message,
+        };
+        let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(located)?;
+        match value.get("kind").and_then(|k| k.as_str()) {
+            Some("Pod") | None => {}
+            Some(other) => return Err(plain(format!("kind is {other:?}, not \"Pod\""))),
+        }
+        match value.get("apiVersion").and_then(|k| k.as_str()) {
+            Some("v1") | None => {}
+            Some(other) => return Err(plain(format!("apiVersion is {other:?}, not \"v1\""))),
+        }
+        let pod: Pod = serde_yaml::from_value(value).map_err(|e| plain(e.to_string()))?;
+        let containers = pod.spec.as_ref().map_or(0, |s| s.containers.len());
+        if containers == 0 {
+            return Err(plain(
+                "spec.containers is empty: the relay needs one".into(),
+            ));
+        }
+        let manifest = RelayManifest { pod };
+        if manifest
+            .relay_container()
+            .image
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
+            return Err(plain(
+                "the relay container has no image (set one, or [relay] image)".into(),
+            ));
+        }
+        Ok(manifest)
+    }
+
+    pub fn pod(&self) -> &Pod {
+        &self.pod
+    }
+
+    /// Which container the relay runs in: the one named "relay", else the first.
+    pub fn relay_container_index(&self) -> usize {
+        self.containers()
+            .iter()
+            .position(|c| c.name == RELAY)
+            .unwrap_or(0)
+    }
+
+    fn containers(&self) -> &[Container] {
+        self.pod.spec.as_ref().map_or(&[], |s| &s.containers)
+    }
+
+    fn relay_container(&self) -> &Container {
+        &self.containers()[self.relay_container_index()]
+    }
+
+    /// The port the relay listens on: the relay container's port named "relay", else its
+    /// only port, else the relay's default.
+    pub fn port(&self) -> u16 {
+        let ports = self.relay_container().ports.as_deref().unwrap_or_default();
+        ports
+            .iter()
+            .find(|p| p.name.as_deref() == Some(RELAY))
+            .or(if ports.len() == 1 {
+                ports.first()
+            } else {
+                None
+            })
+            .and_then(|p| u16::try_from(p.container_port).ok())
+            .unwrap_or(DEFAULT_PORT)
+    }
+}
