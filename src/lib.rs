@@ -14,5 +14,6 @@ pub mod resolve;
 pub mod source;
 pub mod state;
 pub mod status;
+pub mod target;
 pub mod transport;
 pub mod up;

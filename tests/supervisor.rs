@@ -48,12 +48,14 @@ async fn only_changed_forwards_restart_and_open_connections_survive() {
     let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
     let web = spec(
         &cluster,
-        Target::Service("web".into()),
+        Target::Service { name: "web".into() },
         PortRef::Name("http".into()),
     );
     let db = spec(
         &cluster,
-        Target::Service("postgres".into()),
+        Target::Service {
+            name: "postgres".into(),
+        },
         PortRef::Number(5432),
     );
     let mut supervisor = Supervisor::new(Tuning::default());
@@ -75,15 +77,17 @@ async fn only_changed_forwards_restart_and_open_connections_survive() {
     // web moves to a selector target; db is unchanged; a new forward appears.
     let web_changed = spec(
         &cluster,
-        Target::Selector("app=web".into()),
+        Target::Selector {
+            selector: "app=web".into(),
+        },
         PortRef::Name("http".into()),
     );
     let echo = spec(
         &cluster,
-        Target::Workload(
-            kftray::resolve::WorkloadKind::StatefulSet,
-            "postgres".into(),
-        ),
+        Target::Workload {
+            workload: kftray::resolve::WorkloadKind::StatefulSet,
+            name: "postgres".into(),
+        },
         PortRef::Number(5432),
     );
     let second = BTreeMap::from([
@@ -126,12 +130,16 @@ async fn forwards_to_the_same_pod_share_one_connection() {
     let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
     let by_pod = spec(
         &cluster,
-        Target::Pod("postgres-0".into()),
+        Target::Pod {
+            name: "postgres-0".into(),
+        },
         PortRef::Number(5432),
     );
     let by_service = spec(
         &cluster,
-        Target::Service("postgres".into()),
+        Target::Service {
+            name: "postgres".into(),
+        },
         PortRef::Number(5432),
     );
     let mut supervisor = Supervisor::new(Tuning::default());

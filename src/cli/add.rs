@@ -2,7 +2,7 @@
 //! checks `kftray validate` makes, without touching anything else in the file.
 
 use super::{Cli, Output, editing};
-use crate::config::{LocalPort, Protocol, RemotePort};
+use crate::config::{LocalPort, PortRef, Protocol};
 use crate::edit::{Draft, DraftTarget, PortPair, document};
 use std::process::ExitCode;
 
@@ -90,8 +90,8 @@ pub enum ProtocolArg {
 /// rest of the file.
 fn port_pair(s: &str) -> Result<PortPair, String> {
     let remote_of = |r: &str| match r.parse::<u16>() {
-        Ok(n) => RemotePort::Number(n),
-        Err(_) => RemotePort::Name(r.to_owned()),
+        Ok(n) => PortRef::Number(n),
+        Err(_) => PortRef::Name(r.to_owned()),
     };
     match s.split_once(':') {
         None if s.is_empty() => Err("empty port".into()),
@@ -206,21 +206,21 @@ mod tests {
             port_pair("8080:http"),
             Ok(PortPair {
                 local: Some(LocalPort::Fixed(8080)),
-                remote: RemotePort::Name("http".into())
+                remote: PortRef::Name("http".into())
             })
         );
         assert_eq!(
             port_pair("any:80"),
             Ok(PortPair {
                 local: Some(LocalPort::Any),
-                remote: RemotePort::Number(80)
+                remote: PortRef::Number(80)
             })
         );
         assert_eq!(
             port_pair("5432"),
             Ok(PortPair {
                 local: None,
-                remote: RemotePort::Number(5432)
+                remote: PortRef::Number(5432)
             })
         );
         assert!(port_pair("x:80").unwrap_err().contains("not a local port"));

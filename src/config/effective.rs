@@ -2,6 +2,7 @@
 //! (and per port of a `ports` list), compared by value by the reconcile planner.
 
 use super::model::{Protocol, Via};
+use crate::target::{PortRef, Target};
 use serde::{Serialize, Serializer};
 use std::fmt;
 use std::net::IpAddr;
@@ -60,7 +61,7 @@ pub struct Forward {
     pub local_address: IpAddr,
     pub local_port: LocalPort,
     /// Always a `Number` for a proxy target.
-    pub remote_port: RemotePort,
+    pub remote_port: PortRef,
     pub domain: Option<String>,
     /// Sorted, without duplicates.
     pub tags: Vec<String>,
@@ -87,81 +88,6 @@ impl Forward {
     }
 }
 
-/// What a forward reaches.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Target {
-    /// A Service; its pods are chosen as kubectl chooses them.
-    Service { name: String },
-    /// Pods matching a label selector in kubectl's syntax.
-    Selector { selector: String },
-    /// One pod by name.
-    Pod { name: String },
-    /// The pods of a workload.
-    Workload {
-        workload: WorkloadKind,
-        name: String,
-    },
-    /// A host the cluster can reach, through the relay pod; the port is `remote_port`.
-    Proxy { host: String },
-}
-
-impl Target {
-    /// Whether the forward needs the in-cluster relay (UDP always does).
-    pub fn is_proxy(&self) -> bool {
-        matches!(self, Target::Proxy { .. })
-    }
-
-    /// The same target for resolution (`crate::resolve`).
-    pub fn to_resolve(&self) -> crate::resolve::Target {
-        use crate::resolve::{Target as R, WorkloadKind as K};
-        match self {
-            Target::Service { name } => R::Service(name.clone()),
-            Target::Selector { selector } => R::Selector(selector.clone()),
-            Target::Pod { name } => R::Pod(name.clone()),
-            Target::Workload { workload, name } => R::Workload(
-                match workload {
-                    WorkloadKind::Deployment => K::Deployment,
-                    WorkloadKind::StatefulSet => K::StatefulSet,
-                    WorkloadKind::DaemonSet => K::DaemonSet,
-                },
-                name.clone(),
-            ),
-            Target::Proxy { host } => R::Host(host.clone()),
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Service { name } => write!(f, "svc/{name}"),
-            Target::Selector { selector } => write!(f, "pods/{selector}"),
-            Target::Pod { name } => write!(f, "pod/{name}"),
-            Target::Workload { workload, name } => write!(f, "{workload}/{name}"),
-            Target::Proxy { host } => write!(f, "proxy/{host}"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WorkloadKind {
-    Deployment,
-    StatefulSet,
-    DaemonSet,
-}
-
-impl fmt::Display for WorkloadKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            WorkloadKind::Deployment => "deployment",
-            WorkloadKind::StatefulSet => "statefulset",
-            WorkloadKind::DaemonSet => "daemonset",
-        })
-    }
-}
-
 /// The local side: a fixed port, or any free port chosen when the forward starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LocalPort {
@@ -183,33 +109,6 @@ impl fmt::Display for LocalPort {
         match self {
             LocalPort::Fixed(n) => write!(f, "{n}"),
             LocalPort::Any => f.write_str("any"),
-        }
-    }
-}
-
-/// The port on the target: a number, or a name resolved as kubectl does (service port name,
-/// then targetPort, then container port name).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(untagged)]
-pub enum RemotePort {
-    Number(u16),
-    Name(String),
-}
-
-impl From<&RemotePort> for crate::resolve::PortRef {
-    fn from(port: &RemotePort) -> Self {
-        match port {
-            RemotePort::Number(n) => crate::resolve::PortRef::Number(*n),
-            RemotePort::Name(name) => crate::resolve::PortRef::Name(name.clone()),
-        }
-    }
-}
-
-impl fmt::Display for RemotePort {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RemotePort::Number(n) => write!(f, "{n}"),
-            RemotePort::Name(name) => f.write_str(name),
         }
     }
 }

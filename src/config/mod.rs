@@ -30,10 +30,11 @@ mod trust;
 mod typed;
 mod validate;
 
+pub use crate::target::{PortRef, Target, WorkloadKind};
 pub use checks::parse_duration;
 pub use diagnostic::{Diagnostics, Finding, Label};
 pub use discover::{FILE_NAME, discover, local_path};
-pub use effective::{Effective, Forward, LocalPort, Relay, RemotePort, Sync, Target, WorkloadKind};
+pub use effective::{Effective, Forward, LocalPort, Relay, Sync};
 pub use model::{ConfigFile, Defaults, ForwardSpec, Protocol, RelaySpec, SyncSpec, Via};
 pub use relay_manifest::{ManifestError, RelayManifest};
 pub use schema::schema_json;

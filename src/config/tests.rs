@@ -374,7 +374,7 @@ fn a_ports_list_makes_one_forward_per_port() {
     assert_eq!(names, ["api:9090", "api:grpc", "api:http"]);
     assert_eq!(e.forwards[0].local_port, LocalPort::Fixed(9090));
     assert_eq!(e.forwards[1].local_port, LocalPort::Any);
-    assert_eq!(e.forwards[2].remote_port, RemotePort::Name("http".into()));
+    assert_eq!(e.forwards[2].remote_port, PortRef::Name("http".into()));
     let text = "[forwards.api]\nservice = \"api\"\nports = [\"http\"]\n";
     assert_eq!(one(text).0, "kftray::ports");
     let text = "[forwards.api]\nservice = \"api\"\nports = [\"80\"]\nremote_port = 80\n";
@@ -423,7 +423,7 @@ fn the_local_file_overrides_by_alias_and_points_into_itself() {
             name: "db-0".into()
         }
     );
-    assert_eq!(by_name("mine").remote_port, RemotePort::Number(4000));
+    assert_eq!(by_name("mine").remote_port, PortRef::Number(4000));
     assert_eq!(
         e.files,
         [

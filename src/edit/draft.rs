@@ -5,7 +5,7 @@
 //! what `[defaults]` already gives is left out, so that imported forwards read like the ones
 //! a person writes.
 
-use crate::config::{LocalPort, Protocol, RemotePort};
+use crate::config::{LocalPort, PortRef, Protocol};
 use toml_edit::{Array, Item, Table, value};
 
 /// What a forward reaches: the kftray.toml key that names the kind, and its value.
@@ -50,14 +50,14 @@ impl DraftTarget {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PortPair {
     pub local: Option<LocalPort>,
-    pub remote: RemotePort,
+    pub remote: PortRef,
 }
 
 impl PortPair {
     /// The local port this pair listens on, when it is a fixed number.
     pub fn fixed_local(&self) -> Option<u16> {
         match (&self.local, &self.remote) {
-            (Some(LocalPort::Fixed(n)), _) | (None, RemotePort::Number(n)) => Some(*n),
+            (Some(LocalPort::Fixed(n)), _) | (None, PortRef::Number(n)) => Some(*n),
             _ => None,
         }
     }
@@ -66,7 +66,7 @@ impl PortPair {
     pub fn entry(&self) -> String {
         match (&self.local, &self.remote) {
             (None, remote) => remote.to_string(),
-            (Some(LocalPort::Fixed(l)), RemotePort::Number(r)) if l == r => r.to_string(),
+            (Some(LocalPort::Fixed(l)), PortRef::Number(r)) if l == r => r.to_string(),
             (Some(local), remote) => format!("{local}:{remote}"),
         }
     }
@@ -156,8 +156,8 @@ impl Draft {
                     };
                 }
                 t["remote_port"] = match &one.remote {
-                    RemotePort::Number(n) => value(i64::from(*n)),
-                    RemotePort::Name(name) => value(name.as_str()),
+                    PortRef::Number(n) => value(i64::from(*n)),
+                    PortRef::Name(name) => value(name.as_str()),
                 };
             }
             many => {
@@ -236,7 +236,7 @@ mod tests {
             DraftTarget::Service("orders".into()),
             vec![PortPair {
                 local: Some(LocalPort::Fixed(8081)),
-                remote: RemotePort::Name("http".into()),
+                remote: PortRef::Name("http".into()),
             }],
         );
         d.namespace = Some("shop".into());
@@ -260,15 +260,15 @@ mod tests {
             vec![
                 PortPair {
                     local: Some(LocalPort::Fixed(8080)),
-                    remote: RemotePort::Name("http".into()),
+                    remote: PortRef::Name("http".into()),
                 },
                 PortPair {
                     local: Some(LocalPort::Fixed(9090)),
-                    remote: RemotePort::Number(9090),
+                    remote: PortRef::Number(9090),
                 },
                 PortPair {
                     local: Some(LocalPort::Any),
-                    remote: RemotePort::Name("admin".into()),
+                    remote: PortRef::Name("admin".into()),
                 },
             ],
         );

@@ -4,7 +4,7 @@
 
 use super::document::{self, forward_table, lines};
 use super::{Draft, Files, Layer, PortPair};
-use crate::config::{Diagnostics, Forward, LocalPort, RemotePort};
+use crate::config::{Diagnostics, Forward, LocalPort, PortRef};
 use std::collections::BTreeSet;
 
 /// What to do with an imported forward that collides with an existing one.
@@ -321,7 +321,7 @@ fn free_port(forward: &Forward, listening: &[Forward]) -> u16 {
 }
 
 /// Sets the local port of the pair that reaches `remote`.
-fn set_local_port(draft: &mut Draft, remote: &RemotePort, port: u16) {
+fn set_local_port(draft: &mut Draft, remote: &PortRef, port: u16) {
     let single = draft.ports.len() == 1;
     for pair in &mut draft.ports {
         if single || &pair.remote == remote {

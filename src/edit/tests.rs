@@ -1,6 +1,6 @@
 use super::merge::{Conflict, OnConflict, Options, Outcome, merge};
 use super::*;
-use crate::config::{LocalPort, RemotePort};
+use crate::config::{LocalPort, PortRef};
 
 const TEAM: &str = "\
 #:schema ./schema.json
@@ -33,7 +33,7 @@ fn service(alias: &str, name: &str, local: u16, remote: u16) -> Draft {
         DraftTarget::Service(name.into()),
         vec![PortPair {
             local: Some(LocalPort::Fixed(local)),
-            remote: RemotePort::Number(remote),
+            remote: PortRef::Number(remote),
         }],
     );
     d.namespace = Some("shop".into());

@@ -4,9 +4,9 @@
 
 use super::annotations::{self, CONFIGS, ENABLED};
 use crate::cluster::{ClusterKey, Clusters};
-use crate::config::{LocalPort, Protocol, RemotePort};
+use crate::config::{LocalPort, PortRef, Protocol};
 use crate::edit::{Draft, DraftTarget, PortPair};
-use crate::resolve::{PortRef, container_port, is_usable, rank_pods, service_target};
+use crate::resolve::{container_port, is_usable, rank_pods, service_target};
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -240,14 +240,14 @@ impl<'a> ServiceImport<'a> {
 
     /// The service port an annotation's target port means, and how to write it: kftray
     /// means the port the pods serve (a number) or a service port's name.
-    fn service_port_for(&self, wanted: &PortRef) -> Option<(&'a ServicePort, RemotePort)> {
+    fn service_port_for(&self, wanted: &PortRef) -> Option<(&'a ServicePort, PortRef)> {
         let all = ports(self.service);
         match wanted {
             PortRef::Number(n) => all
                 .iter()
                 .find(|p| self.target_number(p) == Some(*n))
                 .or_else(|| all.iter().find(|p| p.port == i32::from(*n)))
-                .and_then(|p| Some((p, RemotePort::Number(u16::try_from(p.port).ok()?)))),
+                .and_then(|p| Some((p, PortRef::Number(u16::try_from(p.port).ok()?)))),
             PortRef::Name(name) => {
                 let port = all
                     .iter()
@@ -336,10 +336,10 @@ fn protocol(port: &ServicePort) -> Protocol {
 }
 
 /// A service port as kftray.toml names it: by its name when it has one.
-fn remote_of(port: &ServicePort) -> Option<RemotePort> {
+fn remote_of(port: &ServicePort) -> Option<PortRef> {
     match &port.name {
-        Some(n) if !n.is_empty() => Some(RemotePort::Name(n.clone())),
-        _ => Some(RemotePort::Number(u16::try_from(port.port).ok()?)),
+        Some(n) if !n.is_empty() => Some(PortRef::Name(n.clone())),
+        _ => Some(PortRef::Number(u16::try_from(port.port).ok()?)),
     }
 }
 

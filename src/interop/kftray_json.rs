@@ -15,7 +15,7 @@
 //! That is what makes JSON → TOML → JSON give back every field.
 
 use super::alias::{alias_base, came_from};
-use crate::config::{Diagnostics, Issue, LocalPort, Protocol, RemotePort, SourceMap};
+use crate::config::{Diagnostics, Issue, LocalPort, PortRef, Protocol, SourceMap};
 use crate::edit::merge::free_alias;
 use crate::edit::{Draft, DraftTarget, Files, Layer, PortPair};
 use jsonc_parser::ast::{Object, ObjectProp, Value};
@@ -702,7 +702,7 @@ fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> {
         target,
         vec![PortPair {
             local: Some(local),
-            remote: RemotePort::Number(remote),
+            remote: PortRef::Number(remote),
         }],
     );
     draft.namespace = set(&c.namespace);
@@ -764,8 +764,8 @@ pub fn from_draft(draft: &Draft, namespace: &str) -> Result<Vec<KftrayConfig>, S
         .iter()
         .map(|pair| {
             let remote = match &pair.remote {
-                RemotePort::Number(n) => *n,
-                RemotePort::Name(name) => {
+                PortRef::Number(n) => *n,
+                PortRef::Name(name) => {
                     return Err(format!(
                         "kftray's JSON has port numbers only, and remote port `{name}` is a name"
                     ));

@@ -6,7 +6,7 @@ pub mod annotations;
 pub mod cluster_import;
 pub mod kftray_json;
 
-use crate::config::{Effective, LocalPort, RemotePort, Target, WorkloadKind};
+use crate::config::{Effective, LocalPort, PortRef, Target, WorkloadKind};
 use crate::edit::{Draft, DraftTarget, PortPair};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -18,7 +18,7 @@ pub fn drafts_of(effective: &Effective) -> Vec<Draft> {
     for f in &effective.forwards {
         let pair = PortPair {
             local: match (f.local_port, &f.remote_port) {
-                (LocalPort::Fixed(l), RemotePort::Number(r)) if l == *r => None,
+                (LocalPort::Fixed(l), PortRef::Number(r)) if l == *r => None,
                 (local, _) => Some(local),
             },
             remote: f.remote_port.clone(),

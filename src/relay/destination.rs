@@ -28,7 +28,7 @@ pub fn follow_destination(
     port: &PortRef,
     transport: Transport,
 ) -> watch::Receiver<DestinationState> {
-    if let Target::Host(host) = target {
+    if let Target::Proxy { host } = target {
         let state = match port {
             PortRef::Number(n) => DestinationState::Ready(Destination::new(host, *n)),
             PortRef::Name(name) => {
@@ -42,7 +42,7 @@ pub fn follow_destination(
     tokio::spawn(async move {
         let run = async {
             match &target {
-                Target::Service(name) => {
+                Target::Service { name } => {
                     follow_service(client, &namespace, name, &port, transport, &tx).await;
                 }
                 _ => {
@@ -94,7 +94,9 @@ async fn follow_service(
                 let found = follow(
                     client.clone(),
                     &namespace,
-                    Target::Service(name.to_string()),
+                    Target::Service {
+                        name: name.to_string(),
+                    },
                     port.clone(),
                 );
                 headless = Some(tokio::spawn(async move {

@@ -6,10 +6,11 @@
 //! usable, so a rollout that adds pods does not move connections needlessly; when it goes,
 //! the best remaining pod is chosen, as kubectl would choose it.
 
-use super::{PortRef, container_port, is_usable, rank_pods, service_target};
+use super::{container_port, is_usable, rank_pods, service_target};
 use crate::cluster::api_error::{describe, describe_watch};
+use crate::target::{Endpoint, PortRef, Target, WorkloadKind};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Api;
@@ -19,55 +20,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// What a forward points at inside one namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Target {
-    Service(String),
-    Pod(String),
-    /// A label selector in kubectl's syntax, e.g. `app=web,tier!=cache`.
-    Selector(String),
-    Workload(WorkloadKind, String),
-    /// A host name or IP address that only the cluster reaches: through kftray's relay, never
-    /// by port-forward, so it is not followed.
-    Host(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WorkloadKind {
-    Deployment,
-    StatefulSet,
-    DaemonSet,
-    ReplicaSet,
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Service(name) => write!(f, "svc/{name}"),
-            Target::Pod(name) => write!(f, "pod/{name}"),
-            Target::Selector(selector) => write!(f, "pods matching {selector}"),
-            Target::Workload(kind, name) => {
-                let kind = match kind {
-                    WorkloadKind::Deployment => "deployment",
-                    WorkloadKind::StatefulSet => "statefulset",
-                    WorkloadKind::DaemonSet => "daemonset",
-                    WorkloadKind::ReplicaSet => "replicaset",
-                };
-                write!(f, "{kind}/{name}")
-            }
-            Target::Host(host) => write!(f, "proxy/{host}"),
-        }
-    }
-}
-
-/// The pod and container port to dial now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub pod: String,
-    pub uid: String,
-    pub port: u16,
-}
 
 /// The latest answer for a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,18 +57,21 @@ async fn run(
     tx: &watch::Sender<Resolution>,
 ) {
     match &target {
-        Target::Service(name) => follow_service(client, &namespace, name, port, tx).await,
-        Target::Pod(name) => {
+        Target::Service { name } => follow_service(client, &namespace, name, port, tx).await,
+        Target::Pod { name } => {
             let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
             let what = format!("pod {name} to be Running and Ready");
             follow_pods(client, &namespace, config, &port, &what, tx).await;
         }
-        Target::Selector(selector) => {
+        Target::Selector { selector } => {
             let config = watcher::Config::default().labels(selector);
             let what = format!("a Ready pod matching {selector}");
             follow_pods(client, &namespace, config, &port, &what, tx).await;
         }
-        Target::Workload(kind, name) => {
+        Target::Workload {
+            workload: kind,
+            name,
+        } => {
             // A workload's selector is fixed once created (apps/v1 makes it immutable), so one
             // read is enough; a missing workload is retried until it appears.
             let selector = loop {
@@ -132,7 +87,7 @@ async fn run(
             let what = format!("a Ready pod of {target} ({selector})");
             follow_pods(client, &namespace, config, &port, &what, tx).await;
         }
-        Target::Host(host) => {
+        Target::Proxy { host } => {
             tx.send_replace(Resolution::Failed(format!(
                 "{host} is reached through kftray's relay, not by port-forward"
             )));
@@ -378,9 +333,6 @@ async fn workload_selector(
         }
         WorkloadKind::DaemonSet => {
             selector_of::<DaemonSet>(client, namespace, name, |d| &d.spec.selector).await
-        }
-        WorkloadKind::ReplicaSet => {
-            selector_of::<ReplicaSet>(client, namespace, name, |d| &d.spec.selector).await
         }
     }
 }

@@ -11,8 +11,7 @@ mod follow;
 mod ports;
 mod ranking;
 
-pub use follow::{
-    Endpoint, Resolution, Target, WorkloadKind, follow, label_selector_string, watch_service,
-};
-pub use ports::{PortError, PortRef, container_port, service_target};
+pub use crate::target::{Endpoint, PortRef, Target, WorkloadKind};
+pub use follow::{Resolution, follow, label_selector_string, watch_service};
+pub use ports::{PortError, container_port, service_target};
 pub use ranking::{is_usable, rank_pods};

@@ -1,22 +1,6 @@
+use crate::target::PortRef;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use std::fmt;
-
-/// A port as a user writes it: a number, or the name of a service or container port.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum PortRef {
-    Number(u16),
-    Name(String),
-}
-
-impl fmt::Display for PortRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PortRef::Number(n) => write!(f, "{n}"),
-            PortRef::Name(name) => f.write_str(name),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortError {

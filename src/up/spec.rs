@@ -67,8 +67,8 @@ impl RunSpec {
                 context: forward.context.clone(),
             },
             namespace: forward.namespace.clone(),
-            target: forward.target.to_resolve(),
-            remote_port: (&forward.remote_port).into(),
+            target: forward.target.clone(),
+            remote_port: forward.remote_port.clone(),
             local: LocalBind {
                 address: forward.local_address,
                 port: match forward.local_port {
@@ -104,7 +104,12 @@ mod tests {
         assert_eq!(dns.relay.as_ref().unwrap().protocol, Protocol::Udp);
         assert_eq!(dns.to_string(), "svc/dns:53/udp in kube-system via relay");
         let proxy = spec("[forwards.r]\nproxy = \"redis.internal\"\nremote_port = 6379\n");
-        assert_eq!(proxy.target, Target::Host("redis.internal".into()));
+        assert_eq!(
+            proxy.target,
+            Target::Proxy {
+                host: "redis.internal".into()
+            }
+        );
         assert_eq!(proxy.to_string(), "proxy/redis.internal:6379 via relay");
         let via = spec(
             "[relay]\nimage = \"registry.local/relay:1\"\n[forwards.w]\nservice = \"web\"\nremote_port = 80\nvia = \"relay\"\n",

@@ -4,8 +4,9 @@
 use super::Context;
 use crate::config::checks::is_port_name;
 use crate::config::diagnostic::Issue;
-use crate::config::effective::{LocalPort, RemotePort, Target};
+use crate::config::effective::LocalPort;
 use crate::config::model::{At, ForwardSpec, LocalPortSpec, RemotePortSpec};
+use crate::target::{PortRef, Target};
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -15,7 +16,7 @@ impl Context<'_> {
         spec: &ForwardSpec,
         target: Option<&(Target, Range<usize>)>,
         issues: &mut Vec<Issue>,
-    ) -> Option<Vec<(LocalPort, RemotePort, Range<usize>)>> {
+    ) -> Option<Vec<(LocalPort, PortRef, Range<usize>)>> {
         let is_proxy = target.is_some_and(|(t, _)| t.is_proxy());
         if let Some(list) = &spec.ports {
             if let Some(conflict) = spec
@@ -48,7 +49,7 @@ impl Context<'_> {
             }
             let mut out = Vec::new();
             let mut ok = true;
-            let mut seen: BTreeMap<RemotePort, Range<usize>> = BTreeMap::new();
+            let mut seen: BTreeMap<PortRef, Range<usize>> = BTreeMap::new();
             for entry in &list.value {
                 match self.port_entry(entry, is_proxy, issues) {
                     Some((local, remote)) => {
@@ -99,8 +100,8 @@ impl Context<'_> {
         let local_port = match &spec.local_port {
             Some(local) => self.local_port(&local.value, local.span.clone(), issues)?,
             None => match &remote_port {
-                RemotePort::Number(n) => LocalPort::Fixed(*n),
-                RemotePort::Name(name) => {
+                PortRef::Number(n) => LocalPort::Fixed(*n),
+                PortRef::Name(name) => {
                     issues.push(
                         Issue::new(
                             "kftray::ports",
@@ -128,7 +129,7 @@ impl Context<'_> {
         entry: &At<String>,
         is_proxy: bool,
         issues: &mut Vec<Issue>,
-    ) -> Option<(LocalPort, RemotePort)> {
+    ) -> Option<(LocalPort, PortRef)> {
         let text = entry.value.trim();
         let (local, remote) = match text.split_once(':') {
             Some((l, r)) => (Some(l.trim()), r.trim()),
@@ -146,8 +147,8 @@ impl Context<'_> {
         let remote_port = self.remote_port(&remote_spec, remote_span, is_proxy, issues)?;
         let local_port = match local {
             None => match &remote_port {
-                RemotePort::Number(n) => LocalPort::Fixed(*n),
-                RemotePort::Name(_) => {
+                PortRef::Number(n) => LocalPort::Fixed(*n),
+                PortRef::Name(_) => {
                     issues.push(
                         Issue::new("kftray::ports", format!("`{text}` has no local port"))
                             .label(entry.span.clone(), "which local port?")
@@ -189,10 +190,10 @@ impl Context<'_> {
         span: Range<usize>,
         is_proxy: bool,
         issues: &mut Vec<Issue>,
-    ) -> Option<RemotePort> {
+    ) -> Option<PortRef> {
         match spec {
             RemotePortSpec::Number(n) => match u16::try_from(*n) {
-                Ok(port) if port > 0 => Some(RemotePort::Number(port)),
+                Ok(port) if port > 0 => Some(PortRef::Number(port)),
                 _ => {
                     issues.push(
                         Issue::new(
@@ -231,7 +232,7 @@ impl Context<'_> {
                     );
                     return None;
                 }
-                Some(RemotePort::Name(name.clone()))
+                Some(PortRef::Name(name.clone()))
             }
         }
     }

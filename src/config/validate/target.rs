@@ -4,8 +4,8 @@
 use super::Context;
 use crate::config::checks::{check_selector, is_dns_label, is_dns_subdomain, is_host};
 use crate::config::diagnostic::Issue;
-use crate::config::effective::{Target, WorkloadKind};
 use crate::config::model::{At, ForwardSpec, Protocol, Via};
+use crate::target::{Target, WorkloadKind};
 use std::ops::Range;
 
 impl Context<'_> {

@@ -65,7 +65,7 @@ fn the_documented_example_with_its_comments_reads() {
         d[1].ports,
         [PortPair {
             local: Some(LocalPort::Fixed(26379)),
-            remote: RemotePort::Number(6379)
+            remote: PortRef::Number(6379)
         }]
     );
 }
@@ -229,7 +229,7 @@ fn export_refuses_what_kftray_cannot_carry() {
         DraftTarget::StatefulSet("postgres".into()),
         vec![PortPair {
             local: None,
-            remote: RemotePort::Number(5432),
+            remote: PortRef::Number(5432),
         }],
     );
     assert!(
@@ -238,7 +238,7 @@ fn export_refuses_what_kftray_cannot_carry() {
             .contains("no statefulset target")
     );
     d.target = DraftTarget::Service("postgres".into());
-    d.ports[0].remote = RemotePort::Name("postgres".into());
+    d.ports[0].remote = PortRef::Name("postgres".into());
     assert!(
         from_draft(&d, "default")
             .unwrap_err()
@@ -247,11 +247,11 @@ fn export_refuses_what_kftray_cannot_carry() {
     d.ports = vec![
         PortPair {
             local: Some(LocalPort::Fixed(8080)),
-            remote: RemotePort::Number(80),
+            remote: PortRef::Number(80),
         },
         PortPair {
             local: Some(LocalPort::Any),
-            remote: RemotePort::Number(9090),
+            remote: PortRef::Number(9090),
         },
     ];
     let out = from_draft(&d, "shop").unwrap();
