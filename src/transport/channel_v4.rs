@@ -6,11 +6,8 @@
 //! dropping the pod's reply as kube-rs does.
 
 use super::Io;
-use crate::forward::{PodStream, Verdict};
+use super::with_failure::WithFailure;
 use futures::{SinkExt, StreamExt};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::oneshot;
 use tokio_tungstenite::WebSocketStream;
@@ -23,7 +20,7 @@ const BUFFER: usize = 256 * 1024;
 
 /// Bridges an upgraded v4 WebSocket to an in-process stream; the server's error-channel
 /// message, if it sent one, is the stream's failure.
-pub fn bridge(ws: WebSocketStream<Io>, port: u16) -> ChannelStream {
+pub(super) fn bridge(ws: WebSocketStream<Io>, port: u16) -> WithFailure<DuplexStream> {
     let (ours, theirs) = tokio::io::duplex(BUFFER);
     let (error_tx, error_rx) = oneshot::channel();
     tokio::spawn(async move {
@@ -31,51 +28,7 @@ pub fn bridge(ws: WebSocketStream<Io>, port: u16) -> ChannelStream {
             let _ = error_tx.send(error);
         }
     });
-    ChannelStream {
-        stream: ours,
-        error: error_rx,
-    }
-}
-
-pub struct ChannelStream {
-    stream: DuplexStream,
-    error: oneshot::Receiver<String>,
-}
-
-impl PodStream for ChannelStream {
-    fn take_failure(&mut self) -> Verdict {
-        let (_, empty) = oneshot::channel();
-        let error = std::mem::replace(&mut self.error, empty);
-        Box::pin(async { error.await.ok() })
-    }
-}
-
-impl AsyncRead for ChannelStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for ChannelStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
+    WithFailure::new(ours, error_rx)
 }
 
 async fn run(ws: WebSocketStream<Io>, local: DuplexStream, port: u16) -> Option<String> {

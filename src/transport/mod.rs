@@ -4,6 +4,7 @@
 mod channel_v4;
 mod pool;
 mod upgrade;
+mod with_failure;
 
 pub use pool::{Deadlines, PodConnector};
 pub use upgrade::{

@@ -10,17 +10,16 @@ use super::channel_v4;
 use super::upgrade::{
     CHANNEL_V4, SPDY_OVER_WEBSOCKET, UpgradeError, portforward_path, raw_spdy, websocket,
 };
-use crate::forward::{Connect, Dial, PodStream, Verdict};
+use super::with_failure::WithFailure;
+use crate::forward::{Connect, Dial, PodStream};
 use crate::resolve::Endpoint;
 use kftray_spdy::{Role, Session, SessionConfig, SessionError, Stream};
 use std::collections::HashMap;
 use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
@@ -245,7 +244,7 @@ impl Connect for Arc<PodConnector> {
 }
 
 /// The error and data streams of one local connection, opened back to back as kubectl does.
-async fn open_pair(pod: &PodSession, port: u16) -> Result<PairStream, SessionError> {
+async fn open_pair(pod: &PodSession, port: u16) -> Result<WithFailure<Stream>, SessionError> {
     let request = pod.next_request.fetch_add(1, Ordering::Relaxed).to_string();
     let headers = |kind: &str| {
         vec![
@@ -269,49 +268,7 @@ async fn open_pair(pod: &PodSession, port: u16) -> Result<PairStream, SessionErr
             let _ = tx.send(String::from_utf8_lossy(&message).into_owned());
         }
     });
-    Ok(PairStream { data, error: rx })
-}
-
-/// The data stream, with the server's error-stream message, if any, as its failure.
-struct PairStream {
-    data: Stream,
-    error: oneshot::Receiver<String>,
-}
-
-impl PodStream for PairStream {
-    fn take_failure(&mut self) -> Verdict {
-        let (_, empty) = oneshot::channel();
-        let error = std::mem::replace(&mut self.error, empty);
-        Box::pin(async { error.await.ok() })
-    }
-}
-
-impl AsyncRead for PairStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.data).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for PairStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.data).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.data).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.data).poll_shutdown(cx)
-    }
+    Ok(WithFailure::new(data, rx))
 }
 
 /// Pings while the session lives; an unanswered ping means the connection is dead, and it
