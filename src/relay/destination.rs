@@ -2,9 +2,7 @@
 //! service's ClusterIP (kube-proxy then balances, and a rollout never breaks the forward), or
 //! the IP of the pod kftray would port-forward to (headless services, pods, workloads).
 
-use crate::cluster::api_error::describe_watch;
-use crate::resolve::{PortRef, Resolution, Target, follow, watch_service};
-use futures::StreamExt;
+use crate::resolve::{PortRef, Resolution, ServiceStep, Target, each_service_state, follow};
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use kube::Api;
 use relay_server::protocol::{Destination, Transport};
@@ -68,52 +66,34 @@ async fn follow_service(
     transport: Transport,
     tx: &watch::Sender<DestinationState>,
 ) {
-    let mut events = watch_service(client.clone(), namespace, name);
-    // For a headless service: the pods behind it, as port-forward would choose them.
-    let mut headless: Option<tokio::task::JoinHandle<()>> = None;
-    while let Some(event) = events.next().await {
-        let service = match event {
-            Ok(service) => service,
-            Err(e) => {
-                tx.send_replace(DestinationState::Waiting(format!(
-                    "service {name}: {}",
-                    describe_watch(&e)
-                )));
-                continue;
-            }
-        };
-        let next = match &service {
+    let on_error = |tx: &watch::Sender<DestinationState>, why: String| {
+        tx.send_replace(DestinationState::Waiting(why));
+    };
+    let step = |service: Option<&Service>| {
+        let next = match service {
             None => DestinationState::Waiting(format!("service {name} does not exist")),
             Some(service) => service_destination(service, port, transport),
         };
-        let is_headless = matches!(&next, DestinationState::Waiting(w) if w == HEADLESS);
-        match (is_headless, headless.is_some()) {
-            (true, true) => {}
-            (true, false) => {
-                let (client, namespace, tx) = (client.clone(), namespace.to_string(), tx.clone());
-                let found = follow(
-                    client.clone(),
-                    &namespace,
-                    Target::Service {
-                        name: name.to_string(),
-                    },
-                    port.clone(),
-                );
-                headless = Some(tokio::spawn(async move {
-                    pod_addresses(client, &namespace, found, &tx).await;
-                }));
-            }
-            (false, _) => {
-                if let Some(task) = headless.take() {
-                    task.abort();
-                }
-                tx.send_replace(next);
-            }
+        if !matches!(&next, DestinationState::Waiting(w) if w == HEADLESS) {
+            return ServiceStep::Publish(next);
         }
-    }
-    if let Some(task) = headless {
-        task.abort();
-    }
+        // Headless: the pods behind it, as port-forward would choose them.
+        let (client, namespace, tx) = (client.clone(), namespace.to_string(), tx.clone());
+        let (target, port) = (
+            Target::Service {
+                name: name.to_string(),
+            },
+            port.clone(),
+        );
+        ServiceStep::Run(
+            (),
+            Box::pin(async move {
+                let found = follow(client.clone(), &namespace, target, port);
+                pod_addresses(client, &namespace, found, &tx).await;
+            }),
+        )
+    };
+    each_service_state(client.clone(), namespace, name, tx, on_error, step).await;
 }
 
 /// Marks a headless service, whose pods are followed instead.

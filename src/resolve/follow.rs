@@ -104,69 +104,94 @@ async fn follow_service(
     port: PortRef,
     tx: &watch::Sender<Resolution>,
 ) {
-    let mut events = watch_service(client.clone(), namespace, name);
-    let mut current: Option<(String, PortRef)> = None;
-    let mut pods: Option<tokio::task::JoinHandle<()>> = None;
+    let on_error = |tx: &watch::Sender<Resolution>, why: String| {
+        // The watcher retries with backoff and, when the API server comes back with its data,
+        // resumes where it was without relisting: nothing tells the pods' follower to publish
+        // its answer again, so the last answer must stay.
+        if !matches!(*tx.borrow(), Resolution::Ready(_)) {
+            tx.send_replace(Resolution::Waiting(why));
+        }
+    };
+    let step = |service: Option<&Service>| {
+        let Some(service) = service else {
+            return ServiceStep::Publish(Resolution::Waiting(format!(
+                "service {name} does not exist"
+            )));
+        };
+        let selector = service
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.selector.as_ref())
+            .map(selector_string)
+            .unwrap_or_default();
+        if selector.is_empty() {
+            return ServiceStep::Publish(Resolution::Failed(format!(
+                "service {name} has no selector; forward to its pods by selector or name instead"
+            )));
+        }
+        let target_port = match service_target(service, &port) {
+            Ok(target_port) => target_port,
+            Err(e) => return ServiceStep::Publish(Resolution::Failed(e.to_string())),
+        };
+        let config = watcher::Config::default().labels(&selector);
+        let what = format!("a Ready pod of service {name} ({selector})");
+        let (client, namespace, tx) = (client.clone(), namespace.to_string(), tx.clone());
+        let port = target_port.clone();
+        ServiceStep::Run(
+            (selector, target_port),
+            Box::pin(async move {
+                follow_pods(client, &namespace, config, &port, &what, &tx).await;
+            }),
+        )
+    };
+    each_service_state(client.clone(), namespace, name, tx, on_error, step).await;
+}
+
+/// What to do with a service's latest state.
+pub enum ServiceStep<S, K> {
+    /// Publish this; the inner task, if any, stops.
+    Publish(S),
+    /// Keep a task running for `K`: started when `K` is new, left alone while it is the same.
+    Run(K, futures::future::BoxFuture<'static, ()>),
+}
+
+/// Follows a service and turns each of its states (or its absence) into a [`ServiceStep`]:
+/// the one loop behind a forward to a service and a relay's destination that is one. Errors
+/// of the watch (which retries) go to `on_error`, already in words.
+pub async fn each_service_state<S, K: PartialEq>(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    tx: &watch::Sender<S>,
+    on_error: impl Fn(&watch::Sender<S>, String),
+    mut step: impl FnMut(Option<&Service>) -> ServiceStep<S, K>,
+) {
+    let mut events = watch_service(client, namespace, name);
+    let mut running: Option<(K, tokio::task::JoinHandle<()>)> = None;
     while let Some(event) = events.next().await {
         let service = match event {
             Ok(service) => service,
             Err(e) => {
-                // The watcher retries with backoff and, when the API server comes back with
-                // its data, resumes where it was without relisting: nothing tells the pods'
-                // follower to publish its answer again, so the last answer must stay.
-                if !matches!(*tx.borrow(), Resolution::Ready(_)) {
-                    tx.send_replace(Resolution::Waiting(format!(
-                        "service {name}: {}",
-                        describe_watch(&e)
-                    )));
-                }
+                on_error(tx, format!("service {name}: {}", describe_watch(&e)));
                 continue;
             }
         };
-        let wanted = service.as_ref().map(|s| {
-            let selector = s
-                .spec
-                .as_ref()
-                .and_then(|spec| spec.selector.as_ref())
-                .map(selector_string)
-                .unwrap_or_default();
-            (selector, service_target(s, &port))
-        });
-        let next = match wanted {
-            None => Err(Resolution::Waiting(format!(
-                "service {name} does not exist"
-            ))),
-            Some((selector, _)) if selector.is_empty() => Err(Resolution::Failed(format!(
-                "service {name} has no selector; forward to its pods by selector or name instead"
-            ))),
-            Some((_, Err(e))) => Err(Resolution::Failed(e.to_string())),
-            Some((selector, Ok(target_port))) => Ok((selector, target_port)),
-        };
-        match next {
-            Err(resolution) => {
-                if let Some(task) = pods.take() {
+        match step(service.as_ref()) {
+            ServiceStep::Run(key, _) if running.as_ref().is_some_and(|(k, _)| *k == key) => {}
+            next => {
+                if let Some((_, task)) = running.take() {
                     task.abort();
                 }
-                current = None;
-                tx.send_replace(resolution);
-            }
-            Ok(next) if current.as_ref() == Some(&next) => {}
-            Ok((selector, target_port)) => {
-                if let Some(task) = pods.take() {
-                    task.abort();
+                match next {
+                    ServiceStep::Publish(state) => {
+                        tx.send_replace(state);
+                    }
+                    ServiceStep::Run(key, task) => running = Some((key, tokio::spawn(task))),
                 }
-                let config = watcher::Config::default().labels(&selector);
-                let what = format!("a Ready pod of service {name} ({selector})");
-                let (client, namespace, tx2) = (client.clone(), namespace.to_string(), tx.clone());
-                let port = target_port.clone();
-                pods = Some(tokio::spawn(async move {
-                    follow_pods(client, &namespace, config, &port, &what, &tx2).await;
-                }));
-                current = Some((selector, target_port));
             }
         }
     }
-    if let Some(task) = pods {
+    if let Some((_, task)) = running {
         task.abort();
     }
 }
@@ -174,7 +199,7 @@ async fn follow_service(
 /// A named service as it changes: `Some` when it is created or changed, `None` when it is
 /// deleted or absent (also when a relist no longer finds it); errors are the watch's, which
 /// retries with backoff.
-pub fn watch_service(
+fn watch_service(
     client: kube::Client,
     namespace: &str,
     name: &str,

@@ -12,6 +12,6 @@ mod ports;
 mod ranking;
 
 pub use crate::target::{Endpoint, PortRef, Target, WorkloadKind};
-pub use follow::{Resolution, follow, label_selector_string, watch_service};
+pub use follow::{Resolution, ServiceStep, each_service_state, follow, label_selector_string};
 pub use ports::{PortError, container_port, service_target};
 pub use ranking::{is_usable, rank_pods};
