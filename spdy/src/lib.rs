@@ -6,11 +6,13 @@
 //! One implementation serves both the simulated cluster and kftray's own transport.
 
 mod compression;
+mod error;
 mod frame;
+mod over_websocket;
+mod rfc6455;
+mod role;
 mod session;
 mod stream;
-mod websocket;
-mod ws;
 
 pub use frame::{
     Decoded, Frame, FrameCodec, FrameError, Headers, MAX_DATA, RawFrame, decode, flags, rst,

@@ -7,10 +7,12 @@
 //! connection waits — head-of-line blocking is a property of the protocol as Kubernetes
 //! uses it, and the reason a caller may spread busy streams over several sessions.
 
+pub use crate::error::SessionError;
 use crate::frame::{Frame, FrameCodec, Headers, rst};
-use crate::stream::{Event, Stream};
-use crate::websocket::{Reader, Writer};
-use crate::ws::{Pong, WsFrameSink, WsFrames};
+use crate::over_websocket::{Pong, WsFrameSink, WsFrames};
+use crate::rfc6455::{Reader, Writer};
+pub use crate::role::Role;
+use crate::stream::{Event, Outbox, Stream};
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,12 +24,6 @@ use tokio_util::sync::CancellationToken;
 
 /// The read buffer of a raw connection: a few of the largest DATA frames.
 const READ_CAPACITY: usize = 128 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Client,
-    Server,
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct SessionConfig {
@@ -55,24 +51,10 @@ impl Default for SessionConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SessionError {
-    #[error("the SPDY connection is closed{}", .0.as_ref().map(|w| format!(": {w}")).unwrap_or_default())]
-    Closed(Option<String>),
-    #[error("the peer is going away and takes no new streams")]
-    GoingAway,
-    #[error("no SYN_REPLY within {0:?}")]
-    ReplyTimeout(Duration),
-    #[error("no PING reply within {0:?}")]
-    PingTimeout(Duration),
-    #[error("the peer refused the stream (RST_STREAM status {0})")]
-    Refused(u32),
-}
-
 pub(crate) struct Inner {
     role: Role,
     config: SessionConfig,
-    pub(crate) out: mpsc::Sender<Frame>,
+    out: mpsc::Sender<Frame>,
     /// Held from taking a stream id to queueing its SYN_STREAM, so ids reach the wire in
     /// increasing order however many tasks open streams at once: a peer refuses an id lower
     /// than one it has seen.
@@ -103,14 +85,20 @@ impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
-    pub(crate) fn forget(&self, id: u32) {
+impl Outbox for Inner {
+    fn queue(&self) -> &mpsc::Sender<Frame> {
+        &self.out
+    }
+
+    fn forget(&self, id: u32) {
         self.lock().streams.remove(&id);
     }
 
     /// Queues a frame from a context that cannot wait (a Drop, the reader's replies):
     /// directly if there is room, else from a task so ordering per stream still holds.
-    pub(crate) fn send_soon(&self, frame: Frame) {
+    fn send_soon(&self, frame: Frame) {
         if let Err(mpsc::error::TrySendError::Full(frame)) = self.out.try_send(frame) {
             let out = self.out.clone();
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {

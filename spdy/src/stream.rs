@@ -2,8 +2,8 @@
 //! an empty DATA with FIN (a half-close: reading goes on), the peer's FIN reads as EOF, and a
 //! RST_STREAM fails this stream alone.
 
+use crate::error::SessionError;
 use crate::frame::{Frame, MAX_DATA, flags};
-use crate::session::{Inner, SessionError};
 use bytes::{Buf, Bytes};
 use std::io;
 use std::pin::Pin;
@@ -12,6 +12,14 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 use tokio_util::sync::PollSender;
+
+/// What a stream needs of its session: the frame queue, and to be forgotten when it ends.
+pub(crate) trait Outbox: Send + Sync {
+    fn queue(&self) -> &mpsc::Sender<Frame>;
+    /// Queues a frame from a context that cannot wait (a Drop).
+    fn send_soon(&self, frame: Frame);
+    fn forget(&self, id: u32);
+}
 
 pub(crate) enum Event {
     Data(Bytes),
@@ -22,7 +30,7 @@ pub(crate) enum Event {
 
 pub struct Stream {
     id: u32,
-    inner: Arc<Inner>,
+    inner: Arc<dyn Outbox>,
     events: mpsc::Receiver<Event>,
     pending: Bytes,
     read: ReadState,
@@ -39,8 +47,8 @@ enum ReadState {
 }
 
 impl Stream {
-    pub(crate) fn new(id: u32, inner: Arc<Inner>, events: mpsc::Receiver<Event>) -> Stream {
-        let out = PollSender::new(inner.out.clone());
+    pub(crate) fn new(id: u32, inner: Arc<dyn Outbox>, events: mpsc::Receiver<Event>) -> Stream {
+        let out = PollSender::new(inner.queue().clone());
         Stream {
             id,
             inner,

@@ -10,7 +10,7 @@
 //! connection.
 
 use crate::frame::{Frame, FrameCodec, FrameError, MAX_FRAME, data_header, flags};
-use crate::websocket::{Event, Reader, Writer};
+use crate::rfc6455::{Event, Reader, Writer};
 use bytes::{Bytes, BytesMut};
 use futures::{Sink, Stream};
 use std::collections::VecDeque;

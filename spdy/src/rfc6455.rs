@@ -6,7 +6,7 @@
 //! tunnel whose messages are only cuts of a byte stream needs neither. Writing, each frame
 //! is masked as it is copied into the output buffer, in one pass.
 
-use crate::session::Role;
+use crate::role::Role;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::io;
 use std::pin::Pin;
