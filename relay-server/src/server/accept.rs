@@ -1,72 +1,19 @@
 //! The accept loop: a task per connection, a connection limit, the request read with a
 //! deadline, and the idle exit.
 
+use super::reply::refuse;
 use super::resolve::Resolver;
 use super::settings::Settings;
+use super::shared::{Clients, Shared};
 use super::{session, tcp, udp};
 use relay_server::io::{ReadError, read_request};
-use relay_server::protocol::{Destination, ProtocolError, Reply, Request, Status, Transport};
+use relay_server::protocol::{ProtocolError, Reply, Request, Status, Transport};
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::time::Instant;
-
-pub struct Shared {
-    pub settings: Settings,
-    pub resolver: Resolver,
-    pub clients: Clients,
-}
-
-/// Whether a client is around: sessions open now, and when one was last heard from.
-pub struct Clients {
-    open: AtomicUsize,
-    last_heard: Mutex<Instant>,
-}
-
-impl Clients {
-    fn new() -> Clients {
-        Clients {
-            open: AtomicUsize::new(0),
-            last_heard: Mutex::new(Instant::now()),
-        }
-    }
-
-    pub fn heard(&self) {
-        *self.last_heard.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-    }
-
-    /// Counts a session as open until the guard drops.
-    pub fn session(&self) -> SessionGuard<'_> {
-        self.open.fetch_add(1, Ordering::SeqCst);
-        self.heard();
-        SessionGuard(self)
-    }
-
-    /// How long no session has been open; zero while one is.
-    fn idle(&self) -> Duration {
-        if self.open.load(Ordering::SeqCst) > 0 {
-            return Duration::ZERO;
-        }
-        self.last_heard
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
-    }
-}
-
-pub struct SessionGuard<'a>(&'a Clients);
-
-impl Drop for SessionGuard<'_> {
-    fn drop(&mut self) {
-        self.0.heard();
-        self.0.open.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 pub async fn run(settings: Settings) -> ExitCode {
     let listener = match TcpListener::bind(settings.listen).await {
@@ -181,42 +128,4 @@ async fn handle(mut conn: TcpStream, peer: SocketAddr, shared: &Shared) {
             to,
         } => udp::run(conn, id, to, shared).await,
     }
-}
-
-/// The destination's addresses; or, when there are none, the client is told why (and the
-/// connection closed) and `None` returned.
-pub async fn resolve_or_refuse(
-    conn: TcpStream,
-    id: u32,
-    to: &Destination,
-    transport: Transport,
-    shared: &Shared,
-) -> Option<(TcpStream, Vec<SocketAddr>)> {
-    match shared.resolver.resolve(to).await {
-        Ok(addresses) => Some((conn, addresses)),
-        Err(reply) => {
-            fail(conn, id, to, transport, reply).await;
-            None
-        }
-    }
-}
-
-/// Logs why a request failed, answers it, and closes.
-pub async fn fail(conn: TcpStream, id: u32, to: &Destination, transport: Transport, reply: Reply) {
-    tracing::info!(
-        conn = id,
-        "{transport} to {to}: {}: {}",
-        reply.status,
-        reply.message
-    );
-    refuse(conn, reply).await;
-}
-
-/// Answers and closes, without waiting long on a client that does not read.
-pub async fn refuse(mut conn: TcpStream, reply: Reply) {
-    let send = async {
-        conn.write_all(&reply.encode()).await?;
-        conn.shutdown().await
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(5), send).await;
 }

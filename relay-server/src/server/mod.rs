@@ -3,9 +3,11 @@
 
 mod accept;
 mod probe;
+mod reply;
 mod resolve;
 mod session;
 mod settings;
+mod shared;
 mod tcp;
 mod udp;
 

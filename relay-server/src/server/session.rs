@@ -2,7 +2,7 @@
 //! longer than the heartbeat timeout is closed, and with no session the relay's idle clock
 //! runs.
 
-use super::accept::Shared;
+use super::shared::Shared;
 use futures::{SinkExt, StreamExt};
 use relay_server::io::FrameCodec;
 use relay_server::protocol::{Frame, Reply, Status};

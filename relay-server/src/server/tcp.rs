@@ -2,9 +2,9 @@
 //! side finishes sending, the other side's write half is shut down and the other direction
 //! goes on (half-close kept).
 
-use super::accept::{Shared, fail, resolve_or_refuse};
+use super::reply::{fail, resolve_or_refuse, status_of};
+use super::shared::Shared;
 use relay_server::protocol::{Destination, Reply, Status, Transport};
-use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -61,16 +61,5 @@ async fn connect(
             None,
             format!("no answer within {deadline:?}"),
         )),
-    }
-}
-
-/// The status for a failed connect or send.
-pub fn status_of(e: &io::Error) -> Status {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => Status::ConnectionRefused,
-        io::ErrorKind::TimedOut => Status::Timeout,
-        io::ErrorKind::NetworkUnreachable => Status::NetworkUnreachable,
-        io::ErrorKind::HostUnreachable => Status::HostUnreachable,
-        _ => Status::Failed,
     }
 }

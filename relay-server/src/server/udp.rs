@@ -1,8 +1,8 @@
 //! UDP: one flow per connection. A socket connected to the destination (so only its replies
 //! come back), datagrams framed both ways, and the flow closed after a quiet spell.
 
-use super::accept::{Shared, fail, resolve_or_refuse};
-use super::tcp::status_of;
+use super::reply::{fail, resolve_or_refuse, status_of};
+use super::shared::Shared;
 use futures::{SinkExt, StreamExt};
 use relay_server::io::FrameCodec;
 use relay_server::protocol::{Destination, Frame, MAX_DATAGRAM, Reply, Status, Transport};
