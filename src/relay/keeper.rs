@@ -1,9 +1,8 @@
 //! One relay's keeper: its pod created, watched, heart-beaten and replaced when it dies, and
 //! deleted when the relay stops.
 
-use super::dial::handshake;
+use super::handshake::handshake;
 use super::owner::{HEARTBEAT, HEARTBEAT_EVERY, Owner, SELECTOR, STALE_AFTER, leftover};
-use super::relays::{Relay, RelayState};
 use super::template::Template;
 use super::{forbidden, refused};
 use crate::backoff::Backoff;
@@ -25,7 +24,7 @@ use relay_server::io::FrameCodec;
 use relay_server::protocol::{Frame, Request};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +35,17 @@ const PONG_WAIT: Duration = Duration::from_secs(10);
 const CALL_DEADLINE: Duration = Duration::from_secs(15);
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Where a relay stands, as the forwards using it see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayState {
+    /// Being created, started or reconnected; the text says what is awaited.
+    Starting(String),
+    /// Its session is up: connections can go to `pod` on `port`.
+    Ready { pod: String, uid: String, port: u16 },
+    /// Something only a person can fix (a permission, an image); retried meanwhile.
+    Failed(String),
+}
 
 pub(super) struct Keeper {
     pub client: kube::Client,
@@ -50,20 +60,20 @@ pub(super) struct Keeper {
 /// or when stopped from outside. Its pod is deleted on the way out.
 pub(super) async fn keep(
     keeper: Keeper,
-    relay: &Relay,
+    unused: &Notify,
+    stop: &CancellationToken,
     retire: impl Fn() -> bool,
     linger: Duration,
 ) {
     let retiring = async {
         loop {
-            relay.unused.notified().await;
+            unused.notified().await;
             tokio::time::sleep(linger).await;
             if retire() {
                 return;
             }
         }
     };
-    let stop = &relay.stop;
     tokio::join!(keeper.run(stop), async {
         tokio::select! {
             () = retiring => stop.cancel(),

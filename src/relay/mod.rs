@@ -11,6 +11,7 @@
 
 mod destination;
 mod dial;
+mod handshake;
 mod keeper;
 mod owner;
 mod relays;
@@ -18,8 +19,9 @@ mod template;
 
 pub use destination::{DestinationState, follow_destination};
 pub use dial::RelayDialer;
+pub use keeper::RelayState;
 pub use owner::{Owner, SELECTOR, leftover};
-pub use relays::{RelayKey, RelayLease, RelayState, Relays};
+pub use relays::{RelayKey, RelayLease, Relays};
 pub use template::{DEFAULT_IMAGE, Template};
 
 /// What to tell a user the cluster refused: the verb and resource kftray needs, where, and

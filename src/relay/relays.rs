@@ -1,7 +1,7 @@
 //! The relays of a `kftray up` run: one per (cluster, namespace, settings), shared by every
 //! forward that needs it, stopped (and its pod deleted) a moment after the last one lets go.
 
-use super::keeper::{self, Keeper};
+use super::keeper::{self, Keeper, RelayState};
 use super::owner::Owner;
 use crate::cluster::{Cluster, ClusterKey};
 use crate::config::Relay as RelaySettings;
@@ -24,17 +24,6 @@ pub struct RelayKey {
     pub cluster: ClusterKey,
     pub namespace: String,
     pub settings: RelaySettings,
-}
-
-/// Where a relay stands, as the forwards using it see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RelayState {
-    /// Being created, started or reconnected; the text says what is awaited.
-    Starting(String),
-    /// Its session is up: connections can go to `pod` on `port`.
-    Ready { pod: String, uid: String, port: u16 },
-    /// Something only a person can fix (a permission, an image); retried meanwhile.
-    Failed(String),
 }
 
 pub(super) struct Relay {
@@ -124,7 +113,7 @@ impl Relays {
         };
         let relay2 = relay.clone();
         self.keepers.spawn(async move {
-            keeper::keep(keeper, &relay2, retire, LINGER).await;
+            keeper::keep(keeper, &relay2.unused, &relay2.stop, retire, LINGER).await;
         });
         relay
     }
