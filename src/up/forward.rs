@@ -1,19 +1,19 @@
 //! One running forward: its listener, the task that finds its pod, and its live numbers.
 
+use super::connect::{LateConnector, connect_cluster};
 use super::{Relayed, RunSpec, relayed};
-use crate::backoff::Backoff;
-use crate::cluster::{Cluster, ClusterKey, Clusters};
+use crate::cluster::Clusters;
 use crate::config::Protocol;
 use crate::forward::{
-    Activity, BindError, Connect, ConnectionError, Dial, OpenFlow, OpenedFlow, Tuning, UdpTuning,
-    bind_udp, drain, listen, serve, serve_udp,
+    Activity, BindError, ConnectionError, Tuning, UdpTuning, bind_udp, drain, listen, serve,
+    serve_udp,
 };
 use crate::relay::Relays;
 use crate::resolve::{Endpoint, Resolution, follow};
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -225,25 +225,6 @@ impl RunningForward {
     }
 }
 
-/// Connects to the cluster, retrying with backoff and jitter until it answers; meanwhile the
-/// forward waits with the reason.
-pub(super) async fn connect_cluster(
-    clusters: &Clusters,
-    key: &ClusterKey,
-    out: &watch::Sender<Resolution>,
-) -> Cluster {
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-    loop {
-        match clusters.get(key).await {
-            Ok(cluster) => return cluster,
-            Err(e) => {
-                out.send_replace(Resolution::Waiting(e.to_string()));
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
-        }
-    }
-}
-
 /// Connects to the cluster, then follows the target and mirrors its resolution into the
 /// forward's own channel, which outlives cluster reconnects.
 async fn find_pods(
@@ -279,45 +260,5 @@ async fn record_failures(
 ) {
     while let Some(ConnectionError(why)) = failures.recv().await {
         *last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
-    }
-}
-
-/// The transport is known only once the cluster answers, after the listener is up; no
-/// connection dials before the forward is Ready, which needs the cluster, so it is set by then.
-#[derive(Default)]
-pub(super) struct LateConnector {
-    connect: OnceLock<Arc<dyn Connect>>,
-    flows: OnceLock<Arc<dyn OpenFlow>>,
-}
-
-impl LateConnector {
-    pub(super) fn set_connect(&self, connect: Arc<dyn Connect>) {
-        let _ = self.connect.set(connect);
-    }
-
-    pub(super) fn set_flows(&self, flows: Arc<dyn OpenFlow>) {
-        let _ = self.flows.set(flows);
-    }
-}
-
-fn not_yet() -> std::io::Error {
-    std::io::Error::other("the cluster is not connected yet")
-}
-
-impl Connect for LateConnector {
-    fn connect(&self, endpoint: &Endpoint) -> Dial {
-        match self.connect.get() {
-            Some(connector) => connector.connect(endpoint),
-            None => Box::pin(async { Err(not_yet()) }),
-        }
-    }
-}
-
-impl OpenFlow for LateConnector {
-    fn open(&self, endpoint: &Endpoint) -> OpenedFlow {
-        match self.flows.get() {
-            Some(flows) => flows.open(endpoint),
-            None => Box::pin(async { Err(not_yet()) }),
-        }
     }
 }

@@ -7,6 +7,7 @@
 //! reported at once and "listening" means what it says; the cluster, the target and the pod
 //! are found afterwards, while local connections wait for them.
 
+mod connect;
 mod forward;
 mod limits;
 mod relayed;

@@ -2,7 +2,7 @@
 //! followed, and the two combined into the forward's state.
 
 use super::RunSpec;
-use super::forward::{LateConnector, connect_cluster};
+use super::connect::{LateConnector, connect_cluster};
 use crate::cluster::Clusters;
 use crate::config::Protocol;
 use crate::relay::{
