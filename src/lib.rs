@@ -1,5 +1,6 @@
 //! kftray: Kubernetes port-forwards declared in `kftray.toml`.
 
+pub mod api_error;
 mod backoff;
 pub mod cli;
 pub mod cluster;

@@ -4,10 +4,10 @@
 
 use super::output::say;
 use super::{Cli, Output, config_path};
-use crate::source::credentials::{
+use crate::source::git::RepoUrl;
+use crate::source::git::credentials::{
     TOKEN_ENV, delete_token, env_token, git_helpers, store_token, stored_token,
 };
-use crate::source::git::RepoUrl;
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 

@@ -7,8 +7,7 @@
 //! plugins, TLS settings and proxy-url. A cluster that cannot be reached, or that rejects the
 //! credentials, is an error for that key only: other clusters keep working.
 
-pub mod api_error;
-
+use crate::api_error;
 use crate::transport::{Deadlines, PodConnector};
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use std::collections::HashMap;

@@ -7,7 +7,7 @@
 //! the best remaining pod is chosen, as kubectl would choose it.
 
 use super::{container_port, is_usable, rank_pods, service_target};
-use crate::cluster::api_error::{describe, describe_watch};
+use crate::api_error::{describe, describe_watch};
 use crate::target::{Endpoint, PortRef, Target, WorkloadKind};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};

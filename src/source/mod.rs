@@ -5,7 +5,6 @@
 //! [`Update`]s: a new configuration that validated, a change that does not (nothing that runs
 //! should change), a file gone, a fetch that worked or failed. It never stops on bad input.
 
-pub mod credentials;
 pub mod file;
 pub mod git;
 

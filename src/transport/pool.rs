@@ -12,7 +12,7 @@ use super::upgrade::{
 };
 use super::with_failure::WithFailure;
 use crate::forward::{Connect, Dial, PodStream};
-use crate::resolve::Endpoint;
+use crate::target::Endpoint;
 use kftray_spdy::{Role, Session, SessionConfig, SessionError, Stream};
 use std::collections::HashMap;
 use std::io;

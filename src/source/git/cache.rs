@@ -5,8 +5,8 @@
 //!
 //! Everything here blocks (libgit2): call it from `spawn_blocking`.
 
+use super::credentials::Credentials;
 use super::url::RepoUrl;
-use crate::source::credentials::Credentials;
 use git2::{AutotagOption, ErrorClass, ErrorCode, FetchOptions, Oid, RemoteCallbacks, Repository};
 use std::path::{Path, PathBuf};
 
@@ -251,7 +251,7 @@ fn fetch_error(e: &git2::Error, url: &RepoUrl, creds: &Credentials) -> String {
             "{} asks for credentials and none were found: set {}, store a token with \
              `kftray auth login --host {host}`, or set up a git credential helper",
             url.display,
-            super::super::credentials::TOKEN_ENV
+            super::credentials::TOKEN_ENV
         );
         for note in &creds.notes {
             text.push_str(&format!(" ({note})"));

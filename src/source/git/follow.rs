@@ -2,9 +2,9 @@
 //! with backoff (never slower than the interval) while the last good file keeps running.
 
 use super::cache::{Cache, RemoteFile, Unreadable};
+use super::credentials::Credentials;
 use super::url::RepoUrl;
 use crate::backoff::Backoff;
-use crate::source::credentials::Credentials;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! A team file followed in git.
 
 mod cache;
+pub mod credentials;
 pub mod follow;
 mod url;
 

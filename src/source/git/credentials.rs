@@ -9,7 +9,7 @@
 //! and for ssh: the ssh agent, then the usual key files. A token is handed to libgit2 and
 //! nowhere else: never logged, stored in state, put in a URL or in an error message.
 
-use super::git::RepoUrl;
+use super::url::RepoUrl;
 use git2::{Cred, CredentialType};
 use std::path::PathBuf;
 
@@ -220,7 +220,7 @@ impl Credentials {
 
     /// `text` without any secret this fetch offered: a last guard on messages from libgit2.
     pub fn scrub(&self, text: &str) -> String {
-        let mut text = super::git::redact(text);
+        let mut text = super::url::redact(text);
         for secret in &self.secrets {
             if !secret.is_empty() {
                 text = text.replace(secret.as_str(), "***");
