@@ -1,7 +1,7 @@
 //! Errors on one line with their causes: the useful part of a hyper or rustls error is often
 //! several sources deep, and a user reading a status line should not need `-v` to see it.
 
-pub fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -1,5 +1,8 @@
 //! kftray: Kubernetes port-forwards declared in `kftray.toml`.
 
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
 pub mod api_error;
 mod backoff;
 pub mod cli;

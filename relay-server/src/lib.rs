@@ -21,6 +21,10 @@
 //! );
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
 #[cfg(feature = "io")]
 pub mod io;
 pub mod protocol;

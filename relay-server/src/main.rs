@@ -3,6 +3,10 @@
 //! status, then carries a TCP connection or a UDP flow there; sessions carry the client's
 //! heartbeat, and without one for a while the relay exits by itself. See README.md.
 
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
 mod server;
 
 use clap::Parser;

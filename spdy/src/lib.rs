@@ -5,6 +5,10 @@
 //!
 //! One implementation serves both the simulated cluster and kftray's own transport.
 
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
 mod compression;
 mod error;
 mod frame;

@@ -152,7 +152,7 @@ impl Args {
     }
 }
 
-pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
     let mut files = match editing::open(cli, out) {
         Ok(files) => files,
         Err(code) => return code,

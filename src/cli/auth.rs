@@ -35,7 +35,7 @@ pub struct HostArg {
     pub host: Option<String>,
 }
 
-pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
     let chosen = match &args.command {
         AuthCommand::Login(h) | AuthCommand::Logout(h) | AuthCommand::Status(h) => h,
     };

@@ -9,7 +9,7 @@ pub struct Args {
     pub shell: clap_complete::Shell,
 }
 
-pub fn run(args: &Args) -> ExitCode {
+pub(super) fn run(args: &Args) -> ExitCode {
     let mut command = super::command();
     clap_complete::generate(args.shell, &mut command, "kftray", &mut std::io::stdout());
     ExitCode::SUCCESS

@@ -19,7 +19,7 @@ pub enum Format {
     Json,
 }
 
-pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
     let effective = match load_effective(cli, out) {
         Ok(effective) => effective,
         Err(code) => return code,

@@ -16,7 +16,7 @@ pub struct Args {
     pub all: bool,
 }
 
-pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
     let (home, project) = match runs_to_read(cli, args.all) {
         Ok(found) => found,
         Err(message) => {

@@ -9,25 +9,25 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The file an edit goes to: `-f`, else the nearest kftray.toml, else a new one here.
-pub fn target(cli: &Cli) -> PathBuf {
+pub(super) fn target(cli: &Cli) -> PathBuf {
     config_path(cli, None).unwrap_or_else(|_| PathBuf::from(crate::config::FILE_NAME))
 }
 
 /// Opens both layers, or prints why they cannot be edited.
-pub fn open(cli: &Cli, out: &Output) -> Result<Files, ExitCode> {
+pub(super) fn open(cli: &Cli, out: &Output) -> Result<Files, ExitCode> {
     Files::open(&target(cli)).map_err(|d| {
         out.diagnostics(&d);
         ExitCode::from(1)
     })
 }
 
-pub fn layer(local: bool) -> Layer {
+pub(super) fn layer(local: bool) -> Layer {
     if local { Layer::Local } else { Layer::Base }
 }
 
 /// Validates the edited files and writes them (or, with `dry_run`, prints the diff). The
 /// summary lines say what changed; they are printed once the files are written.
-pub fn finish(files: &Files, out: &Output, dry_run: bool, summary: &[String]) -> ExitCode {
+pub(super) fn finish(files: &Files, out: &Output, dry_run: bool, summary: &[String]) -> ExitCode {
     let checked = match files.check() {
         Ok(checked) => checked,
         Err(problems) => {

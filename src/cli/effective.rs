@@ -8,13 +8,13 @@ use crate::config::{self, Diagnostics, Effective};
 use crate::source::{self, GitArgs, Source, StartError};
 use std::path::Path;
 
-pub enum Failure {
+pub(super) enum Failure {
     Config(Diagnostics),
     Other(String),
 }
 
 /// Without network (`validate`, `config`): the team's file only as an earlier run fetched it.
-pub fn load_offline(path: &Path, out: &Output) -> Result<Effective, Failure> {
+pub(super) fn load_offline(path: &Path, out: &Output) -> Result<Effective, Failure> {
     let home = crate::state::State::default_home()
         .ok_or_else(|| Failure::Other("cannot find a home directory; set KFTRAY_HOME".into()))?;
     let (effective, note) = source::load_offline(path, &home).map_err(Failure::Config)?;
@@ -27,7 +27,7 @@ pub fn load_offline(path: &Path, out: &Output) -> Result<Effective, Failure> {
 }
 
 /// As `kftray up` would start (`up --dry-run`): fetching the team's file when there is one.
-pub fn load(path: &Path, git: Option<GitArgs>, out: &Output) -> Result<Effective, Failure> {
+pub(super) fn load(path: &Path, git: Option<GitArgs>, out: &Output) -> Result<Effective, Failure> {
     if git.is_none() {
         let local = config::read_local(path).map_err(Failure::Config)?;
         if !matches!(config::sync_of(&local), Ok(Some(_))) {

@@ -57,7 +57,7 @@ pub struct Args {
     pub local: bool,
 }
 
-pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
     let mut files = match editing::open(cli, out) {
         Ok(files) => files,
         Err(code) => return code,

@@ -17,7 +17,7 @@ pub struct Args {
     pub schema: String,
 }
 
-pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
     let path = args
         .path
         .clone()

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-pub fn run() -> ExitCode {
+pub(super) fn run() -> ExitCode {
     let man = clap_mangen::Man::new(super::command());
     let mut page = Vec::new();
     if let Err(e) = man.render(&mut page) {

@@ -83,7 +83,7 @@ impl Output {
 }
 
 /// Writes to stdout, ignoring a closed pipe (`kftray schema | head` must not panic).
-pub fn say(text: &str) {
+pub(super) fn say(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout

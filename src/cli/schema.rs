@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-pub fn run() -> ExitCode {
+pub(super) fn run() -> ExitCode {
     super::output::say(&crate::config::schema_json());
     ExitCode::SUCCESS
 }

@@ -22,7 +22,7 @@ pub enum Format {
     Json,
 }
 
-pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
     let (home, project) = match runs_to_read(cli, args.all) {
         Ok(found) => found,
         Err(message) => {

@@ -66,7 +66,7 @@ impl Args {
     }
 }
 
-pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
     let path = match (config_path(cli, None), &args.git) {
         (Ok(path), _) => path,
         // A repository alone will do: the project is this folder.

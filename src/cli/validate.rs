@@ -23,7 +23,7 @@ pub enum Format {
     Json,
 }
 
-pub fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
     let path = match config_path(cli, args.path.as_deref()) {
         Ok(path) => path,
         Err(message) => {

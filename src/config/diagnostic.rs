@@ -20,7 +20,7 @@ pub(crate) struct Issue {
 }
 
 impl Issue {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         Issue {
             code,
             message: message.into(),
@@ -29,12 +29,12 @@ impl Issue {
         }
     }
 
-    pub fn label(mut self, span: Range<usize>, text: impl Into<String>) -> Self {
+    pub(crate) fn label(mut self, span: Range<usize>, text: impl Into<String>) -> Self {
         self.labels.push((span, text.into()));
         self
     }
 
-    pub fn help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// One file's text and where it starts in the shared address space.
 #[derive(Debug, Clone)]
-pub struct SourceFile {
+pub(crate) struct SourceFile {
     pub path: PathBuf,
     pub text: String,
     pub offset: usize,
@@ -29,14 +29,14 @@ pub enum Origin {
 /// The files of one configuration, in layer order (the team's file from git when there is
 /// one, then kftray.toml, then kftray.local.toml).
 #[derive(Debug, Clone, Default)]
-pub struct SourceMap {
+pub(crate) struct SourceMap {
     files: Vec<SourceFile>,
 }
 
 /// A span resolved to a file and a position (line and column start at 1; the column counts
 /// characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Position {
+pub(crate) struct Position {
     pub file: usize,
     pub local: Range<usize>,
     pub line: usize,
@@ -45,7 +45,7 @@ pub struct Position {
 
 impl SourceMap {
     /// Adds a file and returns the offset its spans must be shifted by.
-    pub fn add(&mut self, path: &Path, text: String, origin: Origin, dir: PathBuf) -> usize {
+    pub(crate) fn add(&mut self, path: &Path, text: String, origin: Origin, dir: PathBuf) -> usize {
         let offset = self
             .files
             .last()
@@ -60,28 +60,28 @@ impl SourceMap {
         offset
     }
 
-    pub fn files(&self) -> &[SourceFile] {
+    pub(crate) fn files(&self) -> &[SourceFile] {
         &self.files
     }
 
-    pub fn file(&self, index: usize) -> Option<&SourceFile> {
+    pub(crate) fn file(&self, index: usize) -> Option<&SourceFile> {
         self.files.get(index)
     }
 
     /// The file a span was read from.
-    pub fn file_at(&self, offset: usize) -> Option<&SourceFile> {
+    pub(crate) fn file_at(&self, offset: usize) -> Option<&SourceFile> {
         self.files.get(self.file_of(offset))
     }
 
     /// Which file a global offset belongs to.
-    pub fn file_of(&self, offset: usize) -> usize {
+    pub(crate) fn file_of(&self, offset: usize) -> usize {
         self.files
             .iter()
             .rposition(|f| f.offset <= offset)
             .unwrap_or(0)
     }
 
-    pub fn position(&self, span: &Range<usize>) -> Position {
+    pub(crate) fn position(&self, span: &Range<usize>) -> Position {
         let index = self.file_of(span.start);
         let Some(file) = self.files.get(index) else {
             return Position {

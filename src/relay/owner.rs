@@ -7,8 +7,8 @@ use k8s_openapi::jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub const NAME_LABEL: &str = "app.kubernetes.io/name";
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub(super) const NAME_LABEL: &str = "app.kubernetes.io/name";
+pub(super) const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 const USER_LABEL: &str = "kftray.dev/owner-user";
 const HOST_LABEL: &str = "kftray.dev/owner-host";
 const PROJECT_LABEL: &str = "kftray.dev/project";
@@ -17,12 +17,12 @@ const PID: &str = "kftray.dev/owner-pid";
 const PROCESS_START: &str = "kftray.dev/owner-process-start";
 const PROJECT: &str = "kftray.dev/project-path";
 /// When the owner last said it is alive (RFC 3339), refreshed every [`HEARTBEAT_EVERY`].
-pub const HEARTBEAT: &str = "kftray.dev/heartbeat";
+pub(super) const HEARTBEAT: &str = "kftray.dev/heartbeat";
 
 /// How often a running kftray refreshes its relays' heartbeat annotation...
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
+pub(super) const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
 /// ...and how old it may be before the relay counts as abandoned.
-pub const STALE_AFTER: Duration = Duration::from_secs(150);
+pub(super) const STALE_AFTER: Duration = Duration::from_secs(150);
 
 /// The label selector of every relay pod kftray creates.
 pub const SELECTOR: &str =

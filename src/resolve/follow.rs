@@ -285,7 +285,7 @@ async fn follow_pods(
 }
 
 /// The pure part of following: from the pods seen and the pod in use, the answer.
-pub fn choose(
+pub(super) fn choose(
     pods: &BTreeMap<String, Pod>,
     current: Option<&str>,
     port: &PortRef,

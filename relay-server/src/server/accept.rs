@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-pub async fn run(settings: Settings) -> ExitCode {
+pub(super) async fn run(settings: Settings) -> ExitCode {
     let listener = match TcpListener::bind(settings.listen).await {
         Ok(listener) => listener,
         Err(e) => {

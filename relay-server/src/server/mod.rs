@@ -11,11 +11,11 @@ mod shared;
 mod tcp;
 mod udp;
 
-pub use settings::Cli;
+pub(crate) use settings::Cli;
 
 use std::process::ExitCode;
 
-pub async fn main(cli: Cli) -> ExitCode {
+pub(crate) async fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Some(settings::Command::Probe) => probe::probe(&cli.settings).await,
         None => accept::run(cli.settings).await,

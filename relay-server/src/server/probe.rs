@@ -13,7 +13,7 @@ use tokio_util::codec::Framed;
 
 const DEADLINE: Duration = Duration::from_secs(3);
 
-pub async fn probe(settings: &Settings) -> ExitCode {
+pub(super) async fn probe(settings: &Settings) -> ExitCode {
     match tokio::time::timeout(DEADLINE, exchange(settings)).await {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(why)) => {

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 /// The destination's addresses; or, when there are none, the client is told why (and the
 /// connection closed) and `None` returned.
-pub async fn resolve_or_refuse(
+pub(super) async fn resolve_or_refuse(
     conn: TcpStream,
     id: u32,
     to: &Destination,
@@ -28,7 +28,13 @@ pub async fn resolve_or_refuse(
 }
 
 /// Logs why a request failed, answers it, and closes.
-pub async fn fail(conn: TcpStream, id: u32, to: &Destination, transport: Transport, reply: Reply) {
+pub(super) async fn fail(
+    conn: TcpStream,
+    id: u32,
+    to: &Destination,
+    transport: Transport,
+    reply: Reply,
+) {
     tracing::info!(
         conn = id,
         "{transport} to {to}: {}: {}",
@@ -39,7 +45,7 @@ pub async fn fail(conn: TcpStream, id: u32, to: &Destination, transport: Transpo
 }
 
 /// Answers and closes, without waiting long on a client that does not read.
-pub async fn refuse(mut conn: TcpStream, reply: Reply) {
+pub(super) async fn refuse(mut conn: TcpStream, reply: Reply) {
     let send = async {
         conn.write_all(&reply.encode()).await?;
         conn.shutdown().await
@@ -48,7 +54,7 @@ pub async fn refuse(mut conn: TcpStream, reply: Reply) {
 }
 
 /// The status for a failed connect or send.
-pub fn status_of(e: &io::Error) -> Status {
+pub(super) fn status_of(e: &io::Error) -> Status {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => Status::ConnectionRefused,
         io::ErrorKind::TimedOut => Status::Timeout,

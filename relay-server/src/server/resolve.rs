@@ -10,13 +10,13 @@ use relay_server::protocol::{Address, Destination, Reply, Status};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub struct Resolver {
+pub(super) struct Resolver {
     inner: Result<TokioResolver, String>,
     timeout: Duration,
 }
 
 impl Resolver {
-    pub fn new(nameserver: Option<SocketAddr>, timeout: Duration) -> Resolver {
+    pub(super) fn new(nameserver: Option<SocketAddr>, timeout: Duration) -> Resolver {
         let inner = build(nameserver, timeout);
         if let Err(why) = &inner {
             tracing::warn!("no resolver ({why}): only IP destinations will work");
@@ -25,7 +25,7 @@ impl Resolver {
     }
 
     /// The addresses to try for a destination, or the reply that says why there are none.
-    pub async fn resolve(&self, to: &Destination) -> Result<Vec<SocketAddr>, Reply> {
+    pub(super) async fn resolve(&self, to: &Destination) -> Result<Vec<SocketAddr>, Reply> {
         let host = match &to.address {
             Address::Ip(ip) => return Ok(vec![SocketAddr::new(*ip, to.port)]),
             Address::Host(host) => host,

@@ -9,7 +9,7 @@ use relay_server::protocol::{Frame, Reply, Status};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-pub async fn run(mut conn: TcpStream, id: u32, shared: &Shared) {
+pub(super) async fn run(mut conn: TcpStream, id: u32, shared: &Shared) {
     use tokio::io::AsyncWriteExt;
     let _alive = shared.clients.session();
     if conn

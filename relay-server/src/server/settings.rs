@@ -7,7 +7,7 @@ use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(name = "relay-server", version, about = "kftray's in-cluster relay")]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
@@ -15,14 +15,14 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Checks that the relay on the listen address answers a heartbeat (exit 0), for a
     /// startup probe.
     Probe,
 }
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Where to listen. The pod's loopback by default, so that only a port-forward (which
     /// enters the pod's network) reaches the relay, not the rest of the cluster.
     #[arg(long, env = "RELAY_LISTEN", default_value_t = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT))]
@@ -60,7 +60,7 @@ fn nameserver(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// A number and a unit: "500ms", "30s", "10m", "1h".
-pub fn duration(text: &str) -> Result<Duration, String> {
+pub(super) fn duration(text: &str) -> Result<Duration, String> {
     let at = text
         .find(|c: char| !c.is_ascii_digit())
         .ok_or_else(|| format!("{text:?} needs a unit: ms, s, m or h"))?;

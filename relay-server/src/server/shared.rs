@@ -8,39 +8,39 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
-pub struct Shared {
+pub(super) struct Shared {
     pub settings: Settings,
     pub resolver: Resolver,
     pub clients: Clients,
 }
 
 /// Whether a client is around: sessions open now, and when one was last heard from.
-pub struct Clients {
+pub(super) struct Clients {
     open: AtomicUsize,
     last_heard: Mutex<Instant>,
 }
 
 impl Clients {
-    pub fn new() -> Clients {
+    pub(super) fn new() -> Clients {
         Clients {
             open: AtomicUsize::new(0),
             last_heard: Mutex::new(Instant::now()),
         }
     }
 
-    pub fn heard(&self) {
+    pub(super) fn heard(&self) {
         *self.last_heard.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
     /// Counts a session as open until the guard drops.
-    pub fn session(&self) -> SessionGuard<'_> {
+    pub(super) fn session(&self) -> SessionGuard<'_> {
         self.open.fetch_add(1, Ordering::SeqCst);
         self.heard();
         SessionGuard(self)
     }
 
     /// How long no session has been open; zero while one is.
-    pub fn idle(&self) -> Duration {
+    pub(super) fn idle(&self) -> Duration {
         if self.open.load(Ordering::SeqCst) > 0 {
             return Duration::ZERO;
         }
@@ -51,7 +51,7 @@ impl Clients {
     }
 }
 
-pub struct SessionGuard<'a>(&'a Clients);
+pub(super) struct SessionGuard<'a>(&'a Clients);
 
 impl Drop for SessionGuard<'_> {
     fn drop(&mut self) {

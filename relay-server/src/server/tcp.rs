@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 /// Bytes in flight per direction: a slow reader holds up its own connection, nothing else.
 const BUFFER: usize = 16 * 1024;
 
-pub async fn run(conn: TcpStream, id: u32, to: Destination, shared: &Shared) {
+pub(super) async fn run(conn: TcpStream, id: u32, to: Destination, shared: &Shared) {
     let Some((mut conn, addresses)) =
         resolve_or_refuse(conn, id, &to, Transport::Tcp, shared).await
     else {

@@ -13,7 +13,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
-pub async fn run(conn: TcpStream, id: u32, to: Destination, shared: &Shared) {
+pub(super) async fn run(conn: TcpStream, id: u32, to: Destination, shared: &Shared) {
     let Some((mut conn, addresses)) =
         resolve_or_refuse(conn, id, &to, Transport::Udp, shared).await
     else {
