@@ -18,8 +18,8 @@ async fn web(ns: &Namespace) -> Vec<String> {
     ns.wait_ready("app=web", 2).await
 }
 
-/// `kftray up` in the foreground on a service forward to web.
-async fn up(kubeconfig: &Path, ns: &Namespace) -> (Project, SocketAddr) {
+/// `kftray up` in the foreground on a service forward to web, as `kubeconfig`'s user.
+fn start_up(kubeconfig: &Path, ns: &Namespace) -> Project {
     let mut project = Project::new();
     std::fs::write(
         project.path("kftray.toml"),
@@ -32,6 +32,12 @@ async fn up(kubeconfig: &Path, ns: &Namespace) -> (Project, SocketAddr) {
     )
     .unwrap();
     project.spawn_up(&[]);
+    project
+}
+
+/// The same, once the forward is ready.
+async fn up(kubeconfig: &Path, ns: &Namespace) -> (Project, SocketAddr) {
+    let project = start_up(kubeconfig, ns);
     let addr = project.ready("web").await;
     (project, addr)
 }
@@ -309,18 +315,7 @@ async fn kftray_up_comes_up_through_a_storm_of_429s() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let mut project = Project::new();
-    std::fs::write(
-        project.path("kftray.toml"),
-        format!(
-            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{}",
-            cp.restricted_kubeconfig().display().to_string(),
-            ns.name,
-            support::forward("web", "web", "\"http\"")
-        ),
-    )
-    .unwrap();
-    project.spawn_up(&[]);
+    let mut project = start_up(cp.restricted_kubeconfig(), &ns);
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     while rejected(&admin, "kftray-dev").await <= before {
         assert!(
