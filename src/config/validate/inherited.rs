@@ -4,7 +4,7 @@
 use super::Context;
 use crate::config::checks::{is_dns_label, is_tag};
 use crate::config::diagnostic::Issue;
-use crate::config::model::ForwardSpec;
+use crate::config::model::{At, ForwardSpec};
 use crate::config::trust;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
@@ -29,18 +29,7 @@ impl Context<'_> {
             .namespace
             .as_ref()
             .or(self.defaults.namespace.as_ref())?;
-        if !is_dns_label(&value.value) {
-            issues.push(
-                Issue::new(
-                    "kftray::namespace",
-                    format!("`{}` is not a valid namespace name", value.value),
-                )
-                .label(value.span.clone(), "not a DNS label")
-                .help("namespaces are lowercase letters, digits and '-', at most 63 characters"),
-            );
-            return None;
-        }
-        Some(value.value.clone())
+        namespace_name(value, issues)
     }
 
     pub(super) fn kubeconfig(
@@ -134,6 +123,22 @@ impl Context<'_> {
         tags.dedup();
         tags
     }
+}
+
+/// A namespace as written (a forward's, `[defaults]`' or `[relay]`'s), if it is a valid name.
+pub(super) fn namespace_name(value: &At<String>, issues: &mut Vec<Issue>) -> Option<String> {
+    if is_dns_label(&value.value) {
+        return Some(value.value.clone());
+    }
+    issues.push(
+        Issue::new(
+            "kftray::namespace",
+            format!("`{}` is not a valid namespace name", value.value),
+        )
+        .label(value.span.clone(), "not a DNS label")
+        .help("namespaces are lowercase letters, digits and '-', at most 63 characters"),
+    );
+    None
 }
 
 /// `~/` is the home directory; a relative path is relative to the file that wrote it.

@@ -1,7 +1,6 @@
 //! The `[relay]` section.
 
-use super::inherited::expand_path;
-use crate::config::checks::is_dns_label;
+use super::inherited::{expand_path, namespace_name};
 use crate::config::diagnostic::Issue;
 use crate::config::effective::Relay;
 use crate::config::model::RelaySpec;
@@ -53,20 +52,10 @@ pub(super) fn section(spec: &RelaySpec, map: &SourceMap, issues: &mut Vec<Issue>
             None => Some(path),
         }
     });
-    let namespace = spec.namespace.as_ref().and_then(|ns| {
-        if is_dns_label(&ns.value) {
-            return Some(ns.value.clone());
-        }
-        issues.push(
-            Issue::new(
-                "kftray::namespace",
-                format!("`{}` is not a valid namespace name", ns.value),
-            )
-            .label(ns.span.clone(), "not a DNS label")
-            .help("namespaces are lowercase letters, digits and '-', at most 63 characters"),
-        );
-        None
-    });
+    let namespace = spec
+        .namespace
+        .as_ref()
+        .and_then(|ns| namespace_name(ns, issues));
     Relay {
         image,
         manifest,
