@@ -11,9 +11,9 @@ mod support;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
+use kftray::engine::{Phase, RunSpec, Supervisor};
 use kftray::forward::Tuning;
 use kftray::relay::{Owner, SELECTOR};
-use kftray::up::{Phase, RunSpec, Supervisor};
 use kube::api::{Api, DeleteParams};
 use kubesim::testing::{TIMEOUT, http_get};
 use std::collections::BTreeMap;
@@ -104,7 +104,9 @@ fn forwards(kubeconfig: &Path, ns: &str, text: &str) -> BTreeMap<String, RunSpec
     );
     let effective = kftray::config::load_str("kftray.toml", &text)
         .unwrap_or_else(|d| panic!("{}", d.render(false, 100)));
-    kftray::up::desired(&effective, &[], &[]).unwrap().runnable
+    kftray::engine::desired(&effective, &[], &[])
+        .unwrap()
+        .runnable
 }
 
 async fn supervise(ns: &Namespace, text: &str) -> Supervisor {
@@ -140,7 +142,7 @@ async fn ready(supervisor: &Supervisor, name: &str) -> (SocketAddr, String) {
 }
 
 /// The supervisor's report of one forward.
-fn report(supervisor: &Supervisor, name: &str) -> kftray::up::ForwardReport {
+fn report(supervisor: &Supervisor, name: &str) -> kftray::engine::ForwardReport {
     supervisor
         .report()
         .into_iter()

@@ -2,9 +2,9 @@
 //! of untouched forwards carry on.
 
 use kftray::cluster::ClusterKey;
+use kftray::engine::{LocalBind, Phase, RunSpec, Supervisor};
 use kftray::forward::Tuning;
 use kftray::resolve::{PortRef, Target};
-use kftray::up::{LocalBind, Phase, RunSpec, Supervisor};
 use kubesim::ClusterOptions;
 use kubesim::testing::{TIMEOUT, demo_cluster, http_get};
 use std::collections::BTreeMap;

@@ -217,6 +217,11 @@ async fn a_taken_port_fails_that_forward_only_and_names_the_owner() {
     );
     let (addr, _) = project.ready("web").await;
     assert_eq!(http_get(addr, "/").await.unwrap().0, 200);
+    // Once the port is free the forward starts by itself, without a reload.
+    drop(taken);
+    let (addr, pod) = project.ready("db").await;
+    assert_eq!(addr.port(), port);
+    assert!(pod.starts_with("postgres"), "{pod}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

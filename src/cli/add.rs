@@ -1,10 +1,10 @@
 //! `kftray add`: one forward written into kftray.toml from the command line, with the same
 //! checks `kftray validate` makes, without touching anything else in the file.
 
+use super::failure::{Failure, Outcome};
 use super::{Cli, Output, editing};
 use crate::config::{LocalPort, PortRef, Protocol};
 use crate::edit::{Draft, DraftTarget, PortPair, document};
-use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 #[command(group(
@@ -152,11 +152,8 @@ impl Args {
     }
 }
 
-pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let mut files = match editing::open(cli, out) {
-        Ok(files) => files,
-        Err(code) => return code,
-    };
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
+    let mut files = editing::open(cli)?;
     let layer = editing::layer(args.local);
     let draft = args.draft();
     let table = draft.to_table(&files.inherited(layer));
@@ -173,12 +170,11 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
             .iter()
             .map(|l| files.file(*l).path.display().to_string())
             .collect();
-        out.error(&format!(
+        return Err(Failure::Failed(format!(
             "{} already has a forward `{}`; --force replaces it (nothing was written)",
             places.join(" and "),
             args.alias
-        ));
-        return ExitCode::from(1);
+        )));
     } else {
         for other in existing.iter().filter(|l| **l != layer) {
             document::remove_forward(&mut files.file_mut(*other).doc, &args.alias);

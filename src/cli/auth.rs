@@ -2,14 +2,14 @@
 //! read from a prompt (on a terminal) or from stdin, never from the command line, and never
 //! printed.
 
+use super::failure::{Failure, Outcome};
 use super::output::say;
-use super::{Cli, Output, config_path};
+use super::{Cli, config_path};
 use crate::source::git::RepoUrl;
 use crate::source::git::credentials::{
     TOKEN_ENV, delete_token, env_token, git_helpers, store_token, stored_token,
 };
 use std::io::{IsTerminal, Read};
-use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,17 +35,11 @@ pub struct HostArg {
     pub host: Option<String>,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+pub(super) fn run(cli: &Cli, args: &Args) -> Outcome {
     let chosen = match &args.command {
         AuthCommand::Login(h) | AuthCommand::Logout(h) | AuthCommand::Status(h) => h,
     };
-    let host = match host(cli, chosen) {
-        Ok(host) => host,
-        Err(message) => {
-            out.error(&message);
-            return ExitCode::from(2);
-        }
-    };
+    let host = host(cli, chosen).map_err(Failure::Usage)?;
     let result = match &args.command {
         AuthCommand::Login(_) => login(&host),
         AuthCommand::Logout(_) => logout(&host),
@@ -54,13 +48,7 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
             Ok(())
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            out.error(&message);
-            ExitCode::from(1)
-        }
-    }
+    result.map_err(Failure::Failed)
 }
 
 /// `--host`, else the host of the project's `[sync]` repository.

@@ -1,6 +1,6 @@
 //! `kftray completions SHELL`: a completion script generated from the clap definitions.
 
-use std::process::ExitCode;
+use super::failure::Outcome;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -9,8 +9,8 @@ pub struct Args {
     pub shell: clap_complete::Shell,
 }
 
-pub(super) fn run(args: &Args) -> ExitCode {
+pub(super) fn run(args: &Args) -> Outcome {
     let mut command = super::command();
     clap_complete::generate(args.shell, &mut command, "kftray", &mut std::io::stdout());
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -1,9 +1,9 @@
 //! `kftray config`: the effective configuration, as it would run.
 
+use super::failure::{Failure, Outcome};
 use super::output::say;
 use super::{Cli, Output, load_effective};
 use crate::config::Effective;
-use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,22 +19,20 @@ pub enum Format {
     Json,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let effective = match load_effective(cli, out) {
-        Ok(effective) => effective,
-        Err(code) => return code,
-    };
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
+    let effective = load_effective(cli, out)?;
     match args.format {
         Format::Json => match serde_json::to_string_pretty(&effective) {
             Ok(json) => say(&format!("{json}\n")),
             Err(e) => {
-                out.error(&format!("cannot print the configuration: {e}"));
-                return ExitCode::from(2);
+                return Err(Failure::Usage(format!(
+                    "cannot print the configuration: {e}"
+                )));
             }
         },
         Format::Table => say(&table(&effective)),
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// One line per forward, columns aligned; unset context and namespace show what kubectl

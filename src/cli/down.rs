@@ -1,9 +1,9 @@
 //! `kftray down`: stop a project's running forwards from any terminal.
 
+use super::failure::{Failure, Outcome};
 use super::output::say;
 use super::{Cli, Output, runs_to_read};
 use crate::state::{ProcessId, State};
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// How long a run may take to stop (its connections drain) before it is killed.
@@ -16,14 +16,8 @@ pub struct Args {
     pub all: bool,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let (home, project) = match runs_to_read(cli, args.all) {
-        Ok(found) => found,
-        Err(message) => {
-            out.error(&message);
-            return ExitCode::from(2);
-        }
-    };
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
+    let (home, project) = runs_to_read(cli, args.all).map_err(Failure::Usage)?;
     let result = (|| {
         let mut state = State::open(&home)?;
         state.reap_dead_runs()?;
@@ -38,19 +32,11 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
         state.reap_dead_runs()?;
         Ok::<_, crate::state::StateError>(runs.len())
     })();
-    match result {
-        Ok(0) => {
-            if !out.quiet {
-                say("nothing was running\n");
-            }
-            ExitCode::SUCCESS
-        }
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            out.error(&e.to_string());
-            ExitCode::from(2)
-        }
+    let stopped = result.map_err(|e| Failure::Usage(e.to_string()))?;
+    if stopped == 0 && !out.quiet {
+        say("nothing was running\n");
     }
+    Ok(())
 }
 
 /// SIGTERM, then SIGKILL if the process is still there after the grace period.

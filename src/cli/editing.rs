@@ -1,24 +1,21 @@
 //! What `add`, `rm` and `import` share: which file they edit, and the end of every edit —
 //! validate, then show the diff (`--dry-run`) or write atomically.
 
+use super::failure::{Code, Failure, Outcome};
 use super::output::say;
 use super::{Cli, Output, config_path};
 use crate::edit::{Files, Layer};
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// The file an edit goes to: `-f`, else the nearest kftray.toml, else a new one here.
 pub(super) fn target(cli: &Cli) -> PathBuf {
     config_path(cli, None).unwrap_or_else(|_| PathBuf::from(crate::config::FILE_NAME))
 }
 
-/// Opens both layers, or prints why they cannot be edited.
-pub(super) fn open(cli: &Cli, out: &Output) -> Result<Files, ExitCode> {
-    Files::open(&target(cli)).map_err(|d| {
-        out.diagnostics(&d);
-        ExitCode::from(1)
-    })
+/// Opens both layers, or says why they cannot be edited.
+pub(super) fn open(cli: &Cli) -> Result<Files, Failure> {
+    Files::open(&target(cli)).map_err(Failure::Config)
 }
 
 pub(super) fn layer(local: bool) -> Layer {
@@ -27,13 +24,13 @@ pub(super) fn layer(local: bool) -> Layer {
 
 /// Validates the edited files and writes them (or, with `dry_run`, prints the diff). The
 /// summary lines say what changed; they are printed once the files are written.
-pub(super) fn finish(files: &Files, out: &Output, dry_run: bool, summary: &[String]) -> ExitCode {
+pub(super) fn finish(files: &Files, out: &Output, dry_run: bool, summary: &[String]) -> Outcome {
     let checked = match files.check() {
         Ok(checked) => checked,
         Err(problems) => {
             out.error("the edited configuration would have problems; nothing was written");
             out.diagnostics(&problems);
-            return ExitCode::from(1);
+            return Err(Failure::Said(Code::Failed));
         }
     };
     if checked.old_problems > 0 && !out.quiet {
@@ -52,7 +49,7 @@ pub(super) fn finish(files: &Files, out: &Output, dry_run: bool, summary: &[Stri
             }
             eprintln!("dry run: nothing was written");
         }
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     if !files.changed() {
         if !out.quiet {
@@ -60,7 +57,7 @@ pub(super) fn finish(files: &Files, out: &Output, dry_run: bool, summary: &[Stri
                 say(&format!("{line}\n"));
             }
         }
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     match files.commit() {
         Ok(written) => {
@@ -71,11 +68,8 @@ pub(super) fn finish(files: &Files, out: &Output, dry_run: bool, summary: &[Stri
                 let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
                 say(&format!("wrote {}\n", names.join(" and ")));
             }
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Err(e) => {
-            out.error(&e.to_string());
-            ExitCode::from(2)
-        }
+        Err(e) => Err(Failure::Usage(e.to_string())),
     }
 }

@@ -4,19 +4,15 @@
 //! copy an earlier run fetched).
 
 use super::Output;
-use crate::config::{self, Diagnostics, Effective};
+use super::failure::Failure;
+use crate::config::{self, Effective};
 use crate::source::{self, GitArgs, Source, StartError};
 use std::path::Path;
-
-pub(super) enum Failure {
-    Config(Diagnostics),
-    Other(String),
-}
 
 /// Without network (`validate`, `config`): the team's file only as an earlier run fetched it.
 pub(super) fn load_offline(path: &Path, out: &Output) -> Result<Effective, Failure> {
     let home = crate::state::State::default_home()
-        .ok_or_else(|| Failure::Other("cannot find a home directory; set KFTRAY_HOME".into()))?;
+        .ok_or_else(|| Failure::Failed("cannot find a home directory; set KFTRAY_HOME".into()))?;
     let (effective, note) = source::load_offline(path, &home).map_err(Failure::Config)?;
     if let Some(note) = note
         && !out.quiet
@@ -35,9 +31,9 @@ pub(super) fn load(path: &Path, git: Option<GitArgs>, out: &Output) -> Result<Ef
         }
     }
     let home = crate::state::State::default_home()
-        .ok_or_else(|| Failure::Other("cannot find a home directory; set KFTRAY_HOME".into()))?;
+        .ok_or_else(|| Failure::Failed("cannot find a home directory; set KFTRAY_HOME".into()))?;
     let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
+        .map_err(|e| Failure::Failed(format!("cannot start the runtime: {e}")))?;
     let spec = source::Spec {
         config: path.to_path_buf(),
         git,
@@ -47,7 +43,7 @@ pub(super) fn load(path: &Path, git: Option<GitArgs>, out: &Output) -> Result<Ef
     let start = match opened {
         Ok((_, start)) => start,
         Err(StartError::Config(diagnostics)) => return Err(Failure::Config(diagnostics)),
-        Err(e) => return Err(Failure::Other(e.to_string())),
+        Err(e) => return Err(Failure::Failed(e.to_string())),
     };
     if let Some(error) = &start.sync_error {
         out.error(&format!(

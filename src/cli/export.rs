@@ -1,13 +1,13 @@
 //! `kftray export`: the effective configuration as kftray's JSON (for the kftray app's
 //! import), or as one self-contained kftray.toml.
 
+use super::failure::{Code, Failure, Outcome};
 use super::output::say;
 use super::{Cli, Output, load_effective};
 use crate::cluster::{ClusterKey, context_namespace};
 use crate::config::{self, Effective};
 use crate::edit::{Inherited, document};
 use crate::interop::{self, kftray_json};
-use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,15 +27,12 @@ pub enum Format {
     Toml,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let effective = match load_effective(cli, out) {
-        Ok(effective) => effective,
-        Err(code) => return code,
-    };
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
+    let effective = load_effective(cli, out)?;
     match args.format {
         Format::Toml => {
             say(&as_toml(&effective));
-            ExitCode::SUCCESS
+            Ok(())
         }
         Format::Json => as_json(&effective, args.skip_unsupported, out),
     }
@@ -64,7 +61,7 @@ fn as_toml(effective: &Effective) -> String {
     doc.to_string()
 }
 
-fn as_json(effective: &Effective, skip: bool, out: &Output) -> ExitCode {
+fn as_json(effective: &Effective, skip: bool, out: &Output) -> Outcome {
     let mut configs = Vec::new();
     let mut unsupported = Vec::new();
     let mut lost = Vec::new();
@@ -115,15 +112,11 @@ fn as_json(effective: &Effective, skip: bool, out: &Output) -> ExitCode {
             eprintln!("  {line}");
         }
         eprintln!("  --skip-unsupported exports the others");
-        return ExitCode::from(1);
+        return Err(Failure::Said(Code::Failed));
     }
-    match serde_json::to_string_pretty(&configs) {
-        Ok(json) => say(&format!("{json}\n")),
-        Err(e) => {
-            out.error(&format!("cannot write JSON: {e}"));
-            return ExitCode::from(2);
-        }
-    }
+    let json = serde_json::to_string_pretty(&configs)
+        .map_err(|e| Failure::Usage(format!("cannot write JSON: {e}")))?;
+    say(&format!("{json}\n"));
     if !out.quiet {
         for line in &unsupported {
             out.warning(&format!("left out {line}"));
@@ -135,5 +128,5 @@ fn as_json(effective: &Effective, skip: bool, out: &Output) -> ExitCode {
             ));
         }
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! `kftray import`: forwards from kftray's JSON export, or from the services of a cluster
 //! annotated for kftray's auto-import, merged into kftray.toml without disturbing it.
 
+use super::failure::{Code, Failure};
 use super::{Cli, Output, editing};
 use crate::edit::merge::{self, Conflict, MergeError, OnConflict, Outcome};
 use crate::edit::{Draft, DraftTarget, Files, Layer};
@@ -8,7 +9,6 @@ use crate::interop::cluster_import::{self, Scope};
 use crate::interop::kftray_json;
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["input", "from_cluster"])))]
@@ -57,30 +57,24 @@ pub struct Args {
     pub local: bool,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let mut files = match editing::open(cli, out) {
-        Ok(files) => files,
-        Err(code) => return code,
-    };
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Result<(), Failure> {
+    let mut files = editing::open(cli)?;
     let layer = editing::layer(args.local);
     if let Err(problems) = files.before() {
         out.diagnostics(&problems);
         out.error("fix these problems before importing (nothing was written)");
-        return ExitCode::from(1);
+        return Err(Failure::Said(Code::Failed));
     }
     let drafts = match &args.input {
         Some(file) => from_json(file, &files, layer, out),
         None => from_cluster(args, out),
     };
-    let (drafts, move_ports) = match drafts {
-        Ok(found) => found,
-        Err(code) => return code,
-    };
+    let (drafts, move_ports) = drafts?;
     if drafts.is_empty() {
         if !out.quiet {
             eprintln!("nothing to import");
         }
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     let on_conflict = if args.force {
         OnConflict::Replace
@@ -97,13 +91,12 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
     let plan = match merge::merge(&mut files, &drafts, options) {
         Ok(plan) => plan,
         Err(MergeError::Existing(d) | MergeError::Invalid(_, d)) => {
-            out.diagnostics(&d);
-            return ExitCode::from(1);
+            return Err(Failure::Config(d));
         }
     };
     if !plan.conflicts.is_empty() {
         report_conflicts(&plan.conflicts, &files, out);
-        return ExitCode::from(1);
+        return Err(Failure::Said(Code::Failed));
     }
     let mut summary = Vec::new();
     for outcome in &plan.outcomes {
@@ -136,31 +129,26 @@ fn from_json(
     files: &Files,
     layer: Layer,
     out: &Output,
-) -> Result<(Vec<Draft>, bool), ExitCode> {
+) -> Result<(Vec<Draft>, bool), Failure> {
     let (name, text) = if file.as_os_str() == "-" {
         let mut text = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut text) {
-            out.error(&format!("cannot read standard input: {e}"));
-            return Err(ExitCode::from(2));
-        }
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Failure::Usage(format!("cannot read standard input: {e}")))?;
         (PathBuf::from("<stdin>"), text)
     } else {
         match std::fs::read_to_string(file) {
             Ok(text) => (file.clone(), text),
             Err(e) => {
-                out.error(&format!("cannot read {}: {e}", file.display()));
-                return Err(ExitCode::from(2));
+                return Err(Failure::Usage(format!(
+                    "cannot read {}: {e}",
+                    file.display()
+                )));
             }
         }
     };
-    let parsed = kftray_json::parse(&name, &text).map_err(|d| {
-        out.diagnostics(&d);
-        ExitCode::from(1)
-    })?;
-    let (drafts, warnings) = parsed.drafts(files, layer).map_err(|d| {
-        out.diagnostics(&d);
-        ExitCode::from(1)
-    })?;
+    let parsed = kftray_json::parse(&name, &text).map_err(Failure::Config)?;
+    let (drafts, warnings) = parsed.drafts(files, layer).map_err(Failure::Config)?;
     if !out.quiet {
         for w in &warnings {
             out.warning(&format!(
@@ -186,7 +174,7 @@ fn from_json(
 }
 
 /// The drafts found in a cluster (local ports only suggested with --all-services).
-fn from_cluster(args: &Args, out: &Output) -> Result<(Vec<Draft>, bool), ExitCode> {
+fn from_cluster(args: &Args, out: &Output) -> Result<(Vec<Draft>, bool), Failure> {
     // Written into the forwards, where a relative path would be read against the file's
     // folder rather than the one it was typed in.
     let kubeconfig = args
@@ -203,23 +191,13 @@ fn from_cluster(args: &Args, out: &Output) -> Result<(Vec<Draft>, bool), ExitCod
         },
         all_services: args.all_services,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            out.error(&format!("cannot start: {e}"));
-            return Err(ExitCode::from(2));
-        }
-    };
-    let found = match runtime.block_on(cluster_import::discover(&options)) {
-        Ok(found) => found,
-        Err(e) => {
-            out.error(&e);
-            return Err(ExitCode::from(1));
-        }
-    };
+        .map_err(|e| Failure::Usage(format!("cannot start: {e}")))?;
+    let found = runtime
+        .block_on(cluster_import::discover(&options))
+        .map_err(Failure::Failed)?;
     if !out.quiet {
         for note in &found.notes {
             out.note(note);

@@ -1,10 +1,10 @@
 //! `kftray init`: a commented starter kftray.toml.
 
+use super::failure::{Failure, Outcome};
 use super::output::say;
 use super::{Cli, Output};
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use crate::config::SCHEMA_URL;
 
@@ -17,7 +17,7 @@ pub struct Args {
     pub schema: String,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
     let path = args
         .path
         .clone()
@@ -32,26 +32,25 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
     let mut file = match file {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            out.error(&format!(
+            return Err(Failure::Failed(format!(
                 "{} already exists; not overwriting it",
                 path.display()
-            ));
-            return ExitCode::from(1);
+            )));
         }
         Err(e) => {
-            out.error(&format!("cannot create {}: {e}", path.display()));
-            return ExitCode::from(2);
+            return Err(Failure::Usage(format!(
+                "cannot create {}: {e}",
+                path.display()
+            )));
         }
     };
-    if let Err(e) = file.write_all(text.as_bytes()) {
-        out.error(&format!("cannot write {}: {e}", path.display()));
-        return ExitCode::from(2);
-    }
+    file.write_all(text.as_bytes())
+        .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
     if !out.quiet {
         say(&format!(
             "wrote {}; check it with `kftray validate`\n",
             path.display()
         ));
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -1,17 +1,15 @@
 //! `kftray man`: the man page, generated from the clap definitions.
 
-use std::process::ExitCode;
+use super::failure::{Code, Failure, Outcome};
+use std::io::Write;
 
-pub(super) fn run() -> ExitCode {
+pub(super) fn run() -> Outcome {
     let man = clap_mangen::Man::new(super::command());
     let mut page = Vec::new();
-    if let Err(e) = man.render(&mut page) {
-        eprintln!("error: cannot render the man page: {e}");
-        return ExitCode::from(2);
-    }
-    use std::io::Write;
-    if std::io::stdout().write_all(&page).is_err() {
-        return ExitCode::from(2);
-    }
-    ExitCode::SUCCESS
+    man.render(&mut page)
+        .map_err(|e| Failure::Usage(format!("cannot render the man page: {e}")))?;
+    // A closed pipe (`kftray man | head`) has nobody left to tell.
+    std::io::stdout()
+        .write_all(&page)
+        .map_err(|_| Failure::Said(Code::Usage))
 }

@@ -9,6 +9,7 @@ mod down;
 mod editing;
 mod effective;
 mod export;
+mod failure;
 mod import;
 mod init;
 mod man;
@@ -98,14 +99,18 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
-            return ExitCode::from(code);
+            // --help and --version are not failures.
+            return if e.use_stderr() {
+                failure::Code::Usage.into()
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let out = Output::new(cli.color, cli.quiet, cli.verbose);
     init_logs(cli.verbose, cli.quiet);
-    match &cli.command {
+    let outcome = match &cli.command {
         Command::Up(args) => up::run(&cli, args, &out),
         Command::Status(args) => status::run(&cli, args, &out),
         Command::Down(args) => down::run(&cli, args, &out),
@@ -119,8 +124,9 @@ where
         Command::Schema => schema::run(),
         Command::Completions(args) => completions::run(args),
         Command::Man => man::run(),
-        Command::Auth(args) => auth::run(&cli, args, &out),
-    }
+        Command::Auth(args) => auth::run(&cli, args),
+    };
+    failure::exit(outcome, &out)
 }
 
 /// Logs go to stderr: RUST_LOG when set, else by -v (kftray's own debug lines at -v,
@@ -157,7 +163,7 @@ pub(crate) fn runs_to_read(cli: &Cli, all: bool) -> Result<(PathBuf, Option<Stri
         return Ok((home, None));
     }
     match config_path(cli, None) {
-        Ok(path) => Ok((home, Some(crate::up::project_of(&path)))),
+        Ok(path) => Ok((home, Some(crate::state::project_of(&path)))),
         // A folder without kftray.toml may still run `kftray up --git`: its nearest one.
         Err(message) => running_here(&home)
             .map(|project| (home, Some(project)))
@@ -176,23 +182,13 @@ fn running_here(home: &Path) -> Option<String> {
         .max_by_key(String::len)
 }
 
-/// The effective configuration of the project, or the exit code after saying why not (2: no
-/// file, 1: problems in it).
+/// The effective configuration of the project, or why not (no file, problems in it).
 pub(crate) fn load_effective(
     cli: &Cli,
     out: &Output,
-) -> Result<crate::config::Effective, ExitCode> {
-    let path = config_path(cli, None).map_err(|message| {
-        out.error(&message);
-        ExitCode::from(2)
-    })?;
-    effective::load_offline(&path, out).map_err(|failure| {
-        match failure {
-            effective::Failure::Config(diagnostics) => out.diagnostics(&diagnostics),
-            effective::Failure::Other(message) => out.error(&message),
-        }
-        ExitCode::from(1)
-    })
+) -> Result<crate::config::Effective, failure::Failure> {
+    let path = config_path(cli, None).map_err(failure::Failure::Usage)?;
+    effective::load_offline(&path, out)
 }
 
 /// The file to read: an explicit path, else `-f`, else the nearest kftray.toml.

@@ -1,9 +1,9 @@
 //! `kftray rm`: removes forwards, from kftray.toml and kftray.local.toml alike, and nothing
 //! else.
 
+use super::failure::{Failure, Outcome};
 use super::{Cli, Output, editing};
 use crate::edit::document;
-use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,11 +15,8 @@ pub struct Args {
     pub dry_run: bool,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let mut files = match editing::open(cli, out) {
-        Ok(files) => files,
-        Err(code) => return code,
-    };
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
+    let mut files = editing::open(cli)?;
     let mut summary = Vec::new();
     for alias in &args.aliases {
         let layers = files.layers_of(alias);
@@ -33,11 +30,10 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
                 }
                 None => String::new(),
             };
-            out.error(&format!(
+            return Err(Failure::Failed(format!(
                 "there is no forward `{alias}` in {}{hint}; nothing was written",
                 files.base.path.display()
-            ));
-            return ExitCode::from(1);
+            )));
         }
         let mut from = Vec::new();
         for layer in layers {

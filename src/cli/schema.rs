@@ -1,8 +1,8 @@
 //! `kftray schema`: the JSON Schema, exactly as checked in at schema/kftray.schema.json.
 
-use std::process::ExitCode;
+use super::failure::Outcome;
 
-pub(super) fn run() -> ExitCode {
+pub(super) fn run() -> Outcome {
     super::output::say(&crate::config::schema_json());
-    ExitCode::SUCCESS
+    Ok(())
 }

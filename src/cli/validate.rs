@@ -1,10 +1,9 @@
 //! `kftray validate`: every problem of a configuration, without touching any cluster.
 
-use super::effective::Failure;
+use super::failure::{Code, Failure, Outcome};
 use super::output::say;
 use super::{Cli, Output, config_path};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,27 +22,18 @@ pub enum Format {
     Json,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let path = match config_path(cli, args.path.as_deref()) {
-        Ok(path) => path,
-        Err(message) => {
-            out.error(&message);
-            return ExitCode::from(2);
-        }
-    };
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
+    let path = config_path(cli, args.path.as_deref()).map_err(Failure::Usage)?;
     let loaded = match super::effective::load_offline(&path, out) {
         Ok(effective) => Ok(effective),
         Err(Failure::Config(diagnostics)) => Err(diagnostics),
-        Err(Failure::Other(message)) => {
-            out.error(&message);
-            return ExitCode::from(1);
-        }
+        Err(other) => return Err(other),
     };
     match (loaded, args.format) {
         (Ok(_), Format::Json) => {
             say("[]
 ");
-            ExitCode::SUCCESS
+            Ok(())
         }
         (Ok(effective), Format::Human) => {
             if !out.quiet {
@@ -73,15 +63,12 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
                 }
                 say(&text);
             }
-            ExitCode::SUCCESS
+            Ok(())
         }
         (Err(diagnostics), Format::Json) => {
             say(&format!("{}\n", diagnostics.to_json()));
-            ExitCode::from(1)
+            Err(Failure::Said(Code::Failed))
         }
-        (Err(diagnostics), Format::Human) => {
-            out.diagnostics(&diagnostics);
-            ExitCode::from(1)
-        }
+        (Err(diagnostics), Format::Human) => Err(Failure::Config(diagnostics)),
     }
 }

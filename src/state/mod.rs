@@ -4,15 +4,21 @@
 //! One SQLite file under `$KFTRAY_HOME` (default `~/.kftray`), in WAL mode with a busy timeout,
 //! so that the `up` process writes while `status` and `down` read from other terminals.
 
+mod files;
 mod liveness;
 mod migrations;
+mod rows;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use files::file_name_of;
+use files::{create_private_dir, create_private_file};
 pub use liveness::ProcessId;
+pub use rows::{
+    Event, EventKind, ForwardRow, ForwardState, Run, SourceRow, UnknownName, project_of,
+};
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,62 +59,6 @@ pub enum StateError {
 }
 
 pub type RunId = i64;
-
-/// One `kftray up` process, live or ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Run {
-    pub id: RunId,
-    pub project: String,
-    pub pid: u32,
-    pub source: String,
-    pub started_at_ms: i64,
-    pub stopped_at_ms: Option<i64>,
-    pub exit_reason: Option<String>,
-}
-
-/// What `status` shows of one forward.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ForwardRow {
-    pub name: String,
-    pub local_address: String,
-    pub target: String,
-    pub state: String,
-    pub pod: Option<String>,
-    pub connections: i64,
-    pub bytes_in: i64,
-    pub bytes_out: i64,
-    pub since_ms: i64,
-    pub last_error: Option<String>,
-}
-
-/// How a run follows its configuration: the git source and its last commit, the last errors.
-/// Errors are cleared by the next success; `status` shows what is wrong now. Diagnostics are
-/// stored rendered, without colour. A repository URL is stored without its userinfo.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SourceRow {
-    pub git_repo: Option<String>,
-    pub git_ref: Option<String>,
-    pub git_path: Option<String>,
-    /// The commit whose file runs.
-    pub git_commit: Option<String>,
-    pub git_synced_at_ms: Option<i64>,
-    pub git_sync_error: Option<String>,
-    pub git_sync_error_at_ms: Option<i64>,
-    /// A newer commit that was fetched but not applied, and why.
-    pub git_rejected_commit: Option<String>,
-    pub git_rejected_error: Option<String>,
-    pub reloaded_at_ms: Option<i64>,
-    pub reload_error: Option<String>,
-    pub reload_error_at_ms: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Event {
-    pub at_ms: i64,
-    pub forward: Option<String>,
-    pub kind: String,
-    pub message: String,
-}
 
 pub struct State {
     conn: Connection,
@@ -224,10 +174,7 @@ impl State {
             "UPDATE runs SET stopped_at = ?2, exit_reason = ?3 WHERE id = ?1 AND stopped_at IS NULL",
             params![run, now_ms(), reason],
         )?;
-        self.conn.execute(
-            "UPDATE forwards SET state = 'stopped' WHERE run_id = ?1",
-            [run],
-        )?;
+        mark_stopped(&self.conn, run)?;
         Ok(())
     }
 
@@ -364,7 +311,7 @@ impl State {
         &self,
         run: RunId,
         forward: Option<&str>,
-        kind: &str,
+        kind: EventKind,
         message: &str,
     ) -> Result<(), StateError> {
         self.conn.execute(
@@ -450,30 +397,20 @@ fn close_dead_run(conn: &Connection, run: RunId) -> rusqlite::Result<()> {
         "UPDATE runs SET stopped_at = ?2, exit_reason = 'process died' WHERE id = ?1",
         params![run, now_ms()],
     )?;
-    conn.execute(
-        "UPDATE forwards SET state = 'stopped' WHERE run_id = ?1",
-        [run],
-    )?;
+    mark_stopped(conn, run)?;
     conn.execute(
         "INSERT INTO events (run_id, at, kind, message)
-         VALUES (?1, ?2, 'reaped', 'the kftray process ended without stopping; cleaned up')",
-        params![run, now_ms()],
+         VALUES (?1, ?2, ?3, 'the kftray process ended without stopping; cleaned up')",
+        params![run, now_ms(), EventKind::Reaped],
     )?;
     Ok(())
 }
 
-/// `text` as a file name under `$KFTRAY_HOME` (logs, the git cache): letters, digits, `-` and
-/// `.` kept, anything else `_`.
-pub fn file_name_of(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+fn mark_stopped(conn: &Connection, run: RunId) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE forwards SET state = ?2 WHERE run_id = ?1",
+        params![run, ForwardState::Stopped],
+    )
 }
 
 pub fn now_ms() -> i64 {
@@ -489,42 +426,6 @@ fn format_ms(ms: i64) -> String {
         60..3600 => format!("{}m ago", ago / 60),
         _ => format!("{}h{}m ago", ago / 3600, ago % 3600 / 60),
     }
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    // An existing directory made by an older version or by hand is tightened too.
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-}
-
-#[cfg(not(unix))]
-fn create_private_file(path: &Path) -> std::io::Result<()> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map(drop)
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 use super::*;
 
-fn row(name: &str, state: &str) -> ForwardRow {
+fn row(name: &str, state: ForwardState) -> ForwardRow {
     ForwardRow {
         name: name.into(),
         local_address: "127.0.0.1:8080".into(),
         target: "svc/web:http".into(),
-        state: state.into(),
+        state,
         pod: Some("web-1".into()),
         connections: 2,
         bytes_in: 10,
@@ -52,12 +52,17 @@ fn a_run_whose_process_died_is_reaped_and_replaced() {
     let home = tempfile::tempdir().unwrap();
     let mut state = State::open(home.path()).unwrap();
     let dead = dead_run(&state, "/p");
-    state.put_forward(dead, &row("web", "listening")).unwrap();
+    state
+        .put_forward(dead, &row("web", ForwardState::Ready))
+        .unwrap();
 
     let run = state.begin_run("/p", "/p/kftray.toml").unwrap();
     assert_ne!(run, dead);
-    assert_eq!(state.forwards(dead).unwrap()[0].state, "stopped");
-    assert_eq!(state.events(dead, 10).unwrap()[0].kind, "reaped");
+    assert_eq!(
+        state.forwards(dead).unwrap()[0].state,
+        ForwardState::Stopped
+    );
+    assert_eq!(state.events(dead, 10).unwrap()[0].kind, EventKind::Reaped);
     assert_eq!(state.live_runs(Some("/p")).unwrap()[0].id, run);
 }
 
@@ -78,9 +83,13 @@ fn forwards_are_upserted_listed_and_removed() {
     let home = tempfile::tempdir().unwrap();
     let mut state = State::open(home.path()).unwrap();
     let run = state.begin_run("/p", "src").unwrap();
-    state.put_forward(run, &row("web", "starting")).unwrap();
-    state.put_forward(run, &row("db", "listening")).unwrap();
-    let mut web = row("web", "listening");
+    state
+        .put_forward(run, &row("web", ForwardState::Waiting))
+        .unwrap();
+    state
+        .put_forward(run, &row("db", ForwardState::Ready))
+        .unwrap();
+    let mut web = row("web", ForwardState::Ready);
     web.bytes_in = 1 << 40;
     state.put_forward(run, &web).unwrap();
     let rows = state.forwards(run).unwrap();
@@ -98,12 +107,36 @@ fn events_keep_the_newest_in_order() {
     let run = state.begin_run("/p", "src").unwrap();
     for i in 0..5 {
         state
-            .record_event(run, Some("web"), "restart", &format!("event {i}"))
+            .record_event(run, Some("web"), EventKind::Reloaded, &format!("event {i}"))
             .unwrap();
     }
     let events = state.events(run, 2).unwrap();
     let messages: Vec<_> = events.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(messages, ["event 3", "event 4"]);
+}
+
+#[test]
+fn a_name_this_kftray_does_not_know_is_an_error_that_says_so() {
+    let home = tempfile::tempdir().unwrap();
+    let mut state = State::open(home.path()).unwrap();
+    let run = state.begin_run("/p", "src").unwrap();
+    state
+        .conn
+        .execute(
+            "INSERT INTO events (run_id, at, kind, message) VALUES (?1, 0, 'teleported', '')",
+            [run],
+        )
+        .unwrap();
+    let error = state.events(run, 10).unwrap_err().to_string();
+    assert!(
+        error.contains("unknown event kind \"teleported\""),
+        "{error}"
+    );
+    assert_eq!(
+        "sync-failed".parse::<EventKind>().unwrap(),
+        EventKind::SyncFailed
+    );
+    assert_eq!(ForwardState::Waiting.to_string(), "waiting");
 }
 
 #[test]

@@ -72,6 +72,7 @@ impl Project {
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env_remove("KFTRAY_GIT_TOKEN")
             .env_remove("KFTRAY_GIT_URL")
+            .env_remove("KFTRAY_UP_ARGS")
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .env_remove("SSH_AUTH_SOCK")
             .envs(self.env.iter().map(|(k, v)| (k, v)));

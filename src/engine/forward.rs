@@ -10,6 +10,7 @@ use crate::forward::{
 };
 use crate::relay::Relays;
 use crate::resolve::{Endpoint, Resolution, follow};
+use crate::state::ForwardState;
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -33,11 +34,11 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub fn state(&self) -> &'static str {
+    pub fn state(&self) -> ForwardState {
         match self {
-            Phase::Waiting(_) => "waiting",
-            Phase::Ready { .. } => "ready",
-            Phase::Failed(_) => "failed",
+            Phase::Waiting(_) => ForwardState::Waiting,
+            Phase::Ready { .. } => ForwardState::Ready,
+            Phase::Failed(_) => ForwardState::Failed,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `kftray up`'s engine: makes the running forwards match the desired ones and keeps each
+//! The engine behind `kftray up`: makes the running forwards match the desired ones and keeps each
 //! one serving until it is stopped.
 //!
 //! The supervisor owns every running forward. `apply` plans with the pure planner, stops and
@@ -8,15 +8,21 @@
 //! are found afterwards, while local connections wait for them.
 
 mod connect;
+mod following;
 mod forward;
 mod limits;
+mod observer;
+mod record;
 mod relayed;
-mod session;
+mod run;
+mod selection;
 mod spec;
 
 pub use forward::{ForwardReport, Phase};
 pub use limits::{keep_freed_memory, raise_open_files};
-pub use session::{Selection, UpError, UpOptions, desired, project_of, run};
+pub use observer::Observer;
+pub use run::{UpError, UpOptions, run};
+pub use selection::{Selection, SelectionError, desired};
 pub use spec::{LocalBind, Relayed, RunSpec};
 
 use crate::cluster::Clusters;

@@ -1,10 +1,13 @@
 //! `kftray status` (alias `ps`): what runs, read from the state database.
 
+mod table;
+
+pub(super) use table::{ForwardStatus, following, table};
+
+use super::failure::{Failure, Outcome};
 use super::output::say;
 use super::{Cli, Output, runs_to_read};
 use crate::state::State;
-use crate::status::{ForwardStatus, following, table};
-use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,21 +25,10 @@ pub enum Format {
     Json,
 }
 
-pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
-    let (home, project) = match runs_to_read(cli, args.all) {
-        Ok(found) => found,
-        Err(message) => {
-            out.error(&message);
-            return ExitCode::from(2);
-        }
-    };
-    let mut state = match State::open(&home) {
-        Ok(state) => state,
-        Err(e) => {
-            out.error(&e.to_string());
-            return ExitCode::from(2);
-        }
-    };
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
+    let (home, project) = runs_to_read(cli, args.all).map_err(Failure::Usage)?;
+    let usage = |e: &dyn std::fmt::Display| Failure::Usage(e.to_string());
+    let mut state = State::open(&home).map_err(|e| usage(&e))?;
     let collected = state.reap_dead_runs().and_then(|_| {
         let mut runs = Vec::new();
         for run in state.live_runs(project.as_deref())? {
@@ -50,22 +42,13 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
         }
         Ok(runs)
     });
-    let runs = match collected {
-        Ok(runs) => runs,
-        Err(e) => {
-            out.error(&e.to_string());
-            return ExitCode::from(2);
-        }
-    };
+    let runs = collected.map_err(|e| usage(&e))?;
     let rows: Vec<&ForwardStatus> = runs.iter().flat_map(|(_, _, rows)| rows).collect();
     match args.output {
-        Format::Json => match serde_json::to_string_pretty(&rows) {
-            Ok(json) => say(&format!("{json}\n")),
-            Err(e) => {
-                out.error(&e.to_string());
-                return ExitCode::from(2);
-            }
-        },
+        Format::Json => {
+            let json = serde_json::to_string_pretty(&rows).map_err(|e| usage(&e))?;
+            say(&format!("{json}\n"));
+        }
         Format::Table if runs.is_empty() => {
             if !out.quiet {
                 say("no kftray forwards are running\n");
@@ -87,5 +70,5 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> ExitCode {
             }
         }
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -1,16 +1,16 @@
 //! What `kftray status` prints: a table for people, JSON with a fixed shape for scripts.
 //!
 //! The JSON is a flat array of forwards (no envelope), one object per forward of every live
-//! run, so `jq '.[] | select(.state != "listening")'` works without knowing any nesting. Its
+//! run, so `jq '.[] | select(.state != "ready")'` works without knowing any nesting. Its
 //! fields are documented in the README and only ever added to.
 
-use crate::state::{ForwardRow, Run, SourceRow, now_ms};
+use crate::state::{ForwardRow, ForwardState, Run, SourceRow, now_ms};
 use serde::Serialize;
 use std::fmt::Write as _;
 
 /// One forward as `status --output json` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ForwardStatus {
+pub(crate) struct ForwardStatus {
     pub project: String,
     pub pid: u32,
     pub source: String,
@@ -18,7 +18,7 @@ pub struct ForwardStatus {
     pub local_address: String,
     pub target: String,
     pub pod: Option<String>,
-    pub state: String,
+    pub state: ForwardState,
     pub connections: i64,
     pub bytes_in: i64,
     pub bytes_out: i64,
@@ -31,12 +31,12 @@ pub struct ForwardStatus {
 }
 
 impl ForwardStatus {
-    pub fn new(run: &Run, row: &ForwardRow, following: &SourceRow) -> ForwardStatus {
+    pub(crate) fn new(run: &Run, row: &ForwardRow, following: &SourceRow) -> ForwardStatus {
         ForwardStatus::of(&run.project, run.pid, &run.source, row, following)
     }
 
     /// A forward of the run of `project` by process `pid`, reading `source`.
-    pub fn of(
+    pub(crate) fn of(
         project: &str,
         pid: u32,
         source: &str,
@@ -51,7 +51,7 @@ impl ForwardStatus {
             local_address: row.local_address.clone(),
             target: row.target.clone(),
             pod: row.pod.clone(),
-            state: row.state.clone(),
+            state: row.state,
             connections: row.connections,
             bytes_in: row.bytes_in,
             bytes_out: row.bytes_out,
@@ -64,7 +64,7 @@ impl ForwardStatus {
 
 /// What the table shows below a run's forwards: where its configuration comes from and what
 /// went wrong following it. Empty for a local file that reloads fine.
-pub fn following(source: &SourceRow) -> String {
+pub(crate) fn following(source: &SourceRow) -> String {
     let now = now_ms();
     let ago = |at: Option<i64>| {
         at.map(|at| format!(" {} ago", age(now - at)))
@@ -134,7 +134,7 @@ fn indent(text: &str) -> String {
 }
 
 /// The human table: aligned columns, sizes in binary units, ages relative to now.
-pub fn table(forwards: &[ForwardStatus]) -> String {
+pub(crate) fn table(forwards: &[ForwardStatus]) -> String {
     let header = [
         "ALIAS", "LOCAL", "TARGET", "POD", "STATE", "CONNS", "IN", "OUT", "SINCE", "ERROR",
     ];
@@ -147,7 +147,7 @@ pub fn table(forwards: &[ForwardStatus]) -> String {
                 f.local_address.clone(),
                 f.target.clone(),
                 f.pod.clone().unwrap_or_else(|| "-".into()),
-                f.state.clone(),
+                f.state.to_string(),
                 f.connections.to_string(),
                 bytes(f.bytes_in),
                 bytes(f.bytes_out),
@@ -183,7 +183,7 @@ pub fn table(forwards: &[ForwardStatus]) -> String {
 }
 
 /// 1536 -> "1.5 KiB": exact below 1 KiB, one decimal above.
-pub fn bytes(n: i64) -> String {
+pub(crate) fn bytes(n: i64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {
         return format!("{n} B");
@@ -198,7 +198,7 @@ pub fn bytes(n: i64) -> String {
 }
 
 /// A duration in milliseconds as the largest two units: "45s", "3m12s", "2h05m", "3d4h".
-pub fn age(ms: i64) -> String {
+pub(crate) fn age(ms: i64) -> String {
     let s = ms.max(0) / 1000;
     match s {
         0..60 => format!("{s}s"),
@@ -221,7 +221,7 @@ mod tests {
             local_address: "127.0.0.1:8080".into(),
             target: "svc/web:http".into(),
             pod: None,
-            state: "waiting".into(),
+            state: ForwardState::Waiting,
             connections: 0,
             bytes_in: 1536,
             bytes_out: 3 << 30,

@@ -1,0 +1,179 @@
+//! `kftray up`: run the project's forwards, in the foreground or detached.
+
+mod detach;
+mod view;
+
+use super::failure::{Failure, Outcome};
+use super::output::say;
+use super::{Cli, Output, config_path};
+use crate::config;
+use crate::engine::{self, UpError, UpOptions};
+use crate::reconcile::plan;
+use crate::source::{GitArgs, StartError};
+use crate::state::State;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use view::View;
+
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args, serde::Serialize, serde::Deserialize)]
+pub struct Args {
+    /// Run only these forwards (aliases; `alias:PORT` for one port of a `ports` list).
+    pub names: Vec<String>,
+    /// Run only forwards with this tag (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Print what would start, then exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Return once every forward is listening (exit 0), or with the reasons some could not
+    /// (exit 1); the forwards keep running in the background until `kftray down`.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Follow the team's file in this git repository (https://, ssh://, git@host:path, git://,
+    /// file:// or a path); kftray.toml and kftray.local.toml here, if any, lay over it.
+    /// Replaces the files' [sync].
+    #[arg(long, value_name = "URL", env = GIT_URL_ENV, hide_env_values = true)]
+    pub git: Option<String>,
+    /// The branch, tag or commit to follow [default: the remote's default branch].
+    #[arg(long = "ref", value_name = "REF", requires = "git")]
+    pub reference: Option<String>,
+    /// The file's path in the repository [default: kftray.toml].
+    #[arg(long, value_name = "PATH", requires = "git")]
+    pub path: Option<PathBuf>,
+    /// How often to fetch, e.g. 30s, 5m [default: 60s].
+    #[arg(long, value_name = "DURATION", requires = "git", value_parser = interval)]
+    pub interval: Option<Duration>,
+    /// Set by `--detach` on the background run it starts (see `detach::FROM_PARENT`).
+    #[arg(long = "from-parent", hide = true)]
+    #[serde(skip)]
+    pub from_parent: bool,
+}
+
+/// The repository URL may come from the environment, which other users cannot read, rather
+/// than the command line, which they can.
+const GIT_URL_ENV: &str = "KFTRAY_GIT_URL";
+
+fn interval(text: &str) -> Result<Duration, String> {
+    match config::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("the interval must be more than 0".into()),
+        other => other,
+    }
+}
+
+impl Args {
+    fn git(&self) -> Option<GitArgs> {
+        Some(GitArgs {
+            repo: self.git.clone()?,
+            reference: self.reference.clone(),
+            path: self.path.clone(),
+            interval: self.interval,
+        })
+    }
+}
+
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
+    let from_parent;
+    let args = if args.from_parent {
+        from_parent = detach::args_from_parent().map_err(Failure::Usage)?;
+        &from_parent
+    } else {
+        args
+    };
+    let path = match (config_path(cli, None), &args.git) {
+        (Ok(path), _) => path,
+        // A repository alone will do: the project is this folder.
+        (Err(_), Some(_)) => PathBuf::from(config::FILE_NAME),
+        (Err(message), None) => return Err(Failure::Usage(message)),
+    };
+    if let Some(url) = &args.git
+        && let Ok(parsed) = crate::source::git::RepoUrl::parse(url, Path::new("."))
+        && !parsed.is_ssh()
+        && parsed.username.is_some()
+    {
+        out.warning(
+            "a token in the URL can be read by other users of this machine (ps, shell \
+             history); prefer KFTRAY_GIT_TOKEN or `kftray auth login`",
+        );
+    }
+    let home = State::default_home().ok_or_else(|| {
+        Failure::Usage("cannot find a home directory for kftray's state; set KFTRAY_HOME".into())
+    })?;
+    if args.dry_run {
+        return dry_run(&path, args, out);
+    }
+    if args.detach {
+        return detach::detach(cli, &path, &home, args);
+    }
+    engine::raise_open_files();
+    engine::keep_freed_memory();
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::Usage(format!("cannot start the runtime: {e}")))?;
+    let mut view = View::new(
+        out.quiet,
+        !out.quiet && std::io::stdout().is_terminal(),
+        crate::state::project_of(&path),
+        path.display().to_string(),
+    );
+    let options = UpOptions {
+        config: path,
+        names: args.names.clone(),
+        tags: args.tags.clone(),
+        home,
+        git: args.git(),
+        color: out.color,
+    };
+    let result = runtime.block_on(engine::run(options, &mut view));
+    // Connections still draining are cut here rather than holding the exit.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result.map_err(|e| match e {
+        UpError::Start(StartError::Config(diagnostics)) => Failure::Config(diagnostics),
+        UpError::Start(StartError::Git(message)) => {
+            Failure::Failed(crate::source::git::redact(&message))
+        }
+        other => Failure::Failed(other.to_string()),
+    })
+}
+
+fn dry_run(path: &Path, args: &Args, out: &Output) -> Outcome {
+    let effective = super::effective::load(path, args.git(), out)?;
+    let selection = engine::desired(&effective, &args.names, &args.tags)
+        .map_err(|why| Failure::Failed(why.to_string()))?;
+    say(&plan(&selection.runnable, &BTreeMap::new()).to_string());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn the_background_run_gets_every_argument_of_up_as_parsed() {
+        let cli = Cli::try_parse_from([
+            "kftray",
+            "up",
+            "web",
+            "db:5432",
+            "--tag",
+            "team",
+            "--git",
+            "https://git.test/t.git",
+            "--ref",
+            "main",
+            "--path",
+            "ops/kftray.toml",
+            "--interval",
+            "90s",
+            "--detach",
+        ])
+        .unwrap();
+        let Command::Up(args) = cli.command else {
+            panic!("not up");
+        };
+        let json = serde_json::to_string(&args).unwrap();
+        let back: super::Args = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, args);
+    }
+}

@@ -1,0 +1,425 @@
+//! One `kftray up` run in the foreground: follow the source, apply what validates, record
+//! it, retry what could not start, and stop cleanly on a signal.
+
+use super::following::Following;
+use super::record::Record;
+use super::{Applied, Observer, RunSpec, SelectionError, Supervisor, desired};
+use crate::backoff::Backoff;
+use crate::config::Diagnostics;
+use crate::forward::Tuning;
+use crate::source::git::short;
+use crate::source::{self, Cause, GitArgs, RemoteRev, Revision, Source, Start, StartError, Update};
+use crate::state::{EventKind, State, StateError, project_of};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How often counters reach the state database (and so `kftray status`).
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How soon a forward that could not start (a taken port) is tried again, and the longest
+/// wait between tries.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+pub struct UpOptions {
+    pub config: PathBuf,
+    /// Only these forwards (by alias, or `alias:PORT` for one entry of a `ports` list).
+    pub names: Vec<String>,
+    /// Only forwards with one of these tags.
+    pub tags: Vec<String>,
+    pub home: PathBuf,
+    /// Follow this repository's file instead of (or under) the local one.
+    pub git: Option<GitArgs>,
+    /// Colour the diagnostics of a change that is not applied.
+    pub color: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    #[error(transparent)]
+    Start(StartError),
+    #[error(transparent)]
+    Selection(#[from] SelectionError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot watch for signals: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Runs in the foreground until SIGINT or SIGTERM, following the configuration as it
+/// changes and telling `observer` what happens.
+pub async fn run(options: UpOptions, observer: &mut dyn Observer) -> Result<(), UpError> {
+    let spec = source::Spec {
+        config: options.config.clone(),
+        git: options.git.clone(),
+        home: options.home.clone(),
+    };
+    let (source, start) = Source::open(spec).await.map_err(UpError::Start)?;
+    let selection = desired(&start.revision.effective, &options.names, &options.tags)?;
+    let project = project_of(&options.config);
+    let mut state = State::open(&options.home)?;
+    let label = match (&start.git, options.config.exists()) {
+        (Some(git), false) => git.repo.clone(),
+        _ => options.config.display().to_string(),
+    };
+    let run = state.begin_run(&project, &label)?;
+    let mut session = Session {
+        options: &options,
+        record: Record::new(state, run),
+        supervisor: Supervisor::for_project(Tuning::default(), &project),
+        desired: selection.runnable,
+        retry: Retry::default(),
+        following: Following::default(),
+        remote: None,
+        sync_error_said: None,
+        observer,
+    };
+    session.begin(&start)?;
+    let applied = session.supervisor.apply(&session.desired).await;
+    session.applied(&applied)?;
+    session.remote = start.revision.remote.clone();
+    if let Some(remote) = &start.revision.remote {
+        remote.marker.mark(&remote.commit).await;
+    }
+    let mut source = source.spawn();
+    session.phases();
+    session.flush()?;
+    let count = session.desired.len();
+    session
+        .record
+        .event(None, EventKind::Started, &format!("{count} forwards"))?;
+
+    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    let reason = loop {
+        tokio::select! {
+            _ = interrupt.recv() => break "interrupted",
+            _ = terminate.recv() => break "terminated",
+            update = source.next() => session.follow(update).await?,
+            () = session.supervisor.changed() => session.phases(),
+            () = session.retry.due() => session.try_failed_again().await?,
+            _ = tick.tick() => {}
+        }
+        session.flush()?;
+    };
+    session.observer.news(&format!("stopping ({reason})"));
+    session.supervisor.shutdown().await;
+    session.record.end(reason)?;
+    Ok(())
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal, UpError> {
+    tokio::signal::unix::signal(kind).map_err(UpError::Signals)
+}
+
+/// One run's moving parts: what should run and what does, what is recorded and shown of it.
+struct Session<'a> {
+    options: &'a UpOptions,
+    record: Record,
+    supervisor: Supervisor,
+    /// The forwards the configuration selects now.
+    desired: BTreeMap<String, RunSpec>,
+    /// The selected forwards that could not start, and when to try them again.
+    retry: Retry,
+    following: Following,
+    /// The team's commit whose file runs.
+    remote: Option<RemoteRev>,
+    /// The sync error last printed, so that retries do not repeat it.
+    sync_error_said: Option<String>,
+    observer: &'a mut dyn Observer,
+}
+
+/// Forwards that could not start (a taken port), with why, tried again with backoff until
+/// they do: the next reload is not the only chance.
+struct Retry {
+    failed: BTreeMap<String, String>,
+    backoff: Backoff,
+    at: Option<Instant>,
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry {
+            failed: BTreeMap::new(),
+            backoff: Backoff::new(RETRY_FIRST, RETRY_MAX),
+            at: None,
+        }
+    }
+}
+
+impl Retry {
+    /// After an apply of every desired forward: those that failed are exactly these.
+    fn failed_now(&mut self, failed: &[(String, String)]) {
+        self.failed = failed.iter().cloned().collect();
+        self.at = if self.failed.is_empty() {
+            self.backoff.reset();
+            None
+        } else {
+            Some(Instant::now() + self.backoff.next_delay())
+        };
+    }
+
+    /// Resolves when it is time for the next try; never, with nothing to try.
+    async fn due(&self) {
+        match self.at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Session<'_> {
+    /// Records where the configuration comes from and how the start went.
+    fn begin(&mut self, start: &Start) -> Result<(), StateError> {
+        if let Some(git) = &start.git {
+            self.following.repository(Some(git));
+            match &start.sync_error {
+                Some(error) => {
+                    self.sync_failed(error)?;
+                    let commit = start.revision.remote.as_ref().map(|r| short(&r.commit));
+                    self.observer.news(&format!(
+                        "running {} from the copy fetched earlier{}",
+                        git.path,
+                        commit.map(|c| format!(" (commit {c})")).unwrap_or_default()
+                    ));
+                }
+                None => self.following.synced(),
+            }
+        }
+        self.following
+            .running(start.revision.remote.as_ref().map(|r| r.commit.as_str()));
+        if let Some((commit, diagnostics)) = &start.rejected {
+            self.observer.news(&format!(
+                "commit {} is not applied; running the last commit that was:\n{}",
+                short(commit),
+                diagnostics.render(self.options.color, 100).trim_end()
+            ));
+            self.following
+                .rejected(&diagnostics.render(false, 100), Some(commit.clone()));
+            self.record
+                .event(None, EventKind::Rejected, &format!("commit {commit}"))?;
+        }
+        self.record.source(self.following.row())
+    }
+
+    /// Acts on one update of the source.
+    async fn follow(&mut self, update: Update) -> Result<(), StateError> {
+        match update {
+            Update::Apply(revision) => self.reload(*revision).await?,
+            Update::Rejected {
+                diagnostics,
+                cause,
+                commit,
+            } => {
+                let newer = commit.filter(|c| self.remote.as_ref().is_none_or(|r| r.commit != *c));
+                self.reject(&cause, &Why::Diagnostics(&diagnostics), newer)?;
+            }
+            Update::Missing(path) => {
+                let message = format!(
+                    "{} is gone: the forwards keep running as they are until it is back",
+                    path.display()
+                );
+                self.observer.news(&message);
+                self.following.rejected(&message, None);
+                self.record.event(None, EventKind::Missing, &message)?;
+                self.record.source(self.following.row())?;
+            }
+            Update::Synced {
+                commit,
+                blob,
+                marker,
+            } => {
+                if self.sync_error_said.take().is_some() {
+                    self.observer.news("sync: the repository answers again");
+                }
+                self.following.synced();
+                // The file is unchanged: if it is the one running, so is this commit.
+                if let Some(remote) = self
+                    .remote
+                    .as_mut()
+                    .filter(|r| Some(&r.blob) == blob.as_ref())
+                {
+                    tracing::debug!(commit = %commit, "fetched; the file is unchanged");
+                    remote.commit = commit.clone();
+                    self.following.running(Some(&commit));
+                    marker.mark(&commit).await;
+                }
+                self.record.source(self.following.row())?;
+            }
+            Update::SyncFailed(error) => self.sync_failed(&error)?,
+            Update::Following(git) => {
+                match &git {
+                    Some(git) => self.observer.news(&format!(
+                        "following {} {} {} from now on",
+                        git.repo, git.reference, git.path
+                    )),
+                    None => self
+                        .observer
+                        .news("no [sync] any more: following the local files alone"),
+                }
+                self.following.repository(git.as_ref());
+                self.record.source(self.following.row())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn sync_failed(&mut self, error: &str) -> Result<(), StateError> {
+        if self.sync_error_said.as_deref() != Some(error) {
+            self.observer.news(&format!(
+                "sync: {error}; the last good configuration keeps running, retrying"
+            ));
+            self.record.event(None, EventKind::SyncFailed, error)?;
+            self.sync_error_said = Some(error.to_owned());
+        }
+        self.following.sync_failed(error);
+        self.record.source(self.following.row())
+    }
+
+    /// Applies a configuration that validated: only what changed restarts.
+    async fn reload(&mut self, revision: Revision) -> Result<(), StateError> {
+        let cause = revision.cause.clone();
+        let selection = match desired(&revision.effective, &self.options.names, &self.options.tags)
+        {
+            Ok(selection) => selection,
+            Err(why) => {
+                let commit = revision.remote.as_ref().map(|r| r.commit.clone());
+                return self.reject(&cause, &Why::Selection(&why), commit);
+            }
+        };
+        self.desired = selection.runnable;
+        let applied = self.supervisor.apply(&self.desired).await;
+        let took = revision
+            .last_event
+            .map(|at| format!(" ({} ms after the last write)", at.elapsed().as_millis()))
+            .unwrap_or_default();
+        for name in applied.stopped.iter().chain(&applied.restarted) {
+            self.record.forget(name);
+        }
+        let outcome = outcome(&applied);
+        self.observer
+            .news(&format!("reload ({cause}): {outcome}{took}"));
+        self.record.event(
+            None,
+            EventKind::Reloaded,
+            &format!("{cause}: {outcome}{took}"),
+        )?;
+        self.applied(&applied)?;
+        self.following.reloaded();
+        if let Some(remote) = &revision.remote {
+            if matches!(cause, Cause::Commit(_)) {
+                self.following.synced();
+                self.sync_error_said = None;
+            }
+            self.following.running(Some(&remote.commit));
+            remote.marker.mark(&remote.commit).await;
+        }
+        self.remote = revision.remote;
+        self.record.source(self.following.row())
+    }
+
+    /// A change that cannot run: nothing changes, and everyone is told why.
+    fn reject(
+        &mut self,
+        cause: &Cause,
+        why: &Why<'_>,
+        commit: Option<String>,
+    ) -> Result<(), StateError> {
+        let (plain, shown) = why.render(self.options.color);
+        self.observer.news(&format!(
+            "reload ({cause}): not applied, the forwards keep running as they were:\n{}",
+            shown.trim_end()
+        ));
+        self.following.rejected(&plain, commit);
+        self.record
+            .event(None, EventKind::Rejected, &cause.to_string())?;
+        self.record.source(self.following.row())
+    }
+
+    /// Says and records the forwards that could not start, and schedules their next try.
+    fn applied(&mut self, applied: &Applied) -> Result<(), StateError> {
+        for (name, why) in &applied.failed {
+            self.observer.news(&format!("{name:<16} failed: {why}"));
+            self.record.event(Some(name), EventKind::Failed, why)?;
+        }
+        self.retry.failed_now(&applied.failed);
+        Ok(())
+    }
+
+    /// Tries the forwards that could not start again; says only what changed.
+    async fn try_failed_again(&mut self) -> Result<(), StateError> {
+        let before = std::mem::take(&mut self.retry.failed);
+        let applied = self.supervisor.apply(&self.desired).await;
+        for name in &applied.started {
+            let message = "started: what stopped it is gone";
+            self.observer.news(&format!("{name:<16} {message}"));
+            self.record
+                .event(Some(name), EventKind::Recovered, message)?;
+        }
+        for (name, why) in &applied.failed {
+            if before.get(name) != Some(why) {
+                self.observer.news(&format!("{name:<16} failed: {why}"));
+                self.record.event(Some(name), EventKind::Failed, why)?;
+            }
+        }
+        self.retry.failed_now(&applied.failed);
+        self.phases();
+        Ok(())
+    }
+
+    /// Tells the observer of every forward whose phase changed.
+    fn phases(&mut self) {
+        let reports = self.supervisor.report();
+        for report in self.record.changed(&reports) {
+            self.observer.phase(report);
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), StateError> {
+        let reports = self.supervisor.report();
+        let rows = self.record.flush(&reports, &self.retry.failed)?;
+        self.observer.recorded(rows, self.following.row());
+        Ok(())
+    }
+}
+
+/// Why a change is not applied.
+enum Why<'a> {
+    Diagnostics(&'a Diagnostics),
+    Selection(&'a SelectionError),
+}
+
+impl Why<'_> {
+    /// Without colour (for the state database), and as shown.
+    fn render(&self, color: bool) -> (String, String) {
+        match self {
+            Why::Diagnostics(d) => (d.render(false, 100), d.render(color, 100)),
+            Why::Selection(e) => (e.to_string(), e.to_string()),
+        }
+    }
+}
+
+/// What a reload did, in one line.
+fn outcome(applied: &Applied) -> String {
+    let mut parts = Vec::new();
+    for (verb, names) in [
+        ("started", &applied.started),
+        ("stopped", &applied.stopped),
+        ("restarted", &applied.restarted),
+    ] {
+        if !names.is_empty() {
+            parts.push(format!("{verb} {}", names.join(", ")));
+        }
+    }
+    if !applied.failed.is_empty() {
+        let names: Vec<&str> = applied.failed.iter().map(|(n, _)| n.as_str()).collect();
+        parts.push(format!("failed {}", names.join(", ")));
+    }
+    if parts.is_empty() {
+        "nothing changed: no forward's target, ports, address or cluster differs".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
