@@ -43,6 +43,13 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     stamp+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 done
 mkdir -p "$bin"
+# A full disk otherwise shows as a linker's "mapping output file failed" far from its cause.
+free_mib=$(df -Pm "$bin" | awk 'NR == 2 { print $4 }')
+if [ "$free_mib" -lt 3072 ]; then
+    echo "controlplane-build: only $free_mib MiB free where the binaries go ($bin); linking" \
+        "them needs about 1 GiB and a cold Go build about 5 GiB more (in $(go env GOCACHE))" >&2
+    exit 1
+fi
 echo "controlplane-build: building ${missing[*]} of Kubernetes $version (a cold build takes a while)" >&2
 start=$(date +%s)
 cd "$module"

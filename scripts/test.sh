@@ -41,6 +41,8 @@ if ! command -v go >/dev/null 2>&1; then
     echo "scripts/test.sh: go is not on PATH: the real control plane cannot be built" >&2
     exit 1
 fi
+# What the disk holds, for a failure that turns out to be a full one.
+echo "scripts/test.sh: $(df -Ph . | awk 'NR == 2 { print $4 " free of " $2 " on " $6 }')" >&2
 bash scripts/controlplane-build.sh 1.37 >/dev/null
 bash scripts/controlplane-build.sh 1.34 >/dev/null
 

@@ -5,8 +5,8 @@ use super::{Relayed, RunSpec, relayed};
 use crate::cluster::Clusters;
 use crate::config::Protocol;
 use crate::forward::{
-    Activity, BindError, ConnectionError, Tuning, UdpTuning, bind_udp, drain, listen, serve,
-    serve_udp,
+    Activity, BindError, ConnectionError, Serving, Tuning, UdpTuning, bind_udp, drain, listen,
+    serve, serve_udp,
 };
 use crate::relay::Relays;
 use crate::resolve::{Endpoint, Resolution, follow};
@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 /// Where a forward stands, as `status` and the live view show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,33 +100,23 @@ impl RunningForward {
                 ..
             })
         );
+        let serving = Serving {
+            endpoints: resolution.clone(),
+            activity: activity.clone(),
+            tuning,
+            failures: failures_tx,
+            stop: stop.clone(),
+        };
         let (local, serving): (SocketAddr, BoxFuture<'static, TaskTracker>) = if udp {
             let socket = bind_udp(wanted)?;
             let local = socket.local_addr().map_err(bound)?;
-            let serving = serve_udp(
-                socket,
-                resolution.clone(),
-                connector.clone(),
-                activity.clone(),
-                tuning,
-                UdpTuning::default(),
-                failures_tx,
-                stop.clone(),
-            );
+            let opener = connector.clone();
+            let serving = serve_udp(socket, opener, UdpTuning::default(), serving);
             (local, Box::pin(serving))
         } else {
             let listener = listen(wanted)?;
             let local = listener.local_addr().map_err(bound)?;
-            let serving = serve(
-                listener,
-                resolution.clone(),
-                connector.clone(),
-                activity.clone(),
-                tuning,
-                failures_tx,
-                stop.clone(),
-            );
-            (local, Box::pin(serving))
+            (local, Box::pin(serve(listener, connector.clone(), serving)))
         };
         let finding: BoxFuture<'static, ()> = if spec.relay.is_some() {
             Box::pin(relayed::route(
@@ -138,9 +129,11 @@ impl RunningForward {
         } else {
             Box::pin(find_pods(spec.clone(), clusters, connector, resolution_tx))
         };
+        // Every log line of this forward, its pod search and its connections names it.
+        let span = tracing::info_span!("forward", name = %name, local = %local);
         let task = tokio::spawn({
             let (closed, last_error) = (closed.clone(), last_error.clone());
-            async move {
+            let work = async move {
                 let record = record_failures(failures, last_error);
                 // Serving ends only when stopped; the other two end with it.
                 let open = tokio::select! {
@@ -149,7 +142,8 @@ impl RunningForward {
                 };
                 closed.cancel();
                 drain(open, tuning).await;
-            }
+            };
+            work.instrument(span)
         });
         Ok(RunningForward {
             name: name.to_string(),

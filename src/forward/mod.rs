@@ -8,7 +8,7 @@ mod udp;
 
 pub use bind::{BindError, bind_udp, listen, owner_of, udp_owner_of};
 pub use serve::{
-    Activity, Connect, ConnectionError, Dial, PodStream, Tuning, Verdict, drain, serve,
+    Activity, Connect, ConnectionError, Dial, PodStream, Serving, Tuning, Verdict, drain, serve,
 };
 pub use splice::{Counters, splice};
 pub use udp::{Flow, OpenFlow, OpenedFlow, UdpTuning, serve_udp};

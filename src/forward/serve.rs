@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 /// A stream to a pod port, whatever carries it.
 pub trait PodStream: AsyncRead + AsyncWrite + Send + Unpin {
@@ -68,26 +69,42 @@ pub struct Activity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionError(pub String);
 
+/// What serving a forward's local side needs besides its socket and its way into the
+/// cluster: the same for TCP ([`serve`]) and UDP ([`serve_udp`](super::serve_udp)).
+#[derive(Clone)]
+pub struct Serving {
+    /// Where connections go now: a pod, or none yet.
+    pub endpoints: watch::Receiver<Resolution>,
+    pub activity: Arc<Activity>,
+    pub tuning: Tuning,
+    /// Receives a line for each connection that could not be carried.
+    pub failures: tokio::sync::mpsc::UnboundedSender<ConnectionError>,
+    /// Fires when the forward stops.
+    pub stop: CancellationToken,
+}
+
 /// Accepts until `stop` fires, closes the listener (so the port can be bound again at once)
 /// and returns the connections still open, for the caller to drain (see [`drain`]).
-/// `failures` receives a line for each connection that could not be carried.
 pub async fn serve(
     listener: TcpListener,
-    endpoints: watch::Receiver<Resolution>,
     connector: Arc<dyn Connect>,
-    activity: Arc<Activity>,
-    tuning: Tuning,
-    failures: tokio::sync::mpsc::UnboundedSender<ConnectionError>,
-    stop: CancellationToken,
+    serving: Serving,
 ) -> TaskTracker {
+    let Serving {
+        endpoints,
+        activity,
+        tuning,
+        failures,
+        stop,
+    } = serving;
     let tracker = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let local = match accepted {
-            Ok((local, _peer)) => local,
+        let (local, peer) = match accepted {
+            Ok(accepted) => accepted,
             // Out of file descriptors and the like: pause instead of spinning, keep listening.
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -102,15 +119,20 @@ pub async fn serve(
             activity.clone(),
             failures.clone(),
         );
-        tracker.spawn(async move {
-            activity.open_connections.fetch_add(1, Ordering::Relaxed);
-            let result = carry(local, endpoints, &*connector, &activity, tuning).await;
-            activity.open_connections.fetch_sub(1, Ordering::Relaxed);
-            if let Err(e) = result {
-                activity.failed_connections.fetch_add(1, Ordering::Relaxed);
-                let _ = failures.send(e);
+        let span = tracing::debug_span!("connection", %peer);
+        tracker.spawn(
+            async move {
+                activity.open_connections.fetch_add(1, Ordering::Relaxed);
+                let result = carry(local, endpoints, &*connector, &activity, tuning).await;
+                activity.open_connections.fetch_sub(1, Ordering::Relaxed);
+                if let Err(e) = result {
+                    tracing::debug!(error = %e.0, "not carried");
+                    activity.failed_connections.fetch_add(1, Ordering::Relaxed);
+                    let _ = failures.send(e);
+                }
             }
-        });
+            .instrument(span),
+        );
     }
     drop(listener);
     tracker.close();

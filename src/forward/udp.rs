@@ -7,7 +7,7 @@
 //! quiet spell, and the least recently active flow makes room when there are too many.
 
 use super::serve::ready_endpoint;
-use super::{Activity, ConnectionError, Tuning};
+use super::{Activity, ConnectionError, Serving, Tuning};
 use crate::resolve::{Endpoint, Resolution};
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,8 +21,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 /// One client's datagrams to the target and back, whatever carries them. The flow ends when
 /// either side closes its channel.
@@ -72,19 +72,21 @@ fn since(base: Instant) -> u64 {
     u64::try_from(base.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Receives until `stop` fires; returns the flows still open, for [`drain`](super::drain). `failures`
-/// receives a line for each flow that could not be opened or was cut.
-#[allow(clippy::too_many_arguments)]
+/// Receives until `stop` fires; returns the flows still open, for [`drain`](super::drain).
+/// Each flow that could not be opened or was cut is a line to `serving.failures`.
 pub async fn serve_udp(
     socket: UdpSocket,
-    endpoints: watch::Receiver<Resolution>,
     opener: Arc<dyn OpenFlow>,
-    activity: Arc<Activity>,
-    tuning: Tuning,
     udp: UdpTuning,
-    failures: mpsc::UnboundedSender<ConnectionError>,
-    stop: CancellationToken,
+    serving: Serving,
 ) -> TaskTracker {
+    let Serving {
+        endpoints,
+        activity,
+        tuning,
+        failures,
+        stop,
+    } = serving;
     let socket = Arc::new(socket);
     let tracker = TaskTracker::new();
     let base = Instant::now();
@@ -141,21 +143,26 @@ pub async fn serve_udp(
             idle: udp.idle,
         };
         let (endpoints, opener, failures) = (endpoints.clone(), opener.clone(), failures.clone());
-        tracker.spawn(async move {
-            flow.activity
-                .open_connections
-                .fetch_add(1, Ordering::Relaxed);
-            let result = flow.run(pending, endpoints, &*opener, tuning).await;
-            flow.activity
-                .open_connections
-                .fetch_sub(1, Ordering::Relaxed);
-            if let Err(e) = result {
+        let span = tracing::debug_span!("flow", %peer);
+        tracker.spawn(
+            async move {
                 flow.activity
-                    .failed_connections
+                    .open_connections
                     .fetch_add(1, Ordering::Relaxed);
-                let _ = failures.send(e);
+                let result = flow.run(pending, endpoints, &*opener, tuning).await;
+                flow.activity
+                    .open_connections
+                    .fetch_sub(1, Ordering::Relaxed);
+                if let Err(e) = result {
+                    tracing::debug!(error = %e.0, "flow cut");
+                    flow.activity
+                        .failed_connections
+                        .fetch_add(1, Ordering::Relaxed);
+                    let _ = failures.send(e);
+                }
             }
-        });
+            .instrument(span),
+        );
     }
     // Ending every queue ends every flow, once it has sent what it holds.
     drop(flows);
@@ -248,6 +255,7 @@ impl ClientFlow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_util::sync::CancellationToken;
 
     /// Flows that echo each datagram back with a prefix, opened in-process.
     struct Echo {
@@ -308,15 +316,17 @@ mod tests {
         };
         let server = tokio::spawn(serve_udp(
             socket,
-            ready(),
             Arc::new(Echo {
                 opened: AtomicU64::new(0),
             }),
-            activity.clone(),
-            Tuning::default(),
             udp,
-            failures,
-            stop.clone(),
+            Serving {
+                endpoints: ready(),
+                activity: activity.clone(),
+                tuning: Tuning::default(),
+                failures,
+                stop: stop.clone(),
+            },
         ));
         let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
