@@ -14,6 +14,17 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// The project a file belongs to: the folder holding it, as an absolute path. Relative paths
+/// in the file are read against it, and `status` and `down` find its run by it from any
+/// subdirectory or terminal.
+pub fn project_dir(config: &Path) -> PathBuf {
+    let dir = config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
 /// The personal overlay beside a file: `kftray.toml` → `kftray.local.toml`, and
 /// `team.toml` → `team.local.toml`.
 pub fn local_path(main: &Path) -> PathBuf {

@@ -33,7 +33,7 @@ mod validate;
 pub use crate::target::{PortRef, Target, WorkloadKind};
 pub use checks::parse_duration;
 pub use diagnostic::{Diagnostics, Finding, Label};
-pub use discover::{FILE_NAME, discover, local_path};
+pub use discover::{FILE_NAME, discover, local_path, project_dir};
 pub use effective::{Effective, Forward, LocalPort, Relay, Sync};
 pub use model::{ConfigFile, Defaults, ForwardSpec, Protocol, RelaySpec, SyncSpec, Via};
 pub use relay_manifest::{ManifestError, RelayManifest};

@@ -12,6 +12,7 @@
 mod destination;
 mod dial;
 mod handshake;
+mod health;
 mod keeper;
 mod owner;
 mod relays;

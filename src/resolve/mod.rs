@@ -10,8 +10,10 @@
 mod follow;
 mod ports;
 mod ranking;
+mod selector;
 
 pub use crate::target::{Endpoint, PortRef, Target, WorkloadKind};
-pub use follow::{Resolution, ServiceStep, each_service_state, follow, label_selector_string};
+pub use follow::{Resolution, ServiceStep, each_service_state, follow};
+pub use selector::label_selector_string;
 pub use ports::{PortError, container_port, service_target};
 pub use ranking::{is_usable, rank_pods};

@@ -7,20 +7,21 @@
 
 pub mod file;
 pub mod git;
+mod layers;
+mod update;
+
+pub use layers::load_offline;
+pub use update::{Cause, GitInfo, RemoteRev, Revision, Start, StartError, Update};
 
 use crate::config::{self, Diagnostics, Effective, Layer};
 use file::{Changed, FileWatcher};
 use git::follow::{AppliedMarker, Follower, GitSpec, Polled};
-use git::{RemoteFile, RepoUrl, Unreadable, short};
+use git::{RemoteFile, Unreadable};
+use layers::{compose, git_spec, read_local};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// The default of `--ref`, `--path` and `--interval` (as for `[sync]`).
-const DEFAULT_REF: &str = "HEAD";
-const DEFAULT_PATH: &str = "kftray.toml";
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What to follow: the user's file, and the team's repository when given on the command line
 /// (otherwise the files' `[sync]` says).
@@ -40,121 +41,6 @@ pub struct GitArgs {
     pub reference: Option<String>,
     pub path: Option<PathBuf>,
     pub interval: Option<Duration>,
-}
-
-/// What set a revision off.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cause {
-    Start,
-    /// Files of the user's that changed.
-    Files(Vec<PathBuf>),
-    /// A new commit of the team's repository.
-    Commit(String),
-}
-
-impl std::fmt::Display for Cause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Cause::Start => f.write_str("start"),
-            Cause::Files(files) => {
-                let names: Vec<String> = files
-                    .iter()
-                    .map(|p| {
-                        p.file_name()
-                            .unwrap_or(p.as_os_str())
-                            .to_string_lossy()
-                            .into_owned()
-                    })
-                    .collect();
-                write!(f, "{} changed", names.join(", "))
-            }
-            Cause::Commit(commit) => write!(f, "commit {}", short(commit)),
-        }
-    }
-}
-
-/// The team file's commit a configuration was built from.
-#[derive(Debug, Clone)]
-pub struct RemoteRev {
-    pub commit: String,
-    pub blob: String,
-    /// Records that it runs (call it once it does).
-    pub marker: AppliedMarker,
-}
-
-/// A configuration that validated.
-#[derive(Debug, Clone)]
-pub struct Revision {
-    pub effective: Effective,
-    pub remote: Option<RemoteRev>,
-    pub cause: Cause,
-    /// The last file event before it, to measure how long the reload took.
-    pub last_event: Option<Instant>,
-}
-
-#[derive(Debug)]
-pub enum Update {
-    /// A new configuration: apply it.
-    Apply(Box<Revision>),
-    /// A change that does not validate: what runs stays as it is.
-    Rejected {
-        diagnostics: Diagnostics,
-        cause: Cause,
-        /// The team's commit it was built from, when that commit is not the one running.
-        commit: Option<String>,
-    },
-    /// The user's file is gone; the forwards keep running until it is back.
-    Missing(PathBuf),
-    /// A fetch went through and the team's file is as it was (at this newer commit).
-    Synced {
-        commit: String,
-        blob: Option<String>,
-        marker: AppliedMarker,
-    },
-    /// A fetch failed; it is retried with backoff.
-    SyncFailed(String),
-    /// The files now name another repository (or none), followed from here on.
-    Following(Option<GitInfo>),
-}
-
-/// What `status` shows of the repository followed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GitInfo {
-    /// Without userinfo.
-    pub repo: String,
-    pub reference: String,
-    pub path: String,
-}
-
-impl From<&GitSpec> for GitInfo {
-    fn from(spec: &GitSpec) -> GitInfo {
-        GitInfo {
-            repo: spec.url.display.clone(),
-            reference: spec.reference.clone(),
-            path: spec.path.display().to_string(),
-        }
-    }
-}
-
-/// How a run starts.
-#[derive(Debug)]
-pub struct Start {
-    pub revision: Revision,
-    pub git: Option<GitInfo>,
-    /// The newest team commit, when it could not be used and an earlier one runs instead.
-    pub rejected: Option<(String, Diagnostics)>,
-    /// Why the first fetch failed, when the cache had to do.
-    pub sync_error: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("{0}")]
-    Config(Diagnostics),
-    #[error("{0}")]
-    Git(String),
-    #[error("{0}")]
-    Watch(#[from] file::WatchError),
 }
 
 pub struct Source {
@@ -179,7 +65,7 @@ impl Source {
     /// Reads everything once (fetching the team's file when there is one) and starts
     /// watching.
     pub async fn open(spec: Spec) -> Result<(Source, Start), StartError> {
-        let project = project_dir(&spec.config);
+        let project = config::project_dir(&spec.config);
         // Watch first, so that a save while this starts is not missed.
         let watcher = FileWatcher::new(&[spec.config.clone(), config::local_path(&spec.config)])?;
         let file_required = spec.git.is_none() || spec.config.exists();
@@ -454,81 +340,6 @@ impl Source {
     }
 }
 
-fn compose(
-    remote: Option<(&GitSpec, &Result<RemoteFile, Unreadable>)>,
-    local: &[Layer],
-    project: &Path,
-) -> Result<Effective, Diagnostics> {
-    let mut layers = Vec::new();
-    if let Some((spec, remote)) = remote {
-        match remote {
-            Ok(file) => layers.push(Layer::remote(
-                remote_name(&spec.url, &file.commit, &spec.path),
-                file.text.clone(),
-                project.to_path_buf(),
-            )),
-            Err(unreadable) => {
-                return Err(Diagnostics::file_problem(
-                    "kftray::git-file",
-                    remote_name(&spec.url, &unreadable.commit, &spec.path),
-                    unreadable.message.clone(),
-                    Some(format!(
-                        "check --path (or [sync] path) and the ref `{}`",
-                        spec.reference
-                    )),
-                ));
-            }
-        }
-    }
-    layers.extend(local.iter().cloned());
-    config::load_layers(layers)
-}
-
-/// The configuration as it would run, without touching the network: with a `[sync]`, the
-/// team's file as an earlier run fetched it (if one did) under the local files. The note
-/// says which team file was used, or that none could be.
-pub fn load_offline(
-    config: &Path,
-    home: &Path,
-) -> Result<(Effective, Option<String>), Diagnostics> {
-    let local = config::read_local(config)?;
-    let project = project_dir(config);
-    let spec = Spec {
-        config: config.to_path_buf(),
-        git: None,
-        home: home.to_path_buf(),
-    };
-    // A [sync] that is itself wrong is reported with everything else.
-    let Ok(Some(git)) = git_spec(&spec, &project, &local) else {
-        return config::load_layers(local).map(|e| (e, None));
-    };
-    let cached = git::Cache::open_existing(home, &git.url).and_then(|cache| {
-        let commit = cache.last_fetched(&git.reference)?;
-        Some(cache.read(&commit, &git.path))
-    });
-    match cached {
-        Some(remote) => {
-            let note = match &remote {
-                Ok(file) => format!(
-                    "with the team's file from {} as fetched at commit {}",
-                    git.url.display,
-                    short(&file.commit)
-                ),
-                Err(unreadable) => unreadable.message.clone(),
-            };
-            compose(Some((&git, &remote)), &local, &project).map(|e| (e, Some(note)))
-        }
-        None => config::load_layers(local).map(|e| {
-            let note = format!(
-                "the team's file from {} has not been fetched yet (`kftray up` fetches it): \
-                 the local files were checked alone",
-                git.url.display
-            );
-            (e, Some(note))
-        }),
-    }
-}
-
 /// A [`Source`] running in its task.
 pub struct Following {
     updates: tokio::sync::mpsc::Receiver<Update>,
@@ -551,62 +362,3 @@ impl Drop for Following {
     }
 }
 
-/// The name diagnostics give the team's file: `<repo>@<commit>:<path>`.
-fn remote_name(url: &RepoUrl, commit: &str, path: &Path) -> PathBuf {
-    PathBuf::from(format!(
-        "{}@{}:{}",
-        url.display,
-        short(commit),
-        path.display()
-    ))
-}
-
-fn project_dir(config: &Path) -> PathBuf {
-    let dir = config
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
-}
-
-/// The user's layers: kftray.toml and its overlay; with a repository and no kftray.toml,
-/// the overlay alone (if there is one).
-fn read_local(config: &Path, required: bool) -> Result<Vec<Layer>, Diagnostics> {
-    if required || config.exists() {
-        return config::read_local(config);
-    }
-    Ok(config::read_overlay(config)?.into_iter().collect())
-}
-
-/// The repository to follow: `--git` if given, else the files' `[sync]`, else none.
-fn git_spec(spec: &Spec, project: &Path, local: &[Layer]) -> Result<Option<GitSpec>, Diagnostics> {
-    let invalid = |message: String| {
-        Diagnostics::file_problem("kftray::sync", spec.config.clone(), message, None)
-    };
-    if let Some(args) = &spec.git {
-        let cwd = std::env::current_dir().unwrap_or_default();
-        let url = RepoUrl::parse(&args.repo, &cwd).map_err(invalid)?;
-        return Ok(Some(GitSpec {
-            url,
-            reference: args
-                .reference
-                .clone()
-                .unwrap_or_else(|| DEFAULT_REF.to_owned()),
-            path: args
-                .path
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH)),
-            interval: args.interval.unwrap_or(DEFAULT_INTERVAL),
-        }));
-    }
-    let Some(sync) = config::sync_of(local)? else {
-        return Ok(None);
-    };
-    let url = RepoUrl::parse(&sync.repo, project).map_err(invalid)?;
-    Ok(Some(GitSpec {
-        url,
-        reference: sync.reference,
-        path: sync.path,
-        interval: sync.interval,
-    }))
-}

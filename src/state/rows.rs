@@ -3,6 +3,7 @@
 use super::RunId;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::Serialize;
+use crate::config;
 use std::path::Path;
 
 /// One `kftray up` process, live or ended.
@@ -17,17 +18,9 @@ pub struct Run {
     pub exit_reason: Option<String>,
 }
 
-/// The project a config belongs to: the directory holding it, as an absolute path, so that
-/// `status` and `down` find its run from any subdirectory or terminal.
+/// The project a config belongs to, as runs record it (see [`config::project_dir`]).
 pub fn project_of(config: &Path) -> String {
-    let dir = config
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::canonicalize(dir)
-        .unwrap_or_else(|_| dir.to_path_buf())
-        .display()
-        .to_string()
+    config::project_dir(config).display().to_string()
 }
 
 /// What `status` shows of one forward.

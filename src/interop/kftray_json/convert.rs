@@ -1,0 +1,264 @@
+//! Between kftray's JSON entries and kftray.toml's drafts, both ways.
+
+use super::*;
+use super::read::set;
+
+pub(super) fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> {
+    let c = &entry.config;
+    let mut issues = Vec::new();
+    let mut notes = Vec::new();
+    let workload = match set(&c.workload_type).map(|w| w.to_ascii_lowercase()) {
+        Some(w) => Some(w),
+        // Older exports have no workload_type: the target field says which it is.
+        None => match (set(&c.service), set(&c.target), set(&c.remote_address)) {
+            (Some(_), None, None) => Some("service".to_owned()),
+            (None, Some(_), None) => Some("pod".to_owned()),
+            (None, None, Some(_)) => Some("proxy".to_owned()),
+            _ => {
+                issues.push(
+                    Issue::new(
+                        "kftray::json-missing",
+                        "this forward has no `workload_type`",
+                    )
+                    .label(entry.span_of("workload_type"), "which kind of target?")
+                    .help(
+                        "add \"workload_type\": \"service\" (with \"service\"), \"pod\" (with \
+                             \"target\", a label selector) or \"proxy\" (with \"remote_address\")",
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let needs = |field: &str, what: &str, issues: &mut Vec<Issue>| {
+        let value = match field {
+            "service" => set(&c.service),
+            "target" => set(&c.target),
+            _ => set(&c.remote_address),
+        };
+        if value.is_none() {
+            issues.push(
+                Issue::new(
+                    "kftray::json-missing",
+                    format!(
+                        "a {} forward needs `{field}`",
+                        workload.as_deref().unwrap_or("")
+                    ),
+                )
+                .label(
+                    entry.span_of("workload_type"),
+                    format!("no `{field}` for this"),
+                )
+                .help(format!("add \"{field}\": {what}")),
+            );
+        }
+        value
+    };
+    let target = match workload.as_deref() {
+        None => None,
+        Some("service") => needs("service", "\"NAME\"", &mut issues).map(DraftTarget::Service),
+        Some("pod") => needs("target", "\"app=NAME\" (a label selector)", &mut issues)
+            .map(DraftTarget::Selector),
+        Some("proxy") => needs("remote_address", "\"HOST\"", &mut issues).map(DraftTarget::Proxy),
+        Some(other) => {
+            let (message, help) = if other == "expose" {
+                (
+                    "`expose` forwards are not supported".to_owned(),
+                    "`expose` makes a local port reachable from the cluster; kftray.toml \
+                     forwards cluster ports to this machine only"
+                        .to_owned(),
+                )
+            } else {
+                (
+                    format!("unknown workload_type `{other}`"),
+                    "kftray's workload types are \"service\", \"pod\" (a label selector in \
+                     \"target\") and \"proxy\""
+                        .to_owned(),
+                )
+            };
+            issues.push(
+                Issue::new("kftray::json-workload", message)
+                    .label(entry.span_of("workload_type"), "not service, pod or proxy")
+                    .help(help),
+            );
+            None
+        }
+    };
+    let protocol = match set(&c.protocol).map(|p| p.to_ascii_lowercase()).as_deref() {
+        None | Some("tcp") => Protocol::Tcp,
+        Some("udp") => Protocol::Udp,
+        Some(other) => {
+            issues.push(
+                Issue::new(
+                    "kftray::json-protocol",
+                    format!("unknown protocol `{other}`"),
+                )
+                .label(entry.span_of("protocol"), "not tcp or udp")
+                .help("write \"protocol\": \"tcp\" or \"protocol\": \"udp\""),
+            );
+            Protocol::Tcp
+        }
+    };
+    if protocol == Protocol::Udp && matches!(target, Some(DraftTarget::Selector(_))) {
+        issues.push(
+            Issue::new("kftray::json-protocol", "UDP cannot reach pods by label")
+                .label(entry.span_of("protocol"), "UDP")
+                .help(
+                    "kftray.toml carries UDP through its relay to a service or a proxy host: \
+                     use \"workload_type\": \"service\" or \"proxy\"",
+                ),
+        );
+    }
+    let known_kind = matches!(workload.as_deref(), Some("service" | "pod" | "proxy"));
+    let remote = match c.remote_port {
+        // An unsupported kind is reported once, not with what it would also need.
+        None if workload.is_some() && !known_kind => None,
+        Some(0) => {
+            issues.push(
+                Issue::new("kftray::json-port", "remote port 0 is not a port")
+                    .label(entry.span_of("remote_port"), "0")
+                    .help("write the port the target listens on, 1 to 65535"),
+            );
+            None
+        }
+        Some(n) => Some(n),
+        None => {
+            issues.push(
+                Issue::new("kftray::json-missing", "this forward has no `remote_port`")
+                    .label(entry.span_of("remote_port"), "which port on the target?")
+                    .help("add \"remote_port\": 80 (the port the target listens on)"),
+            );
+            None
+        }
+    };
+    let local_address = match set(&c.local_address) {
+        None => None,
+        // kftray's own example files write "localhost": its loopback, as kftray binds it.
+        Some(a) if a.eq_ignore_ascii_case("localhost") => None,
+        Some(a) => match a.parse::<IpAddr>() {
+            Ok(ip) if ip == IpAddr::V4(Ipv4Addr::LOCALHOST) => None,
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                issues.push(
+                    Issue::new(
+                        "kftray::json-address",
+                        format!("`{a}` is not an IP address"),
+                    )
+                    .label(entry.span_of("local_address"), "not an IP address")
+                    .help("write a loopback address such as \"127.0.0.2\""),
+                );
+                None
+            }
+        },
+    };
+    let (Some(target), Some(remote)) = (target, remote) else {
+        return Err(issues);
+    };
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    let local = match c.local_port {
+        None | Some(0) => LocalPort::Any,
+        Some(n) => LocalPort::Fixed(n),
+    };
+    let original = c.alias.clone();
+    let alias = alias_base(original.as_deref(), target.value());
+    let mut draft = Draft::new(
+        alias.clone(),
+        target,
+        vec![PortPair {
+            local: Some(local),
+            remote: PortRef::Number(remote),
+        }],
+    );
+    draft.namespace = set(&c.namespace);
+    draft.context = set(&c.context);
+    draft.kubeconfig = set(&c.kubeconfig).filter(|k| k != "default");
+    draft.protocol = protocol;
+    if let Some(ip) = local_address {
+        draft.local_address = Some(ip.to_string());
+        if !ip.is_loopback() {
+            draft.expose_to_network = true;
+            notes.push((
+                entry.span_of("local_address"),
+                format!(
+                    "`{ip}` is reachable from the network: written with expose_to_network = true"
+                ),
+            ));
+        }
+    }
+    if c.domain_enabled == Some(true) {
+        // kftray names the host after the alias.
+        let host = original
+            .as_deref()
+            .map(|a| a.trim().to_ascii_lowercase())
+            .filter(|a| crate::config::is_host(a) && a.parse::<IpAddr>().is_err());
+        draft.domain = Some(host.unwrap_or(alias));
+    }
+    draft.source_name = original;
+    draft.description = draft
+        .source_name
+        .clone()
+        .filter(|name| *name != draft.alias);
+    Ok((draft, notes))
+}
+
+/// A forward as kftray's JSON can carry it, or why it cannot.
+pub fn from_draft(draft: &Draft, namespace: &str) -> Result<Vec<KftrayConfig>, String> {
+    let (workload, service, target, remote_address) = match &draft.target {
+        DraftTarget::Service(s) => ("service", Some(s.clone()), None, None),
+        DraftTarget::Selector(s) => ("pod", None, Some(s.clone()), None),
+        DraftTarget::Proxy(h) => ("proxy", None, None, Some(h.clone())),
+        other => {
+            return Err(format!(
+                "kftray's JSON has no {} target (only service, pod selector and proxy); \
+                 a `selector` with the {0}'s pod labels can be exported",
+                other.key()
+            ));
+        }
+    };
+    // A description that the alias was made from is the kftray alias; else the host name,
+    // which kftray takes from the alias; else the alias.
+    let alias = match (&draft.description, &draft.domain) {
+        (Some(d), _) if came_from(&draft.alias, d, draft.target.value()) => d.clone(),
+        (_, Some(domain)) => domain.clone(),
+        _ => draft.alias.clone(),
+    };
+    let several = draft.ports.len() > 1;
+    draft
+        .ports
+        .iter()
+        .map(|pair| {
+            let remote = match &pair.remote {
+                PortRef::Number(n) => *n,
+                PortRef::Name(name) => {
+                    return Err(format!(
+                        "kftray's JSON has port numbers only, and remote port `{name}` is a name"
+                    ));
+                }
+            };
+            Ok(KftrayConfig {
+                alias: Some(if several {
+                    format!("{alias}-{remote}")
+                } else {
+                    alias.clone()
+                }),
+                context: draft.context.clone(),
+                domain_enabled: draft.domain.as_ref().map(|_| true),
+                kubeconfig: draft.kubeconfig.clone(),
+                local_address: draft.local_address.clone(),
+                local_port: match pair.local {
+                    Some(LocalPort::Any) => None,
+                    _ => pair.fixed_local(),
+                },
+                namespace: Some(namespace.to_owned()),
+                protocol: Some(draft.protocol.to_string()),
+                remote_address: remote_address.clone(),
+                remote_port: Some(remote),
+                service: service.clone(),
+                target: target.clone(),
+                workload_type: Some(workload.to_owned()),
+            })
+        })
+        .collect()
+}
