@@ -10,26 +10,40 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+/// A key's value: the forward's own, else the one in `[defaults]`.
+fn inherited<'a, T>(own: &'a Option<At<T>>, defaults: &'a Option<At<T>>) -> Option<&'a At<T>> {
+    own.as_ref().or(defaults.as_ref())
+}
+
+/// The value, unless it is blank (then an issue says so, and how to get the default).
+fn not_blank<'a>(
+    value: &'a At<String>,
+    code: &'static str,
+    message: &'static str,
+    help: &'static str,
+    issues: &mut Vec<Issue>,
+) -> Option<&'a At<String>> {
+    if value.value.trim().is_empty() {
+        issues.push(
+            Issue::new(code, message)
+                .label(value.span.clone(), "empty")
+                .help(help),
+        );
+        return None;
+    }
+    Some(value)
+}
+
 impl Context<'_> {
     pub(super) fn context(&self, spec: &ForwardSpec, issues: &mut Vec<Issue>) -> Option<String> {
-        let value = spec.context.as_ref().or(self.defaults.context.as_ref())?;
-        if value.value.trim().is_empty() {
-            issues.push(
-                Issue::new("kftray::context", "empty context name")
-                    .label(value.span.clone(), "empty")
-                    .help("remove the key to use the kubeconfig's current context"),
-            );
-            return None;
-        }
-        Some(value.value.clone())
+        let value = inherited(&spec.context, &self.defaults.context)?;
+        let help = "remove the key to use the kubeconfig's current context";
+        not_blank(value, "kftray::context", "empty context name", help, issues)
+            .map(|v| v.value.clone())
     }
 
     pub(super) fn namespace(&self, spec: &ForwardSpec, issues: &mut Vec<Issue>) -> Option<String> {
-        let value = spec
-            .namespace
-            .as_ref()
-            .or(self.defaults.namespace.as_ref())?;
-        namespace_name(value, issues)
+        namespace_name(inherited(&spec.namespace, &self.defaults.namespace)?, issues)
     }
 
     pub(super) fn kubeconfig(
@@ -37,18 +51,9 @@ impl Context<'_> {
         spec: &ForwardSpec,
         issues: &mut Vec<Issue>,
     ) -> Option<PathBuf> {
-        let value = spec
-            .kubeconfig
-            .as_ref()
-            .or(self.defaults.kubeconfig.as_ref())?;
-        if value.value.trim().is_empty() {
-            issues.push(
-                Issue::new("kftray::kubeconfig", "empty kubeconfig path")
-                    .label(value.span.clone(), "empty")
-                    .help("remove the key to use $KUBECONFIG or ~/.kube/config"),
-            );
-            return None;
-        }
+        let value = inherited(&spec.kubeconfig, &self.defaults.kubeconfig)?;
+        let help = "remove the key to use $KUBECONFIG or ~/.kube/config";
+        let value = not_blank(value, "kftray::kubeconfig", "empty kubeconfig path", help, issues)?;
         let declared_in = self
             .map
             .file_at(value.span.start)
@@ -64,11 +69,7 @@ impl Context<'_> {
         issues: &mut Vec<Issue>,
         bad_addresses: &mut Vec<Range<usize>>,
     ) -> IpAddr {
-        let Some(value) = spec
-            .local_address
-            .as_ref()
-            .or(self.defaults.local_address.as_ref())
-        else {
+        let Some(value) = inherited(&spec.local_address, &self.defaults.local_address) else {
             return IpAddr::V4(Ipv4Addr::LOCALHOST);
         };
         let Ok(address) = value.value.trim().parse::<IpAddr>() else {
