@@ -1,6 +1,7 @@
 //! The house keeps its shape: no module imports one that imports it back, among the siblings
 //! of any folder of `src/`, `spdy/src/` and `relay-server/src/` (a circle means two files that
-//! are one job, or a type that lives in the wrong one).
+//! are one job, or a type that lives in the wrong one); and the layers of `src/` only import
+//! the layers below them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -185,4 +186,67 @@ fn the_checker_sees_a_circle() {
     let found = circles(&edges(dir.path()));
     let expected: BTreeSet<String> = ["a::b", "a::c"].map(String::from).into();
     assert_eq!(found, BTreeSet::from([expected]));
+}
+
+/// The layers of `src/`, lowest first: each may use those before it, never one after it.
+/// The data path reads upwards: source → config → plan (reconcile) → engine, which drives
+/// forwards over transports to clusters and relays; the command line sits on top.
+const LAYERS: [&str; 17] = [
+    "error_chain",
+    "backoff",
+    "target",
+    "api_error",
+    "config",
+    "state",
+    "edit",
+    "source",
+    "reconcile",
+    "resolve",
+    "forward",
+    "transport",
+    "cluster",
+    "relay",
+    "interop",
+    "engine",
+    "cli",
+];
+
+/// Every `crate::<layer>` a file of each layer names, as (from, to) pairs.
+fn layer_uses(src: &Path) -> BTreeSet<(String, String)> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut uses = BTreeSet::new();
+    for file in files {
+        let Some(from) = module_of(src, &file).first().cloned() else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (at, _) in text.match_indices("crate::") {
+            let to: String = text[at + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if to != from {
+                uses.insert((from.clone(), to));
+            }
+        }
+    }
+    uses
+}
+
+#[test]
+fn each_layer_uses_only_the_layers_below_it() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let rank = |m: &str| LAYERS.iter().position(|l| *l == m);
+    let mut upwards = Vec::new();
+    for (from, to) in layer_uses(&src) {
+        match (rank(&from), rank(&to)) {
+            (Some(f), Some(t)) if t > f => upwards.push(format!("{from} uses {to}")),
+            (None, _) if from != "lib" && from != "main" => {
+                upwards.push(format!("{from} is in no layer (add it to LAYERS)"))
+            }
+            _ => {}
+        }
+    }
+    assert!(upwards.is_empty(), "{upwards:#?}");
 }
