@@ -8,15 +8,14 @@
 
 use super::selector::{selector_string, workload_selector};
 use super::{container_port, is_usable, rank_pods, service_target};
-use crate::api_error::{describe, describe_watch};
-use crate::target::{Endpoint, PortRef, Target, WorkloadKind};
+use crate::api_error::describe_watch;
+use crate::target::{Endpoint, PortRef, Target};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 use tokio::sync::watch;
 

@@ -14,6 +14,6 @@ mod selector;
 
 pub use crate::target::{Endpoint, PortRef, Target, WorkloadKind};
 pub use follow::{Resolution, ServiceStep, each_service_state, follow};
-pub use selector::label_selector_string;
 pub use ports::{PortError, container_port, service_target};
 pub use ranking::{is_usable, rank_pods};
+pub use selector::label_selector_string;

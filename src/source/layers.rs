@@ -108,7 +108,11 @@ pub(super) fn read_local(config: &Path, required: bool) -> Result<Vec<Layer>, Di
 }
 
 /// The repository to follow: `--git` if given, else the files' `[sync]`, else none.
-pub(super) fn git_spec(spec: &Spec, project: &Path, local: &[Layer]) -> Result<Option<GitSpec>, Diagnostics> {
+pub(super) fn git_spec(
+    spec: &Spec,
+    project: &Path,
+    local: &[Layer],
+) -> Result<Option<GitSpec>, Diagnostics> {
     let invalid = |message: String| {
         Diagnostics::file_problem("kftray::sync", spec.config.clone(), message, None)
     };

@@ -15,11 +15,11 @@ pub use update::{Cause, GitInfo, RemoteRev, Revision, Start, StartError, Update}
 
 use crate::config::{self, Diagnostics, Effective, Layer};
 use file::{Changed, FileWatcher};
-use git::follow::{AppliedMarker, Follower, GitSpec, Polled};
+use git::follow::{Follower, Polled};
 use git::{RemoteFile, Unreadable};
 use layers::{compose, git_spec, read_local};
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -361,4 +361,3 @@ impl Drop for Following {
         self.task.abort();
     }
 }
-

@@ -1,9 +1,9 @@
 //! The rows of the state database, as the rest of kftray reads and writes them.
 
 use super::RunId;
+use crate::config;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::Serialize;
-use crate::config;
 use std::path::Path;
 
 /// One `kftray up` process, live or ended.

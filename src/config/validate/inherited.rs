@@ -43,7 +43,10 @@ impl Context<'_> {
     }
 
     pub(super) fn namespace(&self, spec: &ForwardSpec, issues: &mut Vec<Issue>) -> Option<String> {
-        namespace_name(inherited(&spec.namespace, &self.defaults.namespace)?, issues)
+        namespace_name(
+            inherited(&spec.namespace, &self.defaults.namespace)?,
+            issues,
+        )
     }
 
     pub(super) fn kubeconfig(
@@ -53,7 +56,13 @@ impl Context<'_> {
     ) -> Option<PathBuf> {
         let value = inherited(&spec.kubeconfig, &self.defaults.kubeconfig)?;
         let help = "remove the key to use $KUBECONFIG or ~/.kube/config";
-        let value = not_blank(value, "kftray::kubeconfig", "empty kubeconfig path", help, issues)?;
+        let value = not_blank(
+            value,
+            "kftray::kubeconfig",
+            "empty kubeconfig path",
+            help,
+            issues,
+        )?;
         let declared_in = self
             .map
             .file_at(value.span.start)

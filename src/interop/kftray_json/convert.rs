@@ -1,8 +1,10 @@
 //! Between kftray's JSON entries and kftray.toml's drafts, both ways.
 
-use super::*;
 use super::read::set;
+use super::*;
 
+/// The forwards an entry describes, or its problems (at the fields that cause them). The
+/// alias is the entry's own turned into a DNS label; uniqueness is the caller's business.
 pub(super) fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> {
     let c = &entry.config;
     let mut issues = Vec::new();

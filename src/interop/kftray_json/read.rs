@@ -282,8 +282,3 @@ pub(super) fn set(value: &Option<String>) -> Option<String> {
         .filter(|v| !PLACEHOLDERS.contains(v))
         .map(str::to_owned)
 }
-
-/// The forwards an entry describes, or its problems (at the fields that cause them). The
-/// alias is the entry's own turned into a DNS label; uniqueness is the caller's business.
-/// A note about one field: where, and what.
-type Note = (Range<usize>, String);
