@@ -8,7 +8,6 @@
 //! credentials, is an error for that key only: other clusters keep working.
 
 use crate::api_error;
-use crate::transport::{Deadlines, PodConnector};
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -34,22 +33,6 @@ pub struct Cluster {
     /// The context's namespace, else "default": what forwards without a namespace use.
     pub default_namespace: String,
     pub server: String,
-    connectors: Arc<Mutex<HashMap<String, Arc<PodConnector>>>>,
-}
-
-impl Cluster {
-    /// The port-forward transport of `namespace`, shared by every forward (and relay) of this
-    /// cluster there: forwards to the same pod then ride one multiplexed session, instead of
-    /// each holding a connection, its TLS state and its header compressors of its own.
-    pub fn pods(&self, namespace: &str) -> Arc<PodConnector> {
-        let mut connectors = self.connectors.lock().unwrap_or_else(|e| e.into_inner());
-        connectors
-            .entry(namespace.to_owned())
-            .or_insert_with(|| {
-                PodConnector::new(self.client.clone(), namespace, Deadlines::default())
-            })
-            .clone()
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,12 +100,6 @@ impl Clusters {
         *slot = Some(cluster.clone());
         Ok(cluster)
     }
-
-    /// Forgets a cluster, so the next `get` reconnects (after its credentials changed, say).
-    pub fn forget(&self, key: &ClusterKey) {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.remove(key);
-    }
 }
 
 async fn connect(key: &ClusterKey) -> Result<Cluster, ClusterError> {
@@ -156,7 +133,6 @@ async fn connect(key: &ClusterKey) -> Result<Cluster, ClusterError> {
         context,
         default_namespace,
         server,
-        connectors: Arc::default(),
     })
 }
 

@@ -2,7 +2,7 @@
 
 use super::connect::{LateConnector, connect_cluster};
 use super::{Relayed, RunSpec, relayed};
-use crate::cluster::Clusters;
+use crate::cluster::{ClusterKey, Clusters};
 use crate::config::Protocol;
 use crate::forward::{
     Activity, BindError, ConnectionError, Serving, Tuning, UdpTuning, bind_udp, drain, listen,
@@ -11,6 +11,7 @@ use crate::forward::{
 use crate::relay::Relays;
 use crate::resolve::{Endpoint, Resolution, follow};
 use crate::state::ForwardState;
+use crate::transport::Transports;
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -77,6 +78,7 @@ impl RunningForward {
         name: &str,
         spec: RunSpec,
         clusters: Arc<Clusters>,
+        transports: Arc<Transports<ClusterKey>>,
         relays: Arc<Relays>,
         tuning: Tuning,
     ) -> Result<RunningForward, BindError> {
@@ -127,7 +129,13 @@ impl RunningForward {
                 resolution_tx,
             ))
         } else {
-            Box::pin(find_pods(spec.clone(), clusters, connector, resolution_tx))
+            Box::pin(find_pods(
+                spec.clone(),
+                clusters,
+                transports,
+                connector,
+                resolution_tx,
+            ))
         };
         // Every log line of this forward, its pod search and its connections names it.
         let span = tracing::info_span!("forward", name = %name, local = %local);
@@ -225,6 +233,7 @@ impl RunningForward {
 async fn find_pods(
     spec: RunSpec,
     clusters: Arc<Clusters>,
+    transports: Arc<Transports<ClusterKey>>,
     connector: Arc<LateConnector>,
     out: watch::Sender<Resolution>,
 ) {
@@ -233,7 +242,7 @@ async fn find_pods(
         .namespace
         .clone()
         .unwrap_or_else(|| cluster.default_namespace.clone());
-    let pods = cluster.pods(&namespace);
+    let pods = transports.pods(&spec.cluster, &cluster.client, &namespace);
     connector.set_connect(Arc::new(pods.clone()));
     let mut found = follow(cluster.client, &namespace, spec.target, spec.remote_port);
     loop {

@@ -25,10 +25,11 @@ pub use run::{UpError, UpOptions, run};
 pub use selection::{Selection, SelectionError, desired};
 pub use spec::{LocalBind, Relayed, RunSpec};
 
-use crate::cluster::Clusters;
+use crate::cluster::{ClusterKey, Clusters};
 use crate::forward::Tuning;
 use crate::reconcile::{Action, plan};
 use crate::relay::{Owner, Relays};
+use crate::transport::Transports;
 use forward::RunningForward;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub struct Applied {
 
 pub struct Supervisor {
     clusters: Arc<Clusters>,
+    transports: Arc<Transports<ClusterKey>>,
     relays: Arc<Relays>,
     tuning: Tuning,
     running: BTreeMap<String, RunningForward>,
@@ -65,9 +67,11 @@ impl Supervisor {
     /// A supervisor for `project` (the folder of its kftray.toml), which its relay pods name
     /// as their owner.
     pub fn for_project(tuning: Tuning, project: &str) -> Supervisor {
+        let transports = Arc::new(Transports::default());
         Supervisor {
             clusters: Arc::new(Clusters::new()),
-            relays: Relays::new(Owner::current(project)),
+            transports: transports.clone(),
+            relays: Relays::new(Owner::current(project), transports),
             tuning,
             running: BTreeMap::new(),
         }
@@ -116,6 +120,7 @@ impl Supervisor {
             name,
             spec,
             self.clusters.clone(),
+            self.transports.clone(),
             self.relays.clone(),
             self.tuning,
         )

@@ -5,7 +5,7 @@ use super::keeper::{self, Keeper, RelayState};
 use super::owner::Owner;
 use crate::cluster::{Cluster, ClusterKey};
 use crate::config::Relay as RelaySettings;
-use crate::transport::PodConnector;
+use crate::transport::{PodConnector, Transports};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,6 +45,7 @@ impl Relay {
 
 pub struct Relays {
     owner: Owner,
+    transports: Arc<Transports<ClusterKey>>,
     relays: Mutex<HashMap<RelayKey, Arc<Relay>>>,
     keepers: TaskTracker,
 }
@@ -55,9 +56,11 @@ pub struct RelayLease {
 }
 
 impl Relays {
-    pub fn new(owner: Owner) -> Arc<Relays> {
+    /// Relays that say they belong to `owner`, reached over `transports`.
+    pub fn new(owner: Owner, transports: Arc<Transports<ClusterKey>>) -> Arc<Relays> {
         Arc::new(Relays {
             owner,
+            transports,
             relays: Mutex::new(HashMap::new()),
             keepers: TaskTracker::new(),
         })
@@ -83,7 +86,9 @@ impl Relays {
             "starting kftray's relay in namespace {}",
             key.namespace
         )));
-        let connector = cluster.pods(&key.namespace);
+        let connector = self
+            .transports
+            .pods(&key.cluster, &cluster.client, &key.namespace);
         let relay = Arc::new(Relay {
             key: key.clone(),
             state,

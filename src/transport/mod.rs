@@ -2,10 +2,12 @@
 //! sessions that carry every local connection to a pod.
 
 mod channel_v4;
+mod owner;
 mod pool;
 mod upgrade;
 mod with_failure;
 
+pub use owner::Transports;
 pub use pool::{Deadlines, PodConnector};
 pub use upgrade::{
     CHANNEL_V4, Io, SPDY_OVER_WEBSOCKET, UpgradeError, portforward_path, raw_spdy, websocket,
