@@ -14,6 +14,7 @@ mod limits;
 mod observer;
 mod record;
 mod relayed;
+mod retry;
 mod run;
 mod selection;
 mod spec;

@@ -3,8 +3,8 @@
 
 use super::following::Following;
 use super::record::Record;
+use super::retry::Retry;
 use super::{Applied, Observer, RunSpec, SelectionError, Supervisor, desired};
-use crate::backoff::Backoff;
 use crate::config::Diagnostics;
 use crate::forward::Tuning;
 use crate::source::git::short;
@@ -13,15 +13,9 @@ use crate::state::{EventKind, State, StateError, project_of};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// How often counters reach the state database (and so `kftray status`).
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-/// How soon a forward that could not start (a taken port) is tried again, and the longest
-/// wait between tries.
-const RETRY_FIRST: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(30);
-
 pub struct UpOptions {
     pub config: PathBuf,
     /// Only these forwards (by alias, or `alias:PORT` for one entry of a `ports` list).
@@ -129,45 +123,6 @@ struct Session<'a> {
     /// The sync error last printed, so that retries do not repeat it.
     sync_error_said: Option<String>,
     observer: &'a mut dyn Observer,
-}
-
-/// Forwards that could not start (a taken port), with why, tried again with backoff until
-/// they do: the next reload is not the only chance.
-struct Retry {
-    failed: BTreeMap<String, String>,
-    backoff: Backoff,
-    at: Option<Instant>,
-}
-
-impl Default for Retry {
-    fn default() -> Retry {
-        Retry {
-            failed: BTreeMap::new(),
-            backoff: Backoff::new(RETRY_FIRST, RETRY_MAX),
-            at: None,
-        }
-    }
-}
-
-impl Retry {
-    /// After an apply of every desired forward: those that failed are exactly these.
-    fn failed_now(&mut self, failed: &[(String, String)]) {
-        self.failed = failed.iter().cloned().collect();
-        self.at = if self.failed.is_empty() {
-            self.backoff.reset();
-            None
-        } else {
-            Some(Instant::now() + self.backoff.next_delay())
-        };
-    }
-
-    /// Resolves when it is time for the next try; never, with nothing to try.
-    async fn due(&self) {
-        match self.at {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
-    }
 }
 
 impl Session<'_> {
