@@ -16,6 +16,7 @@ use std::time::Duration;
 
 /// How often counters reach the state database (and so `kftray status`).
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
 pub struct UpOptions {
     pub config: PathBuf,
     /// Only these forwards (by alias, or `alias:PORT` for one entry of a `ports` list).
