@@ -16,13 +16,14 @@ mod health;
 mod keeper;
 mod owner;
 mod relays;
+mod session;
 mod template;
 
 pub use destination::{DestinationState, follow_destination};
 pub use dial::RelayDialer;
-pub use keeper::RelayState;
 pub use owner::{Owner, SELECTOR, leftover};
 pub use relays::{RelayKey, RelayLease, Relays};
+pub use session::RelayState;
 pub use template::{DEFAULT_IMAGE, Template};
 
 /// What to tell a user the cluster refused: the verb and resource kftray needs, where, and

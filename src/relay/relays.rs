@@ -1,8 +1,9 @@
 //! The relays of a `kftray up` run: one per (cluster, namespace, settings), shared by every
 //! forward that needs it, stopped (and its pod deleted) a moment after the last one lets go.
 
-use super::keeper::{self, Keeper, RelayState};
+use super::keeper::{self, Keeper};
 use super::owner::Owner;
+use super::session::RelayState;
 use crate::cluster::{Cluster, ClusterKey};
 use crate::config::Relay as RelaySettings;
 use crate::transport::{PodConnector, Transports};

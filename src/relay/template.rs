@@ -2,7 +2,7 @@
 //! from it for one relay.
 
 use super::owner::Owner;
-use crate::config::{ManifestError, RelayManifest};
+use crate::config::{ManifestError, ManifestFileError, RelayManifest};
 use k8s_openapi::api::core::v1::Pod;
 use std::path::Path;
 
@@ -27,7 +27,7 @@ impl Template {
     }
 
     /// The manifest at `path`, or the built-in one.
-    pub fn load(path: Option<&Path>) -> Result<Template, String> {
+    pub fn load(path: Option<&Path>) -> Result<Template, ManifestFileError> {
         match path {
             None => Ok(Template::built_in()),
             Some(path) => RelayManifest::read(path).map(Template::from),

@@ -1,0 +1,104 @@
+//! The heartbeat session with a relay pod, held through the same port-forward transport as
+//! TCP forwards: its state is the relay's state for the forwards that use it.
+
+use super::forbidden;
+use super::handshake::handshake;
+use crate::backoff::Backoff;
+use crate::forward::Connect;
+use crate::resolve::Endpoint;
+use crate::transport::PodConnector;
+use futures::{SinkExt, StreamExt};
+use relay_server::io::FrameCodec;
+use relay_server::protocol::{Frame, Request};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::codec::Framed;
+
+/// The session pings this often, and gives up on a pong after `PONG_WAIT`.
+const PING_EVERY: Duration = Duration::from_secs(5);
+const PONG_WAIT: Duration = Duration::from_secs(10);
+
+/// Where a relay stands, as the forwards using it see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayState {
+    /// Being created, started or reconnected; the text says what is awaited.
+    Starting(String),
+    /// Its session is up: connections can go to `pod` on `port`.
+    Ready { pod: String, uid: String, port: u16 },
+    /// Something only a person can fix (a permission, an image); retried meanwhile.
+    Failed(String),
+}
+
+/// The heartbeat session with the relay, reopened whenever it drops; its state is the
+/// relay's state for the forwards.
+pub(super) async fn sessions(
+    connector: Arc<PodConnector>,
+    endpoint: Endpoint,
+    namespace: String,
+    state: watch::Sender<RelayState>,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        let started = tokio::time::Instant::now();
+        let why = session(&connector, &endpoint, &state).await;
+        let next = if why.starts_with("403") {
+            RelayState::Failed(forbidden("create", "pods/portforward", &namespace, &why))
+        } else {
+            RelayState::Starting(format!("reconnecting to relay pod {}: {why}", endpoint.pod))
+        };
+        tracing::info!(pod = endpoint.pod, "relay session: {why}");
+        state.send_replace(next);
+        // A session that lasted a while was a success: the next failure starts afresh.
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff.reset();
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+}
+
+/// One session: opened through the port-forward, announced Ready, pinged until a pong is
+/// late or the stream breaks. Returns why it ended.
+async fn session(
+    connector: &Arc<PodConnector>,
+    endpoint: &Endpoint,
+    state: &watch::Sender<RelayState>,
+) -> String {
+    let mut stream = match connector.connect(endpoint).await {
+        Ok(stream) => stream,
+        Err(e) => return e.to_string(),
+    };
+    if let Err(e) = handshake(&mut stream, &Request::Session { id: 0 }).await {
+        return e.to_string();
+    }
+    state.send_replace(RelayState::Ready {
+        pod: endpoint.pod.clone(),
+        uid: endpoint.uid.clone(),
+        port: endpoint.port,
+    });
+    let mut framed = Framed::new(stream, FrameCodec);
+    let mut n: u64 = 0;
+    loop {
+        tokio::time::sleep(PING_EVERY).await;
+        n += 1;
+        if let Err(e) = framed.send(Frame::<&[u8]>::Ping(n)).await {
+            return format!("the session broke: {e}");
+        }
+        let pong = tokio::time::timeout(PONG_WAIT, async {
+            loop {
+                match framed.next().await {
+                    Some(Ok(Frame::Pong(v))) if v == n => return Ok(()),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.to_string()),
+                    None => return Err("the relay closed the session".to_string()),
+                }
+            }
+        })
+        .await;
+        match pong {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return why,
+            Err(_) => return format!("no answer to a heartbeat within {PONG_WAIT:?}"),
+        }
+    }
+}
