@@ -2,10 +2,9 @@
 //! and all of them in one run; valid files resolve with every default applied.
 
 use super::*;
-use std::net::IpAddr;
 
 /// (code, line, column) of each finding.
-fn findings(text: &str) -> Vec<(String, usize, usize)> {
+pub(super) fn findings(text: &str) -> Vec<(String, usize, usize)> {
     match load_str("kftray.toml", text) {
         Ok(_) => Vec::new(),
         Err(d) => d
@@ -16,7 +15,7 @@ fn findings(text: &str) -> Vec<(String, usize, usize)> {
     }
 }
 
-fn one(text: &str) -> (String, usize, usize) {
+pub(super) fn one(text: &str) -> (String, usize, usize) {
     let found = findings(text);
     assert_eq!(found.len(), 1, "expected one finding, got {found:?}");
     found.into_iter().next().unwrap()
@@ -26,7 +25,7 @@ fn code(c: &str, line: usize, column: usize) -> (String, usize, usize) {
     (format!("kftray::{c}"), line, column)
 }
 
-const WEB: &str = "[forwards.web]\nservice = \"web\"\nremote_port = 80\n";
+pub(super) const WEB: &str = "[forwards.web]\nservice = \"web\"\nremote_port = 80\n";
 
 #[test]
 fn toml_syntax_errors_are_located() {
@@ -329,286 +328,6 @@ fn every_problem_is_reported_in_one_run() {
 }
 
 #[test]
-fn defaults_apply_and_forwards_override_them() {
-    let text = "[defaults]\ncontext = \"dev\"\nnamespace = \"shop\"\nlocal_address = \"127.0.0.3\"\n\
-                [forwards.web]\nservice = \"web\"\nremote_port = 80\n\
-                [forwards.db]\nstatefulset = \"pg\"\nremote_port = 5432\nlocal_port = \"any\"\n\
-                namespace = \"data\"\ncontext = \"prod\"\n";
-    let e = load_str("kftray.toml", text).unwrap();
-    let (db, web) = (&e.forwards[0], &e.forwards[1]);
-    assert_eq!(web.context.as_deref(), Some("dev"));
-    assert_eq!(web.namespace.as_deref(), Some("shop"));
-    assert_eq!(web.local_address, "127.0.0.3".parse::<IpAddr>().unwrap());
-    assert_eq!(
-        web.local_port,
-        LocalPort::Fixed(80),
-        "local port defaults to the remote number"
-    );
-    assert_eq!(web.protocol, Protocol::Tcp);
-    assert!(web.enabled);
-    assert_eq!(db.context.as_deref(), Some("prod"));
-    assert_eq!(db.namespace.as_deref(), Some("data"));
-    assert_eq!(db.local_port, LocalPort::Any);
-    assert_eq!(
-        db.target,
-        Target::Workload {
-            workload: WorkloadKind::StatefulSet,
-            name: "pg".into()
-        }
-    );
-    let bare = load_str("kftray.toml", WEB).unwrap();
-    assert_eq!(bare.forwards[0].context, None);
-    assert_eq!(bare.forwards[0].namespace, None);
-    assert_eq!(
-        bare.forwards[0].local_address,
-        "127.0.0.1".parse::<IpAddr>().unwrap()
-    );
-}
-
-#[test]
-fn a_ports_list_makes_one_forward_per_port() {
-    let text =
-        "[forwards.api]\nservice = \"api\"\nports = [\"8080:http\", \"9090\", \"any:grpc\"]\n";
-    let e = load_str("kftray.toml", text).unwrap();
-    let names: Vec<_> = e.forwards.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["api:9090", "api:grpc", "api:http"]);
-    assert_eq!(e.forwards[0].local_port, LocalPort::Fixed(9090));
-    assert_eq!(e.forwards[1].local_port, LocalPort::Any);
-    assert_eq!(e.forwards[2].remote_port, PortRef::Name("http".into()));
-    let text = "[forwards.api]\nservice = \"api\"\nports = [\"http\"]\n";
-    assert_eq!(one(text).0, "kftray::ports");
-    let text = "[forwards.api]\nservice = \"api\"\nports = [\"80\"]\nremote_port = 80\n";
-    assert_eq!(one(text).0, "kftray::ports");
-}
-
-#[test]
-fn kubeconfig_paths_expand_home_and_resolve_against_the_file() {
-    let text = format!("{WEB}kubeconfig = \"clusters/dev.yaml\"\n");
-    let e = load_str("/project/kftray.toml", &text).unwrap();
-    assert_eq!(
-        e.forwards[0].kubeconfig.as_deref(),
-        Some(std::path::Path::new("/project/clusters/dev.yaml"))
-    );
-    if let Some(home) = std::env::var_os("HOME") {
-        let text = format!("{WEB}kubeconfig = \"~/.kube/dev\"\n");
-        let e = load_str("/project/kftray.toml", &text).unwrap();
-        assert_eq!(
-            e.forwards[0].kubeconfig,
-            Some(std::path::PathBuf::from(home).join(".kube/dev"))
-        );
-    }
-}
-
-#[test]
-fn the_local_file_overrides_by_alias_and_points_into_itself() {
-    let base = "[defaults]\ncontext = \"dev\"\n\
-                [forwards.web]\nservice = \"web\"\nremote_port = 80\nlocal_port = 3000\n\
-                [forwards.db]\nservice = \"db\"\nremote_port = 5432\n";
-    let local = "[defaults]\ncontext = \"dev-eu\"\n\
-                 [forwards.web]\nlocal_port = 13000\n\
-                 [forwards.db]\npod = \"db-0\"\n\
-                 [forwards.mine]\npod = \"debug\"\nremote_port = 4000\n";
-    let e = load_layers(vec![
-        Layer::local("kftray.toml", base),
-        Layer::local("kftray.local.toml", local),
-    ])
-    .unwrap();
-    let by_name = |n: &str| e.forwards.iter().find(|f| f.name == n).unwrap();
-    assert_eq!(by_name("web").local_port, LocalPort::Fixed(13000));
-    assert_eq!(by_name("web").context.as_deref(), Some("dev-eu"));
-    // A target in the overlay replaces the base's target instead of adding a second one.
-    assert_eq!(
-        by_name("db").target,
-        Target::Pod {
-            name: "db-0".into()
-        }
-    );
-    assert_eq!(by_name("mine").remote_port, PortRef::Number(4000));
-    assert_eq!(
-        e.files,
-        [
-            std::path::PathBuf::from("kftray.toml"),
-            "kftray.local.toml".into()
-        ]
-    );
-
-    let local = "[forwards.db]\nlocal_port = 3000\n";
-    let d = load_layers(vec![
-        Layer::local("kftray.toml", base),
-        Layer::local("kftray.local.toml", local),
-    ])
-    .unwrap_err();
-    let f = &d.findings()[0];
-    assert_eq!(f.code, "kftray::port-conflict");
-    let files: Vec<_> = f
-        .labels
-        .iter()
-        .map(|l| (l.file.to_str().unwrap(), l.line))
-        .collect();
-    assert_eq!(files, [("kftray.local.toml", 2), ("kftray.toml", 6)]);
-    let rendered = d.render(false, 100);
-    assert!(rendered.contains("[kftray.toml:6:14]"), "{rendered}");
-    assert!(rendered.contains("[kftray.local.toml:2:14]"), "{rendered}");
-}
-
-const TEAM: &str = "git:https://git.example/team/env.git@1a2b3c4:kftray.toml";
-
-#[test]
-fn three_layers_merge_in_order_and_relative_paths_of_the_team_file_resolve_in_the_project() {
-    let team = "[defaults]\nnamespace = \"shop\"\nkubeconfig = \"kube/dev.yaml\"\n\
-                [forwards.web]\nservice = \"web\"\nremote_port = 80\nlocal_port = 3000\n\
-                [forwards.db]\nservice = \"db\"\nremote_port = 5432\n";
-    let mine = "[sync]\nrepo = \"https://git.example/team/env.git\"\n\
-                [forwards.web]\nlocal_port = 13000\n[forwards.mine]\npod = \"debug\"\nremote_port = 4000\n";
-    let personal = "[forwards.web]\nlocal_port = 23000\n";
-    let e = load_layers(vec![
-        Layer::remote(TEAM, team, "/project".into()),
-        Layer::local("/project/kftray.toml", mine),
-        Layer::local("/project/kftray.local.toml", personal),
-    ])
-    .unwrap();
-    let by_name = |n: &str| e.forwards.iter().find(|f| f.name == n).unwrap();
-    assert_eq!(by_name("web").local_port, LocalPort::Fixed(23000));
-    assert_eq!(by_name("db").namespace.as_deref(), Some("shop"));
-    assert_eq!(
-        by_name("db").kubeconfig.as_deref(),
-        Some(std::path::Path::new("/project/kube/dev.yaml"))
-    );
-    assert!(e.forwards.iter().any(|f| f.name == "mine"));
-    assert_eq!(e.sync.unwrap().repo, "https://git.example/team/env.git");
-    assert_eq!(e.files.len(), 3);
-
-    // A mistake in the team's file is reported in the team's file.
-    let d = load_layers(vec![
-        Layer::remote(
-            TEAM,
-            "[forwards.web]\nservice = \"web\"\nremote_prot = 80\n",
-            "/p".into(),
-        ),
-        Layer::local("/p/kftray.toml", ""),
-    ])
-    .unwrap_err();
-    assert_eq!(d.findings()[0].file, std::path::Path::new(TEAM));
-    assert_eq!(d.findings()[0].line, Some(3));
-}
-
-#[test]
-fn the_team_file_cannot_choose_what_the_relay_pod_runs() {
-    let team = format!("{WEB}\n[relay]\nimage = \"evil.example/miner:1\"\n");
-    let d = load_layers(vec![Layer::remote(TEAM, team.as_str(), "/p".into())]).unwrap_err();
-    let f = &d.findings()[0];
-    assert_eq!(
-        (f.code.as_str(), f.file.to_str().unwrap(), f.line, f.column),
-        ("kftray::trust", TEAM, Some(6), Some(9))
-    );
-    assert!(f.help.as_deref().unwrap().contains("kftray.local.toml"));
-
-    // The user's own file may choose it, over the team's.
-    let mine = "[relay]\nimage = \"registry.example/kftray-relay:0.1.0\"\n";
-    let e = load_layers(vec![
-        Layer::remote(TEAM, team.as_str(), "/p".into()),
-        Layer::local("/p/kftray.local.toml", mine),
-    ])
-    .unwrap();
-    assert_eq!(
-        e.relay.image.as_deref(),
-        Some("registry.example/kftray-relay:0.1.0")
-    );
-}
-
-#[test]
-fn the_team_file_cannot_expose_this_machine_to_the_network() {
-    let exposed = format!("{WEB}local_address = \"0.0.0.0\"\nexpose_to_network = true\n");
-    let d = load_layers(vec![Layer::remote(TEAM, exposed.as_str(), "/p".into())]).unwrap_err();
-    let f = &d.findings()[0];
-    assert_eq!(
-        (f.code.as_str(), f.file.to_str().unwrap(), f.line, f.column),
-        ("kftray::trust", TEAM, Some(5), Some(21))
-    );
-    assert_eq!(f.labels[1].line, 4, "the address is labelled too");
-    assert!(f.help.as_deref().unwrap().contains("kftray.local.toml"));
-    let rendered = d.render(false, 100);
-    assert!(
-        rendered.contains("only your own files can allow this"),
-        "{rendered}"
-    );
-
-    // The same opt-in in the user's own file is theirs to give.
-    let allowed = "[forwards.web]\nexpose_to_network = true\n";
-    let e = load_layers(vec![
-        Layer::remote(TEAM, exposed.as_str(), "/p".into()),
-        Layer::local("/p/kftray.local.toml", allowed),
-    ])
-    .unwrap();
-    assert!(e.forwards[0].local_address.is_unspecified());
-    // And an address from the team's [defaults] with the opt-in given locally.
-    let team = format!("[defaults]\nlocal_address = \"0.0.0.0\"\n{WEB}");
-    assert!(
-        load_layers(vec![
-            Layer::remote(TEAM, team.as_str(), "/p".into()),
-            Layer::local("/p/kftray.local.toml", allowed),
-        ])
-        .is_ok()
-    );
-    // Loopback addresses need nobody's permission.
-    let loopback = format!("{WEB}local_address = \"127.0.0.9\"\n");
-    assert!(load_layers(vec![Layer::remote(TEAM, loopback.as_str(), "/p".into())]).is_ok());
-}
-
-#[test]
-fn the_team_file_cannot_choose_the_sync_source() {
-    let team = format!("[sync]\nrepo = \"https://evil.example/x.git\"\n{WEB}");
-    let d = load_layers(vec![Layer::remote(TEAM, team.as_str(), "/p".into())]).unwrap_err();
-    let f = &d.findings()[0];
-    assert_eq!(
-        (f.code.as_str(), f.line, f.column),
-        ("kftray::remote-sync", Some(1), Some(2))
-    );
-}
-
-#[test]
-fn tags_select_a_subset_of_the_enabled_forwards() {
-    let text = "[forwards.a]\nservice = \"a\"\nremote_port = 1\ntags = [\"backend\", \"x\"]\n\
-                [forwards.b]\nservice = \"b\"\nremote_port = 2\ntags = [\"frontend\"]\n\
-                [forwards.c]\nservice = \"c\"\nremote_port = 3\ntags = [\"backend\"]\nenabled = false\n";
-    let e = load_str("kftray.toml", text).unwrap();
-    let names = |tags: &[String]| e.selected(tags).map(|f| f.name.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&[]), ["a", "b"]);
-    assert_eq!(names(&["backend".into()]), ["a"]);
-    assert_eq!(e.tags(), ["backend", "frontend", "x"]);
-}
-
-#[test]
-fn sync_resolves_with_defaults() {
-    let text = format!("{WEB}[sync]\nrepo = \"git@github.com:acme/dev.git\"\n");
-    let s = load_str("kftray.toml", &text).unwrap().sync.unwrap();
-    assert_eq!(s.reference, "HEAD");
-    assert_eq!(s.path, std::path::PathBuf::from("kftray.toml"));
-    assert_eq!(s.interval, std::time::Duration::from_secs(60));
-    let text = format!("{WEB}[sync]\nrepo = \"not a url\"\npath = \"../x.toml\"\n");
-    let codes: Vec<_> = findings(&text).into_iter().map(|f| f.0).collect();
-    assert_eq!(codes, ["kftray::sync", "kftray::sync"]);
-}
-
-#[test]
-fn the_effective_config_compares_by_value() {
-    let a = load_str("a.toml", WEB).unwrap();
-    let b = load_str("a.toml", &format!("# a comment\n{WEB}")).unwrap();
-    assert_eq!(a.forwards, b.forwards);
-    let c = load_str("a.toml", &WEB.replace("80", "81")).unwrap();
-    assert_ne!(a.forwards, c.forwards);
-}
-
-#[test]
-fn the_checked_in_schema_is_what_the_model_generates() {
-    let checked_in = include_str!("../../schema/kftray.schema.json");
-    assert!(
-        checked_in == schema_json(),
-        "schema/kftray.schema.json is stale: run `cargo run -- schema > schema/kftray.schema.json`"
-    );
-}
-
-#[test]
 fn findings_survive_a_round_trip_through_json() {
     let d = load_str("kftray.toml", "[forwards.web]\nremote_port = 80\n").unwrap_err();
     let stored = d.to_json();
@@ -647,7 +366,7 @@ fn odd_input_is_reported_not_panicked_on() {
 fn every_finding_has_help() {
     let d = load_str(
         "kftray.toml",
-        include_str!("../../tests/fixtures/many-problems.toml"),
+        include_str!("../../../tests/fixtures/many-problems.toml"),
     )
     .unwrap_err();
     assert!(d.len() >= 10);
@@ -658,3 +377,6 @@ fn every_finding_has_help() {
         assert!(f.help.is_some(), "{f:?}");
     }
 }
+
+mod layers;
+mod resolved;
