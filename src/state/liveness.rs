@@ -19,30 +19,63 @@ impl ProcessId {
     }
 
     pub fn is_alive(&self) -> bool {
-        match (start_marker(self.pid), &self.start) {
-            (Some(now), Some(recorded)) => &now == recorded,
-            (Some(_), None) => true,
-            (None, _) => exists(self.pid),
+        match observe(self.pid) {
+            Observed::Running { start } => match &self.start {
+                Some(recorded) => &start == recorded,
+                None => true,
+            },
+            // A zombie has exited: only its parent has not collected its status yet (or never
+            // will, under a pid 1 that does not reap).
+            Observed::Exited => false,
+            Observed::Unknown => exists(self.pid),
         }
     }
 }
 
-/// Field 22 of /proc/PID/stat: the start time in clock ticks since boot. The command name
+/// What the OS says of a pid.
+enum Observed {
+    /// Running (or stopped), with its start time in clock ticks since boot.
+    Running { start: String },
+    /// Gone, or a zombie.
+    Exited,
+    /// No /proc to ask.
+    Unknown,
+}
+
+/// From /proc/PID/stat: the state (field 3) and the start time (field 22). The command name
 /// (field 2) may hold spaces and parentheses, so fields are counted after its last ')'.
 #[cfg(target_os = "linux")]
-fn start_marker(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    // After the name come field 3 (state) onwards; field 22 is the 20th of those.
-    let start = after_name.split_whitespace().nth(19)?;
-    // A zombie has exited even though its entry remains.
-    let state = after_name.split_whitespace().next()?;
-    (state != "Z").then(|| start.to_string())
+fn observe(pid: u32) -> Observed {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return if std::path::Path::new("/proc/self/stat").exists() {
+            Observed::Exited
+        } else {
+            Observed::Unknown
+        };
+    };
+    let Some(after_name) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return Observed::Unknown;
+    };
+    let mut fields = after_name.split_whitespace();
+    match (fields.next(), fields.nth(18)) {
+        (Some("Z" | "X"), _) => Observed::Exited,
+        (Some(_), Some(start)) => Observed::Running {
+            start: start.to_owned(),
+        },
+        _ => Observed::Unknown,
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn start_marker(_pid: u32) -> Option<String> {
-    None
+fn observe(_pid: u32) -> Observed {
+    Observed::Unknown
+}
+
+fn start_marker(pid: u32) -> Option<String> {
+    match observe(pid) {
+        Observed::Running { start } => Some(start),
+        Observed::Exited | Observed::Unknown => None,
+    }
 }
 
 #[cfg(unix)]
@@ -87,5 +120,27 @@ mod tests {
         };
         child.wait().unwrap();
         assert!(!id.is_alive());
+    }
+
+    #[test]
+    fn a_killed_child_not_yet_reaped_is_dead() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let id = ProcessId {
+            pid: child.id(),
+            start: start_marker(child.id()),
+        };
+        assert!(id.is_alive());
+        child.kill().unwrap();
+        // Until `wait`, the child is a zombie: its pid and /proc entry remain.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while id.is_alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!id.is_alive(), "a zombie counts as alive");
+        assert!(std::path::Path::new(&format!("/proc/{}", child.id())).exists());
+        child.wait().unwrap();
     }
 }
