@@ -167,6 +167,37 @@ async fn a_second_up_for_the_same_project_is_refused() {
     assert!(!again.status.success());
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(err.contains("already running"), "{}", text(&again));
+    // Refused before anything starts: no forward listed, no bind attempted, no second run.
+    assert!(again.stdout.is_empty(), "{}", text(&again));
+    assert!(!err.contains("in use"), "{}", text(&again));
+    assert_eq!(project.status().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_up_that_is_still_a_zombie_does_not_block_the_next() {
+    let cluster = cluster().await;
+    let project = Project::new(&cluster, WEB);
+    // A foreground run whose parent (this test) does not reap it: after kill -9 it stays a
+    // zombie, as under a container's pid 1 that never reaps.
+    let mut child = project
+        .command(&["up"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    project.ready("web").await;
+    child.kill().unwrap();
+    let stat = format!("/proc/{}/stat", child.id());
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !std::fs::read_to_string(&stat).unwrap().contains(") Z ") {
+        assert!(tokio::time::Instant::now() < deadline, "never a zombie");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    project.up().await;
+    let (addr, _) = project.ready("web").await;
+    assert_eq!(http_get(addr, "/").await.unwrap().0, 200);
+    assert!(std::path::Path::new(&stat).exists(), "reaped too early");
+    child.wait().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

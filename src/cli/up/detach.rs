@@ -19,11 +19,14 @@ pub(super) const FROM_PARENT: &str = "--from-parent";
 const ARGS_ENV: &str = "KFTRAY_UP_ARGS";
 
 /// In the background run: the arguments its parent parsed.
-pub(super) fn args_from_parent() -> Result<Args, String> {
+pub(super) fn args_from_parent() -> Result<Args, Failure> {
     let json = std::env::var(ARGS_ENV).map_err(|_| {
-        format!("{FROM_PARENT} is for the run `kftray up --detach` starts: {ARGS_ENV} is not set")
+        Failure::Usage(format!(
+            "{FROM_PARENT} is for the run `kftray up --detach` starts: {ARGS_ENV} is not set"
+        ))
     })?;
-    serde_json::from_str(&json).map_err(|e| format!("{ARGS_ENV} is not what kftray wrote: {e}"))
+    serde_json::from_str(&json)
+        .map_err(|e| Failure::Usage(format!("{ARGS_ENV} is not what kftray wrote: {e}")))
 }
 
 /// Starts `kftray up` again as a background process of its own (its own process group, so
@@ -34,6 +37,11 @@ pub(super) fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args) -> Outcom
     const STARTUP: Duration = Duration::from_secs(60);
     let project = crate::state::project_of(path);
     let usage = |what: &str, e: &dyn std::fmt::Display| Failure::Usage(format!("{what}: {e}"));
+    // Said before anything starts: a second run would only print its forwards failing to
+    // bind the ports the first one holds.
+    State::open(home)
+        .and_then(|mut state| state.refuse_if_running(&project))
+        .map_err(|e| Failure::Failed(e.to_string()))?;
     let (log, file) =
         open_log(home, &project).map_err(|e| usage("cannot create the log file", &e))?;
     let exe =
