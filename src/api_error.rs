@@ -5,6 +5,7 @@
 use crate::error_chain::error_chain;
 use kube::runtime::watcher;
 
+/// An error of a call to the API server, as one line.
 pub fn describe(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => status_line(status.code, &status.message),

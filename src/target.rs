@@ -9,19 +9,33 @@ use std::fmt;
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Target {
     /// A Service; its pods are chosen as kubectl chooses them.
-    Service { name: String },
+    Service {
+        /// The Service's name.
+        name: String,
+    },
     /// Pods matching a label selector in kubectl's syntax, e.g. `app=web,tier!=cache`.
-    Selector { selector: String },
+    Selector {
+        /// The selector as written.
+        selector: String,
+    },
     /// One pod by name.
-    Pod { name: String },
+    Pod {
+        /// The pod's name.
+        name: String,
+    },
     /// The pods of a workload.
     Workload {
+        /// Which kind of workload.
         workload: WorkloadKind,
+        /// The workload's name.
         name: String,
     },
     /// A host name or IP address that only the cluster reaches: through kftray's relay, never
     /// by port-forward, so it is not followed. The port is `remote_port`.
-    Proxy { host: String },
+    Proxy {
+        /// The host as written.
+        host: String,
+    },
 }
 
 impl Target {
@@ -43,11 +57,16 @@ impl fmt::Display for Target {
     }
 }
 
+/// The workloads whose pods a forward can follow: the kinds whose selector is fixed once
+/// created (apps/v1 makes it immutable), so it is read once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkloadKind {
+    /// apps/v1 Deployment.
     Deployment,
+    /// apps/v1 StatefulSet.
     StatefulSet,
+    /// apps/v1 DaemonSet.
     DaemonSet,
 }
 
@@ -66,7 +85,9 @@ impl fmt::Display for WorkloadKind {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(untagged)]
 pub enum PortRef {
+    /// A port number.
     Number(u16),
+    /// A port's name.
     Name(String),
 }
 
@@ -82,7 +103,10 @@ impl fmt::Display for PortRef {
 /// The pod and container port to dial now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// The pod's name.
     pub pod: String,
+    /// The pod's uid: a pod recreated under the same name is another endpoint.
     pub uid: String,
+    /// The container port.
     pub port: u16,
 }

@@ -86,15 +86,26 @@ pub enum ProtocolArg {
     Udp,
 }
 
+/// Why a `--port` value is not a port pair.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum PortPairError {
+    #[error("empty port")]
+    Empty,
+    #[error("`{local}` is not a local port: write a number from 1 to 65535, or any")]
+    Local { local: String },
+    #[error("no remote port after `:`")]
+    NoRemote,
+}
+
 /// `LOCAL:REMOTE` or `PORT`, as a `ports` entry reads. Ranges and names are checked with the
 /// rest of the file.
-fn port_pair(s: &str) -> Result<PortPair, String> {
+fn port_pair(s: &str) -> Result<PortPair, PortPairError> {
     let remote_of = |r: &str| match r.parse::<u16>() {
         Ok(n) => PortRef::Number(n),
         Err(_) => PortRef::Name(r.to_owned()),
     };
     match s.split_once(':') {
-        None if s.is_empty() => Err("empty port".into()),
+        None if s.is_empty() => Err(PortPairError::Empty),
         None => Ok(PortPair {
             local: None,
             remote: remote_of(s),
@@ -102,12 +113,12 @@ fn port_pair(s: &str) -> Result<PortPair, String> {
         Some((local, remote)) => {
             let local = match local {
                 "any" => LocalPort::Any,
-                n => LocalPort::Fixed(n.parse::<u16>().map_err(|_| {
-                    format!("`{n}` is not a local port: write a number from 1 to 65535, or any")
+                n => LocalPort::Fixed(n.parse::<u16>().map_err(|_| PortPairError::Local {
+                    local: n.to_owned(),
                 })?),
             };
             if remote.is_empty() {
-                return Err("no remote port after `:`".into());
+                return Err(PortPairError::NoRemote);
             }
             Ok(PortPair {
                 local: Some(local),
@@ -219,7 +230,12 @@ mod tests {
                 remote: PortRef::Number(5432)
             })
         );
-        assert!(port_pair("x:80").unwrap_err().contains("not a local port"));
+        assert!(
+            port_pair("x:80")
+                .unwrap_err()
+                .to_string()
+                .contains("not a local port")
+        );
         assert!(port_pair("80:").is_err());
     }
 }

@@ -39,30 +39,30 @@ pub(super) fn run(cli: &Cli, args: &Args) -> Outcome {
     let chosen = match &args.command {
         AuthCommand::Login(h) | AuthCommand::Logout(h) | AuthCommand::Status(h) => h,
     };
-    let host = host(cli, chosen).map_err(Failure::Usage)?;
-    let result = match &args.command {
+    let host = host(cli, chosen)?;
+    match &args.command {
         AuthCommand::Login(_) => login(&host),
         AuthCommand::Logout(_) => logout(&host),
         AuthCommand::Status(_) => {
             say(&status(&host));
             Ok(())
         }
-    };
-    result.map_err(Failure::Failed)
+    }
 }
 
 /// `--host`, else the host of the project's `[sync]` repository.
-fn host(cli: &Cli, arg: &HostArg) -> Result<String, String> {
+fn host(cli: &Cli, arg: &HostArg) -> Result<String, Failure> {
     if let Some(host) = &arg.host {
         let host = host.trim().to_ascii_lowercase();
         if host.is_empty() || host.contains(['/', '@', ' ']) {
-            return Err(format!(
+            return Err(Failure::Usage(format!(
                 "`{host}` is not a host name; write e.g. --host github.com"
-            ));
+            )));
         }
         return Ok(host);
     }
-    let none = || "say which git server with --host HOST (e.g. --host github.com)".to_owned();
+    let none =
+        || Failure::Usage("say which git server with --host HOST (e.g. --host github.com)".into());
     let path = config_path(cli, None).map_err(|_| none())?;
     let layers = crate::config::read_local(&path).map_err(|_| none())?;
     let sync = crate::config::sync_of(&layers)
@@ -76,25 +76,29 @@ fn host(cli: &Cli, arg: &HostArg) -> Result<String, String> {
         .ok_or_else(none)
 }
 
-fn login(host: &str) -> Result<(), String> {
+fn login(host: &str) -> Outcome {
     let token = if std::io::stdin().is_terminal() {
         rpassword::prompt_password(format!("Token for {host}: "))
-            .map_err(|e| format!("cannot read the token: {e}"))?
+            .map_err(|e| Failure::Failed(format!("cannot read the token: {e}")))?
     } else {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read the token from stdin: {e}"))?;
+            .map_err(|e| Failure::Failed(format!("cannot read the token from stdin: {e}")))?;
         text
     };
     let token = token.trim();
     if token.is_empty() {
-        return Err("no token given: type it at the prompt, or pipe it on stdin".into());
+        return Err(Failure::Failed(
+            "no token given: type it at the prompt, or pipe it on stdin".into(),
+        ));
     }
     if token.contains(char::is_whitespace) {
-        return Err("a token is one word; this has spaces or several lines".into());
+        return Err(Failure::Failed(
+            "a token is one word; this has spaces or several lines".into(),
+        ));
     }
-    store_token(host, token)?;
+    store_token(host, token).map_err(|e| Failure::Failed(e.to_string()))?;
     say(&format!("stored a token for {host} in the OS keyring\n"));
     if env_token().is_some() {
         eprintln!("note: {TOKEN_ENV} is set and is tried first");
@@ -102,8 +106,8 @@ fn login(host: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn logout(host: &str) -> Result<(), String> {
-    if delete_token(host)? {
+fn logout(host: &str) -> Outcome {
+    if delete_token(host).map_err(|e| Failure::Failed(e.to_string()))? {
         say(&format!(
             "removed the token for {host} from the OS keyring\n"
         ));

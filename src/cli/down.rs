@@ -17,7 +17,7 @@ pub struct Args {
 }
 
 pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
-    let (home, project) = runs_to_read(cli, args.all).map_err(Failure::Usage)?;
+    let (home, project) = runs_to_read(cli, args.all)?;
     let result = (|| {
         let mut state = State::open(&home)?;
         state.reap_dead_runs()?;

@@ -197,7 +197,7 @@ fn from_cluster(args: &Args, out: &Output) -> Result<(Vec<Draft>, bool), Failure
         .map_err(|e| Failure::Usage(format!("cannot start: {e}")))?;
     let found = runtime
         .block_on(cluster_import::discover(&options))
-        .map_err(Failure::Failed)?;
+        .map_err(|e| Failure::Failed(e.to_string()))?;
     if !out.quiet {
         for note in &found.notes {
             out.note(note);

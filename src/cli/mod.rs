@@ -14,6 +14,7 @@ mod import;
 mod init;
 mod man;
 mod output;
+mod project;
 mod rm;
 mod schema;
 mod status;
@@ -21,10 +22,11 @@ mod up;
 mod validate;
 
 pub use output::Output;
+pub(crate) use project::{config_path, load_effective, runs_to_read};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Kubernetes port-forwards as code: one kftray.toml, every forward up and kept alive.
@@ -44,17 +46,23 @@ pub struct Cli {
     /// When to colour the output (NO_COLOR and a non-terminal output mean never, in auto).
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true, value_name = "WHEN")]
     pub color: ColorWhen,
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// When output is coloured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set.
     Auto,
+    /// Always, even into a pipe or a file.
     Always,
+    /// Never.
     Never,
 }
 
+/// kftray's subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the project's forwards and keep them up (Ctrl-C stops them).
@@ -152,62 +160,4 @@ fn init_logs(verbose: u8, quiet: bool) {
 /// The clap command, for completions and the man page.
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
-}
-
-/// Where `status` and `down` look: the state home, and the project of the current folder's
-/// kftray.toml (`None` with `--all`: every project).
-pub(crate) fn runs_to_read(cli: &Cli, all: bool) -> Result<(PathBuf, Option<String>), String> {
-    let home = crate::state::State::default_home()
-        .ok_or("cannot find a home directory for kftray's state; set KFTRAY_HOME")?;
-    if all {
-        return Ok((home, None));
-    }
-    match config_path(cli, None) {
-        Ok(path) => Ok((home, Some(crate::state::project_of(&path)))),
-        // A folder without kftray.toml may still run `kftray up --git`: its nearest one.
-        Err(message) => running_here(&home)
-            .map(|project| (home, Some(project)))
-            .ok_or_else(|| format!("{message} (or use --all)")),
-    }
-}
-
-/// The project of a live run in the current folder or the nearest parent that has one.
-fn running_here(home: &Path) -> Option<String> {
-    let cwd = std::env::current_dir().ok()?;
-    let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
-    let runs = crate::state::State::open(home).ok()?.live_runs(None).ok()?;
-    runs.into_iter()
-        .map(|run| run.project)
-        .filter(|project| cwd.starts_with(project))
-        .max_by_key(String::len)
-}
-
-/// The effective configuration of the project, or why not (no file, problems in it).
-pub(crate) fn load_effective(
-    cli: &Cli,
-    out: &Output,
-) -> Result<crate::config::Effective, failure::Failure> {
-    let path = config_path(cli, None).map_err(failure::Failure::Usage)?;
-    effective::load_offline(&path, out)
-}
-
-/// The file to read: an explicit path, else `-f`, else the nearest kftray.toml.
-pub(crate) fn config_path(cli: &Cli, explicit: Option<&Path>) -> Result<PathBuf, String> {
-    if let Some(path) = explicit.or(cli.file.as_deref()) {
-        return Ok(path.to_path_buf());
-    }
-    let cwd =
-        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
-    let found = crate::config::discover(&cwd).ok_or_else(|| {
-        format!(
-            "no {} in {} or any parent directory; create one with `kftray init`, or name one with -f FILE",
-            crate::config::FILE_NAME,
-            cwd.display()
-        )
-    })?;
-    // Shown relative to where the user is, as git shows paths.
-    Ok(found
-        .strip_prefix(&cwd)
-        .map(Path::to_path_buf)
-        .unwrap_or(found))
 }

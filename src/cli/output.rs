@@ -4,17 +4,21 @@
 use super::ColorWhen;
 use std::io::IsTerminal;
 
+/// How a command prints: decided once from the flags and the terminal.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     /// Colour on stderr (diagnostics go there).
     pub color: bool,
+    /// `-q`: errors only.
     pub quiet: bool,
+    /// `-v` repeated: how much more to say.
     pub verbose: u8,
     /// Width diagnostics wrap at.
     pub width: usize,
 }
 
 impl Output {
+    /// From the global flags, `NO_COLOR`, `COLUMNS` and whether stderr is a terminal.
     pub fn new(when: ColorWhen, quiet: bool, verbose: u8) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let color = match when {

@@ -23,7 +23,7 @@ pub enum Format {
 }
 
 pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
-    let path = config_path(cli, args.path.as_deref()).map_err(Failure::Usage)?;
+    let path = config_path(cli, args.path.as_deref())?;
     let loaded = match super::effective::load_offline(&path, out) {
         Ok(effective) => Ok(effective),
         Err(Failure::Config(diagnostics)) => Err(diagnostics),

@@ -51,6 +51,7 @@ pub struct Label {
     pub column: usize,
     /// Byte offsets of the span in that file.
     pub start: usize,
+    /// One past the span's last byte.
     pub end: usize,
     /// What the label says under the span.
     pub text: String,
@@ -61,15 +62,18 @@ pub struct Label {
 pub struct Finding {
     /// Stable identifier of the kind of problem, e.g. `kftray::unknown-key`.
     pub code: String,
+    /// What is wrong, in one sentence.
     pub message: String,
     /// The file the finding is about (the first label's file, or the file that could not be
     /// read).
     pub file: PathBuf,
     /// Position of the first label (1-based), when there is one.
     pub line: Option<usize>,
+    /// Column of the first label (1-based, in characters), when there is one.
     pub column: Option<usize>,
     /// Every place involved: a duplicate local port labels both forwards.
     pub labels: Vec<Label>,
+    /// What to write instead, or where to look.
     pub help: Option<String>,
 }
 
@@ -168,14 +172,17 @@ impl Diagnostics {
         }
     }
 
+    /// Every problem, in the order of the files and their lines.
     pub fn findings(&self) -> &[Finding] {
         &self.findings
     }
 
+    /// Whether nothing was found.
     pub fn is_empty(&self) -> bool {
         self.findings.is_empty()
     }
 
+    /// How many problems were found.
     pub fn len(&self) -> usize {
         self.findings.len()
     }

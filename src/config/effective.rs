@@ -14,6 +14,7 @@ use std::time::Duration;
 pub struct Effective {
     /// Every forward, disabled ones included (`enabled` says which), sorted by name.
     pub forwards: Vec<Forward>,
+    /// The team repository to follow, from `[sync]`.
     pub sync: Option<Sync>,
     /// The relay pod's settings, for the forwards that go through it.
     pub relay: Relay,
@@ -54,18 +55,25 @@ pub struct Forward {
     /// None: the context's namespace, else "default". For a proxy or a UDP forward, the
     /// namespace the relay pod runs in.
     pub namespace: Option<String>,
+    /// What the forward reaches in the cluster.
     pub target: Target,
+    /// TCP, or UDP (always through the relay).
     pub protocol: Protocol,
     /// `Relay` for every UDP and proxy forward, and where the file asks for it.
     pub via: Via,
+    /// The address to listen on: loopback unless the file opted in.
     pub local_address: IpAddr,
+    /// The port to listen on.
     pub local_port: LocalPort,
     /// Always a `Number` for a proxy target.
     pub remote_port: PortRef,
+    /// A host name for the forward (parsed; nothing acts on it yet).
     pub domain: Option<String>,
     /// Sorted, without duplicates.
     pub tags: Vec<String>,
+    /// Free text for people, shown by `kftray config`.
     pub description: Option<String>,
+    /// Whether `up` starts it.
     pub enabled: bool,
     /// Set when `local_address` is not loopback (the file had to opt in).
     pub expose_to_network: bool,
@@ -91,7 +99,9 @@ impl Forward {
 /// The local side: a fixed port, or any free port chosen when the forward starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LocalPort {
+    /// This port.
     Fixed(u16),
+    /// A free port the OS picks (`local_port = "any"`).
     Any,
 }
 
@@ -127,12 +137,14 @@ pub struct Relay {
 /// The git source of the team configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Sync {
+    /// The repository, as written (a URL, scp-like `host:path`, or a local path).
     pub repo: String,
     /// Branch, tag or commit; "HEAD" (the remote's default branch) unless set.
     #[serde(rename = "ref")]
     pub reference: String,
     /// Path of the kftray.toml inside the repository.
     pub path: PathBuf,
+    /// How often the repository is fetched.
     #[serde(serialize_with = "human_duration")]
     pub interval: Duration,
 }

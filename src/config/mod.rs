@@ -31,12 +31,12 @@ mod typed;
 mod validate;
 
 pub use crate::target::{PortRef, Target, WorkloadKind};
-pub use checks::parse_duration;
+pub use checks::{DurationError, parse_duration};
 pub use diagnostic::{Diagnostics, Finding, Label};
 pub use discover::{FILE_NAME, discover, local_path, project_dir};
 pub use effective::{Effective, Forward, LocalPort, Relay, Sync};
 pub use model::{ConfigFile, Defaults, ForwardSpec, Protocol, RelaySpec, SyncSpec, Via};
-pub use relay_manifest::{ManifestError, RelayManifest};
+pub use relay_manifest::{ManifestError, ManifestFileError, RelayManifest};
 pub use schema::schema_json;
 pub use source::Origin;
 pub use starter::{SCHEMA_URL, empty_document, starter};
@@ -50,9 +50,13 @@ use std::path::{Path, PathBuf};
 /// wrote it, and where relative paths in it resolve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layer {
+    /// What diagnostics call the file: its path, or `git:<repo>@<commit>:<path>`.
     pub name: PathBuf,
+    /// The file's TOML.
     pub text: String,
+    /// Who wrote it, which decides what it may set (the trust rule).
     pub origin: Origin,
+    /// Where relative paths in it resolve.
     pub dir: PathBuf,
 }
 

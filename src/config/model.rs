@@ -233,8 +233,10 @@ impl fmt::Display for Via {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
+    /// Through the API server's port-forward (or the relay, where asked).
     #[default]
     Tcp,
+    /// Datagrams, always through the relay pod.
     Udp,
 }
 

@@ -4,11 +4,12 @@
 use k8s_openapi::api::core::v1::{Container, Pod};
 use relay_server::protocol::DEFAULT_PORT;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The name of the relay's container and of its port, where the manifest names them.
 const RELAY: &str = "relay";
 
+/// A Pod manifest the relay pods are made from, checked.
 #[derive(Debug, Clone)]
 pub struct RelayManifest {
     pod: Pod,
@@ -17,7 +18,9 @@ pub struct RelayManifest {
 /// What is wrong with a manifest, and where when the YAML parser says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestError {
+    /// Where the YAML parser stopped (1-based), when it says.
     pub line_column: Option<(usize, usize)>,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -30,12 +33,39 @@ impl fmt::Display for ManifestError {
     }
 }
 
+/// A manifest file that cannot be used; the error names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestFileError {
+    /// The file could not be read.
+    #[error("cannot read the relay manifest {}: {source}", path.display())]
+    Unreadable {
+        /// The manifest's path.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The file is not a usable Pod manifest.
+    #[error("relay manifest {}:{error}", path.display())]
+    Invalid {
+        /// The manifest's path.
+        path: PathBuf,
+        /// What is wrong in it.
+        error: ManifestError,
+    },
+}
+
 impl RelayManifest {
-    /// The manifest at `path`; the error names the file.
-    pub fn read(path: &Path) -> Result<RelayManifest, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the relay manifest {}: {e}", path.display()))?;
-        RelayManifest::parse(&text).map_err(|e| format!("relay manifest {}:{e}", path.display()))
+    /// The manifest at `path`.
+    pub fn read(path: &Path) -> Result<RelayManifest, ManifestFileError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ManifestFileError::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        RelayManifest::parse(&text).map_err(|error| ManifestFileError::Invalid {
+            path: path.to_path_buf(),
+            error,
+        })
     }
 
     /// A Pod manifest in YAML (or JSON), with at least one container, the relay's with an
@@ -79,6 +109,7 @@ impl RelayManifest {
         Ok(manifest)
     }
 
+    /// The Pod as written.
     pub fn pod(&self) -> &Pod {
         &self.pod
     }

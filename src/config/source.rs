@@ -22,7 +22,9 @@ pub(crate) struct SourceFile {
 /// What a remote layer may decide alone is limited (see `validate.rs`, the trust rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Origin {
+    /// This machine's user: kftray.toml and kftray.local.toml.
     Local,
+    /// Someone else: the team's file from git.
     Remote,
 }
 

@@ -159,11 +159,11 @@ fn one_value<T: DeserializeOwned>(
     let de = ValueDeserializer::from(value.clone());
     match At::<T>::deserialize_from(de) {
         Ok(v) => Some(v),
-        Err(message) => {
+        Err(e) => {
             issues.push(
                 Issue::new(
                     "kftray::wrong-type",
-                    format!("wrong type for `{}`: {message}", key.get_ref()),
+                    format!("wrong type for `{}`: {}", key.get_ref(), e.message()),
                 )
                 .label(value.span(), format!("expected {expected}"))
                 .help("write version = 1"),
@@ -174,8 +174,8 @@ fn one_value<T: DeserializeOwned>(
 }
 
 impl<T: DeserializeOwned> At<T> {
-    fn deserialize_from(de: ValueDeserializer<'_>) -> Result<Self, String> {
-        <At<T> as serde::Deserialize>::deserialize(de).map_err(|e| e.message().to_owned())
+    fn deserialize_from(de: ValueDeserializer<'_>) -> Result<Self, toml::de::Error> {
+        <At<T> as serde::Deserialize>::deserialize(de)
     }
 }
 

@@ -27,7 +27,7 @@ pub use selection::{Selection, SelectionError, desired};
 pub use spec::{LocalBind, Relayed, RunSpec};
 
 use crate::cluster::{ClusterKey, Clusters};
-use crate::forward::Tuning;
+use crate::forward::{BindError, Tuning};
 use crate::reconcile::{Action, plan};
 use crate::relay::{Owner, Relays};
 use crate::transport::Transports;
@@ -104,19 +104,19 @@ impl Supervisor {
                     }
                     match self.start(&name, spec) {
                         Ok(()) => applied.restarted.push(name),
-                        Err(why) => applied.failed.push((name, why)),
+                        Err(why) => applied.failed.push((name, why.to_string())),
                     }
                 }
                 Action::Start { name, spec } => match self.start(&name, spec) {
                     Ok(()) => applied.started.push(name),
-                    Err(why) => applied.failed.push((name, why)),
+                    Err(why) => applied.failed.push((name, why.to_string())),
                 },
             }
         }
         applied
     }
 
-    fn start(&mut self, name: &str, spec: RunSpec) -> Result<(), String> {
+    fn start(&mut self, name: &str, spec: RunSpec) -> Result<(), BindError> {
         let forward = RunningForward::start(
             name,
             spec,
@@ -124,8 +124,7 @@ impl Supervisor {
             self.transports.clone(),
             self.relays.clone(),
             self.tuning,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         self.running.insert(name.to_string(), forward);
         Ok(())
     }

@@ -7,7 +7,7 @@ use super::retry::Retry;
 use super::{Applied, Observer, RunSpec, SelectionError, Supervisor, desired};
 use crate::config::Diagnostics;
 use crate::forward::Tuning;
-use crate::source::git::short;
+use crate::source::git::{GitError, short};
 use crate::source::{self, Cause, GitArgs, RemoteRev, Revision, Source, Start, StartError, Update};
 use crate::state::{EventKind, State, StateError, project_of};
 use std::collections::BTreeMap;
@@ -122,7 +122,7 @@ struct Session<'a> {
     /// The team's commit whose file runs.
     remote: Option<RemoteRev>,
     /// The sync error last printed, so that retries do not repeat it.
-    sync_error_said: Option<String>,
+    sync_error_said: Option<GitError>,
     observer: &'a mut dyn Observer,
 }
 
@@ -222,15 +222,16 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn sync_failed(&mut self, error: &str) -> Result<(), StateError> {
-        if self.sync_error_said.as_deref() != Some(error) {
+    fn sync_failed(&mut self, error: &GitError) -> Result<(), StateError> {
+        let text = error.to_string();
+        if self.sync_error_said.as_ref() != Some(error) {
             self.observer.news(&format!(
-                "sync: {error}; the last good configuration keeps running, retrying"
+                "sync: {text}; the last good configuration keeps running, retrying"
             ));
-            self.record.event(None, EventKind::SyncFailed, error)?;
-            self.sync_error_said = Some(error.to_owned());
+            self.record.event(None, EventKind::SyncFailed, &text)?;
+            self.sync_error_said = Some(error.clone());
         }
-        self.following.sync_failed(error);
+        self.following.sync_failed(&text);
         self.record.source(self.following.row())
     }
 

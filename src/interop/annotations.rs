@@ -27,7 +27,7 @@ pub struct Entry {
 /// Reads `kftray.app/configs`. `names` are the port names the service knows (its ports'
 /// names and the names their targetPorts use). Each entry gives a forward or the reason it
 /// cannot, quoting it.
-pub fn parse_configs(value: &str, names: &[String]) -> Vec<Result<Entry, String>> {
+pub fn parse_configs(value: &str, names: &[String]) -> Vec<Result<Entry, EntryError>> {
     value
         .split(',')
         .map(str::trim)
@@ -36,7 +36,7 @@ pub fn parse_configs(value: &str, names: &[String]) -> Vec<Result<Entry, String>
         .collect()
 }
 
-fn parse_entry(entry: &str, names: &[String]) -> Result<Entry, String> {
+fn parse_entry(entry: &str, names: &[String]) -> Result<Entry, EntryError> {
     let parts: Vec<&str> = entry.split('-').collect();
     let mut readings = Vec::new();
     let mut unknown_names = Vec::new();
@@ -69,35 +69,55 @@ fn parse_entry(entry: &str, names: &[String]) -> Result<Entry, String> {
     }
     match readings.len() {
         1 => Ok(readings.remove(0)),
-        0 if !unknown_names.is_empty() => Err(format!(
-            "`{entry}`: the service has no port named {} (its port names: {})",
-            unknown_names
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(" or "),
-            if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(", ")
-            }
-        )),
-        0 => Err(format!(
-            "`{entry}` is not ALIAS-LOCALPORT-TARGETPORT (e.g. `grafana-13080-3000`)"
-        )),
-        _ => Err(format!(
-            "`{entry}` can be read {} ways: {}; write the target port as a number",
-            readings.len(),
-            readings
-                .iter()
-                .map(|r| format!(
-                    "alias `{}`, local port {}, target port {}",
-                    r.alias, r.local_port, r.port
-                ))
-                .collect::<Vec<_>>()
-                .join(" / ")
-        )),
+        0 if !unknown_names.is_empty() => Err(EntryError::UnknownPortName {
+            entry: entry.to_owned(),
+            unknown: unknown_names,
+            known: names.to_vec(),
+        }),
+        0 => Err(EntryError::Malformed {
+            entry: entry.to_owned(),
+        }),
+        _ => Err(EntryError::Ambiguous {
+            entry: entry.to_owned(),
+            readings,
+        }),
     }
+}
+
+/// Why an entry of `kftray.app/configs` gives no forward; each quotes the entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error(
+        "`{entry}`: the service has no port named {} (its port names: {})",
+        quoted(unknown).join(" or "),
+        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+    )]
+    UnknownPortName {
+        entry: String,
+        unknown: Vec<String>,
+        known: Vec<String>,
+    },
+    #[error("`{entry}` is not ALIAS-LOCALPORT-TARGETPORT (e.g. `grafana-13080-3000`)")]
+    Malformed { entry: String },
+    #[error(
+        "`{entry}` can be read {} ways: {}; write the target port as a number",
+        readings.len(),
+        readings.iter().map(Entry::reading).collect::<Vec<_>>().join(" / ")
+    )]
+    Ambiguous { entry: String, readings: Vec<Entry> },
+}
+
+impl Entry {
+    fn reading(&self) -> String {
+        format!(
+            "alias `{}`, local port {}, target port {}",
+            self.alias, self.local_port, self.port
+        )
+    }
+}
+
+fn quoted(names: &[String]) -> Vec<String> {
+    names.iter().map(|n| format!("`{n}`")).collect()
 }
 
 #[cfg(test)]
@@ -108,7 +128,7 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
-    fn entry(alias: &str, local_port: u16, port: PortRef) -> Result<Entry, String> {
+    fn entry(alias: &str, local_port: u16, port: PortRef) -> Result<Entry, EntryError> {
         Ok(Entry {
             alias: alias.into(),
             local_port,
@@ -149,6 +169,8 @@ mod tests {
         let known = names(&["http", "2-http"]);
         let got = parse_configs("a-1-2-http", &known);
         let err = got[0].clone().unwrap_err();
+        assert!(matches!(&err, EntryError::Ambiguous { readings, .. } if readings.len() == 2));
+        let err = err.to_string();
         assert!(err.contains("can be read 2 ways"), "{err}");
         assert!(
             err.contains("alias `a`, local port 1, target port 2-http"),
@@ -163,18 +185,16 @@ mod tests {
     #[test]
     fn malformed_entries_say_why() {
         let got = parse_configs("grafana-3000,web-8080-grpc,x-0-80", &names(&["http"]));
+        let malformed = got[0].clone().unwrap_err();
+        assert!(matches!(malformed, EntryError::Malformed { .. }));
         assert!(
-            got[0]
-                .clone()
-                .unwrap_err()
+            malformed
+                .to_string()
                 .contains("is not ALIAS-LOCALPORT-TARGETPORT")
         );
         assert_eq!(
-            got[1],
-            Err(
-                "`web-8080-grpc`: the service has no port named `grpc` (its port names: http)"
-                    .into()
-            )
+            got[1].clone().unwrap_err().to_string(),
+            "`web-8080-grpc`: the service has no port named `grpc` (its port names: http)"
         );
         assert!(got[2].is_err());
     }

@@ -3,7 +3,7 @@
 //! service port, its targetPort, and the container port a selected pod gives a named one.
 
 use super::annotations::{self, CONFIGS, ENABLED};
-use crate::cluster::{ClusterKey, Clusters};
+use crate::cluster::{ClusterError, ClusterKey, Clusters};
 use crate::config::{LocalPort, PortRef, Protocol};
 use crate::edit::{Draft, DraftTarget, PortPair};
 use crate::resolve::{container_port, is_usable, rank_pods, service_target};
@@ -42,12 +42,21 @@ pub struct Found {
     pub services: usize,
 }
 
-pub async fn discover(options: &Options) -> Result<Found, String> {
+/// Why nothing could be looked at in the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("cannot list services: {source}")]
+    List { source: kube::Error },
+}
+
+pub async fn discover(options: &Options) -> Result<Found, DiscoverError> {
     let key = ClusterKey {
         kubeconfig: options.kubeconfig.clone(),
         context: options.context.clone(),
     };
-    let cluster = Clusters::new().get(&key).await.map_err(|e| e.to_string())?;
+    let cluster = Clusters::new().get(&key).await?;
     let client = cluster.client.clone();
     let api: Api<Service> = match &options.scope {
         Scope::All => Api::all(client.clone()),
@@ -57,7 +66,7 @@ pub async fn discover(options: &Options) -> Result<Found, String> {
     let mut services = api
         .list(&ListParams::default())
         .await
-        .map_err(|e| format!("cannot list services: {e}"))?
+        .map_err(|source| DiscoverError::List { source })?
         .items;
     services.sort_by_key(|s| (s.metadata.namespace.clone(), s.metadata.name.clone()));
     let mut found = Found {

@@ -32,8 +32,8 @@ mod read;
 /// A note about one field: where, and what.
 type Note = (Range<usize>, String);
 
-pub use convert::from_draft;
 use convert::to_draft;
+pub use convert::{Unexportable, from_draft};
 pub use read::parse;
 
 /// One forward as kftray's JSON writes it (only the fields kftray.toml can carry). Fields in

@@ -76,7 +76,7 @@ async fn run(
                 match workload_selector(&client, &namespace, *kind, name).await {
                     Ok(selector) => break selector,
                     Err(why) => {
-                        tx.send_replace(Resolution::Waiting(why));
+                        tx.send_replace(Resolution::Waiting(why.to_string()));
                         tokio::time::sleep(Duration::from_secs(2)).await;
                     }
                 }

@@ -8,19 +8,34 @@ use kube::Api;
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// Why a workload's selector is not known (yet); `kind` is lowercase, as kubectl writes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum SelectorError {
+    #[error("{kind} {name} has an empty selector")]
+    Empty { kind: String, name: String },
+    #[error("waiting for {kind} {name} to exist")]
+    Missing { kind: String, name: String },
+    #[error("reading {kind} {name}: {reason}")]
+    Unreadable {
+        kind: String,
+        name: String,
+        reason: String,
+    },
+}
+
 /// The label selector of a workload, in query syntax.
 pub(super) async fn workload_selector(
     client: &kube::Client,
     namespace: &str,
     kind: WorkloadKind,
     name: &str,
-) -> Result<String, String> {
+) -> Result<String, SelectorError> {
     async fn selector_of<K>(
         client: &kube::Client,
         namespace: &str,
         name: &str,
         selector: impl Fn(&K) -> &LabelSelector,
-    ) -> Result<String, String>
+    ) -> Result<String, SelectorError>
     where
         K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
             + Clone
@@ -30,12 +45,17 @@ pub(super) async fn workload_selector(
     {
         let api: Api<K> = Api::namespaced(client.clone(), namespace);
         let kind = K::kind(&K::DynamicType::default()).to_lowercase();
-        match api.get_opt(name).await {
+        let name = name.to_owned();
+        match api.get_opt(&name).await {
             Ok(Some(object)) => Some(label_selector_string(selector(&object)))
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| format!("{kind} {name} has an empty selector")),
-            Ok(None) => Err(format!("waiting for {kind} {name} to exist")),
-            Err(e) => Err(format!("reading {kind} {name}: {}", describe(&e))),
+                .ok_or(SelectorError::Empty { kind, name }),
+            Ok(None) => Err(SelectorError::Missing { kind, name }),
+            Err(e) => Err(SelectorError::Unreadable {
+                kind,
+                name,
+                reason: describe(&e),
+            }),
         }
     }
     match kind {

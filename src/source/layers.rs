@@ -3,7 +3,7 @@
 
 use super::Spec;
 use super::git::follow::GitSpec;
-use super::git::{self, RemoteFile, RepoUrl, Unreadable, short};
+use super::git::{self, RemoteFile, RepoUrl, Unreadable, UrlError, short};
 use crate::config::{self, Diagnostics, Effective, Layer};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -113,8 +113,8 @@ pub(super) fn git_spec(
     project: &Path,
     local: &[Layer],
 ) -> Result<Option<GitSpec>, Diagnostics> {
-    let invalid = |message: String| {
-        Diagnostics::file_problem("kftray::sync", spec.config.clone(), message, None)
+    let invalid = |e: UrlError| {
+        Diagnostics::file_problem("kftray::sync", spec.config.clone(), e.to_string(), None)
     };
     if let Some(args) = &spec.git {
         let cwd = std::env::current_dir().unwrap_or_default();

@@ -103,9 +103,7 @@ impl Source {
             ));
         };
         let info = GitInfo::from(&git_spec);
-        let (follower, initial) = Follower::start(&source.spec.home, git_spec)
-            .await
-            .map_err(StartError::Git)?;
+        let (follower, initial) = Follower::start(&source.spec.home, git_spec).await?;
         source.git = Some(follower);
         source.remote = Some(initial.latest.clone());
         let (revision, rejected) = match source.compose() {

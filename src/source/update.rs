@@ -2,7 +2,7 @@
 
 use super::file;
 use super::git::follow::{AppliedMarker, GitSpec};
-use super::git::short;
+use super::git::{GitError, short};
 use crate::config::{Diagnostics, Effective};
 use std::path::PathBuf;
 use tokio::time::Instant;
@@ -77,7 +77,7 @@ pub enum Update {
         marker: AppliedMarker,
     },
     /// A fetch failed; it is retried with backoff.
-    SyncFailed(String),
+    SyncFailed(GitError),
     /// The files now name another repository (or none), followed from here on.
     Following(Option<GitInfo>),
 }
@@ -109,15 +109,15 @@ pub struct Start {
     /// The newest team commit, when it could not be used and an earlier one runs instead.
     pub rejected: Option<(String, Diagnostics)>,
     /// Why the first fetch failed, when the cache had to do.
-    pub sync_error: Option<String>,
+    pub sync_error: Option<GitError>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("{0}")]
     Config(Diagnostics),
-    #[error("{0}")]
-    Git(String),
+    #[error(transparent)]
+    Git(#[from] GitError),
     #[error("{0}")]
     Watch(#[from] file::WatchError),
 }

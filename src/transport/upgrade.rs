@@ -25,11 +25,29 @@ pub enum UpgradeError {
     #[error("{status}: {message}")]
     Refused { status: StatusCode, message: String },
     #[error("the server switched protocols wrongly: {0}")]
-    BadHandshake(String),
+    BadHandshake(#[from] Handshake),
     #[error("no answer to the upgrade within {0:?}")]
     Timeout(Duration),
     #[error("{0}")]
     Transport(String),
+}
+
+/// What was wrong with a 101 Switching Protocols answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Handshake {
+    #[error("Connection is not Upgrade")]
+    NotUpgrade,
+    #[error("Upgrade is not {wanted}")]
+    OtherUpgrade { wanted: &'static str },
+    #[error("wrong Sec-WebSocket-Accept")]
+    WrongAccept,
+    #[error("chose protocol {chosen:?}, not {wanted}")]
+    OtherProtocol {
+        chosen: String,
+        wanted: &'static str,
+    },
+    #[error("did not agree to {wanted}")]
+    NotAgreed { wanted: &'static str },
 }
 
 impl UpgradeError {
@@ -74,22 +92,24 @@ pub async fn websocket(
         let headers = response.headers();
         let accept = derive_accept_key(key.as_bytes());
         if !header_is(headers.get(header::UPGRADE), "websocket") {
-            return Err("Upgrade is not websocket".into());
+            return Err(Handshake::OtherUpgrade {
+                wanted: "websocket",
+            });
         }
         if headers
             .get(header::SEC_WEBSOCKET_ACCEPT)
             .map(HeaderValue::as_bytes)
             != Some(accept.as_bytes())
         {
-            return Err("wrong Sec-WebSocket-Accept".into());
+            return Err(Handshake::WrongAccept);
         }
         match headers.get(header::SEC_WEBSOCKET_PROTOCOL) {
             Some(p) if p.as_bytes() == protocol.as_bytes() => Ok(()),
-            Some(p) => Err(format!(
-                "chose protocol {:?}, not {protocol}",
-                String::from_utf8_lossy(p.as_bytes())
-            )),
-            None => Err(format!("did not agree to {protocol}")),
+            Some(p) => Err(Handshake::OtherProtocol {
+                chosen: String::from_utf8_lossy(p.as_bytes()).into_owned(),
+                wanted: protocol,
+            }),
+            None => Err(Handshake::NotAgreed { wanted: protocol }),
         }
     })
     .await
@@ -111,11 +131,13 @@ pub async fn raw_spdy(
     upgrade(client, request, deadline, |response| {
         let headers = response.headers();
         if !header_is(headers.get(header::UPGRADE), "SPDY/3.1") {
-            return Err("Upgrade is not SPDY/3.1".into());
+            return Err(Handshake::OtherUpgrade { wanted: "SPDY/3.1" });
         }
         match headers.get("X-Stream-Protocol-Version") {
             Some(v) if v.as_bytes() == b"portforward.k8s.io" => Ok(()),
-            _ => Err("did not agree to portforward.k8s.io".into()),
+            _ => Err(Handshake::NotAgreed {
+                wanted: "portforward.k8s.io",
+            }),
         }
     })
     .await
@@ -125,7 +147,7 @@ async fn upgrade(
     client: &kube::Client,
     request: Request<Body>,
     deadline: Duration,
-    check: impl FnOnce(&http::Response<Body>) -> Result<(), String>,
+    check: impl FnOnce(&http::Response<Body>) -> Result<(), Handshake>,
 ) -> Result<Io, UpgradeError> {
     let exchange = async {
         let response = client
@@ -136,11 +158,9 @@ async fn upgrade(
             return Err(refused(response).await);
         }
         if !header_is(response.headers().get(header::CONNECTION), "upgrade") {
-            return Err(UpgradeError::BadHandshake(
-                "Connection is not Upgrade".into(),
-            ));
+            return Err(Handshake::NotUpgrade.into());
         }
-        check(&response).map_err(UpgradeError::BadHandshake)?;
+        check(&response)?;
         let upgraded = hyper::upgrade::on(response)
             .await
             .map_err(|e| UpgradeError::Transport(error_chain(&e)))?;

@@ -26,7 +26,7 @@ pub enum Format {
 }
 
 pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
-    let (home, project) = runs_to_read(cli, args.all).map_err(Failure::Usage)?;
+    let (home, project) = runs_to_read(cli, args.all)?;
     let usage = |e: &dyn std::fmt::Display| Failure::Usage(e.to_string());
     let mut state = State::open(&home).map_err(|e| usage(&e))?;
     let collected = state.reap_dead_runs().and_then(|_| {

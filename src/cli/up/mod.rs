@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long, value_name = "PATH", requires = "git")]
     pub path: Option<PathBuf>,
     /// How often to fetch, e.g. 30s, 5m [default: 60s].
-    #[arg(long, value_name = "DURATION", requires = "git", value_parser = interval)]
+    #[arg(long, value_name = "DURATION", requires = "git", value_parser = config::parse_duration)]
     pub interval: Option<Duration>,
     /// Set by `--detach` on the background run it starts (see `detach::FROM_PARENT`).
     #[arg(long = "from-parent", hide = true)]
@@ -54,13 +54,6 @@ pub struct Args {
 /// The repository URL may come from the environment, which other users cannot read, rather
 /// than the command line, which they can.
 const GIT_URL_ENV: &str = "KFTRAY_GIT_URL";
-
-fn interval(text: &str) -> Result<Duration, String> {
-    match config::parse_duration(text) {
-        Ok(d) if d.is_zero() => Err("the interval must be more than 0".into()),
-        other => other,
-    }
-}
 
 impl Args {
     fn git(&self) -> Option<GitArgs> {
@@ -76,7 +69,7 @@ impl Args {
 pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
     let from_parent;
     let args = if args.from_parent {
-        from_parent = detach::args_from_parent().map_err(Failure::Usage)?;
+        from_parent = detach::args_from_parent()?;
         &from_parent
     } else {
         args
@@ -85,7 +78,7 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
         (Ok(path), _) => path,
         // A repository alone will do: the project is this folder.
         (Err(_), Some(_)) => PathBuf::from(config::FILE_NAME),
-        (Err(message), None) => return Err(Failure::Usage(message)),
+        (Err(no_project), None) => return Err(no_project.into()),
     };
     if let Some(url) = &args.git
         && let Ok(parsed) = crate::source::git::RepoUrl::parse(url, Path::new("."))
@@ -129,9 +122,6 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
     runtime.shutdown_timeout(Duration::from_millis(100));
     result.map_err(|e| match e {
         UpError::Start(StartError::Config(diagnostics)) => Failure::Config(diagnostics),
-        UpError::Start(StartError::Git(message)) => {
-            Failure::Failed(crate::source::git::redact(&message))
-        }
         other => Failure::Failed(other.to_string()),
     })
 }

@@ -35,7 +35,7 @@ pub(super) fn section(spec: &RelaySpec, map: &SourceMap, issues: &mut Vec<Issue>
         let problem = if manifest.value.trim().is_empty() {
             Some("the relay manifest path is empty".to_owned())
         } else {
-            RelayManifest::read(&path).err()
+            RelayManifest::read(&path).err().map(|e| e.to_string())
         };
         match problem {
             Some(problem) => {

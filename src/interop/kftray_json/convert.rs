@@ -205,18 +205,26 @@ pub(super) fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> 
     Ok((draft, notes))
 }
 
+/// Why a forward cannot be written in kftray's JSON.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unexportable {
+    #[error(
+        "kftray's JSON has no {key} target (only service, pod selector and proxy); a \
+         `selector` with the {key}'s pod labels can be exported"
+    )]
+    Target { key: &'static str },
+    #[error("kftray's JSON has port numbers only, and remote port `{name}` is a name")]
+    PortName { name: String },
+}
+
 /// A forward as kftray's JSON can carry it, or why it cannot.
-pub fn from_draft(draft: &Draft, namespace: &str) -> Result<Vec<KftrayConfig>, String> {
+pub fn from_draft(draft: &Draft, namespace: &str) -> Result<Vec<KftrayConfig>, Unexportable> {
     let (workload, service, target, remote_address) = match &draft.target {
         DraftTarget::Service(s) => ("service", Some(s.clone()), None, None),
         DraftTarget::Selector(s) => ("pod", None, Some(s.clone()), None),
         DraftTarget::Proxy(h) => ("proxy", None, None, Some(h.clone())),
         other => {
-            return Err(format!(
-                "kftray's JSON has no {} target (only service, pod selector and proxy); \
-                 a `selector` with the {0}'s pod labels can be exported",
-                other.key()
-            ));
+            return Err(Unexportable::Target { key: other.key() });
         }
     };
     // A description that the alias was made from is the kftray alias; else the host name,
@@ -234,9 +242,7 @@ pub fn from_draft(draft: &Draft, namespace: &str) -> Result<Vec<KftrayConfig>, S
             let remote = match &pair.remote {
                 PortRef::Number(n) => *n,
                 PortRef::Name(name) => {
-                    return Err(format!(
-                        "kftray's JSON has port numbers only, and remote port `{name}` is a name"
-                    ));
+                    return Err(Unexportable::PortName { name: name.clone() });
                 }
             };
             Ok(KftrayConfig {

@@ -235,6 +235,7 @@ fn export_refuses_what_kftray_cannot_carry() {
     assert!(
         from_draft(&d, "default")
             .unwrap_err()
+            .to_string()
             .contains("no statefulset target")
     );
     d.target = DraftTarget::Service("postgres".into());
@@ -242,6 +243,7 @@ fn export_refuses_what_kftray_cannot_carry() {
     assert!(
         from_draft(&d, "default")
             .unwrap_err()
+            .to_string()
             .contains("port numbers only")
     );
     d.ports = vec![

@@ -6,6 +6,7 @@
 //! Everything here blocks (libgit2): call it from `spawn_blocking`.
 
 use super::credentials::Credentials;
+use super::error::{FetchFailure, GitError};
 use super::url::RepoUrl;
 use git2::{AutotagOption, ErrorClass, ErrorCode, FetchOptions, Oid, RemoteCallbacks, Repository};
 use std::path::{Path, PathBuf};
@@ -32,20 +33,17 @@ pub struct Unreadable {
 
 impl Cache {
     /// Opens (or creates) the cache of `url` under `home`.
-    pub fn open(home: &Path, url: &RepoUrl) -> Result<Cache, String> {
+    pub fn open(home: &Path, url: &RepoUrl) -> Result<Cache, GitError> {
         let dir = dir_of(home, url);
         let repo = match Repository::open_bare(&dir) {
             Ok(repo) => repo,
             Err(_) => {
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| format!("cannot create the git cache {}: {e}", dir.display()))?;
-                Repository::init_bare(&dir).map_err(|e| {
-                    format!(
-                        "cannot create the git cache {}: {}",
-                        dir.display(),
-                        e.message()
-                    )
-                })?
+                let cannot = |reason: String| GitError::Cache {
+                    dir: dir.clone(),
+                    reason,
+                };
+                std::fs::create_dir_all(&dir).map_err(|e| cannot(e.to_string()))?;
+                Repository::init_bare(&dir).map_err(|e| cannot(e.message().to_owned()))?
             }
         };
         Ok(Cache { repo })
@@ -64,7 +62,7 @@ impl Cache {
         url: &RepoUrl,
         reference: &str,
         creds: &mut Credentials,
-    ) -> Result<String, String> {
+    ) -> Result<String, GitError> {
         if let Some(oid) = full_commit_id(reference)
             && self.repo.find_commit(oid).is_ok()
         {
@@ -92,7 +90,12 @@ impl Cache {
         let mut remote = self
             .repo
             .remote_anonymous(&url.connect)
-            .map_err(|e| creds.scrub(e.message()))?;
+            .map_err(|e| GitError::Fetch {
+                repo: url.display.clone(),
+                failure: FetchFailure::Other {
+                    reason: creds.scrub(e.message()),
+                },
+            })?;
         let mut callbacks = RemoteCallbacks::new();
         callbacks.credentials(|u, user, allowed| creds.next(u, user, allowed));
         let mut options = FetchOptions::new();
@@ -112,12 +115,10 @@ impl Cache {
                 .revparse_single(reference)
                 .and_then(|o| o.peel_to_commit())
                 .map(|c| c.id().to_string())
-                .map_err(|_| {
-                    format!("{} has no commit, branch or tag `{reference}`", url.display)
-                });
+                .map_err(|_| no_ref(url, reference, "commit, branch or tag"));
         }
         self.commit_of(&fetched)
-            .ok_or_else(|| format!("{} has no branch or tag `{reference}`", url.display))
+            .ok_or_else(|| no_ref(url, reference, "branch or tag"))
     }
 
     /// The commit last fetched for `reference`, if any.
@@ -144,12 +145,16 @@ impl Cache {
         self.commit_of(&applied_ref(reference))
     }
 
-    pub fn set_applied(&self, reference: &str, commit: &str) -> Result<(), String> {
-        let oid = Oid::from_str(commit).map_err(|e| e.message().to_owned())?;
+    pub fn set_applied(&self, reference: &str, commit: &str) -> Result<(), GitError> {
+        let cannot = |e: git2::Error| GitError::Record {
+            commit: short(commit).to_owned(),
+            reason: e.message().to_owned(),
+        };
+        let oid = Oid::from_str(commit).map_err(cannot)?;
         self.repo
             .reference(&applied_ref(reference), oid, true, "kftray: applied")
             .map(drop)
-            .map_err(|e| e.message().to_owned())
+            .map_err(cannot)
     }
 
     /// The file at `path` in `commit`.
@@ -239,49 +244,47 @@ pub fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
 
-/// A fetch failure in words a user can act on; never a secret.
-fn fetch_error(e: &git2::Error, url: &RepoUrl, creds: &Credentials) -> String {
+fn no_ref(url: &RepoUrl, reference: &str, looked_for: &'static str) -> GitError {
+    GitError::NoRef {
+        repo: url.display.clone(),
+        reference: reference.to_owned(),
+        looked_for,
+    }
+}
+
+/// A fetch failure sorted by what the user can do about it; never a secret.
+fn fetch_error(e: &git2::Error, url: &RepoUrl, creds: &Credentials) -> GitError {
     let auth = e.code() == ErrorCode::Auth
         || e.message().contains("no more credentials")
         || (e.class() == ErrorClass::Http && e.message().contains("401"))
         || (e.class() == ErrorClass::Ssh && e.message().contains("authentication"));
-    let host = url.host.as_deref().unwrap_or("the server");
-    let text = if auth && creds.tried.is_empty() {
-        let mut text = format!(
-            "{} asks for credentials and none were found: set {}, store a token with \
-             `kftray auth login --host {host}`, or set up a git credential helper",
-            url.display,
-            super::credentials::TOKEN_ENV
-        );
-        for note in &creds.notes {
-            text.push_str(&format!(" ({note})"));
+    let host = url.host.as_deref().unwrap_or("the server").to_owned();
+    let failure = if auth && creds.tried.is_empty() {
+        FetchFailure::NoCredentials {
+            host,
+            notes: creds.notes.iter().map(|n| creds.scrub(n)).collect(),
         }
-        text
     } else if auth {
-        format!(
-            "{host} refused the credentials for {} (tried {}): check the token, or store \
-             another with `kftray auth login --host {host}`",
-            url.display,
-            creds.tried.join(", then ")
-        )
+        FetchFailure::Refused {
+            host,
+            tried: creds.tried.clone(),
+        }
     } else if e.class() == ErrorClass::Ssh && e.message().contains("hostkey") {
-        // libgit2 checks the host against ~/.ssh/known_hosts and, unlike ssh, never asks.
-        format!(
-            "cannot fetch from {}: {} is not in ~/.ssh/known_hosts, or its key changed: \
-             connect once with `ssh` to check and accept its key, then start again",
-            url.display, host
-        )
+        FetchFailure::UnknownHostKey { host }
     } else if e.code() == ErrorCode::Certificate || e.class() == ErrorClass::Ssl {
-        format!(
-            "cannot fetch from {}: {}: if {host} uses a certificate from your company's own \
-             CA, set SSL_CERT_FILE to a bundle that includes that CA",
-            url.display,
-            e.message()
-        )
+        FetchFailure::Certificate {
+            host,
+            reason: creds.scrub(e.message()),
+        }
     } else {
-        format!("cannot fetch from {}: {}", url.display, e.message())
+        FetchFailure::Other {
+            reason: creds.scrub(e.message()),
+        }
     };
-    creds.scrub(&text)
+    GitError::Fetch {
+        repo: url.display.clone(),
+        failure,
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! and for ssh: the ssh agent, then the usual key files. A token is handed to libgit2 and
 //! nowhere else: never logged, stored in state, put in a URL or in an error message.
 
+use super::error::KeyringError;
 use super::url::RepoUrl;
 use git2::{Cred, CredentialType};
 use std::path::PathBuf;
@@ -21,27 +22,27 @@ const KEYRING_SERVICE: &str = "kftray";
 /// name with a token; this is GitHub's documented one.
 pub const TOKEN_USER: &str = "x-access-token";
 
-fn entry(host: &str) -> Result<keyring::Entry, String> {
+fn entry(host: &str) -> Result<keyring::Entry, KeyringError> {
     keyring::Entry::new(KEYRING_SERVICE, &format!("git:{host}")).map_err(keyring_error)
 }
 
-fn keyring_error(e: keyring::Error) -> String {
+fn keyring_error(e: keyring::Error) -> KeyringError {
+    let reason = e.to_string();
     match e {
-        keyring::Error::NoDefaultStore | keyring::Error::NoStorageAccess(_) => format!(
-            "the OS keyring is not available ({e}); on Linux it is the Secret Service \
-             (GNOME Keyring, KWallet) of a desktop session"
-        ),
-        other => format!("the OS keyring: {other}"),
+        keyring::Error::NoDefaultStore | keyring::Error::NoStorageAccess(_) => {
+            KeyringError::Unavailable { reason }
+        }
+        _ => KeyringError::Failed { reason },
     }
 }
 
 /// Stores `token` for `host` in the OS keyring, replacing any there.
-pub fn store_token(host: &str, token: &str) -> Result<(), String> {
+pub fn store_token(host: &str, token: &str) -> Result<(), KeyringError> {
     entry(host)?.set_password(token).map_err(keyring_error)
 }
 
 /// Removes the token of `host`; false when there was none.
-pub fn delete_token(host: &str) -> Result<bool, String> {
+pub fn delete_token(host: &str) -> Result<bool, KeyringError> {
     match entry(host)?.delete_credential() {
         Ok(()) => Ok(true),
         Err(keyring::Error::NoEntry) => Ok(false),
@@ -50,7 +51,7 @@ pub fn delete_token(host: &str) -> Result<bool, String> {
 }
 
 /// The token stored for `host`, if any.
-pub fn stored_token(host: &str) -> Result<Option<String>, String> {
+pub fn stored_token(host: &str) -> Result<Option<String>, KeyringError> {
     match entry(host)?.get_password() {
         Ok(token) => Ok(Some(token)),
         Err(keyring::Error::NoEntry) => Ok(None),
@@ -161,7 +162,7 @@ impl Credentials {
                     Ok(token) => (format!("the OS keyring's token for {host}"), token),
                     Err(why) => {
                         tracing::debug!("keyring: {why}");
-                        self.notes.push(why);
+                        self.notes.push(why.to_string());
                         continue;
                     }
                 },

@@ -3,6 +3,7 @@
 
 use super::cache::{Cache, RemoteFile, Unreadable};
 use super::credentials::Credentials;
+use super::error::GitError;
 use super::url::RepoUrl;
 use crate::backoff::Backoff;
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ pub enum Polled {
     /// The fetch went through: the ref's commit and its file (or why the file is unusable).
     Fetched(Result<RemoteFile, Unreadable>),
     /// The fetch failed (the server is unreachable, refused the credentials...).
-    Failed(String),
+    Failed(GitError),
 }
 
 /// What is known when following starts.
@@ -38,7 +39,7 @@ pub struct Initial {
     /// The commit that last ran, when it is not the newest.
     pub applied: Option<RemoteFile>,
     /// Why the fetch failed, when the cache had to do.
-    pub sync_error: Option<String>,
+    pub sync_error: Option<GitError>,
 }
 
 pub struct Follower {
@@ -57,7 +58,7 @@ impl Drop for Follower {
 impl Follower {
     /// Fetches once (falling back on the cache), then polls in the background. Fails only
     /// when there is neither network nor cache: nothing to run.
-    pub async fn start(home: &Path, spec: GitSpec) -> Result<(Follower, Initial), String> {
+    pub async fn start(home: &Path, spec: GitSpec) -> Result<(Follower, Initial), GitError> {
         let (home, first) = (home.to_path_buf(), spec.clone());
         let (cache, initial) = blocking(move || {
             let cache = Cache::open(&home, &first.url)?;
@@ -67,10 +68,10 @@ impl Follower {
                 Err(error) => match cache.last_fetched(&first.reference) {
                     Some(commit) => (commit, Some(error)),
                     None => {
-                        return Err(format!(
-                            "{error}; and there is no copy of {} from an earlier run to start from",
-                            first.url.display
-                        ));
+                        return Err(GitError::NoCopy {
+                            repo: first.url.display.clone(),
+                            cause: Box::new(error),
+                        });
                     }
                 },
             };
@@ -182,7 +183,7 @@ async fn poll(
     }
 }
 
-fn fetch(cache: &Cache, spec: &GitSpec) -> Result<String, String> {
+fn fetch(cache: &Cache, spec: &GitSpec) -> Result<String, GitError> {
     let started = std::time::Instant::now();
     let result = cache.fetch(&spec.url, &spec.reference, &mut Credentials::new(&spec.url));
     tracing::debug!(
@@ -201,9 +202,11 @@ fn lock(cache: &Mutex<Cache>) -> std::sync::MutexGuard<'_, Cache> {
 
 /// Runs libgit2 off the async threads.
 async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| Err(format!("the git task failed: {e}")))
+    work: impl FnOnce() -> Result<T, GitError> + Send + 'static,
+) -> Result<T, GitError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(GitError::Task {
+            reason: e.to_string(),
+        })
+    })
 }

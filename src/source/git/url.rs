@@ -3,6 +3,7 @@
 //! out before libgit2 sees the URL (so it reaches no file of the cache either) and before
 //! anything is printed.
 
+use super::error::UrlError;
 use std::path::Path;
 
 #[derive(Clone, PartialEq, Eq)]
@@ -31,11 +32,13 @@ impl std::fmt::Debug for RepoUrl {
 
 impl RepoUrl {
     /// Parses `raw`; a relative local path is resolved against `base`.
-    pub fn parse(raw: &str, base: &Path) -> Result<RepoUrl, String> {
+    pub fn parse(raw: &str, base: &Path) -> Result<RepoUrl, UrlError> {
         let raw = raw.trim();
         if raw.contains("://") {
-            let mut url =
-                url::Url::parse(raw).map_err(|e| format!("`{}` is not a URL: {e}", redact(raw)))?;
+            let mut url = url::Url::parse(raw).map_err(|e| UrlError::NotUrl {
+                url: redact(raw),
+                reason: e.to_string(),
+            })?;
             let username = Some(percent_decode(url.username())).filter(|u| !u.is_empty());
             let password = url.password().map(percent_decode);
             let _ = url.set_password(None);
@@ -49,7 +52,7 @@ impl RepoUrl {
             if url.scheme() == "file" {
                 let path = url
                     .to_file_path()
-                    .map_err(|()| format!("`{raw}` is not a file URL"))?;
+                    .map_err(|()| UrlError::NotFileUrl { url: redact(raw) })?;
                 return Ok(RepoUrl::local(&path));
             }
             let text = url.to_string();

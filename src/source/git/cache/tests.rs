@@ -41,7 +41,7 @@ fn commit(work: &Path, path: &str, text: &str) -> String {
     git(work, &["rev-parse", "HEAD"])
 }
 
-fn fetch(cache: &Cache, url: &RepoUrl, reference: &str) -> Result<String, String> {
+fn fetch(cache: &Cache, url: &RepoUrl, reference: &str) -> Result<String, GitError> {
     cache.fetch(url, reference, &mut Credentials::new(url))
 }
 
@@ -78,7 +78,14 @@ fn branches_head_tags_and_commits_are_fetched_and_read_from_the_tree() {
         "{missing:?}"
     );
     let err = fetch(&cache, &url, "nope").unwrap_err();
-    assert!(err.contains("has no branch or tag `nope`"), "{err}");
+    assert!(
+        matches!(&err, GitError::NoRef { reference, .. } if reference == "nope"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("has no branch or tag `nope`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -93,7 +100,8 @@ fn the_cache_remembers_the_last_fetched_and_applied_commits_offline() {
 
     let cache = Cache::open(&home, &url).unwrap();
     let err = fetch(&cache, &url, "main").unwrap_err();
-    assert!(err.starts_with("cannot fetch from"), "{err}");
+    assert!(matches!(err, GitError::Fetch { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("cannot fetch from"), "{err}");
     assert_eq!(cache.last_fetched("main").as_deref(), Some(head.as_str()));
     assert_eq!(cache.last_applied("main").as_deref(), Some(head.as_str()));
     assert_eq!(cache.last_applied("other"), None);
