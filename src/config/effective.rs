@@ -150,5 +150,5 @@ pub struct Sync {
 }
 
 fn human_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&super::checks::format_duration(*d))
+    s.serialize_str(&super::duration::format_duration(*d))
 }

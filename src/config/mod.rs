@@ -19,6 +19,7 @@
 mod checks;
 mod diagnostic;
 mod discover;
+mod duration;
 mod effective;
 mod layer;
 mod model;
@@ -31,9 +32,9 @@ mod typed;
 mod validate;
 
 pub use crate::target::{PortRef, Target, WorkloadKind};
-pub use checks::{DurationError, parse_duration};
 pub use diagnostic::{Diagnostics, Finding, Label};
 pub use discover::{FILE_NAME, discover, local_path, project_dir};
+pub use duration::{DurationError, parse_duration};
 pub use effective::{Effective, Forward, LocalPort, Relay, Sync};
 pub use model::{ConfigFile, Defaults, ForwardSpec, Protocol, RelaySpec, SyncSpec, Via};
 pub use relay_manifest::{ManifestError, ManifestFileError, RelayManifest};

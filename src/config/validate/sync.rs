@@ -1,7 +1,8 @@
 //! The `[sync]` section: where a team's file comes from in git, and how often it is fetched.
 
-use crate::config::checks::{is_host, parse_duration};
+use crate::config::checks::is_host;
 use crate::config::diagnostic::Issue;
+use crate::config::duration::parse_duration;
 use crate::config::effective::Sync;
 use crate::config::source::SourceMap;
 use std::ops::Range;
