@@ -49,7 +49,16 @@ async fn cluster_ip_reaches_ready_pods_only() {
     let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
     let web = cluster.pod_names("demo", "app=web");
     let addr = SocketAddr::from((cluster_ip(&cluster, "web"), 80));
-    let (code, body) = http_get(addr, "/").await.unwrap();
+    // The pods are Ready when the demo starts; the endpoints controller writes them into the
+    // service's EndpointSlice a moment later, and until then the ClusterIP has nowhere to go.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let (code, body) = loop {
+        let (code, body) = http_get(addr, "/").await.unwrap();
+        if code == 200 || tokio::time::Instant::now() > deadline {
+            break (code, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(code, 200);
     assert!(web.iter().any(|p| body == format!("{p}\n")), "{body}");
 
