@@ -12,6 +12,8 @@
 mod compression;
 mod error;
 mod frame;
+#[cfg(test)]
+mod fuzz;
 mod over_websocket;
 mod rfc6455;
 mod role;

@@ -109,15 +109,10 @@ pub fn read_local(path: &Path) -> Result<Vec<Layer>, Diagnostics> {
 /// The overlay beside `path`, if it exists.
 pub fn read_overlay(path: &Path) -> Result<Option<Layer>, Diagnostics> {
     let local_file = local_path(path);
-    match std::fs::read_to_string(&local_file) {
+    match read_text(&local_file) {
         Ok(text) => Ok(Some(Layer::local(local_file, text))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Diagnostics::file_problem(
-            "kftray::io",
-            local_file,
-            format!("cannot read: {e}"),
-            None,
-        )),
+        Err(TextError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(unreadable(&local_file, e)),
     }
 }
 
@@ -182,16 +177,52 @@ fn load_filtered(
 }
 
 fn read(path: &Path) -> Result<String, Diagnostics> {
-    std::fs::read_to_string(path).map_err(|e| {
-        let help = (e.kind() == std::io::ErrorKind::NotFound)
-            .then(|| "create one with `kftray init`, or name another with -f FILE".to_owned());
-        Diagnostics::file_problem(
-            "kftray::io",
-            path.to_path_buf(),
-            format!("cannot read: {e}"),
-            help,
-        )
-    })
+    read_text(path).map_err(|e| unreadable(path, e))
+}
+
+/// The largest configuration file read: far more than any real one (10,000 forwards take
+/// under 1 MiB), so that a file that is no configuration is refused before it is read.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Why a configuration file's text could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    /// The OS refused.
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    /// Over [`MAX_FILE_BYTES`].
+    #[error("cannot read: the file is too large ({} MiB; a configuration is at most {} MiB)", .0 >> 20, MAX_FILE_BYTES >> 20)]
+    TooLarge(u64),
+}
+
+/// The text of a configuration file, refused unread when it is larger than any should be.
+pub fn read_text(path: &Path) -> Result<String, TextError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(TextError::TooLarge(len));
+    }
+    let mut text = String::new();
+    // Taken with a limit all the same: a pipe or a device has no length to check.
+    file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(TextError::TooLarge(text.len() as u64));
+    }
+    Ok(text)
+}
+
+fn unreadable(path: &Path, e: TextError) -> Diagnostics {
+    let help = match &e {
+        TextError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            Some("create one with `kftray init`, or name another with -f FILE".to_owned())
+        }
+        TextError::TooLarge(_) => {
+            Some("is this the file you meant? name another with -f FILE".to_owned())
+        }
+        TextError::Io(_) => None,
+    };
+    Diagnostics::file_problem("kftray::io", path.to_path_buf(), e.to_string(), help)
 }
 
 /// The base file of an overlay path (`x.local.toml` -> `x.toml`), if `path` is one.

@@ -178,6 +178,38 @@ impl Cache {
                 short(commit)
             ))
         })?;
+        match entry.filemode() {
+            0o120000 => {
+                return Err(unreadable(format!(
+                    "{} is a symbolic link in the repository; kftray reads a regular file there, \
+                     never where a link points",
+                    path.display()
+                )));
+            }
+            0o160000 => {
+                return Err(unreadable(format!(
+                    "{} is a submodule in the repository, not a file",
+                    path.display()
+                )));
+            }
+            _ => {}
+        }
+        // The size from the object's header: a huge blob is refused before it is inflated.
+        let size = self
+            .repo
+            .odb()
+            .and_then(|odb| odb.read_header(entry.id()))
+            .map(|(size, _)| size as u64)
+            .map_err(|e| unreadable(e.message().to_owned()))?;
+        if size > crate::config::MAX_FILE_BYTES {
+            return Err(unreadable(format!(
+                "{} is {} MiB at commit {}; a configuration is at most {} MiB",
+                path.display(),
+                size >> 20,
+                short(commit),
+                crate::config::MAX_FILE_BYTES >> 20
+            )));
+        }
         let blob = entry
             .to_object(&self.repo)
             .and_then(|o| o.peel_to_blob())

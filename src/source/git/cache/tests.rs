@@ -110,3 +110,44 @@ fn the_cache_remembers_the_last_fetched_and_applied_commits_offline() {
     assert_eq!(dirs.len(), 1);
     assert!(dirs[0].as_ref().unwrap().path().join("HEAD").is_file());
 }
+
+#[test]
+fn a_link_a_submodule_or_a_huge_file_at_the_path_is_refused_unread() {
+    let (dir, work) = upstream();
+    let home = dir.path().join("home");
+    let url = RepoUrl::parse(work.to_str().unwrap(), Path::new("/")).unwrap();
+    // A link in the repository to a file of this machine.
+    std::fs::remove_file(work.join("kftray.toml")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", work.join("kftray.toml")).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "link"]);
+    let cache = Cache::open(&home, &url).unwrap();
+    let linked = fetch(&cache, &url, "main").unwrap();
+    let err = cache.read(&linked, Path::new("kftray.toml")).unwrap_err();
+    assert!(err.message.contains("symbolic link"), "{err:?}");
+
+    // A submodule (a commit in the tree) at the path.
+    std::fs::remove_file(work.join("kftray.toml")).unwrap();
+    git(&work, &["rm", "-q", "--cached", "kftray.toml"]);
+    git(
+        &work,
+        &[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("160000,{linked},kftray.toml"),
+        ],
+    );
+    git(&work, &["commit", "-q", "-m", "submodule"]);
+    let sub = fetch(&cache, &url, "main").unwrap();
+    let err = cache.read(&sub, Path::new("kftray.toml")).unwrap_err();
+    assert!(err.message.contains("submodule"), "{err:?}");
+
+    // 17 MiB of comments: more than any configuration.
+    git(&work, &["rm", "-q", "--cached", "kftray.toml"]);
+    let line = format!("# {}\n", "x".repeat(1021));
+    let huge = commit(&work, "kftray.toml", &line.repeat(17 * 1024));
+    assert_eq!(fetch(&cache, &url, "main").unwrap(), huge);
+    let err = cache.read(&huge, Path::new("kftray.toml")).unwrap_err();
+    assert!(err.message.contains("17 MiB"), "{err:?}");
+}
