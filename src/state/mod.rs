@@ -14,8 +14,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use files::file_name_of;
-use files::{create_private_dir, create_private_file};
+pub use files::{PrivateFileError, file_name_of, open_log};
+use files::{create_private_dir, open_private_file};
 pub use liveness::ProcessId;
 pub use rows::{
     Event, EventKind, ForwardRow, ForwardState, Run, SourceRow, UnknownName, project_of,
@@ -32,11 +32,8 @@ pub enum StateError {
         pid: u32,
         since: String,
     },
-    #[error("cannot use the state directory {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Private(#[from] PrivateFileError),
     #[error(
         "{path} is a file, not a folder, so kftray cannot keep its state there: point \
          KFTRAY_HOME at a folder (kftray creates it), or move the file away"
@@ -86,15 +83,11 @@ impl State {
                 path: file.to_path_buf(),
             });
         }
-        let io = |source| StateError::Io {
-            path: home.to_path_buf(),
-            source,
-        };
-        create_private_dir(home).map_err(io)?;
+        create_private_dir(home)?;
         let path = home.join("state.db");
         // SQLite gives the -wal and -shm files the main file's mode, so creating it 0600 first
         // keeps all three private.
-        create_private_file(&path).map_err(io)?;
+        open_private_file(&path)?;
         Self::open_file(&path).map_err(|e| match e {
             StateError::Sqlite(rusqlite::Error::SqliteFailure(f, detail))
                 if matches!(
@@ -112,7 +105,9 @@ impl State {
     }
 
     fn open_file(path: &Path) -> Result<State, StateError> {
-        let mut conn = Connection::open(path)?;
+        // Checked by open_private_file already; this closes the gap until SQLite opens it.
+        let flags = rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let mut conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Switching a new database to WAL takes an exclusive lock, for which SQLite does not
         // wait on its own: two processes opening a fresh database (`up` starting while

@@ -172,6 +172,65 @@ fn state_files_are_private() {
 }
 
 #[test]
+fn a_symlink_planted_at_the_database_or_the_log_is_not_followed() {
+    let parent = tempfile::tempdir().unwrap();
+    let home = parent.path().join("home");
+    let victim = parent.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::symlink(&victim, home.join("state.db")).unwrap();
+    let err = State::open(&home).err().expect("opened through a link");
+    assert!(
+        matches!(&err, StateError::Private(PrivateFileError::Symlink { path }) if *path == home.join("state.db")),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("is a symbolic link"), "{err}");
+
+    std::fs::create_dir(home.join("logs")).unwrap();
+    std::os::unix::fs::symlink(&victim, home.join("logs/p.log")).unwrap();
+    let err = open_log(&home, "/p").expect_err("opened through a link");
+    assert!(matches!(err, PrivateFileError::Symlink { .. }), "{err:?}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+#[test]
+fn logs_are_private_like_the_database() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let home = parent.path().join("home");
+    let (path, _) = open_log(&home, "/work/p").unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(path, home.join("logs/work_p.log"));
+    assert_eq!(mode(&home), 0o700);
+    assert_eq!(mode(&home.join("logs")), 0o700);
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[test]
+fn a_home_that_belongs_to_another_user_is_refused() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: cannot give a folder to another user here");
+        return;
+    }
+    let parent = tempfile::tempdir().unwrap();
+    let home = parent.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+    let err = State::open(&home)
+        .err()
+        .expect("used another user's folder");
+    assert!(
+        matches!(
+            err,
+            StateError::Private(PrivateFileError::NotYours { owner: 65534, .. })
+        ),
+        "{err:?}"
+    );
+    assert!(!home.join("state.db").exists());
+}
+
+#[test]
 fn a_runs_source_is_recorded_replaced_and_read_back() {
     let home = tempfile::tempdir().unwrap();
     let mut state = State::open(home.path()).unwrap();

@@ -7,7 +7,7 @@ use super::super::output::say;
 use super::super::status::{ForwardStatus, following, table};
 use super::Args;
 use crate::state::{EventKind, State};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The hidden flag that tells the background run to take its arguments from [`ARGS_ENV`].
@@ -42,8 +42,8 @@ pub(super) fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args) -> Outcom
     State::open(home)
         .and_then(|mut state| state.refuse_if_running(&project))
         .map_err(|e| Failure::Failed(e.to_string()))?;
-    let (log, file) =
-        open_log(home, &project).map_err(|e| usage("cannot create the log file", &e))?;
+    let (log, file) = crate::state::open_log(home, &project)
+        .map_err(|e| usage("cannot create the log file", &e))?;
     let exe =
         std::env::current_exe().map_err(|e| usage("cannot find the kftray executable", &e))?;
     let to_child = serde_json::to_string(&Args {
@@ -133,19 +133,4 @@ fn report_if_started(home: &Path, project: &str, pid: u32, log: &Path) -> Option
         }
         Some(Err(Failure::Said(Code::Failed)))
     }
-}
-
-/// `$KFTRAY_HOME/logs/<project path with / as _>.log`, private to the user, appended to.
-fn open_log(home: &Path, project: &str) -> std::io::Result<(PathBuf, std::fs::File)> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = home.join("logs");
-    std::fs::create_dir_all(&dir)?;
-    let name = crate::state::file_name_of(project);
-    let path = dir.join(format!("{}.log", name.trim_start_matches('_')));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&path)?;
-    Ok((path, file))
 }
