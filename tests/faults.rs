@@ -1,0 +1,261 @@
+//! The faults a laptop meets, on the real control plane, with kubectl beside kftray: the
+//! link to the API server blackholed (no byte through, no reset, as a sleeping Wi-Fi) and
+//! kftray itself suspended (SIGSTOP, as a closed lid). Each case prints one line of
+//! RELIABILITY.md's table and appends it to `target/reliability/faults.tsv`.
+//!
+//! The durations are `KFTRAY_BLACKHOLE_SECS` (default `5,40`; RELIABILITY.md also runs 180)
+//! and `KFTRAY_SUSPEND_SECS` (default 60).
+
+mod support;
+
+use controlplane::FaultProxy;
+use kubesim::testing::http_get;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use support::Project;
+use support::cluster::{Namespace, WEB, shared};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn seconds(var: &str, default: &str) -> Vec<u64> {
+    std::env::var(var)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("a list of seconds"))
+        .collect()
+}
+
+/// The shared cluster's API server through a proxy of the test's own, and a kubeconfig that
+/// goes through it.
+async fn behind_proxy(dir: &Path) -> (FaultProxy, PathBuf) {
+    let cluster = shared();
+    let upstream: SocketAddr = cluster
+        .server
+        .trim_start_matches("https://")
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start(upstream).await.unwrap();
+    let text = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    assert!(text.contains(&cluster.server), "no server line to move");
+    let kubeconfig = dir.join("via-proxy.kubeconfig");
+    std::fs::write(&kubeconfig, text.replace(&cluster.server, &proxy.url())).unwrap();
+    (proxy, kubeconfig)
+}
+
+fn start_up(kubeconfig: &Path, ns: &Namespace) -> Project {
+    let mut project = Project::new();
+    std::fs::write(
+        project.path("kftray.toml"),
+        format!(
+            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{}",
+            kubeconfig.display().to_string(),
+            ns.name,
+            support::forward("web", "web", "\"http\"")
+        ),
+    )
+    .unwrap();
+    project.spawn_up(&[]);
+    project
+}
+
+/// `kubectl port-forward svc/web` through the same kubeconfig, and its local port.
+async fn kubectl_forward(kubeconfig: &Path, ns: &Namespace) -> (tokio::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new(&shared().kubectl)
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .args(["-n", &ns.name, "port-forward", "svc/web"])
+        .arg(format!("{port}:80"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
+/// One GET, allowed `patience`: the status code, or why there was none.
+async fn get(addr: SocketAddr, patience: Duration) -> Result<u16, String> {
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        let text = String::from_utf8_lossy(&buf).to_string();
+        Ok::<_, std::io::Error>(
+            text.split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0),
+        )
+    };
+    match tokio::time::timeout(patience, exchange).await {
+        Ok(Ok(code)) => Ok(code),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {patience:?}")),
+    }
+}
+
+/// How long until a GET through `addr` is answered 200, tried every 50 ms; None after
+/// `within`.
+async fn first_success(addr: SocketAddr, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if let Ok((200, _)) = http_get(addr, "/").await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// What `kftray status` says of the forward: its state and last error.
+async fn said(project: &Project) -> String {
+    let status = project.status().await;
+    status
+        .iter()
+        .find(|f| f["alias"] == "web")
+        .map(|f| format!("{} {}", f["state"], f["last_error"]))
+        .unwrap_or_else(|| "not listed".into())
+}
+
+fn record(line: &str) {
+    eprintln!("RELIABILITY\t{line}");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../reliability");
+    std::fs::create_dir_all(&dir).unwrap();
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("faults.tsv"))
+        .unwrap();
+    writeln!(file, "{line}").unwrap();
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map(|d| format!("{} ms", d.as_millis()))
+        .unwrap_or_else(|| "never".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_api_link_is_survived_and_serves_again_once_it_returns() {
+    let ns = Namespace::new("kftray-blackhole").await;
+    ns.apply(WEB).await;
+    ns.wait_ready("app=web", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, kubeconfig) = behind_proxy(dir.path()).await;
+    let project = start_up(&kubeconfig, &ns);
+    let addr = project.ready("web").await;
+    let (mut kubectl, kubectl_port) = kubectl_forward(&kubeconfig, &ns).await;
+    let kubectl_addr: SocketAddr = ([127, 0, 0, 1], kubectl_port).into();
+    assert!(
+        first_success(kubectl_addr, Duration::from_secs(30))
+            .await
+            .is_some(),
+        "kubectl port-forward never served"
+    );
+    assert!(first_success(addr, Duration::from_secs(30)).await.is_some());
+
+    for secs in seconds("KFTRAY_BLACKHOLE_SECS", "5,40") {
+        let hole = Duration::from_secs(secs);
+        proxy.stall(true);
+        let cut = Instant::now();
+        // A connection that arrives while the link is dead: it must end, one way or the
+        // other, never hang.
+        tokio::time::sleep(Duration::from_secs(1).min(hole / 2)).await;
+        let patience = hole + Duration::from_secs(90);
+        let during = tokio::spawn(async move {
+            let started = Instant::now();
+            (get(addr, patience).await, started.elapsed())
+        });
+        tokio::time::sleep(hole.saturating_sub(cut.elapsed())).await;
+        let status_during = said(&project).await;
+        proxy.stall(false);
+        let back = first_success(addr, Duration::from_secs(60)).await;
+        let (outcome, waited) = during.await.unwrap();
+        let kubectl_alive = kubectl.try_wait().unwrap().is_none();
+        let kubectl_back = if kubectl_alive {
+            first_success(kubectl_addr, Duration::from_secs(10)).await
+        } else {
+            None
+        };
+        record(&format!(
+            "blackhole {secs} s\tfirst request after: {}\tconnection made during it: {} after {} ms\tstatus during: {status_during}\tkubectl: {}",
+            ms(back),
+            match &outcome {
+                Ok(code) => format!("answered {code}"),
+                Err(why) => format!("closed ({why})"),
+            },
+            waited.as_millis(),
+            if kubectl_alive {
+                format!("still running, first request after {}", ms(kubectl_back))
+            } else {
+                "exited".to_owned()
+            }
+        ));
+        assert!(
+            back.is_some(),
+            "no request served after the link came back:\n{}",
+            project.log()
+        );
+        assert!(
+            waited < patience,
+            "a connection made while the link was dead hung: {outcome:?}"
+        );
+    }
+    let _ = kubectl.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_kftray_serves_at_once_when_it_resumes() {
+    let ns = Namespace::new("kftray-suspend").await;
+    ns.apply(WEB).await;
+    ns.wait_ready("app=web", 2).await;
+    let project = start_up(&shared().kubeconfig, &ns);
+    let addr = project.ready("web").await;
+    let pid = project.status().await[0]["pid"].as_i64().unwrap() as i32;
+    let (mut kubectl, kubectl_port) = kubectl_forward(&shared().kubeconfig, &ns).await;
+    let kubectl_addr: SocketAddr = ([127, 0, 0, 1], kubectl_port).into();
+    assert!(
+        first_success(kubectl_addr, Duration::from_secs(30))
+            .await
+            .is_some()
+    );
+    let kubectl_pid = kubectl.id().unwrap() as i32;
+
+    for secs in seconds("KFTRAY_SUSPEND_SECS", "60") {
+        // SAFETY: kill(2) on processes this test started.
+        unsafe {
+            libc::kill(pid, libc::SIGSTOP);
+            libc::kill(kubectl_pid, libc::SIGSTOP);
+        }
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        unsafe {
+            libc::kill(pid, libc::SIGCONT);
+            libc::kill(kubectl_pid, libc::SIGCONT);
+        }
+        let back = first_success(addr, Duration::from_secs(60)).await;
+        let kubectl_alive = kubectl.try_wait().unwrap().is_none();
+        let kubectl_back = first_success(kubectl_addr, Duration::from_secs(10)).await;
+        record(&format!(
+            "suspended (SIGSTOP) {secs} s\tfirst request after: {}\tstatus after: {}\tkubectl: {}",
+            ms(back),
+            said(&project).await,
+            if kubectl_alive {
+                format!("still running, first request after {}", ms(kubectl_back))
+            } else {
+                "exited".to_owned()
+            }
+        ));
+        assert!(
+            back.is_some(),
+            "nothing served after SIGCONT:\n{}",
+            project.log()
+        );
+    }
+    let _ = kubectl.kill().await;
+}
