@@ -175,7 +175,17 @@ async fn a_blackholed_api_link_is_survived_and_serves_again_once_it_returns() {
         tokio::time::sleep(hole.saturating_sub(cut.elapsed())).await;
         let status_during = said(&project).await;
         proxy.stall(false);
+        let restored = Instant::now();
         let back = first_success(addr, Duration::from_secs(60)).await;
+        let ready_again = loop {
+            if said(&project).await.starts_with("\"ready\"") {
+                break Some(restored.elapsed());
+            }
+            if restored.elapsed() > Duration::from_secs(60) {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         let (outcome, waited) = during.await.unwrap();
         let kubectl_alive = kubectl.try_wait().unwrap().is_none();
         let kubectl_back = if kubectl_alive {
@@ -184,13 +194,14 @@ async fn a_blackholed_api_link_is_survived_and_serves_again_once_it_returns() {
             None
         };
         record(&format!(
-            "blackhole {secs} s\tfirst request after: {}\tconnection made during it: {} after {} ms\tstatus during: {status_during}\tkubectl: {}",
+            "blackhole {secs} s\tfirst request after: {}\tconnection made during it: {} after {} ms\tstatus during: {status_during}\tstatus ready again after: {}\tkubectl: {}",
             ms(back),
             match &outcome {
                 Ok(code) => format!("answered {code}"),
                 Err(why) => format!("closed ({why})"),
             },
             waited.as_millis(),
+            ms(ready_again),
             if kubectl_alive {
                 format!("still running, first request after {}", ms(kubectl_back))
             } else {
@@ -206,6 +217,15 @@ async fn a_blackholed_api_link_is_survived_and_serves_again_once_it_returns() {
             waited < patience,
             "a connection made while the link was dead hung: {outcome:?}"
         );
+        // Pings go every 10 s and are given up after 10 more: a hole longer than that (and a
+        // margin) is noticed, and status says so.
+        if hole >= Duration::from_secs(30) {
+            assert!(
+                status_during.starts_with("\"reconnecting\""),
+                "status during a {secs} s blackhole: {status_during}"
+            );
+        }
+        assert!(ready_again.is_some(), "status never said ready again");
     }
     let _ = kubectl.kill().await;
 }

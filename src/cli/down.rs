@@ -32,7 +32,7 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
         state.reap_dead_runs()?;
         Ok::<_, crate::state::StateError>(runs.len())
     })();
-    let stopped = result.map_err(|e| Failure::Usage(e.to_string()))?;
+    let stopped = result.map_err(|e| Failure::Usage(e.at(&State::file_in(&home)).to_string()))?;
     if stopped == 0 && !out.quiet {
         say("nothing was running\n");
     }

@@ -11,7 +11,7 @@ use crate::forward::{
 use crate::relay::Relays;
 use crate::resolve::{Endpoint, Resolution, follow};
 use crate::state::ForwardState;
-use crate::transport::Transports;
+use crate::transport::{Link, Transports};
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -30,6 +30,9 @@ pub enum Phase {
     Waiting(String),
     /// Listening, and new connections go to this pod.
     Ready { pod: String, port: u16 },
+    /// Listening, with a pod chosen, but its session died and is being redialled (the text
+    /// says why): connections wait for it, up to the dial's deadline.
+    Reconnecting { pod: String, port: u16, why: String },
     /// Listening, but the target is wrong (a port name that does not exist, a cluster that
     /// rejects us): connections are closed until it is fixed.
     Failed(String),
@@ -40,6 +43,7 @@ impl Phase {
         match self {
             Phase::Waiting(_) => ForwardState::Waiting,
             Phase::Ready { .. } => ForwardState::Ready,
+            Phase::Reconnecting { .. } => ForwardState::Reconnecting,
             Phase::Failed(_) => ForwardState::Failed,
         }
     }
@@ -64,6 +68,8 @@ pub(super) struct RunningForward {
     pub(super) spec: RunSpec,
     local: SocketAddr,
     resolution: watch::Receiver<Resolution>,
+    /// The link to the chosen pod (always up for relayed forwards: the relay says itself).
+    link: watch::Receiver<Link>,
     activity: Arc<Activity>,
     last_error: Arc<Mutex<Option<String>>>,
     stop: CancellationToken,
@@ -89,6 +95,7 @@ impl RunningForward {
         };
         let (resolution_tx, resolution) =
             watch::channel(Resolution::Waiting("connecting to the cluster".into()));
+        let (link_tx, link) = watch::channel(Link::Up);
         let connector = Arc::new(LateConnector::default());
         let activity = Arc::new(Activity::default());
         let last_error = Arc::new(Mutex::new(None));
@@ -121,13 +128,11 @@ impl RunningForward {
             (local, Box::pin(serve(listener, connector.clone(), serving)))
         };
         let finding: BoxFuture<'static, ()> = if spec.relay.is_some() {
-            Box::pin(relayed::route(
-                spec.clone(),
-                clusters,
-                relays,
-                connector,
-                resolution_tx,
-            ))
+            let route = relayed::route(spec.clone(), clusters, relays, connector, resolution_tx);
+            Box::pin(async move {
+                route.await;
+                drop(link_tx);
+            })
         } else {
             Box::pin(find_pods(
                 spec.clone(),
@@ -135,6 +140,7 @@ impl RunningForward {
                 transports,
                 connector,
                 resolution_tx,
+                link_tx,
             ))
         };
         // Every log line of this forward, its pod search and its connections names it.
@@ -158,6 +164,7 @@ impl RunningForward {
             spec,
             local,
             resolution,
+            link,
             activity,
             last_error,
             stop,
@@ -194,7 +201,11 @@ impl RunningForward {
     /// receiver, so the next call waits for the change after; a forward whose finder ended
     /// (the sender is gone) never changes again rather than resolving at once forever.
     pub(super) async fn phase_changed(&mut self) {
-        if self.resolution.changed().await.is_err() {
+        let changed = tokio::select! {
+            changed = self.resolution.changed() => changed,
+            changed = self.link.changed() => changed,
+        };
+        if changed.is_err() {
             std::future::pending::<()>().await;
         }
     }
@@ -202,9 +213,16 @@ impl RunningForward {
     pub(super) fn report(&self) -> ForwardReport {
         let phase = match &*self.resolution.borrow() {
             Resolution::Waiting(why) => Phase::Waiting(why.clone()),
-            Resolution::Ready(Endpoint { pod, port, .. }) => Phase::Ready {
-                pod: pod.clone(),
-                port: *port,
+            Resolution::Ready(Endpoint { pod, port, .. }) => match &*self.link.borrow() {
+                Link::Up => Phase::Ready {
+                    pod: pod.clone(),
+                    port: *port,
+                },
+                Link::Down(why) => Phase::Reconnecting {
+                    pod: pod.clone(),
+                    port: *port,
+                    why: why.clone(),
+                },
             },
             Resolution::Failed(why) => Phase::Failed(why.clone()),
         };
@@ -229,13 +247,15 @@ impl RunningForward {
 }
 
 /// Connects to the cluster, then follows the target and mirrors its resolution into the
-/// forward's own channel, which outlives cluster reconnects.
+/// forward's own channel, which outlives cluster reconnects; and the link to the chosen pod
+/// into `link_out`.
 async fn find_pods(
     spec: RunSpec,
     clusters: Arc<Clusters>,
     transports: Arc<Transports<ClusterKey>>,
     connector: Arc<LateConnector>,
     out: watch::Sender<Resolution>,
+    link_out: watch::Sender<Link>,
 ) {
     let cluster = connect_cluster(&clusters, &spec.cluster, &out).await;
     let namespace = spec
@@ -245,15 +265,42 @@ async fn find_pods(
     let pods = transports.pods(&spec.cluster, &cluster.client, &namespace);
     connector.set_connect(Arc::new(pods.clone()));
     let mut found = follow(cluster.client, &namespace, spec.target, spec.remote_port);
+    // The pod followed, and its link: the session to a newly chosen pod opens now, not when
+    // the next connection comes, and is redialled whenever it dies.
+    let mut link: Option<(String, watch::Receiver<Link>)> = None;
     loop {
         let resolution = found.borrow_and_update().clone();
-        // The session to a newly chosen pod opens now, not when the next connection comes.
-        if let Resolution::Ready(endpoint) = &resolution {
-            pods.warm(&endpoint.pod);
+        match &resolution {
+            Resolution::Ready(endpoint) => {
+                if link.as_ref().is_none_or(|(pod, _)| *pod != endpoint.pod) {
+                    link = Some((endpoint.pod.clone(), pods.follow(&endpoint.pod)));
+                }
+            }
+            _ => link = None,
         }
         out.send_replace(resolution);
-        if found.changed().await.is_err() {
-            break;
+        loop {
+            let now = match &mut link {
+                Some((_, l)) => l.borrow_and_update().clone(),
+                None => Link::Up,
+            };
+            link_out.send_if_modified(|old| std::mem::replace(old, now.clone()) != now);
+            let link_changed = async {
+                match &mut link {
+                    Some((_, l)) => l.changed().await.is_ok(),
+                    None => false,
+                }
+            };
+            tokio::select! {
+                changed = found.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    break;
+                }
+                // The link's sender lives as long as a receiver: it is never dropped first.
+                true = link_changed => {}
+            }
         }
     }
 }

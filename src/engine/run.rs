@@ -70,20 +70,20 @@ pub async fn run(options: UpOptions, observer: &mut dyn Observer) -> Result<(), 
         sync_error_said: None,
         observer,
     };
-    session.begin(&start)?;
+    session.begin(&start);
     let applied = session.supervisor.apply(&session.desired).await;
-    session.applied(&applied)?;
+    session.applied(&applied);
     session.remote = start.revision.remote.clone();
     if let Some(remote) = &start.revision.remote {
         remote.marker.mark(&remote.commit).await;
     }
     let mut source = source.spawn();
     session.phases();
-    session.flush()?;
+    session.flush();
     let count = session.desired.len();
     session
         .record
-        .event(None, EventKind::Started, &format!("{count} forwards"))?;
+        .event(None, EventKind::Started, &format!("{count} forwards"));
 
     let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -92,12 +92,12 @@ pub async fn run(options: UpOptions, observer: &mut dyn Observer) -> Result<(), 
         tokio::select! {
             _ = interrupt.recv() => break "interrupted",
             _ = terminate.recv() => break "terminated",
-            update = source.next() => session.follow(update).await?,
+            update = source.next() => session.follow(update).await,
             () = session.supervisor.changed() => session.phases(),
-            () = session.retry.due() => session.try_failed_again().await?,
+            () = session.retry.due() => session.try_failed_again().await,
             _ = tick.tick() => {}
         }
-        session.flush()?;
+        session.flush();
     };
     session.observer.news(&format!("stopping ({reason})"));
     session.supervisor.shutdown().await;
@@ -128,12 +128,12 @@ struct Session<'a> {
 
 impl Session<'_> {
     /// Records where the configuration comes from and how the start went.
-    fn begin(&mut self, start: &Start) -> Result<(), StateError> {
+    fn begin(&mut self, start: &Start) {
         if let Some(git) = &start.git {
             self.following.repository(Some(git));
             match &start.sync_error {
                 Some(error) => {
-                    self.sync_failed(error)?;
+                    self.sync_failed(error);
                     let commit = start.revision.remote.as_ref().map(|r| short(&r.commit));
                     self.observer.news(&format!(
                         "running {} from the copy fetched earlier{}",
@@ -155,22 +155,22 @@ impl Session<'_> {
             self.following
                 .rejected(&diagnostics.render(false, 100), Some(commit.clone()));
             self.record
-                .event(None, EventKind::Rejected, &format!("commit {commit}"))?;
+                .event(None, EventKind::Rejected, &format!("commit {commit}"));
         }
-        self.record.source(self.following.row())
+        self.record.source(self.following.row());
     }
 
     /// Acts on one update of the source.
-    async fn follow(&mut self, update: Update) -> Result<(), StateError> {
+    async fn follow(&mut self, update: Update) {
         match update {
-            Update::Apply(revision) => self.reload(*revision).await?,
+            Update::Apply(revision) => self.reload(*revision).await,
             Update::Rejected {
                 diagnostics,
                 cause,
                 commit,
             } => {
                 let newer = commit.filter(|c| self.remote.as_ref().is_none_or(|r| r.commit != *c));
-                self.reject(&cause, &Why::Diagnostics(&diagnostics), newer)?;
+                self.reject(&cause, &Why::Diagnostics(&diagnostics), newer);
             }
             Update::Missing(path) => {
                 let message = format!(
@@ -179,8 +179,8 @@ impl Session<'_> {
                 );
                 self.observer.news(&message);
                 self.following.rejected(&message, None);
-                self.record.event(None, EventKind::Missing, &message)?;
-                self.record.source(self.following.row())?;
+                self.record.event(None, EventKind::Missing, &message);
+                self.record.source(self.following.row());
             }
             Update::Synced {
                 commit,
@@ -202,9 +202,9 @@ impl Session<'_> {
                     self.following.running(Some(&commit));
                     marker.mark(&commit).await;
                 }
-                self.record.source(self.following.row())?;
+                self.record.source(self.following.row());
             }
-            Update::SyncFailed(error) => self.sync_failed(&error)?,
+            Update::SyncFailed(error) => self.sync_failed(&error),
             Update::Following(git) => {
                 match &git {
                     Some(git) => self.observer.news(&format!(
@@ -216,34 +216,34 @@ impl Session<'_> {
                         .news("no [sync] any more: following the local files alone"),
                 }
                 self.following.repository(git.as_ref());
-                self.record.source(self.following.row())?;
+                self.record.source(self.following.row());
             }
         }
-        Ok(())
     }
 
-    fn sync_failed(&mut self, error: &GitError) -> Result<(), StateError> {
+    fn sync_failed(&mut self, error: &GitError) {
         let text = error.to_string();
         if self.sync_error_said.as_ref() != Some(error) {
             self.observer.news(&format!(
                 "sync: {text}; the last good configuration keeps running, retrying"
             ));
-            self.record.event(None, EventKind::SyncFailed, &text)?;
+            self.record.event(None, EventKind::SyncFailed, &text);
             self.sync_error_said = Some(error.clone());
         }
         self.following.sync_failed(&text);
-        self.record.source(self.following.row())
+        self.record.source(self.following.row());
     }
 
     /// Applies a configuration that validated: only what changed restarts.
-    async fn reload(&mut self, revision: Revision) -> Result<(), StateError> {
+    async fn reload(&mut self, revision: Revision) {
         let cause = revision.cause.clone();
         let selection = match desired(&revision.effective, &self.options.names, &self.options.tags)
         {
             Ok(selection) => selection,
             Err(why) => {
                 let commit = revision.remote.as_ref().map(|r| r.commit.clone());
-                return self.reject(&cause, &Why::Selection(&why), commit);
+                self.reject(&cause, &Why::Selection(&why), commit);
+                return;
             }
         };
         self.desired = selection.runnable;
@@ -262,8 +262,8 @@ impl Session<'_> {
             None,
             EventKind::Reloaded,
             &format!("{cause}: {outcome}{took}"),
-        )?;
-        self.applied(&applied)?;
+        );
+        self.applied(&applied);
         self.following.reloaded();
         if let Some(remote) = &revision.remote {
             if matches!(cause, Cause::Commit(_)) {
@@ -274,16 +274,11 @@ impl Session<'_> {
             remote.marker.mark(&remote.commit).await;
         }
         self.remote = revision.remote;
-        self.record.source(self.following.row())
+        self.record.source(self.following.row());
     }
 
     /// A change that cannot run: nothing changes, and everyone is told why.
-    fn reject(
-        &mut self,
-        cause: &Cause,
-        why: &Why<'_>,
-        commit: Option<String>,
-    ) -> Result<(), StateError> {
+    fn reject(&mut self, cause: &Cause, why: &Why<'_>, commit: Option<String>) {
         let (plain, shown) = why.render(self.options.color);
         self.observer.news(&format!(
             "reload ({cause}): not applied, the forwards keep running as they were:\n{}",
@@ -291,39 +286,36 @@ impl Session<'_> {
         ));
         self.following.rejected(&plain, commit);
         self.record
-            .event(None, EventKind::Rejected, &cause.to_string())?;
-        self.record.source(self.following.row())
+            .event(None, EventKind::Rejected, &cause.to_string());
+        self.record.source(self.following.row());
     }
 
     /// Says and records the forwards that could not start, and schedules their next try.
-    fn applied(&mut self, applied: &Applied) -> Result<(), StateError> {
+    fn applied(&mut self, applied: &Applied) {
         for (name, why) in &applied.failed {
             self.observer.news(&format!("{name:<16} failed: {why}"));
-            self.record.event(Some(name), EventKind::Failed, why)?;
+            self.record.event(Some(name), EventKind::Failed, why);
         }
         self.retry.failed_now(&applied.failed);
-        Ok(())
     }
 
     /// Tries the forwards that could not start again; says only what changed.
-    async fn try_failed_again(&mut self) -> Result<(), StateError> {
+    async fn try_failed_again(&mut self) {
         let before = std::mem::take(&mut self.retry.failed);
         let applied = self.supervisor.apply(&self.desired).await;
         for name in &applied.started {
             let message = "started: what stopped it is gone";
             self.observer.news(&format!("{name:<16} {message}"));
-            self.record
-                .event(Some(name), EventKind::Recovered, message)?;
+            self.record.event(Some(name), EventKind::Recovered, message);
         }
         for (name, why) in &applied.failed {
             if before.get(name) != Some(why) {
                 self.observer.news(&format!("{name:<16} failed: {why}"));
-                self.record.event(Some(name), EventKind::Failed, why)?;
+                self.record.event(Some(name), EventKind::Failed, why);
             }
         }
         self.retry.failed_now(&applied.failed);
         self.phases();
-        Ok(())
     }
 
     /// Tells the observer of every forward whose phase changed.
@@ -334,11 +326,13 @@ impl Session<'_> {
         }
     }
 
-    fn flush(&mut self) -> Result<(), StateError> {
+    fn flush(&mut self) {
         let reports = self.supervisor.report();
-        let rows = self.record.flush(&reports, &self.retry.failed)?;
-        self.observer.recorded(rows, self.following.row());
-        Ok(())
+        let rows = self.record.flush(&reports, &self.retry.failed);
+        self.observer.recorded(&rows, self.following.row());
+        if let Some(news) = self.record.news() {
+            self.observer.news(&news);
+        }
     }
 }
 

@@ -44,10 +44,31 @@ pub enum StateError {
          not your configuration: set it aside and kftray starts a new one: mv {path} {path}.damaged"
     )]
     Damaged { path: PathBuf, detail: String },
+    #[error(
+        "the state database {path} is locked by another process: find it with `fuser {path}`, \
+         and stop it or wait for it to finish"
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "the state database {path} cannot be written ({detail}): make {folder} writable, or \
+         point KFTRAY_HOME at a folder that is"
+    )]
+    ReadOnly {
+        path: PathBuf,
+        folder: PathBuf,
+        detail: String,
+    },
+    #[error(
+        "the disk holding the state database {path} is full: free some space (nothing \
+         recorded so far is lost)"
+    )]
+    Full { path: PathBuf },
     #[error("state database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error(
-        "the state database {path} was written by a newer kftray (schema {found}, this one knows {known})"
+        "the state database {path} was written by a newer kftray (schema {found}, this one knows \
+         {known}): run that kftray, or set the file aside and this one starts a new one: \
+         mv {path} {path}.newer"
     )]
     TooNew {
         path: PathBuf,
@@ -56,10 +77,34 @@ pub enum StateError {
     },
 }
 
+impl StateError {
+    /// The error with the database's path and what to do, where SQLite said neither.
+    pub fn at(self, path: &Path) -> StateError {
+        use rusqlite::ErrorCode::*;
+        let StateError::Sqlite(rusqlite::Error::SqliteFailure(f, detail)) = self else {
+            return self;
+        };
+        let path = path.to_path_buf();
+        let detail = detail.unwrap_or_else(|| f.to_string());
+        match f.code {
+            NotADatabase | DatabaseCorrupt => StateError::Damaged { path, detail },
+            DatabaseBusy | DatabaseLocked => StateError::Locked { path },
+            ReadOnly | CannotOpen | PermissionDenied => StateError::ReadOnly {
+                folder: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                path,
+                detail,
+            },
+            DiskFull => StateError::Full { path },
+            _ => StateError::Sqlite(rusqlite::Error::SqliteFailure(f, Some(detail))),
+        }
+    }
+}
+
 pub type RunId = i64;
 
 pub struct State {
     conn: Connection,
+    path: PathBuf,
 }
 
 impl State {
@@ -84,24 +129,11 @@ impl State {
             });
         }
         create_private_dir(home)?;
-        let path = home.join("state.db");
+        let path = Self::file_in(home);
         // SQLite gives the -wal and -shm files the main file's mode, so creating it 0600 first
         // keeps all three private.
         open_private_file(&path)?;
-        Self::open_file(&path).map_err(|e| match e {
-            StateError::Sqlite(rusqlite::Error::SqliteFailure(f, detail))
-                if matches!(
-                    f.code,
-                    rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
-                ) =>
-            {
-                StateError::Damaged {
-                    detail: detail.unwrap_or_else(|| f.to_string()),
-                    path,
-                }
-            }
-            other => other,
-        })
+        Self::open_file(&path).map_err(|e| e.at(&path))
     }
 
     fn open_file(path: &Path) -> Result<State, StateError> {
@@ -127,12 +159,42 @@ impl State {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::apply(&mut conn, path)?;
-        Ok(State { conn })
+        Ok(State {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file of `home`.
+    pub fn file_in(home: &Path) -> PathBuf {
+        home.join("state.db")
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a write waits for another process's transaction (up to the busy timeout) or
+    /// gives up at once: a run whose writes already fail retries every second, and must not
+    /// spend that second waiting.
+    pub fn wait_when_busy(&self, wait: bool) -> Result<(), StateError> {
+        let timeout = if wait {
+            BUSY_TIMEOUT
+        } else {
+            Duration::from_millis(20)
+        };
+        Ok(self.conn.busy_timeout(timeout)?)
     }
 
     /// Records a new run of `project` by this process. A live run of the same project is an
     /// error; one whose process died without a word (kill -9, a crash) is closed first.
     pub fn begin_run(&mut self, project: &str, source: &str) -> Result<RunId, StateError> {
+        let path = self.path.clone();
+        self.insert_run(project, source).map_err(|e| e.at(&path))
+    }
+
+    fn insert_run(&mut self, project: &str, source: &str) -> Result<RunId, StateError> {
         let me = ProcessId::current();
         let tx = self
             .conn

@@ -2,7 +2,7 @@
 //! event log. The runs themselves (begin, end, the dead closed) are the parent's.
 
 use super::rows::{Event, EventKind, ForwardRow, SourceRow};
-use super::{RunId, State, StateError, now_ms};
+use super::{RunId, State, StateError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 impl State {
@@ -115,10 +115,11 @@ impl State {
         forward: Option<&str>,
         kind: EventKind,
         message: &str,
+        at_ms: i64,
     ) -> Result<(), StateError> {
         self.conn.execute(
             "INSERT INTO events (run_id, at, forward, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![run, now_ms(), forward, kind, message],
+            params![run, at_ms, forward, kind, message],
         )?;
         Ok(())
     }

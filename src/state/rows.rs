@@ -75,6 +75,8 @@ pub enum ForwardState {
     Waiting,
     /// Listening, with a pod (or relay) to carry its connections.
     Ready,
+    /// Listening, with a pod chosen, while its dead session is redialled.
+    Reconnecting,
     /// Not serving: it could not start, or its target cannot be reached.
     Failed,
     /// Its run ended without saying so (the process died).
@@ -101,6 +103,8 @@ pub enum EventKind {
     Recovered,
     /// A dead run was cleaned up by another process.
     Reaped,
+    /// Events that could not be kept while the database could not be written.
+    Lost,
 }
 
 /// A name the database holds that this kftray does not know (a newer one wrote it).
@@ -159,6 +163,7 @@ macro_rules! stored_names {
 stored_names!(ForwardState, "forward state", {
     Waiting => "waiting",
     Ready => "ready",
+    Reconnecting => "reconnecting",
     Failed => "failed",
     Stopped => "stopped",
 });
@@ -172,4 +177,5 @@ stored_names!(EventKind, "event kind", {
     Failed => "failed",
     Recovered => "recovered",
     Reaped => "reaped",
+    Lost => "lost",
 });

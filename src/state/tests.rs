@@ -107,7 +107,13 @@ fn events_keep_the_newest_in_order() {
     let run = state.begin_run("/p", "src").unwrap();
     for i in 0..5 {
         state
-            .record_event(run, Some("web"), EventKind::Reloaded, &format!("event {i}"))
+            .record_event(
+                run,
+                Some("web"),
+                EventKind::Reloaded,
+                &format!("event {i}"),
+                now_ms(),
+            )
             .unwrap();
     }
     let events = state.events(run, 2).unwrap();

@@ -2,11 +2,13 @@
 //! sessions that carry every local connection to a pod.
 
 mod channel_v4;
+mod link;
 mod owner;
 mod pool;
 mod upgrade;
 mod with_failure;
 
+pub use link::Link;
 pub use owner::Transports;
 pub use pool::{Deadlines, PodConnector};
 pub use upgrade::{

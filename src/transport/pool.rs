@@ -7,6 +7,7 @@
 //! local connection, like kube-rs. What a cluster speaks is learnt once per connector.
 
 use super::channel_v4;
+use super::link::{self, Held, Link, Links};
 use super::upgrade::{
     CHANNEL_V4, SPDY_OVER_WEBSOCKET, UpgradeError, portforward_path, raw_spdy, websocket,
 };
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
@@ -42,8 +43,10 @@ impl Default for Deadlines {
         Deadlines {
             upgrade: Duration::from_secs(15),
             stream: Duration::from_secs(30),
-            ping_every: Duration::from_secs(15),
-            ping_timeout: Duration::from_secs(30),
+            // A dead link is noticed within 20 s (a sleeping laptop, a dead Wi-Fi), well
+            // before a TCP retransmission timeout would say so.
+            ping_every: Duration::from_secs(10),
+            ping_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -65,6 +68,19 @@ type SessionSlot = Arc<tokio::sync::Mutex<Option<Arc<PodSession>>>>;
 struct PodSession {
     session: Session,
     next_request: AtomicU64,
+    /// Why the session was given up, when it was this end that gave up on it.
+    given_up: Mutex<Option<String>>,
+}
+
+impl Held for Arc<PodSession> {
+    async fn ended(&self) -> String {
+        self.session.closed().await;
+        self.given_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| "the API server ended the port-forward session".into())
+    }
 }
 
 /// The transport of one (cluster, namespace): what a forward's accept loop dials through.
@@ -74,6 +90,8 @@ pub struct PodConnector {
     deadlines: Deadlines,
     mode: Mutex<Mode>,
     sessions: Mutex<HashMap<String, SessionSlot>>,
+    /// The link to each pod that a forward follows.
+    links: Links,
 }
 
 impl PodConnector {
@@ -84,6 +102,7 @@ impl PodConnector {
             deadlines,
             mode: Mutex::new(Mode::Unknown),
             sessions: Mutex::new(HashMap::new()),
+            links: Links::default(),
         })
     }
 
@@ -106,17 +125,19 @@ impl PodConnector {
         *self.mode.lock().unwrap_or_else(|e| e.into_inner()) = mode;
     }
 
-    /// Opens the pod's session now, so the next local connection finds it ready.
-    pub fn warm(self: &Arc<Self>, pod: &str) {
-        if self.mode() == Mode::ChannelV4 {
-            return;
-        }
-        let (this, pod) = (self.clone(), pod.to_string());
-        tokio::spawn(async move {
-            if let Err(e) = this.session(&pod).await {
-                tracing::debug!(pod, error = %e, "could not open a session ahead of need");
-            }
-        });
+    /// Follows the link to `pod` until every receiver is dropped: the session is opened now,
+    /// not when the next connection comes, and redialled whenever it dies.
+    pub fn follow(self: &Arc<Self>, pod: &str) -> watch::Receiver<Link> {
+        self.links.follow(pod, |tx| {
+            let (this, pod) = (self.clone(), pod.to_owned());
+            tokio::spawn(async move {
+                let dial = || {
+                    let (this, pod) = (this.clone(), pod.clone());
+                    async move { this.session(&pod).await }
+                };
+                link::keep(&this.links, &pod, tx, dial).await;
+            });
+        })
     }
 
     /// The live session to `pod`, dialling one if needed. `None`: the cluster speaks only
@@ -136,8 +157,9 @@ impl PodConnector {
         let pod_session = Arc::new(PodSession {
             session,
             next_request: AtomicU64::new(0),
+            given_up: Mutex::new(None),
         });
-        tokio::spawn(keepalive(pod_session.session.clone(), self.deadlines));
+        tokio::spawn(keepalive(pod_session.clone(), self.deadlines));
         *slot = Some(pod_session.clone());
         Ok(Some(pod_session))
     }
@@ -273,7 +295,8 @@ async fn open_pair(pod: &PodSession, port: u16) -> Result<WithFailure<Stream>, S
 
 /// Pings while the session lives; an unanswered ping means the connection is dead, and it
 /// is closed so the next local connection dials afresh instead of waiting on it.
-async fn keepalive(session: Session, deadlines: Deadlines) {
+async fn keepalive(pod: Arc<PodSession>, deadlines: Deadlines) {
+    let session = &pod.session;
     loop {
         tokio::select! {
             () = session.closed() => return,
@@ -281,6 +304,12 @@ async fn keepalive(session: Session, deadlines: Deadlines) {
         }
         if let Err(e) = session.ping(deadlines.ping_timeout).await {
             tracing::debug!(error = %e, "port-forward session is dead");
+            *pod.given_up.lock().unwrap_or_else(|e| e.into_inner()) = Some(match e {
+                SessionError::PingTimeout(after) => {
+                    format!("the API server did not answer a ping within {after:?}")
+                }
+                other => other.to_string(),
+            });
             session.close().await;
             return;
         }

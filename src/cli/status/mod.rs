@@ -42,7 +42,7 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
         }
         Ok(runs)
     });
-    let runs = collected.map_err(|e| usage(&e))?;
+    let runs = collected.map_err(|e| usage(&e.at(state.path())))?;
     let rows: Vec<&ForwardStatus> = runs.iter().flat_map(|(_, _, rows)| rows).collect();
     match args.output {
         Format::Json => {

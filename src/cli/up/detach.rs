@@ -41,7 +41,7 @@ pub(super) fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args) -> Outcom
     // bind the ports the first one holds.
     State::open(home)
         .and_then(|mut state| state.refuse_if_running(&project))
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+        .map_err(|e| Failure::Failed(e.at(&State::file_in(home)).to_string()))?;
     let (log, file) = crate::state::open_log(home, &project)
         .map_err(|e| usage("cannot create the log file", &e))?;
     let exe =

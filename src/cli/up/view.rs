@@ -102,6 +102,7 @@ fn line(report: &ForwardReport) -> String {
         Phase::Ready { pod, port } => {
             format!("ready -> {}:{port} via pod {pod}", report.spec.target)
         }
+        Phase::Reconnecting { pod, why, .. } => format!("reconnecting to pod {pod}: {why}"),
         Phase::Failed(why) => format!("failed: {why}"),
     };
     format!("{:<16} {:<21} {what}", report.name, report.local)
