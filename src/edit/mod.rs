@@ -12,6 +12,7 @@ mod diff;
 pub mod document;
 mod draft;
 pub mod merge;
+mod turn;
 
 pub use atomic::{WriteError, write_atomically};
 pub use diff::unified;
@@ -19,6 +20,7 @@ pub use draft::{Draft, DraftTarget, Inherited, PortPair};
 
 use crate::config::{self, Diagnostics, Effective, Finding, Forward};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use toml_edit::DocumentMut;
 
 /// Which layer an edit goes to.
@@ -69,6 +71,8 @@ pub struct Checked {
 pub struct Files {
     pub base: File,
     pub local: File,
+    /// This process's turn to edit the project, from reading to writing.
+    _turn: Option<Arc<std::fs::File>>,
 }
 
 impl Files {
@@ -76,9 +80,14 @@ impl Files {
     /// new file with the `#:schema` line; a file that is not TOML at all cannot be edited, and
     /// its syntax errors are returned.
     pub fn open(path: &Path) -> Result<Files, Diagnostics> {
+        let turn = turn::take(path);
         let base = read(path, || config::empty_document(Some(config::SCHEMA_URL)))?;
         let local = read(&config::local_path(path), DocumentMut::new)?;
-        let files = Files { base, local };
+        let files = Files {
+            base,
+            local,
+            _turn: turn,
+        };
         if files.base.original.is_some() || files.local.original.is_some() {
             // toml_edit accepted the syntax; anything it missed is reported the usual way.
             if let Err(d) = files.before()

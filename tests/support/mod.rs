@@ -101,6 +101,15 @@ impl Project {
         self.up = Some(child);
     }
 
+    /// Sends `signal` to the `kftray up` this test started, and reaps it.
+    pub fn kill_up(&mut self, signal: i32) {
+        if let Some(mut child) = self.up.take() {
+            // SAFETY: kill(2) on the child this test started and has not reaped.
+            unsafe { libc::kill(child.id() as i32, signal) };
+            let _ = child.wait();
+        }
+    }
+
     /// Whether the `kftray up` this test started has exited, and how.
     pub fn up_exited(&mut self) -> Option<std::process::ExitStatus> {
         self.up.as_mut()?.try_wait().unwrap()
