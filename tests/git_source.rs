@@ -52,6 +52,37 @@ fn files_containing(dir: &Path, secret: &str) -> Vec<PathBuf> {
     found
 }
 
+/// `token` is nowhere kftray wrote or shows: the output of `up` (run with `RUST_LOG=trace`,
+/// the most it says), every file under its home (the database, the logs, the git cache),
+/// `status` as a table and as JSON, and the command line of every process on the machine.
+async fn leaks_nowhere(project: &Project, token: &str) {
+    assert!(
+        !project.log().contains(token),
+        "the output of up shows the token"
+    );
+    let leaks = files_containing(&project.home(), token);
+    assert!(leaks.is_empty(), "the token reached {leaks:?}");
+    for args in [&["status"][..], &["status", "-o", "json"]] {
+        let out = project.run(args).await;
+        assert!(!text(&out).contains(token), "{args:?} shows the token");
+    }
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            assert!(
+                !cmdline.windows(token.len()).any(|w| w == token.as_bytes()),
+                "the token is on the command line of pid {:?}: {}",
+                entry.file_name(),
+                String::from_utf8_lossy(&cmdline)
+            );
+        }
+    }
+}
+
+/// Environment for a run whose every word is checked for the token.
+fn tracing_everything() -> (String, String) {
+    ("RUST_LOG".into(), "trace".into())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pushed_commit_changes_the_forwards_within_one_interval_over_file_urls() {
     let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
@@ -323,20 +354,15 @@ async fn http_with_basic_auth_takes_the_token_from_the_environment_and_never_sho
     assert!(!all.contains(wrong), "the token was printed: {all}");
 
     // The right one.
-    project.env = vec![("KFTRAY_GIT_TOKEN".into(), token.into())];
-    project.spawn_up(&["--git", &server.url(), "--interval", "1s", "-v"]);
+    project.env = vec![
+        ("KFTRAY_GIT_TOKEN".into(), token.into()),
+        tracing_everything(),
+    ];
+    project.spawn_up(&["--git", &server.url(), "--interval", "1s"]);
     project.ready("web").await;
     team.push(&team_file(&cluster, &[WEB, DB]));
     project.ready("db").await;
-    let status = project.run(&["status", "-o", "json"]).await;
-    let table = project.run(&["status"]).await;
-
-    for (what, out) in [("status json", &status), ("status", &table)] {
-        assert!(!text(out).contains(token), "{what} shows the token");
-    }
-    assert!(!project.log().contains(token), "the log shows the token");
-    let leaks = files_containing(&project.home(), token);
-    assert!(leaks.is_empty(), "the token reached {leaks:?}");
+    leaks_nowhere(&project, token).await;
     let leaks = files_containing(&project.home(), wrong);
     assert!(leaks.is_empty(), "the wrong token reached {leaks:?}");
 }
@@ -348,6 +374,7 @@ async fn a_token_in_the_url_is_used_but_never_printed_or_stored() {
     let token = "kt-url-embedded-token-42";
     let server = HttpGit::start(&team.base(), token);
     let mut project = Project::new();
+    project.env = vec![tracing_everything()];
     let url = format!(
         "http://{HTTP_USER}:{token}@127.0.0.1:{}/team.git",
         server.port
@@ -365,8 +392,7 @@ async fn a_token_in_the_url_is_used_but_never_printed_or_stored() {
     let pid = status[0]["pid"].as_i64().unwrap();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     assert!(!String::from_utf8_lossy(&cmdline).contains(token));
-    let leaks = files_containing(&project.home(), token);
-    assert!(leaks.is_empty(), "the token reached {leaks:?}");
+    leaks_nowhere(&project, token).await;
     project.env.clear();
 }
 
@@ -395,9 +421,10 @@ async fn git_credential_helpers_are_asked_when_kftray_has_no_token() {
         text(&status)
     );
     let url = format!("http://localhost:{}/team.git", server.port);
+    project.env = vec![tracing_everything()];
     project.spawn_up(&["--git", &url]);
     project.ready("web").await;
-    assert!(files_containing(&project.home(), token).is_empty());
+    leaks_nowhere(&project, token).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,9 +479,10 @@ async fn auth_login_stores_the_token_in_the_secret_service_and_up_uses_it() {
     );
     assert!(!text(&status).contains(token));
 
+    project.env.push(tracing_everything());
     project.spawn_up(&["--git", &server.url(), "--interval", "1s"]);
     project.ready("web").await;
-    assert!(files_containing(&project.home(), token).is_empty());
+    leaks_nowhere(&project, token).await;
     // The keyring stores it encrypted, not as text.
     assert!(files_containing(&keyring.data_dir(), token).is_empty());
 
