@@ -1,6 +1,7 @@
 //! The faults a laptop meets, on the real control plane, with kubectl beside kftray: the
-//! link to the API server blackholed (no byte through, no reset, as a sleeping Wi-Fi) and
-//! kftray itself suspended (SIGSTOP, as a closed lid). Each case prints one line of
+//! link to the API server blackholed (no byte through, no reset, as a sleeping Wi-Fi), the
+//! API server's name moving to another address (a VPN coming up), the API server, etcd and
+//! the kubelet restarted, and kftray itself suspended (SIGSTOP, as a closed lid). Each case prints one line of
 //! RELIABILITY.md's table and appends it to `target/reliability/faults.tsv`.
 //!
 //! The durations are `KFTRAY_BLACKHOLE_SECS` (default `5,40`; RELIABILITY.md also runs 180)
@@ -8,7 +9,7 @@
 
 mod support;
 
-use controlplane::FaultProxy;
+use controlplane::{ControlPlane, FaultProxy};
 use kubesim::testing::http_get;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,7 +44,14 @@ async fn behind_proxy(dir: &Path) -> (FaultProxy, PathBuf) {
 }
 
 fn start_up(kubeconfig: &Path, ns: &Namespace) -> Project {
-    let mut project = Project::new();
+    let mut project = project_for(kubeconfig, ns);
+    project.spawn_up(&[]);
+    project
+}
+
+/// A project with a forward to web through `kubeconfig`, not started.
+fn project_for(kubeconfig: &Path, ns: &Namespace) -> Project {
+    let project = Project::new();
     std::fs::write(
         project.path("kftray.toml"),
         format!(
@@ -54,18 +62,25 @@ fn start_up(kubeconfig: &Path, ns: &Namespace) -> Project {
         ),
     )
     .unwrap();
-    project.spawn_up(&[]);
     project
 }
 
 /// `kubectl port-forward svc/web` through the same kubeconfig, and its local port.
 async fn kubectl_forward(kubeconfig: &Path, ns: &Namespace) -> (tokio::process::Child, u16) {
+    kubectl_forward_with(&shared().kubectl, kubeconfig, ns).await
+}
+
+async fn kubectl_forward_with(
+    kubectl: &Path,
+    kubeconfig: &Path,
+    ns: &Namespace,
+) -> (tokio::process::Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let child = tokio::process::Command::new(&shared().kubectl)
+    let child = tokio::process::Command::new(kubectl)
         .arg(format!("--kubeconfig={}", kubeconfig.display()))
         .args(["-n", &ns.name, "port-forward", "svc/web"])
         .arg(format!("{port}:80"))
@@ -277,5 +292,213 @@ async fn a_suspended_kftray_serves_at_once_when_it_resumes() {
             project.log()
         );
     }
+    let _ = kubectl.kill().await;
+}
+
+/// kubectl beside kftray: whether it still runs, and how soon it serves if it does.
+async fn kubectl_after(kubectl: &mut tokio::process::Child, addr: SocketAddr) -> String {
+    if kubectl.try_wait().unwrap().is_some() {
+        return "exited".to_owned();
+    }
+    format!(
+        "still running, first request after {}",
+        ms(first_success(addr, Duration::from_secs(10)).await)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_server_etcd_and_the_kubelet_restarted_are_survived() {
+    let mut cp = ControlPlane::start(support::cluster::options())
+        .await
+        .unwrap();
+    let ns = Namespace::on(cp.kubeconfig(), &cp.kubectl(), "kftray-restarts").await;
+    ns.apply(WEB).await;
+    ns.wait_ready("app=web", 2).await;
+    let kubeconfig = cp.kubeconfig().to_path_buf();
+    let project = start_up(&kubeconfig, &ns);
+    let addr = project.ready("web").await;
+    let (mut kubectl, kubectl_port) = kubectl_forward_with(&cp.kubectl(), &kubeconfig, &ns).await;
+    let kubectl_addr: SocketAddr = ([127, 0, 0, 1], kubectl_port).into();
+    assert!(
+        first_success(kubectl_addr, Duration::from_secs(30))
+            .await
+            .is_some()
+    );
+
+    for fault in [
+        "the API server",
+        "etcd",
+        "the kubelet's API (API server -> kubelet cut)",
+    ] {
+        let started = Instant::now();
+        match fault {
+            "the API server" => cp.restart_apiserver().await.unwrap(),
+            "etcd" => cp.restart_etcd().await.unwrap(),
+            _ => cp.restart_kubelet_api().unwrap(),
+        }
+        let took = started.elapsed();
+        let back = first_success(addr, Duration::from_secs(60)).await;
+        record(&format!(
+            "{fault} killed and restarted ({} ms)\tfirst request after: {}\tstatus after: {}\tkubectl: {}",
+            took.as_millis(),
+            ms(back),
+            said(&project).await,
+            kubectl_after(&mut kubectl, kubectl_addr).await,
+        ));
+        assert!(
+            back.is_some(),
+            "nothing served after {fault}:\n{}",
+            project.log()
+        );
+    }
+    // The watches came back too: pods deleted now are followed to their replacements.
+    let pods = ns.wait_ready("app=web", 2).await;
+    for pod in &pods {
+        ns.pods()
+            .delete(pod, &kube::api::DeleteParams::default().grace_period(0))
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok((200, body)) = http_get(addr, "/").await
+            && !pods.iter().any(|old| old == body.trim())
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never moved to a new pod:\n{}",
+            project.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = kubectl.kill().await;
+    drop(project);
+    drop(ns);
+    cp.shutdown().await;
+}
+
+/// A program run with `hosts` as its /etc/hosts (a mount namespace of its own), so that a
+/// name resolves where the test says, and moves when the file is rewritten in place.
+fn with_hosts(hosts: &Path) -> Vec<String> {
+    [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([hosts.display().to_string()])
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_servers_name_moving_to_another_address_is_followed() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: cannot give kftray an /etc/hosts of its own here");
+        return;
+    }
+    let ns = Namespace::new("kftray-moved").await;
+    ns.apply(WEB).await;
+    ns.wait_ready("app=web", 2).await;
+    let cluster = shared();
+    let upstream: SocketAddr = cluster
+        .server
+        .trim_start_matches("https://")
+        .parse()
+        .unwrap();
+    // The office network, then the VPN: one port, two addresses, one name (the API
+    // server's certificate names it).
+    let office = FaultProxy::start_on(([127, 0, 0, 2], 0).into(), upstream)
+        .await
+        .unwrap();
+    let port = office.addr().port();
+    let vpn = FaultProxy::start_on(([127, 0, 0, 3], port).into(), upstream)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.2 kubernetes\n").unwrap();
+    let text = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    let kubeconfig = dir.path().join("by-name.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        text.replace(&cluster.server, &format!("https://kubernetes:{port}")),
+    )
+    .unwrap();
+    let mut project = project_for(&kubeconfig, &ns);
+    project.wrapper = with_hosts(&hosts);
+    project.spawn_up(&[]);
+    let addr = project.ready("web").await;
+    assert!(first_success(addr, Duration::from_secs(30)).await.is_some());
+    let kubectl_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut kubectl = tokio::process::Command::new(with_hosts(&hosts)[0].clone())
+        .args(&with_hosts(&hosts)[1..])
+        .arg(&cluster.kubectl)
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .args(["-n", &ns.name, "port-forward", "svc/web"])
+        .arg(format!("{kubectl_port}:80"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let kubectl_addr: SocketAddr = ([127, 0, 0, 1], kubectl_port).into();
+    assert!(
+        first_success(kubectl_addr, Duration::from_secs(30))
+            .await
+            .is_some(),
+        "kubectl port-forward never served"
+    );
+    let before = vpn.accepted();
+
+    // The VPN comes up: the name resolves to the new address, and the old one is gone
+    // (dropped packets, no reset), as a route that no longer leads anywhere.
+    std::fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.3 kubernetes\n").unwrap();
+    office.stall(true);
+    let moved = Instant::now();
+    let mut status_during = String::new();
+    let back = loop {
+        if let Ok(Ok((200, _))) =
+            tokio::time::timeout(Duration::from_secs(2), http_get(addr, "/")).await
+        {
+            break Some(moved.elapsed());
+        }
+        if status_during.is_empty() && moved.elapsed() > Duration::from_secs(25) {
+            status_during = said(&project).await;
+        }
+        if moved.elapsed() > Duration::from_secs(90) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    record(&format!(
+        "the API server's name moved to another address (old one blackholed)\tfirst request after: {}\tstatus after 25 s: {}\tstatus after: {}\tkubectl: {}",
+        ms(back),
+        if status_during.is_empty() {
+            "(served before)".to_owned()
+        } else {
+            status_during
+        },
+        said(&project).await,
+        kubectl_after(&mut kubectl, kubectl_addr).await,
+    ));
+    assert!(
+        back.is_some(),
+        "never served through the new address:\n{}",
+        project.log()
+    );
+    assert!(
+        vpn.accepted() > before,
+        "kftray never dialled the new address"
+    );
     let _ = kubectl.kill().await;
 }

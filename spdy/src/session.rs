@@ -15,6 +15,7 @@ pub use crate::role::Role;
 use crate::stream::{Event, Outbox, Stream};
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -64,6 +65,10 @@ pub(crate) struct Inner {
     closed: CancellationToken,
     /// Fires on `abort`: the writer stops at once, sending nothing more.
     aborted: CancellationToken,
+    /// When the session began, and how long after it a frame last came in (milliseconds):
+    /// a peer that sends anything is alive, whatever a ping in the queue behind it says.
+    began: Instant,
+    heard_ms: AtomicU64,
 }
 
 struct State {
@@ -222,6 +227,8 @@ impl Session {
             }),
             closed: CancellationToken::new(),
             aborted: CancellationToken::new(),
+            began: Instant::now(),
+            heard_ms: AtomicU64::new(0),
         });
         tokio::spawn(write_loop(
             frames_out,
@@ -237,6 +244,12 @@ impl Session {
 
     pub fn is_closed(&self) -> bool {
         self.inner.closed.is_cancelled()
+    }
+
+    /// How long since the peer last sent a frame (any frame: data, a reply, a ping).
+    pub fn silent_for(&self) -> Duration {
+        let heard = Duration::from_millis(self.inner.heard_ms.load(Ordering::Relaxed));
+        self.inner.began.elapsed().saturating_sub(heard)
     }
 
     /// Resolves when the connection is gone.
@@ -408,7 +421,13 @@ where
         match next {
             None => break None,
             Some(Err(e)) => break Some(e.to_string()),
-            Some(Ok(frame)) => dispatch(frame, &inner, &accept).await,
+            Some(Ok(frame)) => {
+                let heard = inner.began.elapsed().as_millis();
+                inner
+                    .heard_ms
+                    .store(u64::try_from(heard).unwrap_or(u64::MAX), Ordering::Relaxed);
+                dispatch(frame, &inner, &accept).await
+            }
         }
     };
     // The connection is gone: every stream and waiter learns it now, not at a timeout.

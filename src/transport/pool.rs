@@ -36,6 +36,12 @@ pub struct Deadlines {
     pub ping_every: Duration,
     /// ...and dropped when a ping goes unanswered this long.
     pub ping_timeout: Duration,
+    /// A new connection's stream not accepted this soon, on a session that has been silent
+    /// as long, has the session checked with a quick ping...
+    pub slow_open: Duration,
+    /// ...which must come back this soon, or the session is given up and the connection
+    /// tries a new one (a VPN that came up, a Wi-Fi that changed, without a reset).
+    pub quick_ping: Duration,
 }
 
 impl Default for Deadlines {
@@ -47,6 +53,8 @@ impl Default for Deadlines {
             // before a TCP retransmission timeout would say so.
             ping_every: Duration::from_secs(10),
             ping_timeout: Duration::from_secs(10),
+            slow_open: Duration::from_millis(1500),
+            quick_ping: Duration::from_secs(2),
         }
     }
 }
@@ -223,7 +231,13 @@ impl PodConnector {
             else {
                 return self.open_channel_v4(&endpoint).await;
             };
-            match open_pair(&pod_session, endpoint.port).await {
+            let opened = tokio::select! {
+                opened = open_pair(&pod_session, endpoint.port) => opened,
+                () = check_when_slow(&pod_session, self.deadlines) => {
+                    Err(SessionError::Closed(None))
+                }
+            };
+            match opened {
                 Ok(stream) => return Ok(Box::new(stream)),
                 Err(SessionError::Closed(_) | SessionError::GoingAway) if attempt == 0 => {
                     self.forget(&endpoint.pod);
@@ -291,6 +305,33 @@ async fn open_pair(pod: &PodSession, port: u16) -> Result<WithFailure<Stream>, S
         }
     });
     Ok(WithFailure::new(data, rx))
+}
+
+/// Resolves only if the session turns out dead while a connection waits on it: silent for
+/// `slow_open`, and no answer to a ping within `quick_ping`. The session is then closed, so
+/// the connection (and the pod's link) dial a new one instead of waiting out the stream
+/// deadline. A session that sends anything meanwhile is alive, however slow.
+async fn check_when_slow(pod: &PodSession, deadlines: Deadlines) {
+    let session = &pod.session;
+    loop {
+        tokio::time::sleep(deadlines.slow_open).await;
+        if session.silent_for() < deadlines.slow_open {
+            continue;
+        }
+        match session.ping(deadlines.quick_ping).await {
+            Ok(_) => continue,
+            Err(_) if session.silent_for() < deadlines.quick_ping => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, "a connection waits on a silent session; giving it up");
+                *pod.given_up.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
+                    "the API server did not answer a ping within {:?} while a connection waited",
+                    deadlines.quick_ping
+                ));
+                session.close().await;
+                return;
+            }
+        }
+    }
 }
 
 /// Pings while the session lives; an unanswered ping means the connection is dead, and it

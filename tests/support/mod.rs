@@ -18,6 +18,8 @@ pub use kubesim::testing::TIMEOUT;
 pub struct Project {
     pub dir: tempfile::TempDir,
     pub env: Vec<(String, String)>,
+    /// A program (and its arguments) that runs kftray, e.g. in a namespace of its own.
+    pub wrapper: Vec<String>,
     up: Option<Child>,
 }
 
@@ -29,6 +31,7 @@ impl Project {
         Project {
             dir,
             env: Vec::new(),
+            wrapper: Vec::new(),
             up: None,
         }
     }
@@ -61,7 +64,15 @@ impl Project {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kftray"));
+        let kftray = env!("CARGO_BIN_EXE_kftray");
+        let mut command = match self.wrapper.split_first() {
+            Some((program, before)) => {
+                let mut c = Command::new(program);
+                c.args(before).arg(kftray);
+                c
+            }
+            None => Command::new(kftray),
+        };
         command
             .args(args)
             .current_dir(self.root())

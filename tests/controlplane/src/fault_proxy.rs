@@ -28,7 +28,13 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub async fn start(upstream: SocketAddr) -> std::io::Result<FaultProxy> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        FaultProxy::start_on(([127, 0, 0, 1], 0).into(), upstream).await
+    }
+
+    /// Listening on `bind`: two proxies on one port of two loopback addresses are one API
+    /// server's name resolving to one address, then to the other.
+    pub async fn start_on(bind: SocketAddr, upstream: SocketAddr) -> std::io::Result<FaultProxy> {
+        let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State::default());
         let drop_all = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
@@ -68,6 +74,11 @@ impl FaultProxy {
             drop_all,
             stop,
         })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// `https://127.0.0.1:PORT`: the API server through this proxy.
