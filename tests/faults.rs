@@ -4,7 +4,7 @@
 //! the kubelet restarted, and kftray itself suspended (SIGSTOP, as a closed lid). Each case prints one line of
 //! RELIABILITY.md's table and appends it to `target/reliability/faults.tsv`.
 //!
-//! The durations are `KFTRAY_BLACKHOLE_SECS` (default `5,40`; RELIABILITY.md also runs 180)
+//! The durations are `KFTRAY_BLACKHOLE_SECS` (default `5,40`; `5,40,180` for the 3-minute case)
 //! and `KFTRAY_SUSPEND_SECS` (default 60).
 
 mod support;
