@@ -67,10 +67,13 @@ fn project_for(kubeconfig: &Path, ns: &Namespace) -> Project {
 
 /// `kubectl port-forward svc/web` through the same kubeconfig, and its local port.
 async fn kubectl_forward(kubeconfig: &Path, ns: &Namespace) -> (tokio::process::Child, u16) {
-    kubectl_forward_with(&shared().kubectl, kubeconfig, ns).await
+    kubectl_forward_with(&[], &shared().kubectl, kubeconfig, ns).await
 }
 
+/// The same with `kubectl` of the caller's choice, run under `wrapper` (a program and its
+/// arguments) if it is not empty.
 async fn kubectl_forward_with(
+    wrapper: &[String],
     kubectl: &Path,
     kubeconfig: &Path,
     ns: &Namespace,
@@ -80,7 +83,15 @@ async fn kubectl_forward_with(
         .local_addr()
         .unwrap()
         .port();
-    let child = tokio::process::Command::new(kubectl)
+    let mut command = match wrapper.split_first() {
+        Some((program, before)) => {
+            let mut c = tokio::process::Command::new(program);
+            c.args(before).arg(kubectl);
+            c
+        }
+        None => tokio::process::Command::new(kubectl),
+    };
+    let child = command
         .arg(format!("--kubeconfig={}", kubeconfig.display()))
         .args(["-n", &ns.name, "port-forward", "svc/web"])
         .arg(format!("{port}:80"))
@@ -317,7 +328,8 @@ async fn the_api_server_etcd_and_the_kubelet_restarted_are_survived() {
     let kubeconfig = cp.kubeconfig().to_path_buf();
     let project = start_up(&kubeconfig, &ns);
     let addr = project.ready("web").await;
-    let (mut kubectl, kubectl_port) = kubectl_forward_with(&cp.kubectl(), &kubeconfig, &ns).await;
+    let (mut kubectl, kubectl_port) =
+        kubectl_forward_with(&[], &cp.kubectl(), &kubeconfig, &ns).await;
     let kubectl_addr: SocketAddr = ([127, 0, 0, 1], kubectl_port).into();
     assert!(
         first_success(kubectl_addr, Duration::from_secs(30))
@@ -435,22 +447,8 @@ async fn the_api_servers_name_moving_to_another_address_is_followed() {
     project.spawn_up(&[]);
     let addr = project.ready("web").await;
     assert!(first_success(addr, Duration::from_secs(30)).await.is_some());
-    let kubectl_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut kubectl = tokio::process::Command::new(with_hosts(&hosts)[0].clone())
-        .args(&with_hosts(&hosts)[1..])
-        .arg(&cluster.kubectl)
-        .arg(format!("--kubeconfig={}", kubeconfig.display()))
-        .args(["-n", &ns.name, "port-forward", "svc/web"])
-        .arg(format!("{kubectl_port}:80"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (mut kubectl, kubectl_port) =
+        kubectl_forward_with(&with_hosts(&hosts), &cluster.kubectl, &kubeconfig, &ns).await;
     let kubectl_addr: SocketAddr = ([127, 0, 0, 1], kubectl_port).into();
     assert!(
         first_success(kubectl_addr, Duration::from_secs(30))

@@ -20,12 +20,18 @@ fn web_file(cluster: &kubesim::Cluster, count: usize) -> String {
     file
 }
 
-/// The outputs of `args` run by `n` processes started together.
-async fn together(project: &Project, n: usize, args: &[&str]) -> Vec<std::process::Output> {
+/// The outputs of `n` processes started together, the `i`th running `args(i)`.
+async fn together<A: AsRef<str>>(
+    project: &Project,
+    n: usize,
+    args: impl Fn(usize) -> Vec<A>,
+) -> Vec<std::process::Output> {
     let children: Vec<_> = (0..n)
-        .map(|_| {
+        .map(|i| {
+            let args = args(i);
+            let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
             project
-                .command(args)
+                .command(&args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -58,7 +64,7 @@ async fn of_ups_started_together_exactly_one_runs() {
     let cluster = demo_cluster(ClusterOptions::default()).await.unwrap();
     let project = Project::new();
     std::fs::write(project.path("kftray.toml"), web_file(&cluster, 1)).unwrap();
-    let outs = together(&project, 4, &["up", "--detach"]).await;
+    let outs = together(&project, 4, |_| vec!["up", "--detach"]).await;
     let (won, lost): (Vec<_>, Vec<_>) = outs.iter().partition(|o| o.status.success());
     assert_eq!(
         won.len(),
@@ -182,27 +188,19 @@ async fn adds_run_together_while_up_reloads_are_all_kept() {
     std::fs::write(project.path("kftray.toml"), web_file(&cluster, 1)).unwrap();
     project.spawn_up(&[]);
     project.ready("web0").await;
-    let children: Vec<_> = (1..=8)
-        .map(|i| {
-            let port = format!("{}:80", 24100 + i);
-            let alias = format!("web{i}");
-            project
-                .command(&["add", "--service", "web", "--port", &port, &alias])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outs = tokio::task::spawn_blocking(move || {
-        children
-            .into_iter()
-            .map(|c| c.wait_with_output().unwrap())
-            .collect::<Vec<_>>()
+    let outs = together(&project, 8, |i| {
+        let web = format!("web{}", i + 1);
+        let port = format!("{}:80", 24101 + i);
+        vec![
+            "add".into(),
+            "--service".into(),
+            "web".into(),
+            "--port".into(),
+            port,
+            web,
+        ]
     })
-    .await
-    .unwrap();
+    .await;
     for out in &outs {
         assert!(out.status.success(), "{}", text(out));
     }
