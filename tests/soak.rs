@@ -173,3 +173,44 @@ async fn under_steady_churn_fds_memory_and_threads_do_not_grow() {
     );
     assert!(project.up_exited().is_none());
 }
+
+/// A forward removed by a reload leaves nothing behind: its pod and service watches end with
+/// it. Before they did, each removal left a watch (and its connection to the API server)
+/// running for the life of the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_removed_by_reloads_leave_no_connection_behind() {
+    let ns = Namespace::new("kftray-removed").await;
+    ns.apply(WEB).await;
+    ns.wait_ready("app=web", 2).await;
+    let mut project = Project::new();
+    let toml = project.path("kftray.toml");
+    let write = |extra| std::fs::write(&toml, file(&ns, extra)).unwrap();
+    write(false);
+    project.spawn_up(&[]);
+    project.ready("web").await;
+    project.ready("web-relayed").await;
+    let pid = project.status().await[0]["pid"].as_i64().unwrap();
+    let toggle = async || {
+        write(true);
+        project.ready("extra").await;
+        write(false);
+        project
+            .wait_for("extra removed", |s| {
+                !support::aliases(s).iter().any(|a| a == "extra")
+            })
+            .await;
+    };
+    // Once first, so what is made on first use (pooled connections, the session) counts in
+    // the baseline.
+    toggle().await;
+    let before = sample(pid, Duration::ZERO).fds;
+    for _ in 0..8 {
+        toggle().await;
+    }
+    let after = sample(pid, Duration::ZERO).fds;
+    assert!(
+        after <= before + 2,
+        "8 forwards added and removed left {} more fds open ({before} to {after})",
+        after.saturating_sub(before)
+    );
+}

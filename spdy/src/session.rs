@@ -252,6 +252,12 @@ impl Session {
         self.inner.began.elapsed().saturating_sub(heard)
     }
 
+    /// Streams open on this session, either end's: a stream counts until it is dropped or
+    /// reset, so a session with none carries no connection and can be closed unnoticed.
+    pub fn open_streams(&self) -> usize {
+        self.inner.lock().streams.len()
+    }
+
     /// Resolves when the connection is gone.
     pub async fn closed(&self) {
         self.inner.closed.cancelled().await;

@@ -162,6 +162,26 @@ async fn a_peer_reset_reads_as_an_error_on_that_stream() {
 }
 
 #[tokio::test]
+async fn open_streams_count_until_dropped_or_reset() {
+    let (client, (_server, incoming)) = pair().await;
+    echo_server(incoming);
+    assert_eq!(client.open_streams(), 0);
+    let mut reset = client.open_stream(headers("data", 0)).await.unwrap();
+    let mut finished = client.open_stream(headers("data", 1)).await.unwrap();
+    assert_eq!(client.open_streams(), 2);
+    reset.reset(rst::CANCEL);
+    assert_eq!(client.open_streams(), 1);
+    // Ended both ways is not yet dropped: its owner may still read what is buffered.
+    finished.write_all(b"bye").await.unwrap();
+    finished.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    finished.read_to_end(&mut back).await.unwrap();
+    assert_eq!(client.open_streams(), 1);
+    drop((reset, finished));
+    assert_eq!(client.open_streams(), 0);
+}
+
+#[tokio::test]
 async fn pings_are_answered_both_ways() {
     let (client, (server, _incoming)) = pair().await;
     client.ping(LONG).await.unwrap();

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 /// API calls that must not hold the keeper forever.
 const CALL_DEADLINE: Duration = Duration::from_secs(15);
@@ -168,7 +169,7 @@ impl Keeper {
         let mut events = watcher::watcher(api.clone(), config)
             .default_backoff()
             .boxed();
-        let mut session: Option<AbortOnDrop> = None;
+        let mut session: Option<AbortOnDropHandle<()>> = None;
         let mut ready = false;
         // Its first tick is at once: a refused `patch` is said now, not in 30 s.
         let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
@@ -223,7 +224,7 @@ impl Keeper {
                         Health::Ready if session.is_none() => {
                             ready = true;
                             let endpoint = Endpoint { pod: name.to_string(), uid: uid.to_string(), port };
-                            session = Some(AbortOnDrop(tokio::spawn(sessions(
+                            session = Some(AbortOnDropHandle::new(tokio::spawn(sessions(
                                 self.connector.clone(),
                                 endpoint,
                                 self.namespace.clone(),
@@ -331,13 +332,4 @@ fn suffix() -> String {
     (0..8)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
-}
-
-/// A task that ends with its handle.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -18,6 +18,7 @@ use kube::runtime::watcher::{self, Event};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio_util::task::AbortOnDropHandle;
 
 /// The latest answer for a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,7 +166,9 @@ pub async fn each_service_state<S, K: PartialEq>(
     mut step: impl FnMut(Option<&Service>) -> ServiceStep<S, K>,
 ) {
     let mut events = watch_service(client, namespace, name);
-    let mut running: Option<(K, tokio::task::JoinHandle<()>)> = None;
+    // Aborted with this future, not only at its end: a caller that drops it (the last
+    // receiver went away) must not leave the inner task, and its pod watch, running.
+    let mut running: Option<(K, AbortOnDropHandle<()>)> = None;
     while let Some(event) = events.next().await {
         let service = match event {
             Ok(service) => service,
@@ -177,20 +180,17 @@ pub async fn each_service_state<S, K: PartialEq>(
         match step(service.as_ref()) {
             ServiceStep::Run(key, _) if running.as_ref().is_some_and(|(k, _)| *k == key) => {}
             next => {
-                if let Some((_, task)) = running.take() {
-                    task.abort();
-                }
+                running = None;
                 match next {
                     ServiceStep::Publish(state) => {
                         tx.send_replace(state);
                     }
-                    ServiceStep::Run(key, task) => running = Some((key, tokio::spawn(task))),
+                    ServiceStep::Run(key, task) => {
+                        running = Some((key, AbortOnDropHandle::new(tokio::spawn(task))));
+                    }
                 }
             }
         }
-    }
-    if let Some((_, task)) = running {
-        task.abort();
     }
 }
 

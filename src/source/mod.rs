@@ -22,6 +22,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
 /// What to follow: the user's file, and the team's repository when given on the command line
 /// (otherwise the files' `[sync]` says).
@@ -170,7 +171,10 @@ impl Source {
                 }
             }
         });
-        Following { updates, task }
+        Following {
+            updates,
+            _task: AbortOnDropHandle::new(task),
+        }
     }
 
     async fn on_files(&mut self, changed: Changed) {
@@ -341,7 +345,8 @@ impl Source {
 /// A [`Source`] running in its task.
 pub struct Following {
     updates: tokio::sync::mpsc::Receiver<Update>,
-    task: tokio::task::JoinHandle<()>,
+    /// Held only to end the task with this value.
+    _task: AbortOnDropHandle<()>,
 }
 
 impl Following {
@@ -351,11 +356,5 @@ impl Following {
             Some(update) => update,
             None => std::future::pending().await,
         }
-    }
-}
-
-impl Drop for Following {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

@@ -52,6 +52,14 @@ impl Links {
         rx
     }
 
+    /// Whether a forward follows `pod` now.
+    pub(super) fn is_followed(&self, pod: &str) -> bool {
+        let by_pod = self.by_pod.lock().unwrap_or_else(|e| e.into_inner());
+        by_pod
+            .get(pod)
+            .is_some_and(|link| link.receiver_count() > 0)
+    }
+
     /// Ends the following of `pod` if nobody follows it any more. Checked under the map's
     /// lock, where `follow` subscribes, so a follower arriving now is not left with a link
     /// that nobody keeps.

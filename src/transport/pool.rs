@@ -18,7 +18,7 @@ use kftray_spdy::{Role, Session, SessionConfig, SessionError, Stream};
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{oneshot, watch};
@@ -167,7 +167,12 @@ impl PodConnector {
             next_request: AtomicU64::new(0),
             given_up: Mutex::new(None),
         });
-        tokio::spawn(keepalive(pod_session.clone(), self.deadlines));
+        tokio::spawn(keepalive(
+            pod_session.clone(),
+            Arc::downgrade(self),
+            pod.to_owned(),
+            self.deadlines,
+        ));
         *slot = Some(pod_session.clone());
         Ok(Some(pod_session))
     }
@@ -221,6 +226,25 @@ impl PodConnector {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(pod);
+    }
+
+    /// Whether a session to `pod` still has a use beyond the connections it carries: a
+    /// forward follows the pod.
+    fn wanted(&self, pod: &str) -> bool {
+        self.links.is_followed(pod)
+    }
+
+    /// Drops the slot of `pod` if it still holds `held`, so the map does not keep one entry
+    /// per pod that ever was. A slot being dialled is left to its dialler.
+    fn release(&self, pod: &str, held: &Arc<PodSession>) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let holds_it = sessions.get(pod).is_some_and(|slot| {
+            slot.try_lock()
+                .is_ok_and(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(s, held)))
+        });
+        if holds_it {
+            sessions.remove(pod);
+        }
     }
 
     async fn open(self: Arc<Self>, endpoint: Endpoint) -> io::Result<Box<dyn PodStream>> {
@@ -335,25 +359,43 @@ async fn check_when_slow(pod: &PodSession, deadlines: Deadlines) {
 }
 
 /// Pings while the session lives; an unanswered ping means the connection is dead, and it
-/// is closed so the next local connection dials afresh instead of waiting on it.
-async fn keepalive(pod: Arc<PodSession>, deadlines: Deadlines) {
+/// is closed so the next local connection dials afresh instead of waiting on it. A session
+/// that no forward follows any more (its pod was replaced, its forward removed) is closed
+/// once its last connection ends: the API server would otherwise hold it, and this process
+/// a socket, for as long as the pod's node does.
+async fn keepalive(
+    pod: Arc<PodSession>,
+    connector: Weak<PodConnector>,
+    name: String,
+    deadlines: Deadlines,
+) {
     let session = &pod.session;
-    loop {
+    let given_up = loop {
         tokio::select! {
-            () = session.closed() => return,
+            () = session.closed() => break None,
             () = tokio::time::sleep(deadlines.ping_every) => {}
+        }
+        let wanted = connector.upgrade().is_some_and(|c| c.wanted(&name));
+        if !wanted && session.open_streams() == 0 {
+            tracing::debug!(pod = name, "closing a port-forward session nobody uses");
+            break Some("the session was closed while no forward used it".to_string());
         }
         if let Err(e) = session.ping(deadlines.ping_timeout).await {
             tracing::debug!(error = %e, "port-forward session is dead");
-            *pod.given_up.lock().unwrap_or_else(|e| e.into_inner()) = Some(match e {
+            break Some(match e {
                 SessionError::PingTimeout(after) => {
                     format!("the API server did not answer a ping within {after:?}")
                 }
                 other => other.to_string(),
             });
-            session.close().await;
-            return;
         }
+    };
+    if let Some(why) = given_up {
+        *pod.given_up.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+        session.close().await;
+    }
+    if let Some(connector) = connector.upgrade() {
+        connector.release(&name, &pod);
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio_util::task::AbortOnDropHandle;
 
 /// What to follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,13 +47,8 @@ pub struct Follower {
     pub spec: GitSpec,
     cache: Arc<Mutex<Cache>>,
     polls: mpsc::Receiver<Polled>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    /// Held only to end the task with this value.
+    _task: AbortOnDropHandle<()>,
 }
 
 impl Follower {
@@ -93,13 +89,14 @@ impl Follower {
         let cache = Arc::new(Mutex::new(cache));
         let (tx, polls) = mpsc::channel(4);
         let failing = initial.sync_error.is_some();
-        let task = tokio::spawn(poll(cache.clone(), spec.clone(), tx, failing));
+        let task =
+            AbortOnDropHandle::new(tokio::spawn(poll(cache.clone(), spec.clone(), tx, failing)));
         Ok((
             Follower {
                 spec,
                 cache,
                 polls,
-                task,
+                _task: task,
             },
             initial,
         ))
