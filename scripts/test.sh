@@ -16,8 +16,10 @@ command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need+=(gnome-keyring)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
-# The real control plane's pod network is a `local` route (iproute2).
+# The real control plane's pod network is a `local` route (iproute2); the blackhole of a real
+# link drops packets with nftables in a network namespace.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+{ [ -x /usr/sbin/nft ] || command -v nft >/dev/null 2>&1; } || need+=(nftables)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "scripts/test.sh: installing ${need[*]}" >&2
     sudo=()

@@ -11,11 +11,12 @@ mod support;
 
 use controlplane::{ControlPlane, FaultProxy};
 use kubesim::testing::http_get;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::Project;
 use support::cluster::{Namespace, WEB, shared};
+use support::netns::NetHost;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn seconds(var: &str, default: &str) -> Vec<u64> {
@@ -29,18 +30,46 @@ fn seconds(var: &str, default: &str) -> Vec<u64> {
 /// The shared cluster's API server through a proxy of the test's own, and a kubeconfig that
 /// goes through it.
 async fn behind_proxy(dir: &Path) -> (FaultProxy, PathBuf) {
-    let cluster = shared();
-    let upstream: SocketAddr = cluster
+    let proxy = FaultProxy::start(api_server()).await.unwrap();
+    let kubeconfig = kubeconfig_to(dir, "via-proxy.kubeconfig", &proxy.url());
+    (proxy, kubeconfig)
+}
+
+/// The shared cluster's API server's address.
+fn api_server() -> SocketAddr {
+    shared()
         .server
         .trim_start_matches("https://")
         .parse()
-        .unwrap();
-    let proxy = FaultProxy::start(upstream).await.unwrap();
+        .unwrap()
+}
+
+/// The shared cluster's kubeconfig, written to `dir/name` with `server` as the API server.
+fn kubeconfig_to(dir: &Path, name: &str, server: &str) -> PathBuf {
+    let cluster = shared();
     let text = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
     assert!(text.contains(&cluster.server), "no server line to move");
-    let kubeconfig = dir.join("via-proxy.kubeconfig");
-    std::fs::write(&kubeconfig, text.replace(&cluster.server, &proxy.url())).unwrap();
-    (proxy, kubeconfig)
+    let kubeconfig = dir.join(name);
+    std::fs::write(&kubeconfig, text.replace(&cluster.server, server)).unwrap();
+    kubeconfig
+}
+
+/// A namespace of the shared cluster with the two web pods Ready.
+async fn with_web(prefix: &str) -> Namespace {
+    let ns = Namespace::new(prefix).await;
+    ns.apply(WEB).await;
+    ns.wait_ready("app=web", 2).await;
+    ns
+}
+
+/// Whether this runs as root, which namespaces need; if not, says so for `what`.
+fn root_for(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("not root: cannot {what} here");
+    }
+    root
 }
 
 fn start_up(kubeconfig: &Path, ns: &Namespace) -> Project {
@@ -51,33 +80,40 @@ fn start_up(kubeconfig: &Path, ns: &Namespace) -> Project {
 
 /// A project with a forward to web through `kubeconfig`, not started.
 fn project_for(kubeconfig: &Path, ns: &Namespace) -> Project {
+    project_with(kubeconfig, ns, &support::forward("web", "web", "\"http\""))
+}
+
+/// A project of these forwards through `kubeconfig`, not started.
+fn project_with(kubeconfig: &Path, ns: &Namespace, forwards: &str) -> Project {
     let project = Project::new();
     std::fs::write(
         project.path("kftray.toml"),
         format!(
-            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{}",
+            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{forwards}",
             kubeconfig.display().to_string(),
             ns.name,
-            support::forward("web", "web", "\"http\"")
         ),
     )
     .unwrap();
     project
 }
 
-/// `kubectl port-forward svc/web` through the same kubeconfig, and its local port.
-async fn kubectl_forward(kubeconfig: &Path, ns: &Namespace) -> (tokio::process::Child, u16) {
-    kubectl_forward_with(&[], &shared().kubectl, kubeconfig, ns).await
+/// `kubectl port-forward svc/web` through the same kubeconfig, and its local address.
+async fn kubectl_forward(kubeconfig: &Path, ns: &Namespace) -> (tokio::process::Child, SocketAddr) {
+    kubectl_forward_with(&[], &shared().kubectl, kubeconfig, ns, LOOPBACK).await
 }
 
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
 /// The same with `kubectl` of the caller's choice, run under `wrapper` (a program and its
-/// arguments) if it is not empty.
+/// arguments) if it is not empty, listening on `address`.
 async fn kubectl_forward_with(
     wrapper: &[String],
     kubectl: &Path,
     kubeconfig: &Path,
     ns: &Namespace,
-) -> (tokio::process::Child, u16) {
+    address: IpAddr,
+) -> (tokio::process::Child, SocketAddr) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -94,13 +130,14 @@ async fn kubectl_forward_with(
     let child = command
         .arg(format!("--kubeconfig={}", kubeconfig.display()))
         .args(["-n", &ns.name, "port-forward", "svc/web"])
+        .arg(format!("--address={address}"))
         .arg(format!("{port}:80"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    (child, port)
+    (child, SocketAddr::new(address, port))
 }
 
 /// One GET, allowed `patience`: the status code, or why there was none.
@@ -139,14 +176,33 @@ async fn first_success(addr: SocketAddr, within: Duration) -> Option<Duration> {
     None
 }
 
-/// What `kftray status` says of the forward: its state and last error.
+/// What `kftray status` says of the forward web: its state and last error.
 async fn said(project: &Project) -> String {
+    said_of(project, "web").await
+}
+
+async fn said_of(project: &Project, alias: &str) -> String {
     let status = project.status().await;
     status
         .iter()
-        .find(|f| f["alias"] == "web")
+        .find(|f| f["alias"] == alias)
         .map(|f| format!("{} {}", f["state"], f["last_error"]))
         .unwrap_or_else(|| "not listed".into())
+}
+
+/// How long after `since` status says `alias` is ready with no error: a connection carried
+/// since the link came back clears the errors of those that failed while it was away. None
+/// after a minute.
+async fn cleared(project: &Project, alias: &str, since: Instant) -> Option<Duration> {
+    loop {
+        if said_of(project, alias).await == "\"ready\" null" {
+            return Some(since.elapsed());
+        }
+        if since.elapsed() > Duration::from_secs(60) {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn record(line: &str) {
@@ -169,15 +225,88 @@ fn ms(d: Option<Duration>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blackholed_api_link_is_survived_and_serves_again_once_it_returns() {
-    let ns = Namespace::new("kftray-blackhole").await;
-    ns.apply(WEB).await;
-    ns.wait_ready("app=web", 2).await;
+    let ns = with_web("kftray-blackhole").await;
     let dir = tempfile::tempdir().unwrap();
     let (proxy, kubeconfig) = behind_proxy(dir.path()).await;
-    let project = start_up(&kubeconfig, &ns);
+    let mut project = project_with(&kubeconfig, &ns, &web_and_relayed(None));
+    project.spawn_up(&[]);
+    let kubectl = kubectl_forward(&kubeconfig, &ns).await;
+    blackholes("stalling proxy", &project, kubectl, |on| proxy.stall(on)).await;
+}
+
+/// The same, the link a real one: kftray and kubectl on a host of their own (a network
+/// namespace), every packet between it and the API server dropped by nftables. Unlike the
+/// proxy, nothing is held for later: what was sent into the hole is retransmitted by TCP on
+/// its own schedule, as after a laptop's sleep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_link_of_a_real_network_is_survived_too() {
+    if !root_for("make a network namespace") {
+        return;
+    }
+    let ns = with_web("kftray-netns").await;
+    let host = NetHost::new(1).unwrap();
+    // The API server listens on loopback: this host reaches it at the veth's address.
+    let entry = FaultProxy::start_on((host.here, 0).into(), api_server())
+        .await
+        .unwrap();
+    let port = entry.addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    // Its certificate names "kubernetes": the name leads to the veth's address there.
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1 localhost\n{} kubernetes\n", host.here),
+    )
+    .unwrap();
+    let kubeconfig = by_name(dir.path(), port);
+    let wrapper: Vec<String> = host
+        .exec_prefix()
+        .into_iter()
+        .chain(with_hosts(&hosts))
+        .collect();
+    // The forwards listen on the namespace's address, where this test reaches them.
+    let mut project = project_with(&kubeconfig, &ns, &web_and_relayed(Some(host.there)));
+    project.wrapper = wrapper.clone();
+    project.spawn_up(&[]);
+    let kubectl = kubectl_forward_with(
+        &wrapper,
+        &shared().kubectl,
+        &kubeconfig,
+        &ns,
+        host.there.into(),
+    )
+    .await;
+    blackholes(
+        "network namespace, packets dropped",
+        &project,
+        kubectl,
+        |on| host.blackhole(port, on).unwrap(),
+    )
+    .await;
+}
+
+/// web directly, and through the relay pod (a relayed forward's tunnel is redialled too),
+/// listening on `address` if given.
+fn web_and_relayed(address: Option<Ipv4Addr>) -> String {
+    let listen = address
+        .map(|a| format!("local_address = \"{a}\"\nexpose_to_network = true\n"))
+        .unwrap_or_default();
+    format!(
+        "[forwards.web]\nservice = \"web\"\nremote_port = \"http\"\nlocal_port = \"any\"\n{listen}\n\
+         [forwards.web-relay]\nservice = \"web\"\nvia = \"relay\"\nremote_port = 80\nlocal_port = \"any\"\n{listen}"
+    )
+}
+
+/// The link blackholed by `hole_on(true)` for each of `KFTRAY_BLACKHOLE_SECS`, then restored:
+/// what kftray's two forwards (web, web-relay) and kubectl do, a line of the report each.
+async fn blackholes(
+    how: &str,
+    project: &Project,
+    (mut kubectl, kubectl_addr): (tokio::process::Child, SocketAddr),
+    hole_on: impl Fn(bool),
+) {
     let addr = project.ready("web").await;
-    let (mut kubectl, kubectl_port) = kubectl_forward(&kubeconfig, &ns).await;
-    let kubectl_addr: SocketAddr = ([127, 0, 0, 1], kubectl_port).into();
+    let relayed = project.ready("web-relay").await;
     assert!(
         first_success(kubectl_addr, Duration::from_secs(30))
             .await
@@ -185,10 +314,15 @@ async fn a_blackholed_api_link_is_survived_and_serves_again_once_it_returns() {
         "kubectl port-forward never served"
     );
     assert!(first_success(addr, Duration::from_secs(30)).await.is_some());
+    assert!(
+        first_success(relayed, Duration::from_secs(30))
+            .await
+            .is_some()
+    );
 
     for secs in seconds("KFTRAY_BLACKHOLE_SECS", "5,40") {
         let hole = Duration::from_secs(secs);
-        proxy.stall(true);
+        hole_on(true);
         let cut = Instant::now();
         // A connection that arrives while the link is dead: it must end, one way or the
         // other, never hang.
@@ -199,19 +333,14 @@ async fn a_blackholed_api_link_is_survived_and_serves_again_once_it_returns() {
             (get(addr, patience).await, started.elapsed())
         });
         tokio::time::sleep(hole.saturating_sub(cut.elapsed())).await;
-        let status_during = said(&project).await;
-        proxy.stall(false);
+        let status_during = said(project).await;
+        let relayed_during = said_of(project, "web-relay").await;
+        hole_on(false);
         let restored = Instant::now();
         let back = first_success(addr, Duration::from_secs(60)).await;
-        let ready_again = loop {
-            if said(&project).await.starts_with("\"ready\"") {
-                break Some(restored.elapsed());
-            }
-            if restored.elapsed() > Duration::from_secs(60) {
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let ready_again = cleared(project, "web", restored).await;
+        let relayed_back = first_success(relayed, Duration::from_secs(60)).await;
+        let relayed_ready_again = cleared(project, "web-relay", restored).await;
         let (outcome, waited) = during.await.unwrap();
         let kubectl_alive = kubectl.try_wait().unwrap().is_none();
         let kubectl_back = if kubectl_alive {
@@ -220,7 +349,7 @@ async fn a_blackholed_api_link_is_survived_and_serves_again_once_it_returns() {
             None
         };
         record(&format!(
-            "blackhole {secs} s\tfirst request after: {}\tconnection made during it: {} after {} ms\tstatus during: {status_during}\tstatus ready again after: {}\tkubectl: {}",
+            "blackhole {secs} s ({how})\tfirst request after: {}\tconnection made during it: {} after {} ms\tstatus during: {status_during}\tstatus ready again after: {}\trelayed: first request after {}, status during {relayed_during}, ready again after {}\tkubectl: {}",
             ms(back),
             match &outcome {
                 Ok(code) => format!("answered {code}"),
@@ -228,6 +357,8 @@ async fn a_blackholed_api_link_is_survived_and_serves_again_once_it_returns() {
             },
             waited.as_millis(),
             ms(ready_again),
+            ms(relayed_back),
+            ms(relayed_ready_again),
             if kubectl_alive {
                 format!("still running, first request after {}", ms(kubectl_back))
             } else {
@@ -250,22 +381,34 @@ async fn a_blackholed_api_link_is_survived_and_serves_again_once_it_returns() {
                 status_during.starts_with("\"reconnecting\""),
                 "status during a {secs} s blackhole: {status_during}"
             );
+            assert!(
+                relayed_during.starts_with("\"reconnecting\""),
+                "status of the relayed forward during a {secs} s blackhole: {relayed_during}"
+            );
         }
-        assert!(ready_again.is_some(), "status never said ready again");
+        assert!(
+            relayed_back.is_some(),
+            "no request served through the relay after the link came back:\n{}",
+            project.log()
+        );
+        // Ready, and without the errors of the connections that failed during the hole.
+        assert!(
+            ready_again.is_some() && relayed_ready_again.is_some(),
+            "status never said ready without an error again: {} / {}",
+            said(project).await,
+            said_of(project, "web-relay").await
+        );
     }
     let _ = kubectl.kill().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suspended_kftray_serves_at_once_when_it_resumes() {
-    let ns = Namespace::new("kftray-suspend").await;
-    ns.apply(WEB).await;
-    ns.wait_ready("app=web", 2).await;
+    let ns = with_web("kftray-suspend").await;
     let project = start_up(&shared().kubeconfig, &ns);
     let addr = project.ready("web").await;
     let pid = project.status().await[0]["pid"].as_i64().unwrap() as i32;
-    let (mut kubectl, kubectl_port) = kubectl_forward(&shared().kubeconfig, &ns).await;
-    let kubectl_addr: SocketAddr = ([127, 0, 0, 1], kubectl_port).into();
+    let (mut kubectl, kubectl_addr) = kubectl_forward(&shared().kubeconfig, &ns).await;
     assert!(
         first_success(kubectl_addr, Duration::from_secs(30))
             .await
@@ -328,9 +471,8 @@ async fn the_api_server_etcd_and_the_kubelet_restarted_are_survived() {
     let kubeconfig = cp.kubeconfig().to_path_buf();
     let project = start_up(&kubeconfig, &ns);
     let addr = project.ready("web").await;
-    let (mut kubectl, kubectl_port) =
-        kubectl_forward_with(&[], &cp.kubectl(), &kubeconfig, &ns).await;
-    let kubectl_addr: SocketAddr = ([127, 0, 0, 1], kubectl_port).into();
+    let (mut kubectl, kubectl_addr) =
+        kubectl_forward_with(&[], &cp.kubectl(), &kubeconfig, &ns, LOOPBACK).await;
     assert!(
         first_success(kubectl_addr, Duration::from_secs(30))
             .await
@@ -391,6 +533,16 @@ async fn the_api_server_etcd_and_the_kubelet_restarted_are_survived() {
     cp.shutdown().await;
 }
 
+/// The shared cluster's kubeconfig with its API server named `kubernetes` (as its certificate
+/// names it) on `port`: where the name leads is up to the hosts file of the one who reads it.
+fn by_name(dir: &Path, port: u16) -> PathBuf {
+    kubeconfig_to(
+        dir,
+        "by-name.kubeconfig",
+        &format!("https://kubernetes:{port}"),
+    )
+}
+
 /// A program run with `hosts` as its /etc/hosts (a mount namespace of its own), so that a
 /// name resolves where the test says, and moves when the file is rewritten in place.
 fn with_hosts(hosts: &Path) -> Vec<String> {
@@ -409,20 +561,11 @@ fn with_hosts(hosts: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_servers_name_moving_to_another_address_is_followed() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("not root: cannot give kftray an /etc/hosts of its own here");
+    if !root_for("give kftray an /etc/hosts of its own") {
         return;
     }
-    let ns = Namespace::new("kftray-moved").await;
-    ns.apply(WEB).await;
-    ns.wait_ready("app=web", 2).await;
-    let cluster = shared();
-    let upstream: SocketAddr = cluster
-        .server
-        .trim_start_matches("https://")
-        .parse()
-        .unwrap();
+    let ns = with_web("kftray-moved").await;
+    let upstream = api_server();
     // The office network, then the VPN: one port, two addresses, one name (the API
     // server's certificate names it).
     let office = FaultProxy::start_on(([127, 0, 0, 2], 0).into(), upstream)
@@ -435,21 +578,20 @@ async fn the_api_servers_name_moving_to_another_address_is_followed() {
     let dir = tempfile::tempdir().unwrap();
     let hosts = dir.path().join("hosts");
     std::fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.2 kubernetes\n").unwrap();
-    let text = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
-    let kubeconfig = dir.path().join("by-name.kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        text.replace(&cluster.server, &format!("https://kubernetes:{port}")),
-    )
-    .unwrap();
+    let kubeconfig = by_name(dir.path(), port);
     let mut project = project_for(&kubeconfig, &ns);
     project.wrapper = with_hosts(&hosts);
     project.spawn_up(&[]);
     let addr = project.ready("web").await;
     assert!(first_success(addr, Duration::from_secs(30)).await.is_some());
-    let (mut kubectl, kubectl_port) =
-        kubectl_forward_with(&with_hosts(&hosts), &cluster.kubectl, &kubeconfig, &ns).await;
-    let kubectl_addr: SocketAddr = ([127, 0, 0, 1], kubectl_port).into();
+    let (mut kubectl, kubectl_addr) = kubectl_forward_with(
+        &with_hosts(&hosts),
+        &shared().kubectl,
+        &kubeconfig,
+        &ns,
+        LOOPBACK,
+    )
+    .await;
     assert!(
         first_success(kubectl_addr, Duration::from_secs(30))
             .await

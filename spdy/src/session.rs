@@ -246,6 +246,12 @@ impl Session {
         self.inner.closed.is_cancelled()
     }
 
+    /// Whether the peer said GOAWAY: the session carries its open streams to their end but
+    /// takes no new one.
+    pub fn is_going_away(&self) -> bool {
+        self.inner.lock().going_away
+    }
+
     /// How long since the peer last sent a frame (any frame: data, a reply, a ping).
     pub fn silent_for(&self) -> Duration {
         let heard = Duration::from_millis(self.inner.heard_ms.load(Ordering::Relaxed));

@@ -5,8 +5,8 @@ use super::{Relayed, RunSpec, relayed};
 use crate::cluster::{ClusterKey, Clusters};
 use crate::config::Protocol;
 use crate::forward::{
-    Activity, BindError, ConnectionError, Serving, Tuning, UdpTuning, bind_udp, drain, listen,
-    serve, serve_udp,
+    Activity, BindError, Outcome, Serving, Tuning, UdpTuning, bind_udp, drain, listen, serve,
+    serve_udp,
 };
 use crate::relay::Relays;
 use crate::resolve::{Endpoint, Resolution, follow};
@@ -68,7 +68,7 @@ pub(super) struct RunningForward {
     pub(super) spec: RunSpec,
     local: SocketAddr,
     resolution: watch::Receiver<Resolution>,
-    /// The link to the chosen pod (always up for relayed forwards: the relay says itself).
+    /// The link to the chosen pod (for a relayed forward, its relay's session).
     link: watch::Receiver<Link>,
     activity: Arc<Activity>,
     last_error: Arc<Mutex<Option<String>>>,
@@ -101,7 +101,7 @@ impl RunningForward {
         let last_error = Arc::new(Mutex::new(None));
         let stop = CancellationToken::new();
         let closed = CancellationToken::new();
-        let (failures_tx, failures) = mpsc::unbounded_channel();
+        let (outcomes_tx, outcomes) = mpsc::unbounded_channel();
         let udp = matches!(
             spec.relay,
             Some(Relayed {
@@ -113,7 +113,7 @@ impl RunningForward {
             endpoints: resolution.clone(),
             activity: activity.clone(),
             tuning,
-            failures: failures_tx,
+            outcomes: outcomes_tx,
             stop: stop.clone(),
         };
         let (local, serving): (SocketAddr, BoxFuture<'static, TaskTracker>) = if udp {
@@ -128,11 +128,14 @@ impl RunningForward {
             (local, Box::pin(serve(listener, connector.clone(), serving)))
         };
         let finding: BoxFuture<'static, ()> = if spec.relay.is_some() {
-            let route = relayed::route(spec.clone(), clusters, relays, connector, resolution_tx);
-            Box::pin(async move {
-                route.await;
-                drop(link_tx);
-            })
+            Box::pin(relayed::route(
+                spec.clone(),
+                clusters,
+                relays,
+                connector,
+                resolution_tx,
+                link_tx,
+            ))
         } else {
             Box::pin(find_pods(
                 spec.clone(),
@@ -148,7 +151,7 @@ impl RunningForward {
         let task = tokio::spawn({
             let (closed, last_error) = (closed.clone(), last_error.clone());
             let work = async move {
-                let record = record_failures(failures, last_error);
+                let record = record_outcomes(outcomes, last_error);
                 // Serving ends only when stopped; the other two end with it.
                 let open = tokio::select! {
                     open = serving => open,
@@ -305,11 +308,13 @@ async fn find_pods(
     }
 }
 
-async fn record_failures(
-    mut failures: mpsc::UnboundedReceiver<ConnectionError>,
+/// Keeps the error of the latest connection that ended: one carried to its end clears it,
+/// so a forward that works again does not show a failure from before.
+async fn record_outcomes(
+    mut outcomes: mpsc::UnboundedReceiver<Outcome>,
     last_error: Arc<Mutex<Option<String>>>,
 ) {
-    while let Some(ConnectionError(why)) = failures.recv().await {
-        *last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    while let Some(outcome) = outcomes.recv().await {
+        *last_error.lock().unwrap_or_else(|e| e.into_inner()) = outcome.err().map(|e| e.0);
     }
 }

@@ -9,17 +9,20 @@ use crate::relay::{
     DestinationState, RelayDialer, RelayKey, RelayState, Relays, follow_destination,
 };
 use crate::resolve::{Endpoint, Resolution};
+use crate::transport::Link;
 use relay_server::protocol::Transport;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// Runs until the forward stops: its relay lease is held as long as this runs.
+/// Runs until the forward stops: its relay lease is held as long as this runs. The link
+/// is the relay session's: down while a relay that was up is redialled.
 pub(super) async fn route(
     spec: RunSpec,
     clusters: Arc<Clusters>,
     relays: Arc<Relays>,
     connector: Arc<LateConnector>,
     out: watch::Sender<Resolution>,
+    link_out: watch::Sender<Link>,
 ) {
     let Some(relayed) = spec.relay.clone() else {
         return;
@@ -59,12 +62,9 @@ pub(super) async fn route(
     // A proxy's destination is fixed: its channel closes at once, its value stays.
     let mut destination_moves = true;
     loop {
-        let next = combine(&relay.borrow_and_update(), &destination.borrow_and_update());
-        out.send_if_modified(|now| {
-            let changed = *now != next;
-            *now = next;
-            changed
-        });
+        let (next, link) = combine(&relay.borrow_and_update(), &destination.borrow_and_update());
+        out.send_if_modified(|now| std::mem::replace(now, next.clone()) != next);
+        link_out.send_if_modified(|now| std::mem::replace(now, link.clone()) != link);
         tokio::select! {
             changed = relay.changed() => if changed.is_err() { return },
             changed = destination.changed(), if destination_moves => {
@@ -74,24 +74,30 @@ pub(super) async fn route(
     }
 }
 
-/// The forward is Ready when its relay is and its destination is known; the endpoint dialled
-/// is the relay pod's.
-fn combine(relay: &RelayState, destination: &DestinationState) -> Resolution {
-    match (relay, destination) {
+/// The forward is Ready when its relay is (or is reconnecting: then its link is down) and
+/// its destination is known; the endpoint dialled is the relay pod's.
+fn combine(relay: &RelayState, destination: &DestinationState) -> (Resolution, Link) {
+    let resolution = match (relay, destination) {
         (RelayState::Failed(why), _) | (_, DestinationState::Failed(why)) => {
             Resolution::Failed(why.clone())
         }
         (RelayState::Starting(why), _) | (_, DestinationState::Waiting(why)) => {
             Resolution::Waiting(why.clone())
         }
-        (RelayState::Ready { pod, uid, port }, DestinationState::Ready(_)) => {
-            Resolution::Ready(Endpoint {
-                pod: pod.clone(),
-                uid: uid.clone(),
-                port: *port,
-            })
-        }
-    }
+        (
+            RelayState::Ready { pod, uid, port } | RelayState::Reconnecting { pod, uid, port, .. },
+            DestinationState::Ready(_),
+        ) => Resolution::Ready(Endpoint {
+            pod: pod.clone(),
+            uid: uid.clone(),
+            port: *port,
+        }),
+    };
+    let link = match (&resolution, relay) {
+        (Resolution::Ready(_), RelayState::Reconnecting { why, .. }) => Link::Down(why.clone()),
+        _ => Link::Up,
+    };
+    (resolution, link)
 }
 
 #[cfg(test)]
@@ -107,23 +113,45 @@ mod tests {
             port: 7000,
         };
         let to = DestinationState::Ready(Destination::new("10.96.0.10", 53));
-        assert!(
-            matches!(combine(&ready, &to), Resolution::Ready(e) if e.pod == "kftray-relay-x" && e.port == 7000)
-        );
+        assert!(matches!(
+            combine(&ready, &to),
+            (Resolution::Ready(e), Link::Up) if e.pod == "kftray-relay-x" && e.port == 7000
+        ));
         let waiting = DestinationState::Waiting("no pod".into());
         assert_eq!(
             combine(&ready, &waiting),
-            Resolution::Waiting("no pod".into())
+            (Resolution::Waiting("no pod".into()), Link::Up)
         );
         let denied = RelayState::Failed("forbidden".into());
         assert_eq!(
             combine(&denied, &waiting),
-            Resolution::Failed("forbidden".into())
+            (Resolution::Failed("forbidden".into()), Link::Up)
         );
         let starting = RelayState::Starting("creating".into());
         assert_eq!(
             combine(&starting, &DestinationState::Failed("no port".into())),
-            Resolution::Failed("no port".into())
+            (Resolution::Failed("no port".into()), Link::Up)
+        );
+    }
+
+    #[test]
+    fn a_relay_being_redialled_keeps_its_pod_with_the_link_down() {
+        let reconnecting = RelayState::Reconnecting {
+            pod: "kftray-relay-x".into(),
+            uid: "u".into(),
+            port: 7000,
+            why: "no answer to a heartbeat".into(),
+        };
+        let to = DestinationState::Ready(Destination::new("10.96.0.10", 53));
+        assert!(matches!(
+            combine(&reconnecting, &to),
+            (Resolution::Ready(e), Link::Down(why)) if e.pod == "kftray-relay-x" && why == "no answer to a heartbeat"
+        ));
+        // A destination that is gone says more than the relay's link.
+        let waiting = DestinationState::Waiting("no pod".into());
+        assert_eq!(
+            combine(&reconnecting, &waiting),
+            (Resolution::Waiting("no pod".into()), Link::Up)
         );
     }
 }

@@ -8,7 +8,8 @@ mod udp;
 
 pub use bind::{BindError, bind_udp, listen, owner_of, udp_owner_of};
 pub use serve::{
-    Activity, Connect, ConnectionError, Dial, PodStream, Serving, Tuning, Verdict, drain, serve,
+    Activity, Connect, ConnectionError, Dial, Outcome, PodStream, Serving, Tuning, Verdict, drain,
+    serve,
 };
 pub use splice::{Counters, splice};
 pub use udp::{Flow, OpenFlow, OpenedFlow, UdpTuning, serve_udp};

@@ -69,6 +69,9 @@ pub struct Activity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionError(pub String);
 
+/// How a local connection (or UDP flow) ended: carried to its end, or why not.
+pub type Outcome = Result<(), ConnectionError>;
+
 /// What serving a forward's local side needs besides its socket and its way into the
 /// cluster: the same for TCP ([`serve`]) and UDP ([`serve_udp`](super::serve_udp)).
 #[derive(Clone)]
@@ -77,8 +80,9 @@ pub struct Serving {
     pub endpoints: watch::Receiver<Resolution>,
     pub activity: Arc<Activity>,
     pub tuning: Tuning,
-    /// Receives a line for each connection that could not be carried.
-    pub failures: tokio::sync::mpsc::UnboundedSender<ConnectionError>,
+    /// Receives how each connection ended, so the forward's last error is the latest
+    /// connection's and a success clears it.
+    pub outcomes: tokio::sync::mpsc::UnboundedSender<Outcome>,
     /// Fires when the forward stops.
     pub stop: CancellationToken,
 }
@@ -94,7 +98,7 @@ pub async fn serve(
         endpoints,
         activity,
         tuning,
-        failures,
+        outcomes,
         stop,
     } = serving;
     let tracker = TaskTracker::new();
@@ -113,11 +117,11 @@ pub async fn serve(
         };
         let _ = local.set_nodelay(true);
         activity.total_connections.fetch_add(1, Ordering::Relaxed);
-        let (endpoints, connector, activity, failures) = (
+        let (endpoints, connector, activity, outcomes) = (
             endpoints.clone(),
             connector.clone(),
             activity.clone(),
-            failures.clone(),
+            outcomes.clone(),
         );
         let span = tracing::debug_span!("connection", %peer);
         tracker.spawn(
@@ -125,11 +129,11 @@ pub async fn serve(
                 activity.open_connections.fetch_add(1, Ordering::Relaxed);
                 let result = carry(local, endpoints, &*connector, &activity, tuning).await;
                 activity.open_connections.fetch_sub(1, Ordering::Relaxed);
-                if let Err(e) = result {
+                if let Err(e) = &result {
                     tracing::debug!(error = %e.0, "not carried");
                     activity.failed_connections.fetch_add(1, Ordering::Relaxed);
-                    let _ = failures.send(e);
                 }
+                let _ = outcomes.send(result);
             }
             .instrument(span),
         );

@@ -73,7 +73,7 @@ fn since(base: Instant) -> u64 {
 }
 
 /// Receives until `stop` fires; returns the flows still open, for [`drain`](super::drain).
-/// Each flow that could not be opened or was cut is a line to `serving.failures`.
+/// How each flow ended (idle, or cut, and why) goes to `serving.outcomes`.
 pub async fn serve_udp(
     socket: UdpSocket,
     opener: Arc<dyn OpenFlow>,
@@ -84,7 +84,7 @@ pub async fn serve_udp(
         endpoints,
         activity,
         tuning,
-        failures,
+        outcomes,
         stop,
     } = serving;
     let socket = Arc::new(socket);
@@ -142,7 +142,7 @@ pub async fn serve_udp(
             base,
             idle: udp.idle,
         };
-        let (endpoints, opener, failures) = (endpoints.clone(), opener.clone(), failures.clone());
+        let (endpoints, opener, outcomes) = (endpoints.clone(), opener.clone(), outcomes.clone());
         let span = tracing::debug_span!("flow", %peer);
         tracker.spawn(
             async move {
@@ -153,13 +153,13 @@ pub async fn serve_udp(
                 flow.activity
                     .open_connections
                     .fetch_sub(1, Ordering::Relaxed);
-                if let Err(e) = result {
+                if let Err(e) = &result {
                     tracing::debug!(error = %e.0, "flow cut");
                     flow.activity
                         .failed_connections
                         .fetch_add(1, Ordering::Relaxed);
-                    let _ = failures.send(e);
                 }
+                let _ = outcomes.send(result);
             }
             .instrument(span),
         );
@@ -308,7 +308,7 @@ mod tests {
         let addr = socket.local_addr().unwrap();
         let activity = Arc::new(Activity::default());
         let stop = CancellationToken::new();
-        let (failures, _) = mpsc::unbounded_channel();
+        let (outcomes, _) = mpsc::unbounded_channel();
         let udp = UdpTuning {
             idle: Duration::from_secs(1),
             max_flows: 2,
@@ -324,7 +324,7 @@ mod tests {
                 endpoints: ready(),
                 activity: activity.clone(),
                 tuning: Tuning::default(),
-                failures,
+                outcomes,
                 stop: stop.clone(),
             },
         ));

@@ -6,7 +6,7 @@ use super::handshake::handshake;
 use crate::backoff::Backoff;
 use crate::forward::Connect;
 use crate::resolve::Endpoint;
-use crate::transport::PodConnector;
+use crate::transport::{Link, PodConnector};
 use futures::{SinkExt, StreamExt};
 use relay_server::io::FrameCodec;
 use relay_server::protocol::{Frame, Request};
@@ -26,6 +26,14 @@ pub enum RelayState {
     Starting(String),
     /// Its session is up: connections can go to `pod` on `port`.
     Ready { pod: String, uid: String, port: u16 },
+    /// Its session to the same pod died and is being redialled (the text says why):
+    /// connections still go to `pod`, and wait for the session as a TCP forward's do.
+    Reconnecting {
+        pod: String,
+        uid: String,
+        port: u16,
+        why: String,
+    },
     /// Something only a person can fix (a permission, an image); retried meanwhile.
     Failed(String),
 }
@@ -39,13 +47,27 @@ pub(super) async fn sessions(
     state: watch::Sender<RelayState>,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    // Following the pod keeps its port-forward session dialled (and redialled) by the
+    // transport, which learns at once when a forward's own connection gets through.
+    let mut link = connector.follow(&endpoint.pod);
     loop {
         let started = tokio::time::Instant::now();
         let why = session(&connector, &endpoint, &state).await;
+        let was_up = matches!(
+            *state.borrow(),
+            RelayState::Ready { .. } | RelayState::Reconnecting { .. }
+        );
         let next = if why.starts_with("403") {
             RelayState::Failed(forbidden("create", "pods/portforward", &namespace, &why))
+        } else if was_up {
+            RelayState::Reconnecting {
+                pod: endpoint.pod.clone(),
+                uid: endpoint.uid.clone(),
+                port: endpoint.port,
+                why: why.clone(),
+            }
         } else {
-            RelayState::Starting(format!("reconnecting to relay pod {}: {why}", endpoint.pod))
+            RelayState::Starting(format!("connecting to relay pod {}: {why}", endpoint.pod))
         };
         tracing::info!(pod = endpoint.pod, "relay session: {why}");
         state.send_replace(next);
@@ -53,7 +75,13 @@ pub(super) async fn sessions(
         if started.elapsed() > Duration::from_secs(30) {
             backoff.reset();
         }
-        tokio::time::sleep(backoff.next_delay()).await;
+        // A transport that is down is redialled by its link: once it is up again, so is the
+        // relay's next session, without waiting out the backoff.
+        let transport_down = matches!(*link.borrow_and_update(), Link::Down(_));
+        tokio::select! {
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+            _ = link.wait_for(|l| *l == Link::Up), if transport_down => {}
+        }
     }
 }
 

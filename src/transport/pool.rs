@@ -14,6 +14,9 @@ use super::upgrade::{
 use super::with_failure::WithFailure;
 use crate::forward::{Connect, Dial, PodStream};
 use crate::target::Endpoint;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use futures::stream::{FuturesUnordered, StreamExt};
 use kftray_spdy::{Role, Session, SessionConfig, SessionError, Stream};
 use std::collections::HashMap;
 use std::io;
@@ -22,6 +25,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{oneshot, watch};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
@@ -42,6 +47,10 @@ pub struct Deadlines {
     /// ...which must come back this soon, or the session is given up and the connection
     /// tries a new one (a VPN that came up, a Wi-Fi that changed, without a reset).
     pub quick_ping: Duration,
+    /// A dial unanswered this long has a new connection dial alongside it: one sent into a
+    /// network that was down waits on TCP's retransmission schedule (seconds apart) even
+    /// once the network is back, while a fresh one gets through at once.
+    pub redial_after: Duration,
 }
 
 impl Default for Deadlines {
@@ -55,6 +64,7 @@ impl Default for Deadlines {
             ping_timeout: Duration::from_secs(10),
             slow_open: Duration::from_millis(1500),
             quick_ping: Duration::from_secs(2),
+            redial_after: Duration::from_secs(1),
         }
     }
 }
@@ -68,9 +78,47 @@ enum Mode {
     ChannelV4,
 }
 
-/// A pod's session, or none yet; its async lock makes concurrent first connections share
-/// one dial.
-type SessionSlot = Arc<tokio::sync::Mutex<Option<Arc<PodSession>>>>;
+/// What a dial gives: the pod's session, or `None` when the cluster speaks only the
+/// channel protocol.
+type Dialled = Result<Option<Arc<PodSession>>, Arc<UpgradeError>>;
+
+/// A dial's outcome, shared by every connection that waits for it; `None` if it was
+/// aborted for a newer one.
+type SharedDial = Shared<BoxFuture<'static, Option<Dialled>>>;
+
+/// A dial in flight.
+struct InFlight {
+    id: u64,
+    began: Instant,
+    outcome: SharedDial,
+    task: AbortHandle,
+}
+
+/// Dials in flight to one pod at most: past it, a new one replaces the oldest, which a
+/// dead network holds longest.
+const MAX_DIALS: usize = 3;
+
+/// A pod's session, and the dials in flight to give it one, the newest last.
+#[derive(Default)]
+struct SessionSlot {
+    session: Option<Arc<PodSession>>,
+    dials: Vec<InFlight>,
+}
+
+/// The first of `dials` to get through; else the last error; `None` if every one was
+/// aborted.
+async fn first_through(dials: Vec<SharedDial>) -> Option<Dialled> {
+    let mut racing: FuturesUnordered<SharedDial> = dials.into_iter().collect();
+    let mut failed = None;
+    while let Some(outcome) = racing.next().await {
+        match outcome {
+            Some(Ok(through)) => return Some(Ok(through)),
+            Some(Err(e)) => failed = Some(Err(e)),
+            None => {}
+        }
+    }
+    failed
+}
 
 /// One pod's session and the request ids it has used.
 struct PodSession {
@@ -78,6 +126,13 @@ struct PodSession {
     next_request: AtomicU64,
     /// Why the session was given up, when it was this end that gave up on it.
     given_up: Mutex<Option<String>>,
+}
+
+impl PodSession {
+    /// A session that is closed, or going away, is redialled rather than used.
+    fn takes_streams(&self) -> bool {
+        !self.session.is_closed() && !self.session.is_going_away()
+    }
 }
 
 impl Held for Arc<PodSession> {
@@ -98,6 +153,7 @@ pub struct PodConnector {
     deadlines: Deadlines,
     mode: Mutex<Mode>,
     sessions: Mutex<HashMap<String, SessionSlot>>,
+    next_dial: AtomicU64,
     /// The link to each pod that a forward follows.
     links: Links,
 }
@@ -110,6 +166,7 @@ impl PodConnector {
             deadlines,
             mode: Mutex::new(Mode::Unknown),
             sessions: Mutex::new(HashMap::new()),
+            next_dial: AtomicU64::new(0),
             links: Links::default(),
         })
     }
@@ -136,31 +193,106 @@ impl PodConnector {
     /// Follows the link to `pod` until every receiver is dropped: the session is opened now,
     /// not when the next connection comes, and redialled whenever it dies.
     pub fn follow(self: &Arc<Self>, pod: &str) -> watch::Receiver<Link> {
-        self.links.follow(pod, |tx| {
+        self.links.follow(pod, |tx, reached| {
             let (this, pod) = (self.clone(), pod.to_owned());
             tokio::spawn(async move {
                 let dial = || {
                     let (this, pod) = (this.clone(), pod.clone());
-                    async move { this.session(&pod).await }
+                    async move { this.session(&pod, false).await }
                 };
-                link::keep(&this.links, &pod, tx, dial).await;
+                link::keep(
+                    &this.links,
+                    &pod,
+                    tx,
+                    &reached,
+                    link::redial_backoff(),
+                    dial,
+                )
+                .await;
             });
         })
     }
 
     /// The live session to `pod`, dialling one if needed. `None`: the cluster speaks only
-    /// the channel protocol.
-    async fn session(self: &Arc<Self>, pod: &str) -> Result<Option<Arc<PodSession>>, UpgradeError> {
-        let slot = {
-            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            sessions.entry(pod.to_string()).or_default().clone()
-        };
-        let mut slot = slot.lock().await;
-        if let Some(existing) = slot.as_ref().filter(|s| !s.session.is_closed()) {
-            return Ok(Some(existing.clone()));
-        }
-        let Some(session) = self.dial(pod).await? else {
+    /// the channel protocol. Concurrent callers share a dial, and take the session any
+    /// caller's dial opens. An `eager` caller (a connection someone waits on) that finds the
+    /// newest dial older than `redial_after` starts another beside it, and gives up after
+    /// the upgrade deadline.
+    async fn session(self: &Arc<Self>, pod: &str, eager: bool) -> Dialled {
+        if self.mode() == Mode::ChannelV4 {
             return Ok(None);
+        }
+        let give_up = Instant::now() + self.deadlines.upgrade;
+        loop {
+            let dials: Vec<SharedDial> = {
+                let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                let slot = sessions.entry(pod.to_string()).or_default();
+                if let Some(existing) = slot.session.as_ref().filter(|s| s.takes_streams()) {
+                    return Ok(Some(existing.clone()));
+                }
+                let stale = slot.dials.last().is_none_or(|dial| {
+                    eager && dial.began.elapsed() >= self.deadlines.redial_after
+                });
+                if stale {
+                    if slot.dials.len() == MAX_DIALS {
+                        slot.dials.remove(0).task.abort();
+                    }
+                    let id = self.next_dial.fetch_add(1, Ordering::Relaxed);
+                    slot.dials.push(self.start_dial(pod, id));
+                }
+                slot.dials.iter().map(|dial| dial.outcome.clone()).collect()
+            };
+            // Looked at again now and then: another caller's dial may have got through.
+            tokio::select! {
+                dialled = first_through(dials) => if let Some(dialled) = dialled {
+                    return dialled;
+                },
+                () = tokio::time::sleep(self.deadlines.redial_after) => {}
+                () = tokio::time::sleep_until(give_up), if eager => {
+                    return Err(Arc::new(UpgradeError::Timeout(self.deadlines.upgrade)));
+                }
+            }
+        }
+    }
+
+    /// Dials `pod` in a task of its own, so that the dial ends (and its outcome is kept)
+    /// whether or not anyone still waits for it.
+    fn start_dial(self: &Arc<Self>, pod: &str, id: u64) -> InFlight {
+        let (this, pod) = (self.clone(), pod.to_owned());
+        let task = tokio::spawn(async move {
+            let dialled = this.dial(&pod).await;
+            this.dialled(&pod, id, dialled)
+        });
+        let abort = task.abort_handle();
+        // A dial aborted for a newer one has no outcome: its waiters wait for the others.
+        let outcome = async move { task.await.ok() }.boxed().shared();
+        InFlight {
+            id,
+            began: Instant::now(),
+            outcome,
+            task: abort,
+        }
+    }
+
+    /// A dial ended: a session it opened is pinged from now on, and becomes the pod's
+    /// session unless another dial's already is.
+    fn dialled(
+        self: &Arc<Self>,
+        pod: &str,
+        id: u64,
+        dialled: Result<Option<Session>, UpgradeError>,
+    ) -> Dialled {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = sessions.entry(pod.to_string()).or_default();
+        slot.dials.retain(|dial| dial.id != id);
+        let session = match dialled {
+            Ok(Some(session)) => session,
+            Ok(None) | Err(_) => {
+                if slot.session.is_none() && slot.dials.is_empty() {
+                    sessions.remove(pod);
+                }
+                return dialled.map(|_| None).map_err(Arc::new);
+            }
         };
         let pod_session = Arc::new(PodSession {
             session,
@@ -173,7 +305,9 @@ impl PodConnector {
             pod.to_owned(),
             self.deadlines,
         ));
-        *slot = Some(pod_session.clone());
+        if slot.session.as_ref().is_none_or(|s| !s.takes_streams()) {
+            slot.session = Some(pod_session.clone());
+        }
         Ok(Some(pod_session))
     }
 
@@ -221,29 +355,32 @@ impl PodConnector {
         Ok(None)
     }
 
-    fn forget(&self, pod: &str) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(pod);
+    /// Whether `session` to `pod` still has a use beyond the connections it carries: a
+    /// forward follows the pod, and it is the session new connections get (not one that
+    /// lost a race of dials, or was replaced).
+    fn wanted(&self, pod: &str, session: &Arc<PodSession>) -> bool {
+        let current = {
+            let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            sessions
+                .get(pod)
+                .and_then(|slot| slot.session.as_ref())
+                .is_some_and(|s| Arc::ptr_eq(s, session))
+        };
+        current && self.links.is_followed(pod)
     }
 
-    /// Whether a session to `pod` still has a use beyond the connections it carries: a
-    /// forward follows the pod.
-    fn wanted(&self, pod: &str) -> bool {
-        self.links.is_followed(pod)
-    }
-
-    /// Drops the slot of `pod` if it still holds `held`, so the map does not keep one entry
-    /// per pod that ever was. A slot being dialled is left to its dialler.
+    /// Takes `held` from the slot of `pod` if it is still there, and drops the slot if
+    /// nothing is dialled for it, so the map does not keep one entry per pod that ever was.
     fn release(&self, pod: &str, held: &Arc<PodSession>) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let holds_it = sessions.get(pod).is_some_and(|slot| {
-            slot.try_lock()
-                .is_ok_and(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(s, held)))
-        });
-        if holds_it {
-            sessions.remove(pod);
+        let Some(slot) = sessions.get_mut(pod) else {
+            return;
+        };
+        if slot.session.as_ref().is_some_and(|s| Arc::ptr_eq(s, held)) {
+            slot.session = None;
+            if slot.dials.is_empty() {
+                sessions.remove(pod);
+            }
         }
     }
 
@@ -251,7 +388,10 @@ impl PodConnector {
         // A session can die between the check and the use (the pod went away, a proxy cut
         // it): one fresh dial is worth trying before the connection fails.
         for attempt in 0..2 {
-            let Some(pod_session) = self.session(&endpoint.pod).await.map_err(upgrade_error)?
+            let Some(pod_session) = self
+                .session(&endpoint.pod, true)
+                .await
+                .map_err(|e| upgrade_error(&e))?
             else {
                 return self.open_channel_v4(&endpoint).await;
             };
@@ -262,9 +402,15 @@ impl PodConnector {
                 }
             };
             match opened {
-                Ok(stream) => return Ok(Box::new(stream)),
+                Ok(stream) => {
+                    self.links.reached(&endpoint.pod);
+                    return Ok(Box::new(stream));
+                }
+                // The next `session()` dials afresh: this one no longer takes streams. Its
+                // slot is dropped only if it still holds it, not a session another
+                // connection has dialled meanwhile (which nothing would then close).
                 Err(SessionError::Closed(_) | SessionError::GoingAway) if attempt == 0 => {
-                    self.forget(&endpoint.pod);
+                    self.release(&endpoint.pod, &pod_session);
                 }
                 Err(e) => {
                     return Err(io::Error::new(
@@ -291,7 +437,7 @@ impl PodConnector {
             self.deadlines.upgrade,
         )
         .await
-        .map_err(upgrade_error)?;
+        .map_err(|e| upgrade_error(&e))?;
         let ws = WebSocketStream::from_raw_socket(io, WsRole::Client, None).await;
         Ok(Box::new(channel_v4::bridge(ws, endpoint.port)))
     }
@@ -375,7 +521,7 @@ async fn keepalive(
             () = session.closed() => break None,
             () = tokio::time::sleep(deadlines.ping_every) => {}
         }
-        let wanted = connector.upgrade().is_some_and(|c| c.wanted(&name));
+        let wanted = connector.upgrade().is_some_and(|c| c.wanted(&name, &pod));
         if !wanted && session.open_streams() == 0 {
             tracing::debug!(pod = name, "closing a port-forward session nobody uses");
             break Some("the session was closed while no forward used it".to_string());
@@ -399,8 +545,8 @@ async fn keepalive(
     }
 }
 
-fn upgrade_error(e: UpgradeError) -> io::Error {
-    let kind = match &e {
+fn upgrade_error(e: &UpgradeError) -> io::Error {
+    let kind = match e {
         UpgradeError::Timeout(_) => io::ErrorKind::TimedOut,
         UpgradeError::Refused { .. } => io::ErrorKind::ConnectionRefused,
         _ => io::ErrorKind::Other,
