@@ -54,14 +54,6 @@ fn kubeconfig_to(dir: &Path, name: &str, server: &str) -> PathBuf {
     kubeconfig
 }
 
-/// A namespace of the shared cluster with the two web pods Ready.
-async fn with_web(prefix: &str) -> Namespace {
-    let ns = Namespace::new(prefix).await;
-    ns.apply(WEB).await;
-    ns.wait_ready("app=web", 2).await;
-    ns
-}
-
 /// Whether this runs as root, which namespaces need; if not, says so for `what`.
 fn root_for(what: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -225,7 +217,7 @@ fn ms(d: Option<Duration>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blackholed_api_link_is_survived_and_serves_again_once_it_returns() {
-    let ns = with_web("kftray-blackhole").await;
+    let ns = Namespace::with_web("kftray-blackhole").await;
     let dir = tempfile::tempdir().unwrap();
     let (proxy, kubeconfig) = behind_proxy(dir.path()).await;
     let mut project = project_with(&kubeconfig, &ns, &web_and_relayed(None));
@@ -243,7 +235,7 @@ async fn a_blackholed_link_of_a_real_network_is_survived_too() {
     if !root_for("make a network namespace") {
         return;
     }
-    let ns = with_web("kftray-netns").await;
+    let ns = Namespace::with_web("kftray-netns").await;
     let host = NetHost::new(1).unwrap();
     // The API server listens on loopback: this host reaches it at the veth's address.
     let entry = FaultProxy::start_on((host.here, 0).into(), api_server())
@@ -404,7 +396,7 @@ async fn blackholes(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suspended_kftray_serves_at_once_when_it_resumes() {
-    let ns = with_web("kftray-suspend").await;
+    let ns = Namespace::with_web("kftray-suspend").await;
     let project = start_up(&shared().kubeconfig, &ns);
     let addr = project.ready("web").await;
     let pid = project.status().await[0]["pid"].as_i64().unwrap() as i32;
@@ -564,7 +556,7 @@ async fn the_api_servers_name_moving_to_another_address_is_followed() {
     if !root_for("give kftray an /etc/hosts of its own") {
         return;
     }
-    let ns = with_web("kftray-moved").await;
+    let ns = Namespace::with_web("kftray-moved").await;
     let upstream = api_server();
     // The office network, then the VPN: one port, two addresses, one name (the API
     // server's certificate names it).

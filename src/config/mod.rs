@@ -34,6 +34,7 @@ mod validate;
 pub use crate::target::{PortRef, Target, WorkloadKind};
 pub use diagnostic::{Diagnostics, Finding, Label};
 pub use discover::{FILE_NAME, discover, local_path, project_dir};
+pub(crate) use duration::format_duration;
 pub use duration::{DurationError, parse_duration};
 pub use effective::{Effective, Forward, LocalPort, Relay, Sync};
 pub use model::{ConfigFile, Defaults, ForwardSpec, Protocol, RelaySpec, SyncSpec, Via};

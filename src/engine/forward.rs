@@ -26,9 +26,10 @@ use tracing::Instrument;
 /// Where a forward stands, as `status` and the live view show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
-    /// Listening; a pod is being looked for (the text says what for).
+    /// Listening; a pod is being looked for, or the first session to it opened (the text
+    /// says which).
     Waiting(String),
-    /// Listening, and new connections go to this pod.
+    /// Listening, and new connections go to this pod, over a session already open.
     Ready { pod: String, port: u16 },
     /// Listening, with a pod chosen, but its session died and is being redialled (the text
     /// says why): connections wait for it, up to the dial's deadline.
@@ -217,6 +218,7 @@ impl RunningForward {
         let phase = match &*self.resolution.borrow() {
             Resolution::Waiting(why) => Phase::Waiting(why.clone()),
             Resolution::Ready(Endpoint { pod, port, .. }) => match &*self.link.borrow() {
+                Link::Opening => Phase::Waiting(format!("opening a session to pod {pod}")),
                 Link::Up => Phase::Ready {
                     pod: pod.clone(),
                     port: *port,

@@ -13,6 +13,8 @@ use tokio::sync::{Notify, watch};
 /// Whether a forward's pod can be reached now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
+    /// The first session is being dialled.
+    Opening,
     /// A session is open (or the cluster takes one connection per upgrade, with nothing to
     /// keep open between them).
     Up,
@@ -50,9 +52,9 @@ impl Links {
         if let Some(followed) = by_pod.get(pod) {
             return followed.link.subscribe();
         }
-        // Up until proven otherwise: a forward that has just found its pod is not
-        // "reconnecting" before its first dial even ends.
-        let (tx, rx) = watch::channel(Link::Up);
+        // Not "reconnecting" before its first dial even ends: a forward that has just found
+        // its pod is ready once a session to it is open.
+        let (tx, rx) = watch::channel(Link::Opening);
         let reached = Arc::new(Notify::new());
         by_pod.insert(
             pod.to_owned(),
@@ -215,7 +217,11 @@ mod tests {
         let reachable = Arc::new(AtomicBool::new(false));
         let dials = Arc::new(AtomicUsize::new(0));
         let mut link = kept(&links, &reachable, &dials);
-        let down = link.wait_for(|l| *l != Link::Up).await.unwrap().clone();
+        let down = link
+            .wait_for(|l| matches!(l, Link::Down(_)))
+            .await
+            .unwrap()
+            .clone();
         assert_eq!(down, Link::Down("dial timed out".into()));
         // The pod is reachable again, but the keeper waits out its backoff...
         reachable.store(true, Ordering::SeqCst);

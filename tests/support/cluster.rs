@@ -84,6 +84,14 @@ impl Namespace {
         Namespace::on(&shared.kubeconfig, &shared.kubectl, prefix).await
     }
 
+    /// A fresh namespace on the shared control plane with the two web pods Ready.
+    pub async fn with_web(prefix: &str) -> Namespace {
+        let ns = Namespace::new(prefix).await;
+        ns.apply(WEB).await;
+        ns.wait_ready("app=web", 2).await;
+        ns
+    }
+
     pub async fn on(kubeconfig: &Path, kubectl: &Path, prefix: &str) -> Namespace {
         Namespace::with_client(client(kubeconfig).await, kubeconfig, kubectl, prefix).await
     }

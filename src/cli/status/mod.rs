@@ -19,8 +19,9 @@ pub struct Args {
     pub output: Format,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    #[default]
     Table,
     Json,
 }

@@ -4,9 +4,10 @@
 use super::super::Cli;
 use super::super::failure::{Code, Failure, Outcome};
 use super::super::output::say;
-use super::super::status::{ForwardStatus, following, table};
+use super::super::status::{Format, ForwardStatus, following, table};
 use super::Args;
-use crate::state::{EventKind, State};
+use crate::config::format_duration;
+use crate::state::{EventKind, ForwardState, Run, State};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,7 @@ pub(super) fn args_from_parent() -> Result<Args, Failure> {
 
 /// Starts `kftray up` again as a background process of its own (its own process group, so
 /// the terminal's Ctrl-C does not reach it; output to a log file), then waits until that
-/// run reports its forwards listening, or dies.
+/// run reports its forwards listening (with `--wait`, ready), or dies.
 pub(super) fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args) -> Outcome {
     use std::os::unix::process::CommandExt;
     const STARTUP: Duration = Duration::from_secs(60);
@@ -46,8 +47,10 @@ pub(super) fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args) -> Outcom
         .map_err(|e| usage("cannot create the log file", &e))?;
     let exe =
         std::env::current_exe().map_err(|e| usage("cannot find the kftray executable", &e))?;
+    // The background run serves in the foreground of its own process.
     let to_child = serde_json::to_string(&Args {
         detach: false,
+        wait: false,
         ..args.clone()
     })
     .map_err(|e| usage("cannot hand the arguments to the background run", &e))?;
@@ -69,17 +72,21 @@ pub(super) fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args) -> Outcom
     let mut child = command
         .spawn()
         .map_err(|e| usage("cannot start kftray in the background", &e))?;
+    let pid = child.id();
+    let exited = |child: &mut std::process::Child| {
+        let status = child.try_wait().ok()??;
+        eprint!("{}", std::fs::read_to_string(&log).unwrap_or_default());
+        Some(Failure::Failed(format!(
+            "kftray up exited before its forwards were up ({status})"
+        )))
+    };
     let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let tail = std::fs::read_to_string(&log).unwrap_or_default();
-            eprint!("{tail}");
-            return Err(Failure::Failed(format!(
-                "kftray up exited before its forwards were up ({status})"
-            )));
+    let run = loop {
+        if let Some(failure) = exited(&mut child) {
+            return Err(failure);
         }
-        if let Some(outcome) = report_if_started(home, &project, child.id(), &log) {
-            return outcome;
+        if let Some(run) = started_run(home, &project, pid) {
+            break run;
         }
         if started.elapsed() > STARTUP {
             return Err(Failure::Failed(format!(
@@ -89,12 +96,53 @@ pub(super) fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args) -> Outcom
             )));
         }
         std::thread::sleep(Duration::from_millis(25));
+    };
+    let mut seen = forwards_of(home, &run);
+    if args.wait {
+        let patience = args.timeout.unwrap_or(WAIT);
+        let waiting = Instant::now();
+        while seen.is_empty() || seen.iter().any(|f| f.state != ForwardState::Ready) {
+            if let Some(failure) = exited(&mut child) {
+                return Err(failure);
+            }
+            if waiting.elapsed() > patience {
+                print(&seen, &run, args.output, &log);
+                for forward in seen.iter().filter(|f| f.state != ForwardState::Ready) {
+                    eprintln!(
+                        "error: {} is not ready after {}: {}{}",
+                        forward.alias,
+                        format_duration(patience),
+                        forward.state,
+                        forward
+                            .last_error
+                            .as_deref()
+                            .map(|why| format!(": {why}"))
+                            .unwrap_or_default()
+                    );
+                }
+                return Err(Failure::Said(Code::Failed));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            seen = forwards_of(home, &run);
+        }
+    }
+    print(&seen, &run, args.output, &log);
+    let failed = failed_to_start(home, &run);
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        for why in failed {
+            eprintln!("error: {why}");
+        }
+        Err(Failure::Said(Code::Failed))
     }
 }
 
-/// Once the detached run has recorded its start: prints its forwards, and fails if some
-/// could not start.
-fn report_if_started(home: &Path, project: &str, pid: u32, log: &Path) -> Option<Outcome> {
+/// How long `--wait` waits unless told.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The detached run, once it has recorded its start.
+fn started_run(home: &Path, project: &str, pid: u32) -> Option<Run> {
     let state = State::open(home).ok()?;
     let run = state
         .live_runs(Some(project))
@@ -102,35 +150,59 @@ fn report_if_started(home: &Path, project: &str, pid: u32, log: &Path) -> Option
         .into_iter()
         .find(|r| r.pid == pid)?;
     let events = state.events(run.id, 1000).ok()?;
-    if !events.iter().any(|e| e.kind == EventKind::Started) {
-        return None;
-    }
-    let forwards = state.forwards(run.id).ok()?;
-    let source = state.source(run.id).ok()?;
-    let rows: Vec<_> = forwards
+    events
         .iter()
-        .map(|row| ForwardStatus::new(&run, row, &source))
-        .collect();
-    say(&table(&rows));
-    let following = following(&source);
-    if !following.is_empty() {
-        say(&following);
-    }
-    let failed: Vec<&str> = events
-        .iter()
+        .any(|e| e.kind == EventKind::Started)
+        .then_some(run)
+}
+
+/// The run's forwards as `status` shows them (none while the database cannot be read).
+fn forwards_of(home: &Path, run: &Run) -> Vec<ForwardStatus> {
+    let read = State::open(home).and_then(|state| {
+        let source = state.source(run.id)?;
+        Ok(state
+            .forwards(run.id)?
+            .iter()
+            .map(|row| ForwardStatus::new(run, row, &source))
+            .collect())
+    });
+    read.unwrap_or_default()
+}
+
+/// Why forwards of the run could not start (a port taken, a bad address).
+fn failed_to_start(home: &Path, run: &Run) -> Vec<String> {
+    let events = State::open(home).and_then(|state| state.events(run.id, 1000));
+    events
+        .unwrap_or_default()
+        .into_iter()
         .filter(|e| e.kind == EventKind::Failed)
-        .map(|e| e.message.as_str())
-        .collect();
-    say(&format!(
-        "kftray is running in the background (pid {pid}, log {}); stop it with `kftray down`\n",
+        .map(|e| e.message)
+        .collect()
+}
+
+/// The forwards (a table with where the configuration comes from, or JSON), then where the
+/// run is. With JSON, stdout is the JSON alone.
+fn print(forwards: &[ForwardStatus], run: &Run, format: Format, log: &Path) {
+    let running = format!(
+        "kftray is running in the background (pid {}, log {}); stop it with `kftray down`\n",
+        run.pid,
         log.display()
-    ));
-    if failed.is_empty() {
-        Some(Ok(()))
-    } else {
-        for why in failed {
-            eprintln!("error: {why}");
+    );
+    match format {
+        Format::Json => {
+            let json = serde_json::to_string_pretty(forwards).unwrap_or_default();
+            say(&format!("{json}\n"));
+            eprint!("{running}");
         }
-        Some(Err(Failure::Said(Code::Failed)))
+        Format::Table => {
+            say(&table(forwards));
+            if let Some(first) = forwards.first() {
+                let following = following(&first.following);
+                if !following.is_empty() {
+                    say(&following);
+                }
+            }
+            say(&running);
+        }
     }
 }

@@ -5,6 +5,7 @@ mod view;
 
 use super::failure::{Failure, Outcome};
 use super::output::say;
+use super::status::Format;
 use super::{Cli, Output, config_path};
 use crate::config;
 use crate::engine::{self, UpError, UpOptions};
@@ -31,6 +32,19 @@ pub struct Args {
     /// (exit 1); the forwards keep running in the background until `kftray down`.
     #[arg(short, long)]
     pub detach: bool,
+    /// With --detach (implied): return once every forward is ready (a pod chosen and a
+    /// session to it open, or its relay up), or exit 1 naming each forward that is not, and
+    /// why, after --timeout. The forwards keep running either way.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 2m [default: 60s].
+    #[arg(long, value_name = "DURATION", requires = "wait", value_parser = config::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// With --detach or --wait, how the forwards are printed once up: `table`, or `json` (as
+    /// `kftray status -o json` prints them).
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    #[serde(skip)]
+    pub output: Format,
     /// Follow the team's file in this git repository (https://, ssh://, git@host:path, git://,
     /// file:// or a path); kftray.toml and kftray.local.toml here, if any, lay over it.
     /// Replaces the files' [sync].
@@ -96,8 +110,15 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
     if args.dry_run {
         return dry_run(&path, args, out);
     }
-    if args.detach {
+    if args.detach || args.wait {
         return detach::detach(cli, &path, &home, args);
+    }
+    if args.output != Format::Table {
+        return Err(Failure::Usage(
+            "--output is for --detach or --wait: in the foreground, `kftray status -o json` \
+             from another terminal tells the same"
+                .into(),
+        ));
     }
     engine::raise_open_files();
     engine::keep_freed_memory();

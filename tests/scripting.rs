@@ -1,0 +1,120 @@
+//! kftray as scripts use it, on the real control plane: `up --wait` returns when the forwards
+//! are ready (not merely listening), says which are not and why when they do not become so,
+//! and prints JSON a script can read.
+
+mod support;
+
+use kubesim::testing::http_get;
+use serde_json::Value;
+use std::net::SocketAddr;
+use support::Project;
+use support::cluster::{Namespace, shared};
+
+/// A project of these forwards in `ns`, not started.
+fn project(ns: &Namespace, forwards: &str) -> Project {
+    let project = Project::new();
+    std::fs::write(
+        project.path("kftray.toml"),
+        format!(
+            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{forwards}",
+            shared().kubeconfig.display().to_string(),
+            ns.name,
+        ),
+    )
+    .unwrap();
+    project
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_wait_returns_once_every_forward_is_ready_and_each_answers_at_once() {
+    let ns = Namespace::with_web("kftray-wait").await;
+    let project = project(
+        &ns,
+        &format!(
+            "{}[forwards.web-relay]\nservice = \"web\"\nvia = \"relay\"\nremote_port = 80\nlocal_port = \"any\"\n",
+            support::forward("web", "web", "\"http\"")
+        ),
+    );
+    let out = project.run(&["up", "--wait", "-o", "json"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // stdout is the JSON alone; where the run is goes to stderr.
+    let forwards: Vec<Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)));
+    assert_eq!(forwards.len(), 2, "{forwards:#?}");
+    for forward in &forwards {
+        assert_eq!(forward["state"], "ready", "{forward}");
+        assert!(forward["pod"].is_string(), "{forward}");
+        // Ready means ready: the first request, with no retry, is answered.
+        let addr: SocketAddr = forward["local_address"].as_str().unwrap().parse().unwrap();
+        let (code, _) = http_get(addr, "/")
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", forward["alias"]));
+        assert_eq!(code, 200, "{forward}");
+    }
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("running in the background"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_wait_names_each_forward_that_is_not_ready_and_why_after_its_timeout() {
+    let ns = Namespace::with_web("kftray-wait-no").await;
+    let project = project(
+        &ns,
+        &format!(
+            "{}{}",
+            support::forward("web", "web", "\"http\""),
+            support::forward("nothing", "no-such-service", "80")
+        ),
+    );
+    let out = project.run(&["up", "--wait", "--timeout", "3s"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(said.len(), 1, "{}", text(&out));
+    assert!(
+        said[0].starts_with("error: nothing is not ready after 3s: waiting: ")
+            && said[0].contains("no-such-service"),
+        "{}",
+        text(&out)
+    );
+    // The table still shows both, and the run keeps going: web serves.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("web") && stdout.contains("nothing"),
+        "{stdout}"
+    );
+    let status = project.status().await;
+    let web = status.iter().find(|f| f["alias"] == "web").unwrap();
+    assert_eq!(web["state"], "ready", "{status:#?}");
+    let addr: SocketAddr = web["local_address"].as_str().unwrap().parse().unwrap();
+    assert_eq!(http_get(addr, "/").await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_json_is_refused_in_the_foreground() {
+    let project = Project::new();
+    std::fs::write(
+        project.path("kftray.toml"),
+        support::forward("web", "web", "\"http\""),
+    )
+    .unwrap();
+    let out = project.run(&["up", "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--output is for --detach or --wait"),
+        "{}",
+        text(&out)
+    );
+}
