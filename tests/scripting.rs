@@ -118,3 +118,83 @@ async fn output_json_is_refused_in_the_foreground() {
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_names_every_forward_for_a_shell_a_dotenv_file_and_json() {
+    let ns = Namespace::with_web("kftray-env").await;
+    let project = project(
+        &ns,
+        &format!(
+            "{}[forwards.api-v2]\nservice = \"web\"\nports = [\"any:http\"]\n",
+            support::forward("web", "web", "\"http\"")
+        ),
+    );
+    let out = project.run(&["up", "--wait"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let status = project.status().await;
+    let address = |alias: &str| -> SocketAddr {
+        let row = status.iter().find(|f| f["alias"] == alias);
+        let row = row.unwrap_or_else(|| panic!("no {alias} in {status:#?}"));
+        row["local_address"].as_str().unwrap().parse().unwrap()
+    };
+    let web = address("web");
+    let api = address("api-v2:http");
+
+    // What a shell sees after eval, and that the address it names answers.
+    let shell = project.command(&["env"]);
+    let program = shell.get_program().to_owned();
+    let script = format!(
+        "eval \"$({} env)\" && echo \"$KFTRAY_WEB_ADDR $KFTRAY_WEB_HOST $KFTRAY_WEB_PORT $KFTRAY_API_V2_HTTP_PORT\"",
+        program.to_string_lossy()
+    );
+    let echoed = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(project.root())
+        .envs(
+            shell
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        )
+        .output()
+        .unwrap();
+    assert!(echoed.status.success(), "{}", text(&echoed));
+    assert_eq!(
+        String::from_utf8_lossy(&echoed.stdout).trim(),
+        format!("{web} {} {} {}", web.ip(), web.port(), api.port())
+    );
+    assert_eq!(http_get(web, "/").await.unwrap().0, 200);
+
+    let dotenv = project.run(&["env", "--format", "dotenv"]).await;
+    assert!(dotenv.status.success(), "{}", text(&dotenv));
+    let lines: Vec<String> = String::from_utf8_lossy(&dotenv.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        lines.contains(&format!("KFTRAY_WEB_ADDR={web}")),
+        "{lines:?}"
+    );
+    assert_eq!(lines.len(), 6, "{lines:?}");
+
+    let json = project.run(&["env", "--format", "json"]).await;
+    let vars: serde_json::Map<String, Value> = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(vars["KFTRAY_API_V2_HTTP_ADDR"], api.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_without_a_run_says_how_to_start_one() {
+    let project = Project::new();
+    std::fs::write(
+        project.path("kftray.toml"),
+        support::forward("web", "web", "\"http\""),
+    )
+    .unwrap();
+    let out = project.run(&["env"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("kftray up --wait"),
+        "{}",
+        text(&out)
+    );
+}

@@ -8,6 +8,7 @@ mod config;
 mod down;
 mod editing;
 mod effective;
+mod env;
 mod export;
 mod failure;
 mod import;
@@ -72,6 +73,9 @@ pub enum Command {
     Status(status::Args),
     /// Stop the project's running forwards, from any terminal.
     Down(down::Args),
+    /// Print the running forwards' addresses as environment variables
+    /// (KFTRAY_<ALIAS>_ADDR, _HOST, _PORT), e.g. for `eval "$(kftray env)"`.
+    Env(env::Args),
     /// Check a kftray.toml (and its kftray.local.toml) without touching any cluster.
     Validate(validate::Args),
     /// Print the effective configuration: every forward with every default applied.
@@ -122,6 +126,7 @@ where
         Command::Up(args) => up::run(&cli, args, &out),
         Command::Status(args) => status::run(&cli, args, &out),
         Command::Down(args) => down::run(&cli, args, &out),
+        Command::Env(args) => env::run(&cli, args, &out),
         Command::Validate(args) => validate::run(&cli, args, &out),
         Command::Config(args) => config::run(&cli, args, &out),
         Command::Init(args) => init::run(&cli, args, &out),
