@@ -25,6 +25,32 @@ fn project(ns: &Namespace, forwards: &str) -> Project {
     project
 }
 
+/// A project of one forward to web in `ns`.
+fn web_only(ns: &Namespace) -> Project {
+    project(ns, &support::forward("web", "web", "\"http\""))
+}
+
+/// web, and a forward to a service that does not exist: never ready.
+fn web_and_nothing(ns: &Namespace) -> Project {
+    project(
+        ns,
+        &format!(
+            "{}{}",
+            support::forward("web", "web", "\"http\""),
+            support::forward("nothing", "no-such-service", "80")
+        ),
+    )
+}
+
+/// What `exec` started has stopped.
+async fn nothing_left(project: &Project) {
+    let status = project.status().await;
+    assert!(
+        status.is_empty(),
+        "the run it started outlived it: {status:#?}"
+    );
+}
+
 fn text(out: &std::process::Output) -> String {
     format!(
         "{}\nstdout:\n{}\nstderr:\n{}",
@@ -70,14 +96,7 @@ async fn up_wait_returns_once_every_forward_is_ready_and_each_answers_at_once() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_wait_names_each_forward_that_is_not_ready_and_why_after_its_timeout() {
     let ns = Namespace::with_web("kftray-wait-no").await;
-    let project = project(
-        &ns,
-        &format!(
-            "{}{}",
-            support::forward("web", "web", "\"http\""),
-            support::forward("nothing", "no-such-service", "80")
-        ),
-    );
+    let project = web_and_nothing(&ns);
     let out = project.run(&["up", "--wait", "--timeout", "3s"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -197,4 +216,114 @@ async fn env_without_a_run_says_how_to_start_one() {
         "{}",
         text(&out)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_the_command_with_its_forwards_ready_and_stops_what_it_started() {
+    let ns = Namespace::with_web("kftray-exec").await;
+    let project = web_only(&ns);
+    // The command reaches the forward by the variables alone (bash's /dev/tcp), and its exit
+    // code is kftray's.
+    let script = "exec 3<>/dev/tcp/$KFTRAY_WEB_HOST/$KFTRAY_WEB_PORT && \
+                  printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && head -1 <&3 && exit 7";
+    let out = project.run(&["exec", "--", "bash", "-c", script]).await;
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("HTTP/1.1 200"),
+        "{}",
+        text(&out)
+    );
+    // Only the command's output is on stdout.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    nothing_left(&project).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_joins_a_run_already_up_and_leaves_it_running() {
+    let ns = Namespace::with_web("kftray-exec-join").await;
+    let project = web_only(&ns);
+    let up = project.run(&["up", "--wait"]).await;
+    assert!(up.status.success(), "{}", text(&up));
+    let before = project.status().await;
+    let out = project
+        .run(&["exec", "--", "sh", "-c", "test -n \"$KFTRAY_WEB_ADDR\""])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let after = project.status().await;
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert_eq!(after[0]["pid"], before[0]["pid"]);
+    assert_eq!(after[0]["state"], "ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_says_what_a_shell_says_and_runs_nothing_before_its_forwards_are_ready() {
+    let ns = Namespace::with_web("kftray-exec-bad").await;
+    let project = web_and_nothing(&ns);
+    let no_command = project.run(&["exec"]).await;
+    assert_eq!(no_command.status.code(), Some(2), "{}", text(&no_command));
+
+    let missing = project
+        .run(&["exec", "web", "--", "no-such-program-kftray"])
+        .await;
+    assert_eq!(missing.status.code(), Some(127), "{}", text(&missing));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("no-such-program-kftray: command not found"),
+        "{}",
+        text(&missing)
+    );
+    assert!(project.status().await.is_empty());
+
+    let marker = project.path("ran");
+    let never = project
+        .run(&[
+            "exec",
+            "--timeout",
+            "3s",
+            "--",
+            "touch",
+            marker.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(never.status.code(), Some(1), "{}", text(&never));
+    let stderr = String::from_utf8_lossy(&never.stderr);
+    assert!(
+        stderr.contains("error: nothing is not ready after 3s: waiting: service no-such-service"),
+        "{}",
+        text(&never)
+    );
+    assert!(!marker.exists(), "the command ran without its forwards");
+    nothing_left(&project).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_to_exec_reaches_the_command_and_the_run_it_started_stops() {
+    let ns = Namespace::with_web("kftray-exec-term").await;
+    let project = web_only(&ns);
+    let marker = project.path("started");
+    let script = format!("touch {} && exec sleep 60", marker.display());
+    let child = project
+        .command(&["exec", "--", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + kubesim::testing::TIMEOUT;
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // SAFETY: kill(2) on the child this test started and has not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(128 + libc::SIGTERM),
+        "{}",
+        text(&out)
+    );
+    nothing_left(&project).await;
 }

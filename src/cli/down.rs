@@ -40,7 +40,7 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
 }
 
 /// SIGTERM, then SIGKILL if the process is still there after the grace period.
-fn stop(pid: u32) {
+pub(super) fn stop(pid: u32) {
     let Ok(raw) = i32::try_from(pid) else { return };
     let alive = || ProcessId { pid, start: None }.is_alive();
     // SAFETY: kill has no memory effects; the pid came from a run this user recorded.

@@ -4,7 +4,7 @@
 use super::failure::{Failure, Outcome};
 use super::output::say;
 use super::{Cli, Output, runs_to_read};
-use crate::state::{ForwardRow, State};
+use crate::state::State;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -41,7 +41,10 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
                 .into(),
         ));
     }
-    let (variables, unbound) = variables(&rows).map_err(Failure::Failed)?;
+    let named = rows
+        .iter()
+        .map(|r| (r.name.as_str(), r.local_address.as_str()));
+    let (variables, unbound) = variables(named).map_err(Failure::Failed)?;
     for name in unbound {
         out.warning(&format!("{name} has no address: it is not listening"));
     }
@@ -52,7 +55,7 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
 /// The variable of a forward's `name`: `KFTRAY_` and the name in capitals, `-` and `:` (of
 /// `alias:REMOTE`, an entry of a `ports` list) as `_`. Aliases are DNS labels, so nothing else
 /// needs mapping.
-pub(crate) fn prefix(name: &str) -> String {
+fn prefix(name: &str) -> String {
     let mapped: String = name
         .chars()
         .map(|c| match c {
@@ -63,25 +66,25 @@ pub(crate) fn prefix(name: &str) -> String {
     format!("KFTRAY_{mapped}")
 }
 
-/// Three variables per forward that listens (`_ADDR`, `_HOST`, `_PORT`), in name order, and
-/// the names of those that do not. Two forwards whose names map to one variable (`web-80`
-/// and `web:80`) are an error: either value would be wrong for the other.
-pub(crate) fn variables(
-    rows: &[ForwardRow],
+/// Three variables per forward (name, local address) that listens (`_ADDR`, `_HOST`,
+/// `_PORT`), in name order, and the names of those that do not. Two forwards whose names
+/// map to one variable (`web-80` and `web:80`) are an error: either value would be wrong
+/// for the other.
+pub(super) fn variables<'a>(
+    forwards: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<(BTreeMap<String, String>, Vec<String>), String> {
     let mut owners: BTreeMap<String, &str> = BTreeMap::new();
     let mut variables = BTreeMap::new();
     let mut unbound = Vec::new();
-    for row in rows {
-        let prefix = prefix(&row.name);
-        if let Some(other) = owners.insert(prefix.clone(), &row.name) {
+    for (name, local) in forwards {
+        let prefix = prefix(name);
+        if let Some(other) = owners.insert(prefix.clone(), name) {
             return Err(format!(
-                "forwards `{other}` and `{}` would both be {prefix}_*: rename one of them",
-                row.name
+                "forwards `{other}` and `{name}` would both be {prefix}_*: rename one of them"
             ));
         }
-        let Ok(addr) = row.local_address.parse::<SocketAddr>() else {
-            unbound.push(row.name.clone());
+        let Ok(addr) = local.parse::<SocketAddr>() else {
+            unbound.push(name.to_owned());
             continue;
         };
         variables.insert(format!("{prefix}_ADDR"), addr.to_string());
@@ -112,22 +115,6 @@ fn render(variables: &BTreeMap<String, String>, format: Format) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::ForwardState;
-
-    fn row(name: &str, local: &str) -> ForwardRow {
-        ForwardRow {
-            name: name.into(),
-            local_address: local.into(),
-            target: "svc/web:http".into(),
-            state: ForwardState::Ready,
-            pod: None,
-            connections: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            since_ms: 0,
-            last_error: None,
-        }
-    }
 
     #[test]
     fn names_map_dashes_and_port_entries_to_underscores() {
@@ -138,10 +125,10 @@ mod tests {
 
     #[test]
     fn each_listening_forward_gives_three_variables_and_v6_hosts_are_bare() {
-        let (vars, unbound) = variables(&[
-            row("web", "127.0.0.1:8080"),
-            row("api-v2", "[::1]:9000"),
-            row("broken", "-"),
+        let (vars, unbound) = variables([
+            ("web", "127.0.0.1:8080"),
+            ("api-v2", "[::1]:9000"),
+            ("broken", "-"),
         ])
         .unwrap();
         assert_eq!(vars["KFTRAY_WEB_ADDR"], "127.0.0.1:8080");
@@ -160,7 +147,7 @@ mod tests {
 
     #[test]
     fn two_names_for_one_variable_are_refused() {
-        let clash = variables(&[row("web-80", "127.0.0.1:1"), row("web:80", "127.0.0.1:2")]);
+        let clash = variables([("web-80", "127.0.0.1:1"), ("web:80", "127.0.0.1:2")]);
         assert_eq!(
             clash.unwrap_err(),
             "forwards `web-80` and `web:80` would both be KFTRAY_WEB_80_*: rename one of them"

@@ -24,6 +24,8 @@ pub(crate) enum Failure {
 pub(crate) enum Code {
     Failed,
     Usage,
+    /// A command `kftray exec` ran, passed on as it ended.
+    Exit(u8),
 }
 
 pub(crate) type Outcome = Result<(), Failure>;
@@ -52,6 +54,7 @@ impl From<Code> for ExitCode {
         match code {
             Code::Failed => ExitCode::from(1),
             Code::Usage => ExitCode::from(2),
+            Code::Exit(code) => ExitCode::from(code),
         }
     }
 }

@@ -3,12 +3,14 @@
 
 mod add;
 mod auth;
+mod child;
 mod completions;
 mod config;
 mod down;
 mod editing;
 mod effective;
 mod env;
+mod exec;
 mod export;
 mod failure;
 mod import;
@@ -76,6 +78,9 @@ pub enum Command {
     /// Print the running forwards' addresses as environment variables
     /// (KFTRAY_<ALIAS>_ADDR, _HOST, _PORT), e.g. for `eval "$(kftray env)"`.
     Env(env::Args),
+    /// Run a command with the project's forwards ready and their addresses in its
+    /// environment (as `kftray env` names them); what it started stops when it ends.
+    Exec(exec::Args),
     /// Check a kftray.toml (and its kftray.local.toml) without touching any cluster.
     Validate(validate::Args),
     /// Print the effective configuration: every forward with every default applied.
@@ -127,6 +132,7 @@ where
         Command::Status(args) => status::run(&cli, args, &out),
         Command::Down(args) => down::run(&cli, args, &out),
         Command::Env(args) => env::run(&cli, args, &out),
+        Command::Exec(args) => exec::run(&cli, args, &out),
         Command::Validate(args) => validate::run(&cli, args, &out),
         Command::Config(args) => config::run(&cli, args, &out),
         Command::Init(args) => init::run(&cli, args, &out),

@@ -8,7 +8,7 @@ use super::super::status::{Format, ForwardStatus, following, table};
 use super::Args;
 use crate::config::format_duration;
 use crate::state::{EventKind, ForwardState, Run, State};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The hidden flag that tells the background run to take its arguments from [`ARGS_ENV`].
@@ -30,10 +30,55 @@ pub(super) fn args_from_parent() -> Result<Args, Failure> {
         .map_err(|e| Failure::Usage(format!("{ARGS_ENV} is not what kftray wrote: {e}")))
 }
 
-/// Starts `kftray up` again as a background process of its own (its own process group, so
-/// the terminal's Ctrl-C does not reach it; output to a log file), then waits until that
-/// run reports its forwards listening (with `--wait`, ready), or dies.
+/// `up --detach` (and `--wait`): starts the background run, waits as asked, and prints its
+/// forwards.
 pub(super) fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args) -> Outcome {
+    let Background {
+        run,
+        log,
+        mut child,
+    } = start(cli, path, home, args)?;
+    let mut seen = forwards_of(home, &run);
+    if args.wait {
+        let patience = args.timeout.unwrap_or(WAIT);
+        match wait_ready(home, &run, patience, &mut || exited(&mut child, &log)) {
+            Ok(ready) => seen = ready,
+            Err(Waited::Ended(failure)) => return Err(failure),
+            Err(Waited::NotReady(seen)) => {
+                print(&seen, &run, args.output, &log);
+                say_not_ready(&seen, patience);
+                return Err(Failure::Said(Code::Failed));
+            }
+        }
+    }
+    print(&seen, &run, args.output, &log);
+    let failed = failed_to_start(home, &run);
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        for why in failed {
+            eprintln!("error: {why}");
+        }
+        Err(Failure::Said(Code::Failed))
+    }
+}
+
+/// A run started in the background, once it has recorded its start.
+pub(in crate::cli) struct Background {
+    pub run: Run,
+    pub log: PathBuf,
+    pub child: std::process::Child,
+}
+
+/// Starts `kftray up` again as a background process of its own (its own process group, so
+/// the terminal's Ctrl-C does not reach it; output to a log file), and returns once that
+/// run has recorded its start (its forwards listening), or fails if it dies first.
+pub(in crate::cli) fn start(
+    cli: &Cli,
+    path: &Path,
+    home: &Path,
+    args: &Args,
+) -> Result<Background, Failure> {
     use std::os::unix::process::CommandExt;
     const STARTUP: Duration = Duration::from_secs(60);
     let project = crate::state::project_of(path);
@@ -72,21 +117,13 @@ pub(super) fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args) -> Outcom
     let mut child = command
         .spawn()
         .map_err(|e| usage("cannot start kftray in the background", &e))?;
-    let pid = child.id();
-    let exited = |child: &mut std::process::Child| {
-        let status = child.try_wait().ok()??;
-        eprint!("{}", std::fs::read_to_string(&log).unwrap_or_default());
-        Some(Failure::Failed(format!(
-            "kftray up exited before its forwards were up ({status})"
-        )))
-    };
     let started = Instant::now();
-    let run = loop {
-        if let Some(failure) = exited(&mut child) {
+    loop {
+        if let Some(failure) = exited(&mut child, &log) {
             return Err(failure);
         }
-        if let Some(run) = started_run(home, &project, pid) {
-            break run;
+        if let Some(run) = started_run(home, &project, child.id()) {
+            return Ok(Background { run, log, child });
         }
         if started.elapsed() > STARTUP {
             return Err(Failure::Failed(format!(
@@ -96,50 +133,69 @@ pub(super) fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args) -> Outcom
             )));
         }
         std::thread::sleep(Duration::from_millis(25));
-    };
-    let mut seen = forwards_of(home, &run);
-    if args.wait {
-        let patience = args.timeout.unwrap_or(WAIT);
-        let waiting = Instant::now();
-        while seen.is_empty() || seen.iter().any(|f| f.state != ForwardState::Ready) {
-            if let Some(failure) = exited(&mut child) {
-                return Err(failure);
-            }
-            if waiting.elapsed() > patience {
-                print(&seen, &run, args.output, &log);
-                for forward in seen.iter().filter(|f| f.state != ForwardState::Ready) {
-                    eprintln!(
-                        "error: {} is not ready after {}: {}{}",
-                        forward.alias,
-                        format_duration(patience),
-                        forward.state,
-                        forward
-                            .last_error
-                            .as_deref()
-                            .map(|why| format!(": {why}"))
-                            .unwrap_or_default()
-                    );
-                }
-                return Err(Failure::Said(Code::Failed));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-            seen = forwards_of(home, &run);
-        }
     }
-    print(&seen, &run, args.output, &log);
-    let failed = failed_to_start(home, &run);
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        for why in failed {
-            eprintln!("error: {why}");
+}
+
+/// Whether the background run has exited (its log is shown, it says how).
+fn exited(child: &mut std::process::Child, log: &Path) -> Option<Failure> {
+    let status = child.try_wait().ok()??;
+    eprint!("{}", std::fs::read_to_string(log).unwrap_or_default());
+    Some(Failure::Failed(format!(
+        "kftray up exited before its forwards were up ({status})"
+    )))
+}
+
+/// Why waiting for the forwards to be ready ended without them.
+pub(in crate::cli) enum Waited {
+    /// The run ended (`ended` said so).
+    Ended(Failure),
+    /// Some were not ready in time: every forward as last seen.
+    NotReady(Vec<ForwardStatus>),
+}
+
+/// Polls the run's forwards until every one is ready, `ended` says the run is gone, or
+/// `patience` passes.
+pub(in crate::cli) fn wait_ready(
+    home: &Path,
+    run: &Run,
+    patience: Duration,
+    ended: &mut dyn FnMut() -> Option<Failure>,
+) -> Result<Vec<ForwardStatus>, Waited> {
+    let waiting = Instant::now();
+    loop {
+        let seen = forwards_of(home, run);
+        if !seen.is_empty() && seen.iter().all(|f| f.state == ForwardState::Ready) {
+            return Ok(seen);
         }
-        Err(Failure::Said(Code::Failed))
+        if let Some(failure) = ended() {
+            return Err(Waited::Ended(failure));
+        }
+        if waiting.elapsed() > patience {
+            return Err(Waited::NotReady(seen));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One line on stderr for each forward that is not ready, with its state and why.
+pub(in crate::cli) fn say_not_ready(forwards: &[ForwardStatus], patience: Duration) {
+    for forward in forwards.iter().filter(|f| f.state != ForwardState::Ready) {
+        eprintln!(
+            "error: {} is not ready after {}: {}{}",
+            forward.alias,
+            format_duration(patience),
+            forward.state,
+            forward
+                .last_error
+                .as_deref()
+                .map(|why| format!(": {why}"))
+                .unwrap_or_default()
+        );
     }
 }
 
 /// How long `--wait` waits unless told.
-const WAIT: Duration = Duration::from_secs(60);
+pub(in crate::cli) const WAIT: Duration = Duration::from_secs(60);
 
 /// The detached run, once it has recorded its start.
 fn started_run(home: &Path, project: &str, pid: u32) -> Option<Run> {
@@ -157,7 +213,7 @@ fn started_run(home: &Path, project: &str, pid: u32) -> Option<Run> {
 }
 
 /// The run's forwards as `status` shows them (none while the database cannot be read).
-fn forwards_of(home: &Path, run: &Run) -> Vec<ForwardStatus> {
+pub(in crate::cli) fn forwards_of(home: &Path, run: &Run) -> Vec<ForwardStatus> {
     let read = State::open(home).and_then(|state| {
         let source = state.source(run.id)?;
         Ok(state

@@ -1,6 +1,6 @@
 //! `kftray up`: run the project's forwards, in the foreground or detached.
 
-mod detach;
+pub(super) mod detach;
 mod view;
 
 use super::failure::{Failure, Outcome};
@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use view::View;
 
-#[derive(Debug, Clone, PartialEq, Eq, clap::Args, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, clap::Args, serde::Serialize, serde::Deserialize,
+)]
 pub struct Args {
     /// Run only these forwards (aliases; `alias:PORT` for one port of a `ports` list).
     pub names: Vec<String>,

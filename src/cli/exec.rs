@@ -1,0 +1,120 @@
+//! `kftray exec [NAMES…] [--tag T] -- CMD ARGS…`: a command run with the project's forwards
+//! ready and their addresses in its environment; what it started is stopped when it ends.
+
+use super::env::variables;
+use super::failure::{Code, Failure, Outcome};
+use super::up::{self, detach};
+use super::{Cli, Output, config_path};
+use crate::state::{ProcessId, Run, State};
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Bring up only these forwards (aliases; `alias:PORT` for one port of a `ports` list).
+    /// A run of this project already up is joined as it is.
+    pub names: Vec<String>,
+    /// Only forwards with this tag (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// How long to wait for the forwards to be ready, e.g. 30s, 2m [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
+    let path = config_path(cli, None)?;
+    let home = State::default_home().ok_or_else(|| {
+        Failure::Usage("cannot find a home directory for kftray's state; set KFTRAY_HOME".into())
+    })?;
+    let patience = args.timeout.unwrap_or(detach::WAIT);
+    let (run, started) = match running(&home, &path)? {
+        Some(run) => {
+            if !args.names.is_empty() || !args.tags.is_empty() {
+                out.warning(&format!(
+                    "joining the run already up (pid {}): its forwards are used as they are",
+                    run.pid
+                ));
+            }
+            (run, None)
+        }
+        None => {
+            let up = up::Args {
+                names: args.names.clone(),
+                tags: args.tags.clone(),
+                ..up::Args::default()
+            };
+            let background = detach::start(cli, &path, &home, &up)?;
+            (background.run.clone(), Some(background))
+        }
+    };
+    let outcome = with_forwards(&home, &run, patience, args, started.is_some());
+    // What this command started ends with it; a run it joined goes on.
+    if let Some(mut background) = started {
+        super::down::stop(run.pid);
+        let _ = background.child.wait();
+        if let Ok(mut state) = State::open(&home) {
+            let _ = state.reap_dead_runs();
+        }
+    }
+    outcome
+}
+
+/// The live run of the project of `path`, if any.
+fn running(home: &Path, path: &Path) -> Result<Option<Run>, Failure> {
+    let project = crate::state::project_of(path);
+    let read = State::open(home).and_then(|mut state| {
+        state.reap_dead_runs()?;
+        state.live_runs(Some(&project))
+    });
+    let runs = read.map_err(|e| Failure::Usage(e.at(&State::file_in(home)).to_string()))?;
+    Ok(runs.into_iter().next())
+}
+
+/// Waits for the run's forwards, then runs the command with their addresses.
+fn with_forwards(
+    home: &Path,
+    run: &Run,
+    patience: Duration,
+    args: &Args,
+    started: bool,
+) -> Outcome {
+    let pid = ProcessId {
+        pid: run.pid,
+        start: None,
+    };
+    let mut ended = || {
+        (!pid.is_alive()).then(|| {
+            Failure::Failed(format!(
+                "kftray up (pid {}) ended before its forwards were ready",
+                run.pid
+            ))
+        })
+    };
+    let forwards = match detach::wait_ready(home, run, patience, &mut ended) {
+        Ok(forwards) => forwards,
+        Err(detach::Waited::Ended(failure)) => return Err(failure),
+        Err(detach::Waited::NotReady(seen)) => {
+            detach::say_not_ready(&seen, patience);
+            if started {
+                eprintln!("error: the command was not run; the forwards it started are stopped");
+            } else {
+                eprintln!("error: the command was not run");
+            }
+            return Err(Failure::Said(Code::Failed));
+        }
+    };
+    let named = forwards
+        .iter()
+        .map(|f| (f.alias.as_str(), f.local_address.as_str()));
+    let (variables, _) = variables(named).map_err(Failure::Failed)?;
+    let code = super::child::run(&args.command, &variables)?;
+    match code {
+        0 => Ok(()),
+        code => Err(Failure::Said(Code::Exit(code))),
+    }
+}
