@@ -18,6 +18,7 @@ pub mod target;
 
 mod backoff;
 mod error_chain;
+mod publish;
 
 #[doc(hidden)]
 pub mod cluster;

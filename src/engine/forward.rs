@@ -8,6 +8,7 @@ use crate::forward::{
     Activity, BindError, Outcome, Serving, Tuning, UdpTuning, bind_udp, drain, listen, serve,
     serve_udp,
 };
+use crate::publish::publish;
 use crate::relay::Relays;
 use crate::resolve::{Endpoint, Resolution, follow};
 use crate::state::ForwardState;
@@ -289,7 +290,7 @@ async fn find_pods(
                 Some((_, l)) => l.borrow_and_update().clone(),
                 None => Link::Up,
             };
-            link_out.send_if_modified(|old| std::mem::replace(old, now.clone()) != now);
+            publish(&link_out, now);
             let link_changed = async {
                 match &mut link {
                     Some((_, l)) => l.changed().await.is_ok(),

@@ -5,6 +5,7 @@ use super::RunSpec;
 use super::connect::{LateConnector, connect_cluster};
 use crate::cluster::Clusters;
 use crate::config::Protocol;
+use crate::publish::publish;
 use crate::relay::{
     DestinationState, RelayDialer, RelayKey, RelayState, Relays, follow_destination,
 };
@@ -63,8 +64,8 @@ pub(super) async fn route(
     let mut destination_moves = true;
     loop {
         let (next, link) = combine(&relay.borrow_and_update(), &destination.borrow_and_update());
-        out.send_if_modified(|now| std::mem::replace(now, next.clone()) != next);
-        link_out.send_if_modified(|now| std::mem::replace(now, link.clone()) != link);
+        publish(&out, next);
+        publish(&link_out, link);
         tokio::select! {
             changed = relay.changed() => if changed.is_err() { return },
             changed = destination.changed(), if destination_moves => {

@@ -9,6 +9,7 @@
 use super::selector::{selector_string, workload_selector};
 use super::{container_port, is_usable, rank_pods, service_target};
 use crate::api_error::describe_watch;
+use crate::publish::publish;
 use crate::target::{Endpoint, PortRef, Target};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -274,11 +275,7 @@ async fn follow_pods(
             _ => None,
         };
         let next = choose(&pods, current.as_deref(), port, waiting_for);
-        tx.send_if_modified(|now| {
-            let changed = *now != next;
-            *now = next;
-            changed
-        });
+        publish(tx, next);
     }
 }
 
