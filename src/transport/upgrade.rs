@@ -80,14 +80,15 @@ pub async fn websocket(
     deadline: Duration,
 ) -> Result<Io, UpgradeError> {
     let key = generate_key();
-    let request = Request::get(format!("{path}{query}"))
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "websocket")
-        .header(header::SEC_WEBSOCKET_VERSION, "13")
-        .header(header::SEC_WEBSOCKET_KEY, &key)
-        .header(header::SEC_WEBSOCKET_PROTOCOL, protocol)
-        .body(Body::from(Vec::new()))
-        .map_err(|e| UpgradeError::Transport(e.to_string()))?;
+    let request = || {
+        Request::get(format!("{path}{query}"))
+            .header(header::CONNECTION, "Upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_VERSION, "13")
+            .header(header::SEC_WEBSOCKET_KEY, &key)
+            .header(header::SEC_WEBSOCKET_PROTOCOL, protocol)
+            .body(Body::from(Vec::new()))
+    };
     upgrade(client, request, deadline, |response| {
         let headers = response.headers();
         let accept = derive_accept_key(key.as_bytes());
@@ -121,13 +122,14 @@ pub async fn raw_spdy(
     path: &str,
     deadline: Duration,
 ) -> Result<Io, UpgradeError> {
-    let request = Request::post(path)
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "SPDY/3.1")
-        .header("X-Stream-Protocol-Version", "portforward.k8s.io")
-        .header(header::CONTENT_LENGTH, "0")
-        .body(Body::from(Vec::new()))
-        .map_err(|e| UpgradeError::Transport(e.to_string()))?;
+    let request = || {
+        Request::post(path)
+            .header(header::CONNECTION, "Upgrade")
+            .header(header::UPGRADE, "SPDY/3.1")
+            .header("X-Stream-Protocol-Version", "portforward.k8s.io")
+            .header(header::CONTENT_LENGTH, "0")
+            .body(Body::from(Vec::new()))
+    };
     upgrade(client, request, deadline, |response| {
         let headers = response.headers();
         if !header_is(headers.get(header::UPGRADE), "SPDY/3.1") {
@@ -145,15 +147,22 @@ pub async fn raw_spdy(
 
 async fn upgrade(
     client: &kube::Client,
-    request: Request<Body>,
+    request: impl Fn() -> http::Result<Request<Body>>,
     deadline: Duration,
     check: impl FnOnce(&http::Response<Body>) -> Result<(), Handshake>,
 ) -> Result<Io, UpgradeError> {
     let exchange = async {
-        let response = client
-            .send(request)
-            .await
-            .map_err(|e| UpgradeError::Transport(error_chain(&e)))?;
+        let request = || request().map_err(|e| UpgradeError::Transport(e.to_string()));
+        // A kept-alive connection the server closes as the request goes out (an API server
+        // closes the connection of a refused upgrade just after answering it) ends before
+        // any answer. Go's client, and so kubectl, sends the request again on a fresh
+        // connection then; hyper leaves that to us. An upgrade changes nothing until it
+        // succeeds, so sending it twice is safe.
+        let response = match client.send(request()?).await {
+            Err(e) if closed_before_answering(&e) => client.send(request()?).await,
+            sent => sent,
+        }
+        .map_err(|e| UpgradeError::Transport(error_chain(&e)))?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             return Err(refused(response).await);
         }
@@ -169,6 +178,18 @@ async fn upgrade(
     tokio::time::timeout(deadline, exchange)
         .await
         .map_err(|_| UpgradeError::Timeout(deadline))?
+}
+
+/// Whether `error` is a connection that ended before an answer began.
+fn closed_before_answering(error: &kube::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(hyper) = cause.downcast_ref::<hyper::Error>() {
+            return hyper.is_incomplete_message();
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The server's reason, from its `metav1.Status` body where it sent one.
@@ -195,4 +216,70 @@ fn header_is(value: Option<&HeaderValue>, wanted: &str) -> bool {
     value
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case(wanted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Reads one request head (these have no bodies); false at the end of the connection.
+    async fn read_head(conn: &mut BufReader<TcpStream>) -> bool {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if conn.read_line(&mut line).await.unwrap() == 0 {
+                return false;
+            }
+            if line == "\r\n" {
+                return true;
+            }
+        }
+    }
+
+    /// A server that answers one request on a connection, then closes it once the next
+    /// request has arrived, as an API server does after refusing an upgrade; the next
+    /// connection is upgraded.
+    async fn closing_server() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (first, _) = listener.accept().await.unwrap();
+            let mut first = BufReader::new(first);
+            assert!(read_head(&mut first).await);
+            first
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            assert!(read_head(&mut first).await);
+            drop(first);
+            let (second, _) = listener.accept().await.unwrap();
+            let mut second = BufReader::new(second);
+            assert!(read_head(&mut second).await);
+            second
+                .write_all(
+                    b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\
+                      Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n",
+                )
+                .await
+                .unwrap();
+            std::future::pending::<()>().await;
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_whose_kept_alive_connection_closes_is_sent_again() {
+        let url = closing_server().await;
+        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let probe = Request::get("/version").body(Body::empty()).unwrap();
+        let answer = client.send(probe).await.unwrap();
+        answer.into_body().collect().await.unwrap();
+
+        raw_spdy(&client, "/portforward", Duration::from_secs(10))
+            .await
+            .expect("the upgrade was not sent again on a fresh connection");
+    }
 }
