@@ -8,38 +8,20 @@ use kubesim::testing::http_get;
 use serde_json::Value;
 use std::net::SocketAddr;
 use support::Project;
-use support::cluster::{Namespace, shared};
-
-/// A project of these forwards in `ns`, not started.
-fn project(ns: &Namespace, forwards: &str) -> Project {
-    let project = Project::new();
-    std::fs::write(
-        project.path("kftray.toml"),
-        format!(
-            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{forwards}",
-            shared().kubeconfig.display().to_string(),
-            ns.name,
-        ),
-    )
-    .unwrap();
-    project
-}
+use support::cluster::Namespace;
 
 /// A project of one forward to web in `ns`.
 fn web_only(ns: &Namespace) -> Project {
-    project(ns, &support::forward("web", "web", "\"http\""))
+    ns.project(&support::forward("web", "web", "\"http\""))
 }
 
 /// web, and a forward to a service that does not exist: never ready.
 fn web_and_nothing(ns: &Namespace) -> Project {
-    project(
-        ns,
-        &format!(
-            "{}{}",
-            support::forward("web", "web", "\"http\""),
-            support::forward("nothing", "no-such-service", "80")
-        ),
-    )
+    ns.project(&format!(
+        "{}{}",
+        support::forward("web", "web", "\"http\""),
+        support::forward("nothing", "no-such-service", "80")
+    ))
 }
 
 /// What `exec` started has stopped.
@@ -63,9 +45,7 @@ fn text(out: &std::process::Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_wait_returns_once_every_forward_is_ready_and_each_answers_at_once() {
     let ns = Namespace::with_web("kftray-wait").await;
-    let project = project(
-        &ns,
-        &format!(
+    let project = ns.project(&format!(
             "{}[forwards.web-relay]\nservice = \"web\"\nvia = \"relay\"\nremote_port = 80\nlocal_port = \"any\"\n",
             support::forward("web", "web", "\"http\"")
         ),
@@ -141,13 +121,10 @@ async fn output_json_is_refused_in_the_foreground() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn env_names_every_forward_for_a_shell_a_dotenv_file_and_json() {
     let ns = Namespace::with_web("kftray-env").await;
-    let project = project(
-        &ns,
-        &format!(
-            "{}[forwards.api-v2]\nservice = \"web\"\nports = [\"any:http\"]\n",
-            support::forward("web", "web", "\"http\"")
-        ),
-    );
+    let project = ns.project(&format!(
+        "{}[forwards.api-v2]\nservice = \"web\"\nports = [\"any:http\"]\n",
+        support::forward("web", "web", "\"http\"")
+    ));
     let out = project.run(&["up", "--wait"]).await;
     assert!(out.status.success(), "{}", text(&out));
     let status = project.status().await;

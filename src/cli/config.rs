@@ -20,7 +20,7 @@ pub enum Format {
 }
 
 pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
-    let effective = load_effective(cli, out)?;
+    let effective = super::effective::expanded(load_effective(cli, out)?, &[], &[], out);
     match args.format {
         Format::Json => match serde_json::to_string_pretty(&effective) {
             Ok(json) => say(&format!("{json}\n")),
@@ -86,6 +86,15 @@ fn table(effective: &Effective) -> String {
             .collect();
         text.push_str(line.join("  ").trim_end());
         text.push('\n');
+    }
+    for all in &effective.all_ports {
+        // Expanded ones have a row per port already; these are what `up` lists at start.
+        if !effective.forwards.iter().any(|f| f.alias == all.alias) {
+            text.push_str(&format!(
+                "{}: every {} port of {}, listed when `up` starts\n",
+                all.alias, all.protocol, all.target
+            ));
+        }
     }
     let relay = &effective.relay;
     if *relay != crate::config::Relay::default() {

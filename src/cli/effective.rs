@@ -56,3 +56,40 @@ pub(super) fn load(path: &Path, git: Option<GitArgs>, out: &Output) -> Result<Ef
     }
     Ok(start.revision.effective)
 }
+
+/// `effective` with its `ports = "all"` entries expanded, as `up` would start them (asking
+/// their clusters now); what cannot be listed or is skipped is said on stderr.
+pub(super) fn expanded(
+    effective: Effective,
+    names: &[String],
+    tags: &[String],
+    out: &Output,
+) -> Effective {
+    if effective.all_ports.is_empty() {
+        return effective;
+    }
+    let listed = tokio::runtime::Runtime::new().map(|runtime| {
+        let clusters = crate::cluster::Clusters::new();
+        runtime.block_on(crate::engine::expand(
+            &effective,
+            &clusters,
+            crate::engine::picks(names, tags),
+        ))
+    });
+    let expansion = match listed {
+        Ok(expansion) => expansion,
+        Err(e) => {
+            out.error(&format!("cannot list the ports of `ports = \"all\"`: {e}"));
+            return effective;
+        }
+    };
+    if !out.quiet {
+        for (alias, why) in &expansion.unlisted {
+            eprintln!("note: `{alias}` forwards all ports, which are not listed: {why}");
+        }
+        for skipped in &expansion.skipped {
+            eprintln!("note: {skipped}");
+        }
+    }
+    expansion.effective
+}

@@ -37,7 +37,9 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
         }
         (Ok(effective), Format::Human) => {
             if !out.quiet {
-                let enabled = effective.forwards.iter().filter(|f| f.enabled).count();
+                let enabled = effective.forwards.iter().filter(|f| f.enabled).count()
+                    + effective.all_ports.iter().filter(|a| a.enabled).count();
+                let count = effective.forwards.len() + effective.all_ports.len();
                 let files: Vec<String> = effective
                     .files
                     .iter()
@@ -46,13 +48,16 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
                 let mut text = format!(
                     "{}: valid, {} forward{} ({enabled} enabled)\n",
                     files.join(" + "),
-                    effective.forwards.len(),
-                    if effective.forwards.len() == 1 {
-                        ""
-                    } else {
-                        "s"
-                    },
+                    count,
+                    if count == 1 { "" } else { "s" },
                 );
+                for all in &effective.all_ports {
+                    text.push_str(&format!(
+                        "  {}: every {} port of {}: listed by `up` (and `kftray config`) once the \
+                         cluster answers\n",
+                        all.alias, all.protocol, all.target
+                    ));
+                }
                 if out.verbose > 0 {
                     for f in &effective.forwards {
                         text.push_str(&format!(

@@ -14,6 +14,9 @@ use std::time::Duration;
 pub struct Effective {
     /// Every forward, disabled ones included (`enabled` says which), sorted by name.
     pub forwards: Vec<Forward>,
+    /// The forwards of every port their target declares (`ports = "all"`), sorted by alias:
+    /// only a cluster knows those ports, so `up` expands them (`expand.rs`).
+    pub all_ports: Vec<AllPorts>,
     /// The team repository to follow, from `[sync]`.
     pub sync: Option<Sync>,
     /// The relay pod's settings, for the forwards that go through it.
@@ -31,12 +34,87 @@ impl Effective {
         })
     }
 
+    /// Whether `name` names a forward: its name, its alias, or the alias of an `all_ports`.
+    pub fn names(&self, name: &str) -> bool {
+        self.forwards
+            .iter()
+            .any(|f| f.name == name || f.alias == name)
+            || self.all_ports.iter().any(|a| a.alias == name)
+    }
+
     /// Every tag used by some forward, sorted.
     pub fn tags(&self) -> Vec<String> {
-        let mut tags: Vec<String> = self.forwards.iter().flat_map(|f| f.tags.clone()).collect();
+        let mut tags: Vec<String> = self
+            .forwards
+            .iter()
+            .flat_map(|f| &f.tags)
+            .chain(self.all_ports.iter().flat_map(|a| &a.tags))
+            .cloned()
+            .collect();
         tags.sort();
         tags.dedup();
         tags
+    }
+}
+
+/// A forward without its ports: all of one in the file, which `with_port` completes once
+/// per port, and what `ports = "all"` keeps until a cluster lists the target's ports.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct AllPorts {
+    /// As in [`Forward`].
+    pub alias: String,
+    /// As in [`Forward`].
+    pub context: Option<String>,
+    /// As in [`Forward`].
+    pub kubeconfig: Option<PathBuf>,
+    /// As in [`Forward`].
+    pub namespace: Option<String>,
+    /// As in [`Forward`].
+    pub target: Target,
+    /// As in [`Forward`].
+    pub protocol: Protocol,
+    /// As in [`Forward`].
+    pub via: Via,
+    /// As in [`Forward`].
+    pub local_address: IpAddr,
+    /// As in [`Forward`].
+    pub domain: Option<String>,
+    /// As in [`Forward`].
+    pub tags: Vec<String>,
+    /// As in [`Forward`].
+    pub description: Option<String>,
+    /// As in [`Forward`].
+    pub enabled: bool,
+    /// As in [`Forward`].
+    pub expose_to_network: bool,
+}
+
+impl AllPorts {
+    /// The forward named `name` on these ports.
+    pub fn with_port(&self, name: String, local_port: LocalPort, remote_port: PortRef) -> Forward {
+        Forward {
+            name,
+            alias: self.alias.clone(),
+            context: self.context.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            namespace: self.namespace.clone(),
+            target: self.target.clone(),
+            protocol: self.protocol,
+            via: self.via,
+            local_address: self.local_address,
+            local_port,
+            remote_port,
+            domain: self.domain.clone(),
+            tags: self.tags.clone(),
+            description: self.description.clone(),
+            enabled: self.enabled,
+            expose_to_network: self.expose_to_network,
+        }
+    }
+
+    /// Whether a run started with `tags` (none: every enabled forward) runs it.
+    pub fn is_selected(&self, tags: &[String]) -> bool {
+        self.enabled && (tags.is_empty() || self.tags.iter().any(|t| tags.contains(t)))
     }
 }
 

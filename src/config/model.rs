@@ -118,9 +118,10 @@ pub struct ForwardSpec {
     /// number as `remote_port`.
     pub local_port: Option<At<LocalPortSpec>>,
     /// Several ports of the same target, each "LOCAL:REMOTE" (e.g. "8080:80", "9090:metrics",
-    /// "any:http") or "PORT" for the same number on both sides. Instead of
-    /// `local_port`/`remote_port`.
-    pub ports: Option<At<Vec<At<String>>>>,
+    /// "any:http") or "PORT" for the same number on both sides; or "all" for every port the
+    /// target declares (of the forward's protocol), each on the same local port, listed when
+    /// `up` starts and at each reload. Instead of `local_port`/`remote_port`.
+    pub ports: Option<At<PortsSpec>>,
     /// "tcp" (default) or "udp". Port-forward carries TCP only, so UDP goes through kftray's
     /// relay pod: to the service's ClusterIP, the chosen pod's IP, or the proxy host.
     pub protocol: Option<At<Protocol>>,
@@ -257,6 +258,13 @@ pub enum RemotePortSpec {
     Name(String),
 }
 
+/// `ports` as written: a list of entries, or the word "all".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortsSpec {
+    List(Vec<At<String>>),
+    All,
+}
+
 /// `local_port` as written: a number or the word "any".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocalPortSpec {
@@ -309,6 +317,50 @@ impl<'de> Deserialize<'de> for LocalPortSpec {
             }
         }
         deserializer.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for PortsSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PortsSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of ports like [\"8080:80\"], or \"all\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                if v == "all" {
+                    Ok(PortsSpec::All)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+            // Entry by entry from the file's own deserializer, so that each keeps its span.
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut list = Vec::new();
+                while let Some(entry) = seq.next_element::<At<String>>()? {
+                    list.push(entry);
+                }
+                Ok(PortsSpec::List(list))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for PortsSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "Ports".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Entries \"LOCAL:REMOTE\" or \"PORT\", or \"all\" for every port the target declares.",
+            "anyOf": [
+                {"type": "array", "items": {"type": "string"}},
+                {"const": "all"}
+            ]
+        })
     }
 }
 

@@ -253,7 +253,9 @@ fn example_for(key: &str) -> String {
         "via" => "write via = \"relay\" or via = \"port-forward\"".into(),
         "local_port" => "write a port number, or local_port = \"any\" for a free port".into(),
         "remote_port" => "for example: remote_port = 80, or remote_port = \"http\"".into(),
-        "ports" => "for example: ports = [\"8080:80\", \"9090:metrics\"]".into(),
+        "ports" => {
+            "for example: ports = [\"8080:80\", \"9090:metrics\"], or ports = \"all\"".into()
+        }
         "tags" => "for example: tags = [\"backend\"]".into(),
         "enabled" | "expose_to_network" => format!("write {key} = true or {key} = false"),
         other => format!("write it in quotes: {other} = \"...\""),
@@ -264,7 +266,7 @@ fn expected_for(key: &str) -> &'static str {
     match key {
         "remote_port" => "a port number or a port name",
         "local_port" => "a port number or \"any\"",
-        "ports" => "an array of \"LOCAL:REMOTE\" strings",
+        "ports" => "an array of \"LOCAL:REMOTE\" strings, or \"all\"",
         "tags" => "an array of strings",
         "enabled" | "expose_to_network" => "true or false",
         "protocol" => "\"tcp\" or \"udp\"",

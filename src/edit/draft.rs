@@ -78,6 +78,7 @@ impl PortPair {
 pub struct Draft {
     pub alias: String,
     pub target: DraftTarget,
+    /// None: every port the target declares (`ports = "all"`).
     pub ports: Vec<PortPair>,
     pub namespace: Option<String>,
     pub context: Option<String>,
@@ -160,6 +161,7 @@ impl Draft {
                     PortRef::Name(name) => value(name.as_str()),
                 };
             }
+            [] => t["ports"] = value("all"),
             many => {
                 let mut list = Array::new();
                 for pair in many {

@@ -8,6 +8,7 @@
 //! are found afterwards, while local connections wait for them.
 
 mod connect;
+mod expand;
 mod following;
 mod forward;
 mod limits;
@@ -19,11 +20,12 @@ mod run;
 mod selection;
 mod spec;
 
+pub use expand::{Expansion, expand};
 pub use forward::{ForwardReport, Phase};
 pub use limits::{keep_freed_memory, raise_open_files};
 pub use observer::Observer;
 pub use run::{UpError, UpOptions, run};
-pub use selection::{Selection, SelectionError, desired};
+pub use selection::{Selection, SelectionError, desired, picks};
 pub use spec::{LocalBind, Relayed, RunSpec};
 
 use crate::cluster::{ClusterKey, Clusters};
@@ -127,6 +129,11 @@ impl Supervisor {
         )?;
         self.running.insert(name.to_string(), forward);
         Ok(())
+    }
+
+    /// The clients of the clusters its forwards reach, one per context.
+    pub fn clusters(&self) -> &Clusters {
+        &self.clusters
     }
 
     /// What each running forward is doing now.

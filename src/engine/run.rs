@@ -1,11 +1,13 @@
 //! One `kftray up` run in the foreground: follow the source, apply what validates, record
 //! it, retry what could not start, and stop cleanly on a signal.
 
+use super::expand::{Expansion, expand};
 use super::following::Following;
 use super::record::Record;
 use super::retry::Retry;
-use super::{Applied, Observer, RunSpec, SelectionError, Supervisor, desired};
-use crate::config::Diagnostics;
+use super::selection::picks;
+use super::{Applied, Observer, RunSpec, Selection, SelectionError, Supervisor, desired};
+use crate::config::{Diagnostics, Effective, Skipped};
 use crate::forward::Tuning;
 use crate::source::git::{GitError, short};
 use crate::source::{self, Cause, GitArgs, RemoteRev, Revision, Source, Start, StartError, Update};
@@ -51,8 +53,16 @@ pub async fn run(options: UpOptions, observer: &mut dyn Observer) -> Result<(), 
         home: options.home.clone(),
     };
     let (source, start) = Source::open(spec).await.map_err(UpError::Start)?;
-    let selection = desired(&start.revision.effective, &options.names, &options.tags)?;
     let project = project_of(&options.config);
+    let supervisor = Supervisor::for_project(Tuning::default(), &project);
+    let effective = start.revision.effective.clone();
+    let expansion = expand(
+        &effective,
+        supervisor.clusters(),
+        picks(&options.names, &options.tags),
+    )
+    .await;
+    let selection = desired(&expansion.effective, &options.names, &options.tags)?;
     let mut state = State::open(&options.home)?;
     let label = match (&start.git, options.config.exists()) {
         (Some(git), false) => git.repo.clone(),
@@ -62,8 +72,11 @@ pub async fn run(options: UpOptions, observer: &mut dyn Observer) -> Result<(), 
     let mut session = Session {
         options: &options,
         record: Record::new(state, run),
-        supervisor: Supervisor::for_project(Tuning::default(), &project),
+        supervisor,
         desired: selection.runnable,
+        effective,
+        unlisted: Vec::new(),
+        skipped_said: Vec::new(),
         retry: Retry::default(),
         following: Following::default(),
         remote: None,
@@ -71,6 +84,7 @@ pub async fn run(options: UpOptions, observer: &mut dyn Observer) -> Result<(), 
         observer,
     };
     session.begin(&start);
+    session.expanded(expansion);
     let applied = session.supervisor.apply(&session.desired).await;
     session.applied(&applied);
     session.remote = start.revision.remote.clone();
@@ -116,6 +130,12 @@ struct Session<'a> {
     supervisor: Supervisor,
     /// The forwards the configuration selects now.
     desired: BTreeMap<String, RunSpec>,
+    /// The configuration that runs, before its `ports = "all"` entries are expanded.
+    effective: Effective,
+    /// The `ports = "all"` entries whose ports could not be listed yet, with why.
+    unlisted: Vec<(String, String)>,
+    /// The declared ports last said to be skipped, so that a retry does not repeat them.
+    skipped_said: Vec<Skipped>,
     /// The selected forwards that could not start, and when to try them again.
     retry: Retry,
     following: Following,
@@ -234,11 +254,40 @@ impl Session<'_> {
         self.record.source(self.following.row());
     }
 
+    /// Lists the ports of the `ports = "all"` entries `effective` selects and says what is
+    /// new about it; the selection it makes, without changing what runs.
+    async fn select(&mut self, effective: &Effective) -> Result<Selection, SelectionError> {
+        let (names, tags) = (&self.options.names, &self.options.tags);
+        let expansion = expand(effective, self.supervisor.clusters(), picks(names, tags)).await;
+        let selection = desired(&expansion.effective, names, tags)?;
+        self.expanded(expansion);
+        Ok(selection)
+    }
+
+    /// Keeps what could not be listed, and says the ports skipped when they change.
+    fn expanded(&mut self, expansion: Expansion) {
+        self.unlisted = expansion.unlisted;
+        if expansion.skipped != self.skipped_said {
+            for skipped in &expansion.skipped {
+                let message = skipped.to_string();
+                self.observer.news(&message);
+                self.record.event(None, EventKind::Skipped, &message);
+            }
+            self.skipped_said = expansion.skipped;
+        }
+    }
+
+    /// What could not start in `applied`, and the entries whose ports are not listed yet.
+    fn failures(&self, applied: &Applied) -> Vec<(String, String)> {
+        let mut failed = applied.failed.clone();
+        failed.extend(self.unlisted.iter().cloned());
+        failed
+    }
+
     /// Applies a configuration that validated: only what changed restarts.
     async fn reload(&mut self, revision: Revision) {
         let cause = revision.cause.clone();
-        let selection = match desired(&revision.effective, &self.options.names, &self.options.tags)
-        {
+        let selection = match self.select(&revision.effective).await {
             Ok(selection) => selection,
             Err(why) => {
                 let commit = revision.remote.as_ref().map(|r| r.commit.clone());
@@ -247,6 +296,7 @@ impl Session<'_> {
             }
         };
         self.desired = selection.runnable;
+        self.effective = revision.effective.clone();
         let applied = self.supervisor.apply(&self.desired).await;
         let took = revision
             .last_event
@@ -292,29 +342,40 @@ impl Session<'_> {
 
     /// Says and records the forwards that could not start, and schedules their next try.
     fn applied(&mut self, applied: &Applied) {
-        for (name, why) in &applied.failed {
+        let failed = self.failures(applied);
+        for (name, why) in &failed {
             self.observer.news(&format!("{name:<16} failed: {why}"));
             self.record.event(Some(name), EventKind::Failed, why);
         }
-        self.retry.failed_now(&applied.failed);
+        self.retry.failed_now(&failed);
     }
 
-    /// Tries the forwards that could not start again; says only what changed.
+    /// Tries the forwards that could not start again, and lists the ports not listed yet;
+    /// says only what changed.
     async fn try_failed_again(&mut self) {
         let before = std::mem::take(&mut self.retry.failed);
+        if !self.unlisted.is_empty() {
+            let effective = self.effective.clone();
+            // The configuration selected something before; an entry that still is not
+            // listed stays unlisted rather than making the run select nothing.
+            if let Ok(selection) = self.select(&effective).await {
+                self.desired = selection.runnable;
+            }
+        }
         let applied = self.supervisor.apply(&self.desired).await;
         for name in &applied.started {
             let message = "started: what stopped it is gone";
             self.observer.news(&format!("{name:<16} {message}"));
             self.record.event(Some(name), EventKind::Recovered, message);
         }
-        for (name, why) in &applied.failed {
+        let failed = self.failures(&applied);
+        for (name, why) in &failed {
             if before.get(name) != Some(why) {
                 self.observer.news(&format!("{name:<16} failed: {why}"));
                 self.record.event(Some(name), EventKind::Failed, why);
             }
         }
-        self.retry.failed_now(&applied.failed);
+        self.retry.failed_now(&failed);
         self.phases();
     }
 

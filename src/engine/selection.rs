@@ -2,7 +2,7 @@
 //! names and tags the user gave.
 
 use super::RunSpec;
-use crate::config::{self, Effective};
+use crate::config::{self, AllPorts, Effective};
 use std::collections::BTreeMap;
 
 /// The forwards a run starts with, by name.
@@ -27,13 +27,15 @@ pub fn desired(
     tags: &[String],
 ) -> Result<Selection, SelectionError> {
     let named = |f: &config::Forward, name: &str| name == f.alias || name == f.name;
-    if let Some(name) = names
-        .iter()
-        .find(|name| !effective.forwards.iter().any(|f| named(f, name)))
-    {
+    if let Some(name) = names.iter().find(|name| !effective.names(name)) {
         return Err(SelectionError::UnknownName {
             name: name.clone(),
-            known: effective.forwards.iter().map(|f| f.name.clone()).collect(),
+            known: effective
+                .forwards
+                .iter()
+                .map(|f| f.name.clone())
+                .chain(effective.all_ports.iter().map(|a| a.alias.clone()))
+                .collect(),
         });
     }
     let runnable: BTreeMap<String, RunSpec> = effective
@@ -41,7 +43,9 @@ pub fn desired(
         .filter(|f| names.is_empty() || names.iter().any(|n| named(f, n)))
         .map(|f| (f.name.clone(), RunSpec::from_config(f, &effective.relay)))
         .collect();
-    if runnable.is_empty() {
+    // A `ports = "all"` entry whose ports are not listed yet is selected all the same: the
+    // run keeps trying to list them.
+    if runnable.is_empty() && !effective.all_ports.iter().any(picks(names, tags)) {
         return Err(if tags.is_empty() {
             SelectionError::AllDisabled
         } else {
@@ -51,4 +55,9 @@ pub fn desired(
         });
     }
     Ok(Selection { runnable })
+}
+
+/// Whether a run of `names` and `tags` runs a `ports = "all"` entry.
+pub fn picks<'a>(names: &'a [String], tags: &'a [String]) -> impl Fn(&AllPorts) -> bool + 'a {
+    move |all| all.is_selected(tags) && (names.is_empty() || names.contains(&all.alias))
 }

@@ -27,32 +27,44 @@ pub fn drafts_of(effective: &Effective) -> Vec<Draft> {
             d.ports.push(pair);
             continue;
         }
-        let target = match &f.target {
-            Target::Service { name } => DraftTarget::Service(name.clone()),
-            Target::Selector { selector } => DraftTarget::Selector(selector.clone()),
-            Target::Pod { name } => DraftTarget::Pod(name.clone()),
-            Target::Workload { workload, name } => match workload {
-                WorkloadKind::Deployment => DraftTarget::Deployment(name.clone()),
-                WorkloadKind::StatefulSet => DraftTarget::StatefulSet(name.clone()),
-                WorkloadKind::DaemonSet => DraftTarget::DaemonSet(name.clone()),
-            },
-            Target::Proxy { host } => DraftTarget::Proxy(host.clone()),
-        };
-        let mut d = Draft::new(f.alias.clone(), target, vec![pair]);
-        d.namespace = f.namespace.clone();
-        d.context = f.context.clone();
-        d.kubeconfig = f.kubeconfig.as_deref().map(home_relative);
-        d.local_address = (f.local_address != IpAddr::V4(Ipv4Addr::LOCALHOST))
-            .then(|| f.local_address.to_string());
-        d.expose_to_network = f.expose_to_network;
-        d.protocol = f.protocol;
-        d.domain = f.domain.clone();
-        d.enabled = f.enabled;
-        d.tags = f.tags.clone();
-        d.description = f.description.clone();
-        drafts.push(d);
+        drafts.push(draft_of(f, vec![pair]));
+    }
+    for all in &effective.all_ports {
+        // Only the fields the ports do not decide are read from this forward.
+        let every = all.with_port(all.alias.clone(), LocalPort::Any, PortRef::Number(0));
+        // Its expansion, when there is one, is what the file does not say.
+        drafts.retain(|d| d.alias != all.alias);
+        drafts.push(draft_of(&every, Vec::new()));
     }
     drafts
+}
+
+/// The draft of `f` on `ports` (none: every port its target declares).
+fn draft_of(f: &crate::config::Forward, ports: Vec<PortPair>) -> Draft {
+    let target = match &f.target {
+        Target::Service { name } => DraftTarget::Service(name.clone()),
+        Target::Selector { selector } => DraftTarget::Selector(selector.clone()),
+        Target::Pod { name } => DraftTarget::Pod(name.clone()),
+        Target::Workload { workload, name } => match workload {
+            WorkloadKind::Deployment => DraftTarget::Deployment(name.clone()),
+            WorkloadKind::StatefulSet => DraftTarget::StatefulSet(name.clone()),
+            WorkloadKind::DaemonSet => DraftTarget::DaemonSet(name.clone()),
+        },
+        Target::Proxy { host } => DraftTarget::Proxy(host.clone()),
+    };
+    let mut d = Draft::new(f.alias.clone(), target, ports);
+    d.namespace = f.namespace.clone();
+    d.context = f.context.clone();
+    d.kubeconfig = f.kubeconfig.as_deref().map(home_relative);
+    d.local_address =
+        (f.local_address != IpAddr::V4(Ipv4Addr::LOCALHOST)).then(|| f.local_address.to_string());
+    d.expose_to_network = f.expose_to_network;
+    d.protocol = f.protocol;
+    d.domain = f.domain.clone();
+    d.enabled = f.enabled;
+    d.tags = f.tags.clone();
+    d.description = f.description.clone();
+    d
 }
 
 /// A path under the home directory as `~/…`, which both kftray and kftray.toml expand.
@@ -61,5 +73,31 @@ fn home_relative(path: &Path) -> String {
     match home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
         Some(rest) if !rest.as_os_str().is_empty() => format!("~/{}", rest.display()),
         _ => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+    use crate::edit::Inherited;
+
+    #[test]
+    fn ports_all_is_written_back_as_it_was_and_kftray_json_says_it_cannot() {
+        let file = "[forwards.api]\nservice = \"api\"\nports = \"all\"\ntags = [\"x\"]\n";
+        let effective = load_str("kftray.toml", file).unwrap();
+        let drafts = drafts_of(&effective);
+        assert_eq!(drafts.len(), 1);
+        let table = drafts[0].to_table(&Inherited::default()).to_string();
+        assert!(table.contains("ports = \"all\""), "{table}");
+        assert!(table.contains("tags = [\"x\"]"), "{table}");
+        assert_eq!(
+            kftray_json::from_draft(&drafts[0], "default"),
+            Err(kftray_json::Unexportable::AllPorts)
+        );
+        // Expanded, it is still the one forward of the file.
+        let listed = std::collections::BTreeMap::from([("api".to_owned(), vec![80, 443])]);
+        let (expanded, _) = effective.expand(&listed);
+        assert_eq!(drafts_of(&expanded), drafts);
     }
 }

@@ -7,12 +7,14 @@
 //! kubectl lands on the same place with kftray, but we keep ranking on every change instead of
 //! choosing once.
 
+mod declared;
 mod follow;
 mod ports;
 mod ranking;
 mod selector;
 
 pub use crate::target::{Endpoint, PortRef, Target, WorkloadKind};
+pub use declared::declared_ports;
 pub use follow::{Resolution, ServiceStep, each_service_state, follow};
 pub use ports::{PortError, container_port, service_target};
 pub use ranking::{is_usable, rank_pods};

@@ -101,6 +101,8 @@ pub enum EventKind {
     Failed,
     /// A forward that could not start did, on a later try.
     Recovered,
+    /// A port of a `ports = "all"` forward is left out: another forward listens there.
+    Skipped,
     /// A dead run was cleaned up by another process.
     Reaped,
     /// Events that could not be kept while the database could not be written.
@@ -176,6 +178,7 @@ stored_names!(EventKind, "event kind", {
     SyncFailed => "sync-failed",
     Failed => "failed",
     Recovered => "recovered",
+    Skipped => "skipped",
     Reaped => "reaped",
     Lost => "lost",
 });

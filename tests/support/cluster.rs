@@ -78,6 +78,27 @@ pub struct Namespace {
 }
 
 impl Namespace {
+    /// Writes the project's kftray.toml: `forwards` in this namespace of the shared control
+    /// plane.
+    pub fn configure(&self, project: &super::Project, forwards: &str) {
+        std::fs::write(
+            project.path("kftray.toml"),
+            format!(
+                "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{forwards}",
+                shared().kubeconfig.display().to_string(),
+                self.name,
+            ),
+        )
+        .unwrap();
+    }
+
+    /// A new project of `forwards` in this namespace, not started.
+    pub fn project(&self, forwards: &str) -> super::Project {
+        let project = super::Project::new();
+        self.configure(&project, forwards);
+        project
+    }
+
     /// A fresh namespace on the shared control plane.
     pub async fn new(prefix: &str) -> Namespace {
         let shared = shared();

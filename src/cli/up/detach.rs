@@ -52,7 +52,10 @@ pub(super) fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args) -> Outcom
         }
     }
     print(&seen, &run, args.output, &log);
-    let failed = failed_to_start(home, &run);
+    for why in said(home, &run, EventKind::Skipped) {
+        eprintln!("warning: {why}");
+    }
+    let failed = said(home, &run, EventKind::Failed);
     if failed.is_empty() {
         Ok(())
     } else {
@@ -225,13 +228,14 @@ pub(in crate::cli) fn forwards_of(home: &Path, run: &Run) -> Vec<ForwardStatus> 
     read.unwrap_or_default()
 }
 
-/// Why forwards of the run could not start (a port taken, a bad address).
-fn failed_to_start(home: &Path, run: &Run) -> Vec<String> {
+/// What the run has said of this kind: why forwards could not start (a port taken, a bad
+/// address), ports of `ports = "all"` left out.
+fn said(home: &Path, run: &Run, kind: EventKind) -> Vec<String> {
     let events = State::open(home).and_then(|state| state.events(run.id, 1000));
     events
         .unwrap_or_default()
         .into_iter()
-        .filter(|e| e.kind == EventKind::Failed)
+        .filter(|e| e.kind == kind)
         .map(|e| e.message)
         .collect()
 }

@@ -151,6 +151,7 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
 
 fn dry_run(path: &Path, args: &Args, out: &Output) -> Outcome {
     let effective = super::effective::load(path, args.git(), out)?;
+    let effective = super::effective::expanded(effective, &args.names, &args.tags, out);
     let selection = engine::desired(&effective, &args.names, &args.tags)
         .map_err(|why| Failure::Failed(why.to_string()))?;
     say(&plan(&selection.runnable, &BTreeMap::new()).to_string());

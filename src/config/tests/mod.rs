@@ -380,3 +380,34 @@ fn every_finding_has_help() {
 
 mod layers;
 mod resolved;
+
+#[test]
+fn ports_all_is_one_word_and_not_for_a_proxy_or_with_single_ports() {
+    let all = "[forwards.api]\nservice = \"api\"\nports = \"all\"\n";
+    let effective = load_str("kftray.toml", all).unwrap();
+    assert!(effective.forwards.is_empty());
+    assert_eq!(effective.all_ports[0].alias, "api");
+    assert_eq!(
+        effective.all_ports[0].local_address.to_string(),
+        "127.0.0.1"
+    );
+
+    let (c, line, column) = one("[forwards.api]\nservice = \"api\"\nports = \"every\"\n");
+    assert_eq!((c.as_str(), line, column), ("kftray::wrong-type", 3, 9));
+    assert_eq!(
+        one("[forwards.r]\nproxy = \"redis.internal\"\nports = \"all\"\n"),
+        code("proxy-port", 3, 9)
+    );
+    assert_eq!(
+        one("[forwards.api]\nservice = \"api\"\nports = \"all\"\nremote_port = 80\n"),
+        code("ports", 3, 9)
+    );
+    // Its tags and alias count as any forward's for `up --tag` and `up NAME`.
+    let d = load_str(
+        "kftray.toml",
+        "[forwards.api]\nservice = \"api\"\nports = \"all\"\ntags = [\"x\"]\n",
+    )
+    .unwrap();
+    assert_eq!(d.tags(), ["x"]);
+    assert!(d.names("api") && !d.names("api:80"));
+}

@@ -3,7 +3,7 @@
 
 use super::checks::{is_dns_label, is_host};
 use super::diagnostic::Issue;
-use super::effective::{Effective, Forward};
+use super::effective::{AllPorts, Effective, Forward};
 use super::model::{ForwardSpec, Protocol};
 use super::source::SourceMap;
 use super::typed::Typed;
@@ -15,6 +15,8 @@ mod ports;
 mod relay;
 mod sync;
 mod target;
+
+use ports::Ports;
 
 /// A resolved forward and the spans its conflicts are reported at.
 struct Placed {
@@ -43,6 +45,7 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
     }
     let defaults = file.defaults.unwrap_or_default();
     let mut placed = Vec::new();
+    let mut all_ports = Vec::new();
     let mut bad_addresses = Vec::new();
     for (alias, spec) in &file.forwards {
         let alias_span = forward_keys.get(alias).cloned().unwrap_or(0..0);
@@ -53,7 +56,9 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
             alias_span,
             rejected: rejected.get(alias).map(Vec::as_slice).unwrap_or_default(),
         };
-        placed.extend(ctx.resolve(spec, issues, &mut bad_addresses));
+        let resolved = ctx.resolve(spec, issues, &mut bad_addresses);
+        placed.extend(resolved.placed);
+        all_ports.extend(resolved.all_ports);
     }
     conflicts(&placed, issues);
     let sync = file
@@ -67,8 +72,10 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
         .unwrap_or_default();
     let mut forwards: Vec<Forward> = placed.into_iter().map(|p| p.forward).collect();
     forwards.sort();
+    all_ports.sort();
     Effective {
         forwards,
+        all_ports,
         sync,
         relay,
         files: map.files().iter().map(|f| f.path.clone()).collect(),
@@ -89,7 +96,7 @@ impl Context<'_> {
         spec: &ForwardSpec,
         issues: &mut Vec<Issue>,
         bad_addresses: &mut Vec<Range<usize>>,
-    ) -> Vec<Placed> {
+    ) -> Resolved {
         if !is_dns_label(self.alias) {
             issues.push(
                 Issue::new(
@@ -135,38 +142,56 @@ impl Context<'_> {
         // Placed even when other keys had problems, so that port conflicts are reported in
         // the same run; the effective configuration is only returned when nothing is wrong.
         let (Some((target, _)), Some(ports)) = (target, ports) else {
-            return Vec::new();
+            return Resolved::default();
+        };
+        let base = AllPorts {
+            alias: self.alias.to_owned(),
+            context,
+            kubeconfig,
+            namespace,
+            target,
+            protocol,
+            via,
+            local_address,
+            domain,
+            tags,
+            description: spec.description.as_ref().map(|d| d.value.clone()),
+            enabled,
+            expose_to_network: expose,
+        };
+        let Ports::Listed(ports) = ports else {
+            return Resolved {
+                all_ports: Some(base),
+                ..Resolved::default()
+            };
         };
         let single = ports.len() == 1 && spec.ports.is_none();
-        ports
+        let placed = ports
             .into_iter()
-            .map(|(local_port, remote_port, port_span)| Placed {
-                forward: Forward {
-                    name: if single {
-                        self.alias.to_owned()
-                    } else {
-                        format!("{}:{remote_port}", self.alias)
-                    },
-                    alias: self.alias.to_owned(),
-                    context: context.clone(),
-                    kubeconfig: kubeconfig.clone(),
-                    namespace: namespace.clone(),
-                    target: target.clone(),
-                    protocol,
-                    via,
-                    local_address,
-                    local_port,
-                    remote_port,
-                    domain: domain.clone(),
-                    tags: tags.clone(),
-                    description: spec.description.as_ref().map(|d| d.value.clone()),
-                    enabled,
-                    expose_to_network: expose,
-                },
-                port_span,
+            .map(|(local_port, remote_port, port_span)| {
+                let name = if single {
+                    self.alias.to_owned()
+                } else {
+                    format!("{}:{remote_port}", self.alias)
+                };
+                Placed {
+                    forward: base.with_port(name, local_port, remote_port),
+                    port_span,
+                }
             })
-            .collect()
+            .collect();
+        Resolved {
+            placed,
+            all_ports: None,
+        }
     }
+}
+
+/// What one `[forwards.<alias>]` table resolves to.
+#[derive(Default)]
+struct Resolved {
+    placed: Vec<Placed>,
+    all_ports: Option<AllPorts>,
 }
 
 /// Two enabled forwards that would bind the same local address and port.

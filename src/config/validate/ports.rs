@@ -5,10 +5,16 @@ use super::Context;
 use crate::config::checks::is_port_name;
 use crate::config::diagnostic::Issue;
 use crate::config::effective::LocalPort;
-use crate::config::model::{At, ForwardSpec, LocalPortSpec, RemotePortSpec};
+use crate::config::model::{At, ForwardSpec, LocalPortSpec, PortsSpec, RemotePortSpec};
 use crate::target::{PortRef, Target};
 use std::collections::BTreeMap;
 use std::ops::Range;
+
+/// A forward's ports: listed in the file, or every port its target declares.
+pub(super) enum Ports {
+    Listed(Vec<(LocalPort, PortRef, Range<usize>)>),
+    All,
+}
 
 impl Context<'_> {
     pub(super) fn ports(
@@ -16,9 +22,9 @@ impl Context<'_> {
         spec: &ForwardSpec,
         target: Option<&(Target, Range<usize>)>,
         issues: &mut Vec<Issue>,
-    ) -> Option<Vec<(LocalPort, PortRef, Range<usize>)>> {
+    ) -> Option<Ports> {
         let is_proxy = target.is_some_and(|(t, _)| t.is_proxy());
-        if let Some(list) = &spec.ports {
+        if let Some(ports) = &spec.ports {
             if let Some(conflict) = spec
                 .remote_port
                 .as_ref()
@@ -30,19 +36,34 @@ impl Context<'_> {
                         "kftray::ports",
                         format!("forward `{}` sets both `ports` and a single port", self.alias),
                     )
-                    .label(list.span.clone(), "`ports` here")
+                    .label(ports.span.clone(), "`ports` here")
                     .label(conflict.clone(), "and a single port here")
                     .help("use either `ports = [\"LOCAL:REMOTE\", ...]` or `local_port`/`remote_port`"),
                 );
                 return None;
             }
-            if list.value.is_empty() {
+            let list = match &ports.value {
+                PortsSpec::List(list) => list,
+                PortsSpec::All if is_proxy => {
+                    issues.push(
+                        Issue::new(
+                            "kftray::proxy-port",
+                            format!("proxy forward `{}` cannot forward all ports", self.alias),
+                        )
+                        .label(ports.span.clone(), "\"all\" ports of a host")
+                        .help("a proxy host declares no ports: list them, as ports = [\"6379\"]"),
+                    );
+                    return None;
+                }
+                PortsSpec::All => return Some(Ports::All),
+            };
+            if list.is_empty() {
                 issues.push(
                     Issue::new(
                         "kftray::ports",
                         format!("forward `{}` has no ports", self.alias),
                     )
-                    .label(list.span.clone(), "empty list")
+                    .label(ports.span.clone(), "empty list")
                     .help("write ports = [\"8080:80\"]"),
                 );
                 return None;
@@ -50,7 +71,7 @@ impl Context<'_> {
             let mut out = Vec::new();
             let mut ok = true;
             let mut seen: BTreeMap<PortRef, Range<usize>> = BTreeMap::new();
-            for entry in &list.value {
+            for entry in list {
                 match self.port_entry(entry, is_proxy, issues) {
                     Some((local, remote)) => {
                         if let Some(first) = seen.get(&remote) {
@@ -72,7 +93,7 @@ impl Context<'_> {
                     None => ok = false,
                 }
             }
-            return ok.then_some(out);
+            return ok.then_some(Ports::Listed(out));
         }
         let Some(remote) = &spec.remote_port else {
             if self.was_rejected(&["remote_port", "ports"]) {
@@ -121,7 +142,7 @@ impl Context<'_> {
             .local_port
             .as_ref()
             .map_or_else(|| remote.span.clone(), |l| l.span.clone());
-        Some(vec![(local_port, remote_port, span)])
+        Some(Ports::Listed(vec![(local_port, remote_port, span)]))
     }
 
     pub(super) fn port_entry(

@@ -215,6 +215,8 @@ pub enum Unexportable {
     Target { key: &'static str },
     #[error("kftray's JSON has port numbers only, and remote port `{name}` is a name")]
     PortName { name: String },
+    #[error("kftray's JSON lists each port, and `ports = \"all\"` is known only to a cluster")]
+    AllPorts,
 }
 
 /// A forward as kftray's JSON can carry it, or why it cannot.
@@ -234,6 +236,9 @@ pub fn from_draft(draft: &Draft, namespace: &str) -> Result<Vec<KftrayConfig>, U
         (_, Some(domain)) => domain.clone(),
         _ => draft.alias.clone(),
     };
+    if draft.ports.is_empty() {
+        return Err(Unexportable::AllPorts);
+    }
     let several = draft.ports.len() > 1;
     draft
         .ports
