@@ -16,6 +16,7 @@ mod failure;
 mod import;
 mod init;
 mod man;
+mod mcp;
 mod output;
 mod project;
 mod rm;
@@ -104,6 +105,9 @@ pub enum Command {
     Man,
     /// Tokens for git servers, kept in the OS keyring (login, logout, status).
     Auth(auth::Args),
+    /// Serve the Model Context Protocol on stdio, so that an AI agent can see and manage
+    /// this project's forwards (status, validate, up, down, add, rm, events).
+    Mcp,
 }
 
 /// Parses `args` and runs the command; returns the process exit code (0 ok, 1 the
@@ -144,6 +148,7 @@ where
         Command::Completions(args) => completions::run(args),
         Command::Man => man::run(),
         Command::Auth(args) => auth::run(&cli, args),
+        Command::Mcp => mcp::run(&cli),
     };
     failure::exit(outcome, &out)
 }
