@@ -218,18 +218,47 @@ async fn exec_runs_the_command_with_its_forwards_ready_and_stops_what_it_started
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_joins_a_run_already_up_and_leaves_it_running() {
     let ns = Namespace::with_web("kftray-exec-join").await;
-    let project = web_only(&ns);
+    let project = ns.project(&format!(
+        "{}[forwards.admin]\nservice = \"web\"\nremote_port = \"http\"\nlocal_port = \"any\"\ntags = [\"ops\"]\n",
+        support::forward("web", "web", "\"http\"")
+    ));
     let up = project.run(&["up", "--wait"]).await;
     assert!(up.status.success(), "{}", text(&up));
     let before = project.status().await;
     let out = project
-        .run(&["exec", "--", "sh", "-c", "test -n \"$KFTRAY_WEB_ADDR\""])
+        .run(&[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "test -n \"$KFTRAY_WEB_ADDR\" && test -n \"$KFTRAY_ADMIN_ADDR\"",
+        ])
         .await;
     assert!(out.status.success(), "{}", text(&out));
+    // Of the joined run, only what is asked for: by name, or by tag.
+    for picked in [["web"], ["--tag=ops"]] {
+        let only = if picked[0] == "web" { "WEB" } else { "ADMIN" };
+        let other = if only == "WEB" { "ADMIN" } else { "WEB" };
+        let script = format!("test -n \"$KFTRAY_{only}_ADDR\" && test -z \"$KFTRAY_{other}_ADDR\"");
+        let mut argv = vec!["exec"];
+        argv.extend(picked);
+        argv.extend(["--", "sh", "-c", &script]);
+        let out = project.run(&argv).await;
+        assert!(out.status.success(), "{picked:?}: {}", text(&out));
+    }
+    let absent = project
+        .run(&["exec", "--timeout", "1s", "nothing", "--", "true"])
+        .await;
+    assert_eq!(absent.status.code(), Some(1), "{}", text(&absent));
+    assert!(
+        String::from_utf8_lossy(&absent.stderr).contains("has no forward named nothing"),
+        "{}",
+        text(&absent)
+    );
     let after = project.status().await;
-    assert_eq!(after.len(), 1, "{after:#?}");
+    assert_eq!(after.len(), 2, "{after:#?}");
     assert_eq!(after[0]["pid"], before[0]["pid"]);
-    assert_eq!(after[0]["state"], "ready");
+    assert!(after.iter().all(|f| f["state"] == "ready"), "{after:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

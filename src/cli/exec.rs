@@ -5,6 +5,7 @@ use super::env::variables;
 use super::failure::{Code, Failure, Outcome};
 use super::up::{self, detach};
 use super::{Cli, Output, config_path};
+use crate::cli::status::ForwardStatus;
 use crate::state::{ProcessId, Run, State};
 use std::ffi::OsString;
 use std::path::Path;
@@ -12,8 +13,8 @@ use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Bring up only these forwards (aliases; `alias:PORT` for one port of a `ports` list).
-    /// A run of this project already up is joined as it is.
+    /// Only these forwards (aliases; `alias:PORT` for one port of a `ports` list): brought
+    /// up alone, or picked out of a run of this project already up.
     pub names: Vec<String>,
     /// Only forwards with this tag (repeatable: any of them).
     #[arg(long = "tag", value_name = "TAG")]
@@ -32,13 +33,13 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
         Failure::Usage("cannot find a home directory for kftray's state; set KFTRAY_HOME".into())
     })?;
     let patience = args.timeout.unwrap_or(detach::WAIT);
+    // A run this command starts has only the forwards asked for; of a run already up, those
+    // are picked out (by the aliases the local files give the tags).
+    let mut picked = None;
     let (run, started) = match running(&home, &path)? {
         Some(run) => {
             if !args.names.is_empty() || !args.tags.is_empty() {
-                out.warning(&format!(
-                    "joining the run already up (pid {}): its forwards are used as they are",
-                    run.pid
-                ));
+                picked = Some(Picked::new(&path, args, out)?);
             }
             (run, None)
         }
@@ -52,7 +53,14 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
             (background.run.clone(), Some(background))
         }
     };
-    let outcome = with_forwards(&home, &run, patience, args, started.is_some());
+    let outcome = with_forwards(
+        &home,
+        &run,
+        patience,
+        args,
+        picked.as_ref(),
+        started.is_some(),
+    );
     // What this command started ends with it; a run it joined goes on.
     if let Some(mut background) = started {
         super::down::stop(run.pid);
@@ -81,6 +89,7 @@ fn with_forwards(
     run: &Run,
     patience: Duration,
     args: &Args,
+    picked: Option<&Picked>,
     started: bool,
 ) -> Outcome {
     let pid = ProcessId {
@@ -95,10 +104,19 @@ fn with_forwards(
             ))
         })
     };
-    let forwards = match detach::wait_ready(home, run, patience, &mut ended) {
+    let wanted = |f: &ForwardStatus| picked.is_none_or(|p| p.picks(&f.alias));
+    let forwards = match detach::wait_ready(home, run, patience, &wanted, &mut ended) {
         Ok(forwards) => forwards,
         Err(detach::Waited::Ended(failure)) => return Err(failure),
         Err(detach::Waited::NotReady(seen)) => {
+            if seen.is_empty()
+                && let Some(picked) = picked
+            {
+                eprintln!(
+                    "error: the run already up (pid {}) has no forward {picked}",
+                    run.pid
+                );
+            }
             detach::say_not_ready(&seen, patience);
             if started {
                 eprintln!("error: the command was not run; the forwards it started are stopped");
@@ -116,5 +134,62 @@ fn with_forwards(
     match code {
         0 => Ok(()),
         code => Err(Failure::Said(Code::Exit(code))),
+    }
+}
+
+/// The forwards of a joined run a command asks for: by name (an alias, or `alias:PORT`) and
+/// by tag, which the project's local files give.
+struct Picked {
+    names: Vec<String>,
+    tags: Vec<String>,
+    tagged: Vec<String>,
+}
+
+impl Picked {
+    fn new(path: &Path, args: &Args, out: &Output) -> Result<Picked, Failure> {
+        let tagged = if args.tags.is_empty() {
+            Vec::new()
+        } else {
+            let effective = super::effective::load_offline(path, out)?;
+            let mut aliases: Vec<String> = effective
+                .selected(&args.tags)
+                .map(|f| f.alias.clone())
+                .chain(
+                    effective
+                        .all_ports
+                        .iter()
+                        .filter(|a| a.is_selected(&args.tags))
+                        .map(|a| a.alias.clone()),
+                )
+                .collect();
+            aliases.dedup();
+            aliases
+        };
+        Ok(Picked {
+            names: args.names.clone(),
+            tags: args.tags.clone(),
+            tagged,
+        })
+    }
+
+    /// Whether the forward named `name` (as `status` shows it) is asked for: as `up` selects,
+    /// one of the names if any is given, and one of the tags if any is.
+    fn picks(&self, name: &str) -> bool {
+        let alias = name.split(':').next().unwrap_or(name);
+        (self.names.is_empty() || self.names.iter().any(|n| n == name || n == alias))
+            && (self.tags.is_empty() || self.tagged.iter().any(|t| t == alias))
+    }
+}
+
+impl std::fmt::Display for Picked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if !self.names.is_empty() {
+            parts.push(format!("named {}", self.names.join(", ")));
+        }
+        if !self.tags.is_empty() {
+            parts.push(format!("tagged {}", self.tags.join(", ")));
+        }
+        f.write_str(&parts.join(" and "))
     }
 }

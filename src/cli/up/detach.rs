@@ -41,7 +41,9 @@ pub(super) fn detach(cli: &Cli, path: &Path, home: &Path, args: &Args) -> Outcom
     let mut seen = forwards_of(home, &run);
     if args.wait {
         let patience = args.timeout.unwrap_or(WAIT);
-        match wait_ready(home, &run, patience, &mut || exited(&mut child, &log)) {
+        match wait_ready(home, &run, patience, &|_| true, &mut || {
+            exited(&mut child, &log)
+        }) {
             Ok(ready) => seen = ready,
             Err(Waited::Ended(failure)) => return Err(failure),
             Err(Waited::NotReady(seen)) => {
@@ -162,11 +164,13 @@ pub(in crate::cli) fn wait_ready(
     home: &Path,
     run: &Run,
     patience: Duration,
+    wanted: &dyn Fn(&ForwardStatus) -> bool,
     ended: &mut dyn FnMut() -> Option<Failure>,
 ) -> Result<Vec<ForwardStatus>, Waited> {
     let waiting = Instant::now();
     loop {
-        let seen = forwards_of(home, run);
+        let mut seen = forwards_of(home, run);
+        seen.retain(|f| wanted(f));
         if !seen.is_empty() && seen.iter().all(|f| f.state == ForwardState::Ready) {
             return Ok(seen);
         }
