@@ -246,6 +246,26 @@ async fn exec_joins_a_run_already_up_and_leaves_it_running() {
         let out = project.run(&argv).await;
         assert!(out.status.success(), "{picked:?}: {}", text(&out));
     }
+    // `env` picks the same way.
+    let env = project.run(&["env", "--tag=ops", "--format", "json"]).await;
+    assert!(env.status.success(), "{}", text(&env));
+    let vars: Value = serde_json::from_slice(&env.stdout).unwrap();
+    let names: Vec<&String> = vars.as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        [
+            "KFTRAY_ADMIN_ADDR",
+            "KFTRAY_ADMIN_HOST",
+            "KFTRAY_ADMIN_PORT"
+        ]
+    );
+    let none = project.run(&["env", "nothing"]).await;
+    assert_eq!(none.status.code(), Some(1), "{}", text(&none));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("is named nothing"),
+        "{}",
+        text(&none)
+    );
     let absent = project
         .run(&["exec", "--timeout", "1s", "nothing", "--", "true"])
         .await;

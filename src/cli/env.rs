@@ -3,13 +3,19 @@
 
 use super::failure::{Failure, Outcome};
 use super::output::say;
-use super::{Cli, Output, runs_to_read};
+use super::picked::Picked;
+use super::{Cli, Output, config_path, runs_to_read};
 use crate::state::State;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Only these forwards (aliases; `alias:PORT` for one port of a `ports` list).
+    pub names: Vec<String>,
+    /// Only forwards with this tag (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
     /// `shell` (export lines for eval), `dotenv` (NAME=value lines) or `json` (one object).
     #[arg(long, value_enum, default_value_t = Format::Shell)]
     pub format: Format,
@@ -33,13 +39,23 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
         }
         Ok(rows)
     });
-    let rows = read.map_err(|e| usage(&e.at(state.path())))?;
+    let mut rows = read.map_err(|e| usage(&e.at(state.path())))?;
     if rows.is_empty() {
         return Err(Failure::Failed(
             "no kftray forwards are running for this project; start them with \
              `kftray up --wait`"
                 .into(),
         ));
+    }
+    if !args.names.is_empty() || !args.tags.is_empty() {
+        let path = config_path(cli, None)?;
+        let picked = Picked::new(&path, &args.names, &args.tags, out)?;
+        rows.retain(|r| picked.picks(&r.name));
+        if rows.is_empty() {
+            return Err(Failure::Failed(format!(
+                "no running forward of this project is {picked}"
+            )));
+        }
     }
     let named = rows
         .iter()

@@ -3,6 +3,7 @@
 
 use super::env::variables;
 use super::failure::{Code, Failure, Outcome};
+use super::picked::Picked;
 use super::up::{self, detach};
 use super::{Cli, Output, config_path};
 use crate::cli::status::ForwardStatus;
@@ -39,7 +40,7 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
     let (run, started) = match running(&home, &path)? {
         Some(run) => {
             if !args.names.is_empty() || !args.tags.is_empty() {
-                picked = Some(Picked::new(&path, args, out)?);
+                picked = Some(Picked::new(&path, &args.names, &args.tags, out)?);
             }
             (run, None)
         }
@@ -134,62 +135,5 @@ fn with_forwards(
     match code {
         0 => Ok(()),
         code => Err(Failure::Said(Code::Exit(code))),
-    }
-}
-
-/// The forwards of a joined run a command asks for: by name (an alias, or `alias:PORT`) and
-/// by tag, which the project's local files give.
-struct Picked {
-    names: Vec<String>,
-    tags: Vec<String>,
-    tagged: Vec<String>,
-}
-
-impl Picked {
-    fn new(path: &Path, args: &Args, out: &Output) -> Result<Picked, Failure> {
-        let tagged = if args.tags.is_empty() {
-            Vec::new()
-        } else {
-            let effective = super::effective::load_offline(path, out)?;
-            let mut aliases: Vec<String> = effective
-                .selected(&args.tags)
-                .map(|f| f.alias.clone())
-                .chain(
-                    effective
-                        .all_ports
-                        .iter()
-                        .filter(|a| a.is_selected(&args.tags))
-                        .map(|a| a.alias.clone()),
-                )
-                .collect();
-            aliases.dedup();
-            aliases
-        };
-        Ok(Picked {
-            names: args.names.clone(),
-            tags: args.tags.clone(),
-            tagged,
-        })
-    }
-
-    /// Whether the forward named `name` (as `status` shows it) is asked for: as `up` selects,
-    /// one of the names if any is given, and one of the tags if any is.
-    fn picks(&self, name: &str) -> bool {
-        let alias = name.split(':').next().unwrap_or(name);
-        (self.names.is_empty() || self.names.iter().any(|n| n == name || n == alias))
-            && (self.tags.is_empty() || self.tagged.iter().any(|t| t == alias))
-    }
-}
-
-impl std::fmt::Display for Picked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut parts = Vec::new();
-        if !self.names.is_empty() {
-            parts.push(format!("named {}", self.names.join(", ")));
-        }
-        if !self.tags.is_empty() {
-            parts.push(format!("tagged {}", self.tags.join(", ")));
-        }
-        f.write_str(&parts.join(" and "))
     }
 }

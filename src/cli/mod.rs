@@ -18,6 +18,7 @@ mod init;
 mod man;
 mod mcp;
 mod output;
+mod picked;
 mod project;
 mod rm;
 mod schema;
