@@ -243,6 +243,13 @@ impl ServerHandler for Project {
 }
 
 impl Project {
+    /// The pid of the project's live run, if there is one.
+    fn running(&self) -> Option<u32> {
+        let state = State::open(&self.home).ok()?;
+        let runs = state.live_runs(self.project.as_deref()).ok()?;
+        runs.first().map(|r| r.pid)
+    }
+
     /// Runs this kftray's `args` on the project's file; its output is the tool's, and a
     /// failure (exit code not 0) is the tool's error, with what it said.
     async fn kftray(&self, args: &[impl AsRef<str>]) -> CallToolResult {
@@ -285,15 +292,6 @@ impl Project {
             content.push(ContentBlock::text(format!("kftray exited with {code}")));
             CallToolResult::error(content)
         }
-    }
-}
-
-impl Project {
-    /// The pid of the project's live run, if there is one.
-    fn running(&self) -> Option<u32> {
-        let state = State::open(&self.home).ok()?;
-        let runs = state.live_runs(self.project.as_deref()).ok()?;
-        runs.first().map(|r| r.pid)
     }
 }
 

@@ -296,7 +296,7 @@ impl Session<'_> {
             }
         };
         self.desired = selection.runnable;
-        self.effective = revision.effective.clone();
+        self.effective = revision.effective;
         let applied = self.supervisor.apply(&self.desired).await;
         let took = revision
             .last_event

@@ -20,8 +20,7 @@ pub async fn declared_ports(
     let failed = |e: kube::Error| format!("cannot read {target}: {}", describe(&e));
     let ports: Vec<(String, i32)> = match target {
         Target::Service { name } => {
-            let service = Api::<Service>::namespaced(client.clone(), namespace)
-                .get(name)
+            let service = get::<Service>(client, namespace, name)
                 .await
                 .map_err(failed)?;
             service
@@ -33,10 +32,7 @@ pub async fn declared_ports(
                 .collect()
         }
         Target::Pod { name } => {
-            let pod = Api::<Pod>::namespaced(client.clone(), namespace)
-                .get(name)
-                .await
-                .map_err(failed)?;
+            let pod = get::<Pod>(client, namespace, name).await.map_err(failed)?;
             container_ports(pod.spec.as_ref())
         }
         Target::Selector { selector } => {
@@ -56,36 +52,35 @@ pub async fn declared_ports(
         }
         Target::Workload { workload, name } => {
             let template = match workload {
-                WorkloadKind::Deployment => {
-                    Api::<Deployment>::namespaced(client.clone(), namespace)
-                        .get(name)
-                        .await
-                        .map_err(failed)?
-                        .spec
-                        .template
-                }
-                WorkloadKind::StatefulSet => {
-                    Api::<StatefulSet>::namespaced(client.clone(), namespace)
-                        .get(name)
-                        .await
-                        .map_err(failed)?
-                        .spec
-                        .template
-                }
-                WorkloadKind::DaemonSet => {
-                    Api::<DaemonSet>::namespaced(client.clone(), namespace)
-                        .get(name)
-                        .await
-                        .map_err(failed)?
-                        .spec
-                        .template
-                }
-            };
+                WorkloadKind::Deployment => get::<Deployment>(client, namespace, name)
+                    .await
+                    .map(|d| d.spec.template),
+                WorkloadKind::StatefulSet => get::<StatefulSet>(client, namespace, name)
+                    .await
+                    .map(|s| s.spec.template),
+                WorkloadKind::DaemonSet => get::<DaemonSet>(client, namespace, name)
+                    .await
+                    .map(|d| d.spec.template),
+            }
+            .map_err(failed)?;
             container_ports(template.spec.as_ref())
         }
         Target::Proxy { host } => return Err(format!("proxy host {host} declares no ports")),
     };
     of_protocol(target, &ports, protocol)
+}
+
+async fn get<K>(client: &kube::Client, namespace: &str, name: &str) -> Result<K, kube::Error>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    Api::<K>::namespaced(client.clone(), namespace)
+        .get(name)
+        .await
 }
 
 /// Every container's declared ports (init containers' too: a sidecar serves as one).
