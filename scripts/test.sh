@@ -19,6 +19,9 @@ command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 # The real control plane's pod network is a `local` route (iproute2); the blackhole of a real
 # link drops packets with nftables in a network namespace.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# The HTTP log tests: a pod's server is Python's own http.server, and curl is a client.
+[ -x /usr/bin/python3 ] || need+=(python3)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 { [ -x /usr/sbin/nft ] || command -v nft >/dev/null 2>&1; } || need+=(nftables)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "scripts/test.sh: installing ${need[*]}" >&2

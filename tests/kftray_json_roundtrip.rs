@@ -60,19 +60,28 @@ fn config() -> impl Strategy<Value = KftrayConfig> {
             any::<bool>(),
             proptest::option::of(Just(true)),
         ),
+        // HTTP logs as the app writes them: all four fields, no retention without cleanup.
+        proptest::option::of((1u64..=100 << 20, 1u64..=365, any::<bool>())),
     )
         .prop_map(
             |(
                 (alias, (kind, target), namespace),
                 (context, kubeconfig, local_address),
                 (local_port, remote_port, udp, domain_enabled),
+                http_logs,
             )| {
-                // Only services and proxies carry UDP, in kftray.toml.
+                // Only services and proxies carry UDP, in kftray.toml; HTTP only TCP.
                 let udp = udp && kind != "pod";
+                let http_logs = http_logs.filter(|_| !udp);
                 KftrayConfig {
                     alias: Some(alias),
                     context,
                     domain_enabled,
+                    http_logs_auto_cleanup: http_logs.map(|(_, _, cleanup)| cleanup),
+                    http_logs_enabled: http_logs.map(|_| true),
+                    http_logs_max_file_size: http_logs.map(|(size, _, _)| size),
+                    http_logs_retention_days: http_logs
+                        .and_then(|(_, days, cleanup)| cleanup.then_some(days)),
                     kubeconfig,
                     local_address,
                     local_port,

@@ -73,14 +73,23 @@ async fn an_agent_adds_a_forward_brings_it_up_reaches_it_and_takes_it_away() {
     tools.sort();
     assert_eq!(
         tools,
-        ["add", "down", "events", "rm", "status", "up", "validate"]
+        [
+            "add",
+            "down",
+            "events",
+            "http_logs",
+            "rm",
+            "status",
+            "up",
+            "validate"
+        ]
     );
 
     let added = call(
         &client,
         "add",
         json!({"alias": "web", "kind": "service", "target": "web", "ports": ["any:http"],
-               "tags": ["frontend"]}),
+               "tags": ["frontend"], "http_log": true}),
     )
     .await;
     assert_ne!(added.is_error, Some(true), "{}", text(&added));
@@ -116,6 +125,21 @@ async fn an_agent_adds_a_forward_brings_it_up_reaches_it_and_takes_it_away() {
     assert!(addr.ip().is_loopback(), "{addr}");
     let (code, _) = http_get(addr, "/").await.unwrap();
     assert_eq!(code, 200);
+    // What went through is in the forward's HTTP log, which the agent reads.
+    let deadline = tokio::time::Instant::now() + support::TIMEOUT;
+    loop {
+        let logged = call(&client, "http_logs", json!({"alias": "web", "limit": 5})).await;
+        if logged.is_error != Some(true)
+            && let Some(entries) = json_of(&logged).as_array()
+            && entries
+                .iter()
+                .any(|e| e["method"] == "GET" && e["status"] == 200)
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", text(&logged));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // Up again: the run that is up answers.
     let again = call(&client, "up", json!({})).await;

@@ -25,6 +25,7 @@ fn spec(cluster: &kubesim::Cluster, target: Target, port: PortRef) -> RunSpec {
             port: 0,
         },
         relay: None,
+        http_log: None,
     }
 }
 

@@ -69,6 +69,9 @@ pub struct Args {
     /// Write it with `enabled = false`: kept in the file, not run.
     #[arg(long)]
     pub disabled: bool,
+    /// Log its HTTP traffic (`http_log = true`), for `kftray logs http ALIAS`.
+    #[arg(long)]
+    pub http_log: bool,
     /// Replace the forward if the alias exists.
     #[arg(long)]
     pub force: bool,
@@ -157,6 +160,7 @@ impl Args {
         };
         d.domain = self.domain.clone();
         d.enabled = !self.disabled;
+        d.http_log = self.http_log.then(crate::config::HttpLog::default);
         d.tags = self.tags.clone();
         d.description = self.description.clone();
         d

@@ -104,6 +104,9 @@ struct AddArgs {
     /// Write it into kftray.local.toml (this machine's), not kftray.toml.
     #[serde(default)]
     local: bool,
+    /// Log its HTTP traffic, for the `http_logs` tool.
+    #[serde(default)]
+    http_log: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -111,6 +114,15 @@ struct AddArgs {
 struct RmArgs {
     /// The aliases to remove.
     aliases: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct HttpLogsArgs {
+    /// The forward whose HTTP traffic to read (its `http_log` must be on).
+    alias: String,
+    /// How many of the latest exchanges (default 50, at most 1000).
+    limit: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -201,6 +213,9 @@ impl Project {
         if args.local {
             argv.push("--local".into());
         }
+        if args.http_log {
+            argv.push("--http-log".into());
+        }
         argv.push("--".into());
         argv.push(args.alias);
         self.kftray(&argv).await
@@ -223,6 +238,21 @@ impl Project {
     async fn events(&self, Parameters(args): Parameters<EventsArgs>) -> CallToolResult {
         let limit = args.limit.unwrap_or(50).min(1000);
         match events(&self.home, self.project.as_deref(), limit) {
+            Ok(json) => CallToolResult::success(vec![ContentBlock::text(json)]),
+            Err(why) => CallToolResult::error(vec![ContentBlock::text(why)]),
+        }
+    }
+
+    #[tool(
+        description = "The latest HTTP exchanges logged by a forward with `http_log` on, \
+                          as a JSON array: time, method, URL, status, milliseconds, \
+                          request and response bytes, and a note where something was cut \
+                          or not HTTP. Credentials are redacted in the log itself."
+    )]
+    async fn http_logs(&self, Parameters(args): Parameters<HttpLogsArgs>) -> CallToolResult {
+        let limit = args.limit.unwrap_or(50).min(1000);
+        let project = self.project.as_deref().unwrap_or_default();
+        match super::logs::latest_exchanges(&self.home, project, &args.alias, limit) {
             Ok(json) => CallToolResult::success(vec![ContentBlock::text(json)]),
             Err(why) => CallToolResult::error(vec![ContentBlock::text(why)]),
         }

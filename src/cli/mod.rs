@@ -15,6 +15,7 @@ mod export;
 mod failure;
 mod import;
 mod init;
+mod logs;
 mod man;
 mod mcp;
 mod output;
@@ -83,6 +84,9 @@ pub enum Command {
     /// Run a command with the project's forwards ready and their addresses in its
     /// environment (as `kftray env` names them); what it started stops when it ends.
     Exec(exec::Args),
+    /// Print the run's events for a forward (`logs ALIAS`), or the HTTP traffic it logged
+    /// (`logs http ALIAS`, with `http_log` on).
+    Logs(logs::Args),
     /// Check a kftray.toml (and its kftray.local.toml) without touching any cluster.
     Validate(validate::Args),
     /// Print the effective configuration: every forward with every default applied.
@@ -107,7 +111,7 @@ pub enum Command {
     /// Tokens for git servers, kept in the OS keyring (login, logout, status).
     Auth(auth::Args),
     /// Serve the Model Context Protocol on stdio, so that an AI agent can see and manage
-    /// this project's forwards (status, validate, up, down, add, rm, events).
+    /// this project's forwards (status, validate, up, down, add, rm, events, http_logs).
     Mcp,
 }
 
@@ -138,6 +142,7 @@ where
         Command::Down(args) => down::run(&cli, args, &out),
         Command::Env(args) => env::run(&cli, args, &out),
         Command::Exec(args) => exec::run(&cli, args, &out),
+        Command::Logs(args) => logs::run(&cli, args),
         Command::Validate(args) => validate::run(&cli, args, &out),
         Command::Config(args) => config::run(&cli, args, &out),
         Command::Init(args) => init::run(&cli, args, &out),

@@ -87,6 +87,8 @@ pub struct AllPorts {
     pub enabled: bool,
     /// As in [`Forward`].
     pub expose_to_network: bool,
+    /// As in [`Forward`].
+    pub http_log: Option<HttpLog>,
 }
 
 impl AllPorts {
@@ -109,6 +111,7 @@ impl AllPorts {
             description: self.description.clone(),
             enabled: self.enabled,
             expose_to_network: self.expose_to_network,
+            http_log: self.http_log.clone(),
         }
     }
 
@@ -155,6 +158,50 @@ pub struct Forward {
     pub enabled: bool,
     /// Set when `local_address` is not loopback (the file had to opt in).
     pub expose_to_network: bool,
+    /// Where the forward's HTTP traffic is logged, if it is.
+    pub http_log: Option<HttpLog>,
+}
+
+/// How a forward's HTTP traffic is logged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct HttpLog {
+    /// The log file is rotated once it grows past this many bytes.
+    pub max_file_size: u64,
+    /// How long rotated files are kept; None: forever.
+    #[serde(serialize_with = "human_retention")]
+    pub retention: Option<Duration>,
+    /// How many bytes of each body are written (the rest is counted).
+    pub body_limit: u64,
+    /// Headers whose values are not written, lowercase, sorted.
+    pub redact: Vec<String>,
+}
+
+impl HttpLog {
+    /// Redacted unless the user's own file says otherwise.
+    pub const SECRET_HEADERS: [&str; 4] = [
+        "authorization",
+        "cookie",
+        "proxy-authorization",
+        "set-cookie",
+    ];
+}
+
+impl Default for HttpLog {
+    fn default() -> Self {
+        HttpLog {
+            max_file_size: 10 << 20,
+            retention: Some(Duration::from_secs(7 * 86_400)),
+            body_limit: 64 << 10,
+            redact: HttpLog::SECRET_HEADERS.map(String::from).to_vec(),
+        }
+    }
+}
+
+fn human_retention<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => human_duration(d, s),
+        None => s.serialize_str("forever"),
+    }
 }
 
 impl Forward {

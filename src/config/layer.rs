@@ -92,7 +92,7 @@ pub(crate) fn overlay<'a>(mut base: Tree<'a>, local: Tree<'a>) -> Tree<'a> {
                             continue;
                         };
                         for (k, v) in local_table {
-                            base_table.insert(k, v);
+                            set_key(base_table, k, v);
                         }
                         continue;
                     }
@@ -133,8 +133,27 @@ fn merge_forward<'a>(
         remove_keys(base, |k| k == "ports");
     }
     for (k, v) in local {
-        base.insert(k, v);
+        set_key(base, k, v);
     }
+}
+
+/// One key of an overlay's table: replaces the base's, except that an `http_log` table
+/// merges into the base's key by key (so a user's `reveal` keeps the team's `redact`).
+fn set_key<'a>(
+    table: &mut Tree<'a>,
+    key: Spanned<std::borrow::Cow<'a, str>>,
+    value: Spanned<DeValue<'a>>,
+) {
+    if key.get_ref() == "http_log"
+        && let Some(existing) = table.get_mut(key.get_ref().as_ref())
+        && let (DeValue::Table(base), DeValue::Table(_)) = (existing.get_mut(), value.get_ref())
+    {
+        if let DeValue::Table(local) = value.into_inner() {
+            base.extend(local);
+        }
+        return;
+    }
+    table.insert(key, value);
 }
 
 fn remove_keys(table: &mut Tree<'_>, remove: impl Fn(&str) -> bool) {

@@ -89,6 +89,8 @@ pub struct Defaults {
     pub namespace: Option<At<String>>,
     /// Local address to listen on: any 127.x.y.z (or ::1). Default 127.0.0.1.
     pub local_address: Option<At<String>>,
+    /// HTTP traffic logs for every forward; a forward's own `http_log` keys win.
+    pub http_log: Option<At<HttpLogSpec>>,
 }
 
 /// One forward. Exactly one target key (service, selector, pod, deployment, statefulset,
@@ -151,6 +153,44 @@ pub struct ForwardSpec {
     /// Free text shown beside the forward (an imported kftray alias that is not a DNS label
     /// is kept here).
     pub description: Option<At<String>>,
+    /// Log the HTTP requests and responses that go through the forward, to
+    /// `$KFTRAY_HOME/http_logs/<project>/<alias>.http`: true, or a table of settings.
+    pub http_log: Option<At<HttpLogSpec>>,
+}
+
+/// `http_log` as written: on or off, or a table of settings (which turns it on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpLogSpec {
+    Switch(bool),
+    Table(Box<HttpLogTable>),
+}
+
+/// The settings of an HTTP log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpLogTable {
+    /// false keeps the settings without logging. Default true.
+    pub enabled: Option<At<bool>>,
+    /// Size at which the log file is rotated: "10MiB", "500kB" or a number of bytes. Default
+    /// "10MiB".
+    pub max_file_size: Option<At<SizeSpec>>,
+    /// How long rotated files are kept, as a duration like "7d", or "forever". Default "7d".
+    pub retention: Option<At<String>>,
+    /// How much of each body is written; the rest is counted. Default "64KiB".
+    pub body_limit: Option<At<SizeSpec>>,
+    /// Headers whose values are written as `[redacted]`, besides Authorization, Cookie,
+    /// Set-Cookie and Proxy-Authorization.
+    pub redact: Option<At<Vec<At<String>>>>,
+    /// Of those four, the headers to write in clear. Only your own files may set it, not a
+    /// team file from git.
+    pub reveal: Option<At<Vec<At<String>>>>,
+}
+
+/// A size as written: a number of bytes, or a number and a unit ("10MiB").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SizeSpec {
+    Bytes(i64),
+    Text(String),
 }
 
 /// The git source of a team configuration.
@@ -345,6 +385,78 @@ impl<'de> Deserialize<'de> for PortsSpec {
             }
         }
         deserializer.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpLogSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HttpLogSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false or a table of settings")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(HttpLogSpec::Switch(v))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                HttpLogTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|table| HttpLogSpec::Table(Box::new(table)))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for HttpLogSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "HttpLog".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let table = generator.subschema_for::<HttpLogTable>();
+        json_schema!({
+            "description": "true, false, or a table of settings (which turns logging on).",
+            "anyOf": [{"type": "boolean"}, table]
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for SizeSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SizeSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size like \"10MiB\" or a number of bytes")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(SizeSpec::Bytes(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(SizeSpec::Bytes(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(SizeSpec::Text(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for SizeSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "Size".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A number of bytes, or a number and a unit: B, kB, KiB, MB, MiB, GB, GiB.",
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "string", "pattern": "^[0-9]+ ?(B|kB|KB|KiB|MB|MiB|GB|GiB)?$"}
+            ]
+        })
     }
 }
 

@@ -84,3 +84,28 @@ pub(crate) fn exposure(
         )),
     );
 }
+
+/// Redaction keeps the user's secrets out of a file on their disk: a team file from git may
+/// add headers to redact, never take one away.
+pub(crate) fn redaction(
+    alias: &str,
+    reveal: &At<Vec<At<String>>>,
+    map: &SourceMap,
+    issues: &mut Vec<Issue>,
+) {
+    if !from_git(map, reveal.span.start) {
+        return;
+    }
+    issues.push(
+        Issue::new(
+            "kftray::trust",
+            format!("a file from git cannot turn redaction off for `{alias}`'s HTTP log"),
+        )
+        .label(reveal.span.clone(), "only your own files can reveal these")
+        .help(format!(
+            "credentials in the log would be yours: if you want them in clear, set \
+             `http_log.reveal` for [forwards.{alias}] in your own kftray.toml or \
+             kftray.local.toml"
+        )),
+    );
+}

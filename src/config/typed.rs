@@ -7,7 +7,7 @@
 use super::checks::did_you_mean;
 use super::diagnostic::Issue;
 use super::layer::Tree;
-use super::model::{At, ConfigFile, Defaults, ForwardSpec, RelaySpec, SyncSpec};
+use super::model::{At, ConfigFile, Defaults, ForwardSpec, HttpLogTable, RelaySpec, SyncSpec};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -179,13 +179,13 @@ impl<T: DeserializeOwned> At<T> {
     }
 }
 
-/// Deserializes a table key by key into `T`, leaving out (and reporting) what does not fit.
-fn typed_table<T: DeserializeOwned + JsonSchema + Default>(
-    table: Spanned<Tree<'_>>,
+/// The keys of a table that fit `T`; the others are reported (and named in `rejected`).
+fn checked<'a, T: DeserializeOwned + JsonSchema>(
+    table: Spanned<Tree<'a>>,
     place: &str,
     issues: &mut Vec<Issue>,
     rejected: &mut Vec<String>,
-) -> T {
+) -> Tree<'a> {
     let known = known_keys::<T>();
     let span = table.span();
     let mut good = Tree::new();
@@ -206,6 +206,7 @@ fn typed_table<T: DeserializeOwned + JsonSchema + Default>(
             ));
             continue;
         }
+        let value = nested(&name, value, issues);
         let mut single = Tree::new();
         single.insert(key.clone(), value.clone());
         let de = ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(single)));
@@ -219,6 +220,18 @@ fn typed_table<T: DeserializeOwned + JsonSchema + Default>(
             }
         }
     }
+    good
+}
+
+/// Deserializes a table key by key into `T`, leaving out (and reporting) what does not fit.
+fn typed_table<T: DeserializeOwned + JsonSchema + Default>(
+    table: Spanned<Tree<'_>>,
+    place: &str,
+    issues: &mut Vec<Issue>,
+    rejected: &mut Vec<String>,
+) -> T {
+    let span = table.span();
+    let good = checked::<T>(table, place, issues, rejected);
     T::deserialize(ValueDeserializer::from(Spanned::new(
         span.clone(),
         DeValue::Table(good),
@@ -228,6 +241,24 @@ fn typed_table<T: DeserializeOwned + JsonSchema + Default>(
         issues.push(Issue::new("kftray::internal", error.message().to_owned()).label(span, "here"));
         T::default()
     })
+}
+
+/// A table inside a table (`http_log = { ... }`), checked key by key like its parent so
+/// that a wrong key inside is pointed at, not the whole value.
+fn nested<'a>(
+    key: &str,
+    value: Spanned<DeValue<'a>>,
+    issues: &mut Vec<Issue>,
+) -> Spanned<DeValue<'a>> {
+    let span = value.span();
+    match (key, value.into_inner()) {
+        ("http_log", DeValue::Table(table)) => {
+            let table = Spanned::new(span.clone(), table);
+            let good = checked::<HttpLogTable>(table, "`http_log`", issues, &mut Vec::new());
+            Spanned::new(span, DeValue::Table(good))
+        }
+        (_, other) => Spanned::new(span, other),
+    }
 }
 
 fn wrong_type(key: &str, value: &Spanned<DeValue<'_>>, message: &str) -> Issue {
@@ -257,6 +288,11 @@ fn example_for(key: &str) -> String {
             "for example: ports = [\"8080:80\", \"9090:metrics\"], or ports = \"all\"".into()
         }
         "tags" => "for example: tags = [\"backend\"]".into(),
+        "http_log" => {
+            "write http_log = true, or a table: http_log = { body_limit = \"1MiB\" }".into()
+        }
+        "max_file_size" | "body_limit" => format!("for example: {key} = \"10MiB\""),
+        "redact" | "reveal" => format!("for example: {key} = [\"X-Api-Key\"]"),
         "enabled" | "expose_to_network" => format!("write {key} = true or {key} = false"),
         other => format!("write it in quotes: {other} = \"...\""),
     }
@@ -268,6 +304,9 @@ fn expected_for(key: &str) -> &'static str {
         "local_port" => "a port number or \"any\"",
         "ports" => "an array of \"LOCAL:REMOTE\" strings, or \"all\"",
         "tags" => "an array of strings",
+        "http_log" => "true, false or a table",
+        "max_file_size" | "body_limit" => "a size such as \"10MiB\", or a number of bytes",
+        "redact" | "reveal" => "an array of header names",
         "enabled" | "expose_to_network" => "true or false",
         "protocol" => "\"tcp\" or \"udp\"",
         "via" => "\"port-forward\" or \"relay\"",

@@ -5,8 +5,8 @@
 //! what `[defaults]` already gives is left out, so that imported forwards read like the ones
 //! a person writes.
 
-use crate::config::{LocalPort, PortRef, Protocol};
-use toml_edit::{Array, Item, Table, value};
+use crate::config::{HttpLog, LocalPort, PortRef, Protocol, format_duration, size_text};
+use toml_edit::{Array, InlineTable, Item, Table, value};
 
 /// What a forward reaches: the kftray.toml key that names the kind, and its value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -90,6 +90,7 @@ pub struct Draft {
     pub enabled: bool,
     pub tags: Vec<String>,
     pub description: Option<String>,
+    pub http_log: Option<HttpLog>,
     /// The name the forward had where it came from (a kftray alias), kept in `description`
     /// whenever the alias it gets here differs.
     pub source_name: Option<String>,
@@ -111,6 +112,7 @@ impl Draft {
             enabled: true,
             tags: Vec::new(),
             description: None,
+            http_log: None,
             source_name: None,
         }
     }
@@ -189,7 +191,48 @@ impl Draft {
         if let Some(description) = &self.description {
             t["description"] = value(description.as_str());
         }
+        if let Some(log) = &self.http_log {
+            t["http_log"] = http_log_value(log);
+        }
         t
+    }
+}
+
+/// `true` for the built-in settings, else an inline table of the ones that differ.
+fn http_log_value(log: &HttpLog) -> Item {
+    let defaults = HttpLog::default();
+    let mut table = InlineTable::new();
+    if log.max_file_size != defaults.max_file_size {
+        table.insert("max_file_size", size_text(log.max_file_size).into());
+    }
+    if log.retention != defaults.retention {
+        let retention = log.retention.map_or("forever".into(), format_duration);
+        table.insert("retention", retention.into());
+    }
+    if log.body_limit != defaults.body_limit {
+        table.insert("body_limit", size_text(log.body_limit).into());
+    }
+    let listed = |names: Vec<&String>| names.into_iter().map(String::as_str).collect::<Array>();
+    let added: Vec<&String> = log
+        .redact
+        .iter()
+        .filter(|h| !HttpLog::SECRET_HEADERS.contains(&h.as_str()))
+        .collect();
+    if !added.is_empty() {
+        table.insert("redact", listed(added).into());
+    }
+    let revealed: Vec<String> = HttpLog::SECRET_HEADERS
+        .iter()
+        .filter(|h| !log.redact.iter().any(|r| r == *h))
+        .map(|h| h.to_string())
+        .collect();
+    if !revealed.is_empty() {
+        table.insert("reveal", listed(revealed.iter().collect()).into());
+    }
+    if table.is_empty() {
+        value(true)
+    } else {
+        value(table)
     }
 }
 

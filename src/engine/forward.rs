@@ -4,6 +4,7 @@ use super::connect::{LateConnector, connect_cluster};
 use super::{Relayed, RunSpec, relayed};
 use crate::cluster::{ClusterKey, Clusters};
 use crate::config::Protocol;
+use crate::forward::http_log::Sink;
 use crate::forward::{
     Activity, BindError, Outcome, Serving, Tuning, UdpTuning, bind_udp, drain, listen, serve,
     serve_udp,
@@ -89,6 +90,7 @@ impl RunningForward {
         transports: Arc<Transports<ClusterKey>>,
         relays: Arc<Relays>,
         tuning: Tuning,
+        http_log: Option<Arc<Sink>>,
     ) -> Result<RunningForward, BindError> {
         let wanted = SocketAddr::new(spec.local.address, spec.local.port);
         let bound = |source| BindError::Other {
@@ -117,6 +119,7 @@ impl RunningForward {
             tuning,
             outcomes: outcomes_tx,
             stop: stop.clone(),
+            http_log,
         };
         let (local, serving): (SocketAddr, BoxFuture<'static, TaskTracker>) = if udp {
             let socket = bind_udp(wanted)?;

@@ -29,12 +29,15 @@ pub use selection::{Selection, SelectionError, desired, picks};
 pub use spec::{LocalBind, Relayed, RunSpec};
 
 use crate::cluster::{ClusterKey, Clusters};
+use crate::forward::http_log::{self, HttpLogs};
 use crate::forward::{BindError, Tuning};
 use crate::reconcile::{Action, plan};
 use crate::relay::{Owner, Relays};
+use crate::state::State;
 use crate::transport::Transports;
 use forward::RunningForward;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The outcome of one `apply`: what each action did, by forward name.
@@ -55,6 +58,7 @@ pub struct Supervisor {
     relays: Arc<Relays>,
     tuning: Tuning,
     running: BTreeMap<String, RunningForward>,
+    http_logs: HttpLogs,
 }
 
 /// How long stopping waits for relay pods to be deleted.
@@ -77,7 +81,17 @@ impl Supervisor {
             relays: Relays::new(Owner::current(project), transports),
             tuning,
             running: BTreeMap::new(),
+            http_logs: HttpLogs::new(http_log::dir_of(
+                &State::default_home().unwrap_or_default(),
+                project,
+            )),
         }
+    }
+
+    /// Writes the forwards' HTTP logs under `dir` (see [`http_log::dir_of`]).
+    pub fn with_http_logs(mut self, dir: PathBuf) -> Supervisor {
+        self.http_logs = HttpLogs::new(dir);
+        self
     }
 
     /// Makes the running forwards match `desired`.
@@ -119,6 +133,14 @@ impl Supervisor {
     }
 
     fn start(&mut self, name: &str, spec: RunSpec) -> Result<(), BindError> {
+        let http_log = spec.http_log.as_ref().and_then(|settings| {
+            // `alias:PORT` for each port of a list: they share the alias's file.
+            let alias = name.split(':').next().unwrap_or(name);
+            self.http_logs
+                .open(alias, settings)
+                .map_err(|e| tracing::warn!(forward = name, error = %e, "no HTTP log"))
+                .ok()
+        });
         let forward = RunningForward::start(
             name,
             spec,
@@ -126,6 +148,7 @@ impl Supervisor {
             self.transports.clone(),
             self.relays.clone(),
             self.tuning,
+            http_log,
         )?;
         self.running.insert(name.to_string(), forward);
         Ok(())

@@ -8,7 +8,7 @@ use super::retry::Retry;
 use super::selection::picks;
 use super::{Applied, Observer, RunSpec, Selection, SelectionError, Supervisor, desired};
 use crate::config::{Diagnostics, Effective, Skipped};
-use crate::forward::Tuning;
+use crate::forward::{Tuning, http_log};
 use crate::source::git::{GitError, short};
 use crate::source::{self, Cause, GitArgs, RemoteRev, Revision, Source, Start, StartError, Update};
 use crate::state::{EventKind, State, StateError, project_of};
@@ -54,7 +54,8 @@ pub async fn run(options: UpOptions, observer: &mut dyn Observer) -> Result<(), 
     };
     let (source, start) = Source::open(spec).await.map_err(UpError::Start)?;
     let project = project_of(&options.config);
-    let supervisor = Supervisor::for_project(Tuning::default(), &project);
+    let supervisor = Supervisor::for_project(Tuning::default(), &project)
+        .with_http_logs(http_log::dir_of(&options.home, &project));
     let effective = start.revision.effective.clone();
     let expansion = expand(
         &effective,

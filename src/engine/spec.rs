@@ -18,6 +18,8 @@ pub struct RunSpec {
     pub local: LocalBind,
     /// `None`: a TCP port-forward to a pod. Otherwise through kftray's relay pod.
     pub relay: Option<Relayed>,
+    /// How its HTTP traffic is logged, if it is.
+    pub http_log: Option<config::HttpLog>,
 }
 
 /// A forward that goes through the relay: its protocol and the relay's settings.
@@ -80,6 +82,7 @@ impl RunSpec {
                 protocol: forward.protocol,
                 settings: relay.clone(),
             }),
+            http_log: forward.http_log.clone(),
         }
     }
 }

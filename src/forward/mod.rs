@@ -2,6 +2,7 @@
 //! the UDP socket and its flows.
 
 mod bind;
+pub mod http_log;
 mod serve;
 mod splice;
 mod udp;
@@ -11,5 +12,5 @@ pub use serve::{
     Activity, Connect, ConnectionError, Dial, Outcome, PodStream, Serving, Tuning, Verdict, drain,
     serve,
 };
-pub use splice::{Counters, splice};
+pub use splice::{Counters, Observe, splice};
 pub use udp::{Flow, OpenFlow, OpenedFlow, UdpTuning, serve_udp};

@@ -4,7 +4,8 @@
 //! is usable waits (up to `Tuning::wait_for_pod`) for one instead of being reset, and a
 //! connection that fails affects nothing but itself.
 
-use super::{Counters, splice};
+use super::http_log::Sink;
+use super::{Counters, Observe, splice};
 use crate::resolve::{Endpoint, Resolution};
 use std::future::Future;
 use std::io;
@@ -85,6 +86,8 @@ pub struct Serving {
     pub outcomes: tokio::sync::mpsc::UnboundedSender<Outcome>,
     /// Fires when the forward stops.
     pub stop: CancellationToken,
+    /// Where its HTTP traffic is logged, if it is (TCP only).
+    pub http_log: Option<Arc<Sink>>,
 }
 
 /// Accepts until `stop` fires, closes the listener (so the port can be bound again at once)
@@ -100,6 +103,7 @@ pub async fn serve(
         tuning,
         outcomes,
         stop,
+        http_log,
     } = serving;
     let tracker = TaskTracker::new();
     loop {
@@ -117,17 +121,19 @@ pub async fn serve(
         };
         let _ = local.set_nodelay(true);
         activity.total_connections.fetch_add(1, Ordering::Relaxed);
-        let (endpoints, connector, activity, outcomes) = (
+        let (endpoints, connector, activity, outcomes, http_log) = (
             endpoints.clone(),
             connector.clone(),
             activity.clone(),
             outcomes.clone(),
+            http_log.clone(),
         );
         let span = tracing::debug_span!("connection", %peer);
         tracker.spawn(
             async move {
                 activity.open_connections.fetch_add(1, Ordering::Relaxed);
-                let result = carry(local, endpoints, &*connector, &activity, tuning).await;
+                let result =
+                    carry(local, endpoints, &*connector, &activity, tuning, http_log).await;
                 activity.open_connections.fetch_sub(1, Ordering::Relaxed);
                 if let Err(e) = &result {
                     tracing::debug!(error = %e.0, "not carried");
@@ -155,37 +161,70 @@ async fn carry(
     connector: &dyn Connect,
     activity: &Arc<Activity>,
     tuning: Tuning,
+    http_log: Option<Arc<Sink>>,
 ) -> Result<(), ConnectionError> {
     let endpoint = ready_endpoint(&mut endpoints, tuning.wait_for_pod).await?;
     let mut remote = connector
         .connect(&endpoint)
         .await
         .map_err(|e| ConnectionError(format!("to pod {}: {e}", endpoint.pod)))?;
-    let mut verdict = Some(remote.take_failure());
-    let carried = {
-        let carrying = splice(local, &mut remote, &activity.bytes, tuning.linger);
-        tokio::pin!(carrying);
-        loop {
-            tokio::select! {
-                carried = &mut carrying => break carried,
-                // A failure ends the connection at once, as kubectl ends it; a clean
-                // verdict lets the bytes carry on.
-                why = async { verdict.as_mut().expect("guarded").await }, if verdict.is_some() => {
-                    verdict = None;
-                    if let Some(why) = why {
-                        return Err(ConnectionError(why));
+    let carrying = Carrying {
+        endpoint: &endpoint,
+        activity,
+        tuning,
+    };
+    match (http_log, local.local_addr()) {
+        (Some(log), Ok(addr)) => carrying.carry(local, &mut remote, &log.tap(addr)).await,
+        _ => carrying.carry(local, &mut remote, &()).await,
+    }
+}
+
+/// One connection to its pod, once the stream is open.
+struct Carrying<'a> {
+    endpoint: &'a Endpoint,
+    activity: &'a Activity,
+    tuning: Tuning,
+}
+
+impl Carrying<'_> {
+    async fn carry(
+        self,
+        local: tokio::net::TcpStream,
+        remote: &mut Box<dyn PodStream>,
+        observer: &impl Observe,
+    ) -> Result<(), ConnectionError> {
+        let mut verdict = Some(remote.take_failure());
+        let carried = {
+            let carrying = splice(
+                local,
+                &mut *remote,
+                &self.activity.bytes,
+                self.tuning.linger,
+                observer,
+            );
+            tokio::pin!(carrying);
+            loop {
+                tokio::select! {
+                    carried = &mut carrying => break carried,
+                    // A failure ends the connection at once, as kubectl ends it; a clean
+                    // verdict lets the bytes carry on.
+                    why = async { verdict.as_mut().expect("guarded").await }, if verdict.is_some() => {
+                        verdict = None;
+                        if let Some(why) = why {
+                            return Err(ConnectionError(why));
+                        }
                     }
                 }
             }
+        };
+        // The verdict follows the data at once; it says more than a broken pipe does.
+        if let Some(verdict) = verdict
+            && let Ok(Some(why)) = tokio::time::timeout(VERDICT_WAIT, verdict).await
+        {
+            return Err(ConnectionError(why));
         }
-    };
-    // The verdict follows the data at once; it says more than a broken pipe does.
-    if let Some(verdict) = verdict
-        && let Ok(Some(why)) = tokio::time::timeout(VERDICT_WAIT, verdict).await
-    {
-        return Err(ConnectionError(why));
+        carried.map_err(|e| ConnectionError(format!("with pod {}: {e}", self.endpoint.pod)))
     }
-    carried.map_err(|e| ConnectionError(format!("with pod {}: {e}", endpoint.pod)))
 }
 
 /// How long, after its bytes are done, a connection waits for the server's verdict: it

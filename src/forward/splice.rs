@@ -23,22 +23,48 @@ pub struct Counters {
     pub bytes_out: AtomicU64,
 }
 
+/// Sees the bytes of a connection as they pass, after they are read and before they are
+/// written on: an HTTP log's tap. `()` sees nothing, and costs nothing.
+pub trait Observe: Sync {
+    /// Bytes from the local client to the pod.
+    fn outbound(&self, bytes: &[u8]);
+    /// Bytes from the pod to the local client.
+    fn inbound(&self, bytes: &[u8]);
+}
+
+impl Observe for () {
+    fn outbound(&self, _: &[u8]) {}
+    fn inbound(&self, _: &[u8]) {}
+}
+
 /// Copies both ways until both directions finish, or one finishes and the other stays idle
 /// past `linger`. Returns an error only for a failure that cut a direction short.
-pub async fn splice<L, R>(
+pub async fn splice<L, R, O>(
     local: L,
     remote: R,
     counters: &Counters,
     linger: Duration,
+    observer: &O,
 ) -> io::Result<()>
 where
     L: AsyncRead + AsyncWrite + Unpin,
     R: AsyncRead + AsyncWrite + Unpin,
+    O: Observe,
 {
     let (mut local_read, mut local_write) = tokio::io::split(local);
     let (mut remote_read, mut remote_write) = tokio::io::split(remote);
-    let outbound = pipe(&mut local_read, &mut remote_write, &counters.bytes_out);
-    let inbound = pipe(&mut remote_read, &mut local_write, &counters.bytes_in);
+    let outbound = pipe(
+        &mut local_read,
+        &mut remote_write,
+        &counters.bytes_out,
+        |b| observer.outbound(b),
+    );
+    let inbound = pipe(
+        &mut remote_read,
+        &mut local_write,
+        &counters.bytes_in,
+        |b| observer.inbound(b),
+    );
     tokio::pin!(outbound, inbound);
     // Whichever direction ends first, the other gets the linger deadline.
     tokio::select! {
@@ -62,7 +88,12 @@ async fn finish(rest: impl Future<Output = io::Result<()>>, linger: Duration) ->
 }
 
 /// One direction: copy to EOF, then shut the writer down so the far side sees the EOF too.
-async fn pipe<Rd, Wr>(reader: &mut Rd, writer: &mut Wr, counter: &AtomicU64) -> io::Result<()>
+async fn pipe<Rd, Wr>(
+    reader: &mut Rd,
+    writer: &mut Wr,
+    counter: &AtomicU64,
+    observe: impl Fn(&[u8]),
+) -> io::Result<()>
 where
     Rd: AsyncRead + Unpin,
     Wr: AsyncWrite + Unpin,
@@ -73,6 +104,7 @@ where
         if n == 0 {
             break;
         }
+        observe(&buf[..n]);
         writer.write_all(&buf[..n]).await?;
         counter.fetch_add(n as u64, Ordering::Relaxed);
     }
@@ -100,7 +132,7 @@ mod tests {
         let counters = std::sync::Arc::new(Counters::default());
         let task_counters = counters.clone();
         let task = tokio::spawn(async move {
-            splice(local, remote, &task_counters, Duration::from_secs(30)).await
+            splice(local, remote, &task_counters, Duration::from_secs(30), &()).await
         });
 
         client.write_all(b"request").await.unwrap();
@@ -134,6 +166,7 @@ mod tests {
                 remote,
                 &Counters::default(),
                 Duration::from_millis(200),
+                &(),
             )
             .await
         });

@@ -86,6 +86,7 @@ pub async fn serve_udp(
         tuning,
         outcomes,
         stop,
+        http_log: _,
     } = serving;
     let socket = Arc::new(socket);
     let tracker = TaskTracker::new();
@@ -326,6 +327,7 @@ mod tests {
                 tuning: Tuning::default(),
                 outcomes,
                 stop: stop.clone(),
+                http_log: None,
             },
         ));
         let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();

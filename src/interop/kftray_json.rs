@@ -6,8 +6,10 @@
 //! `workload_type` (`service`, `pod` or `proxy`; the app's `expose` goes the other way and
 //! has no equivalent here), `service`, `target` (a pod label selector), `remote_address` (a
 //! proxy's host), `local_port` (absent or 0: a free port), `remote_port`, `protocol`,
-//! `local_address`, `domain_enabled`. The app also writes `id`, `auto_loopback_address` and
-//! the `http_logs_*` settings, which kftray.toml has no place for: importing says so.
+//! `local_address`, `domain_enabled`, and the `http_logs_*` settings (`http_log` here: the
+//! file size in bytes, the retention in days, kept forever without auto-cleanup; this
+//! format's body limit and extra redactions have no place there). The app also writes `id`
+//! and `auto_loopback_address`, which kftray.toml has no place for: importing says so.
 //!
 //! Mapping an alias: kftray's is free text, kftray.toml's is a DNS label, so an alias that is
 //! not one is turned into one (`"Web Front"` → `web-front`) and kept in `description`;
@@ -47,6 +49,14 @@ pub struct KftrayConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain_enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_logs_auto_cleanup: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_logs_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_logs_max_file_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_logs_retention_days: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubeconfig: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_address: Option<String>,
@@ -69,10 +79,14 @@ pub struct KftrayConfig {
 }
 
 /// The fields read, for errors and the did-you-mean of unknown ones.
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 17] = [
     "alias",
     "context",
     "domain_enabled",
+    "http_logs_auto_cleanup",
+    "http_logs_enabled",
+    "http_logs_max_file_size",
+    "http_logs_retention_days",
     "kubeconfig",
     "local_address",
     "local_port",
@@ -86,16 +100,12 @@ const FIELDS: [&str; 13] = [
 ];
 
 /// Fields the kftray app writes that kftray.toml has no place for, and why they can go.
-const NOT_CARRIED: [(&str, &str); 12] = [
+const NOT_CARRIED: [(&str, &str); 8] = [
     ("id", ""),
     (
         "auto_loopback_address",
         "kftray.toml takes a fixed local_address; set one to keep forwards apart",
     ),
-    ("http_logs_enabled", "kftray does not log HTTP traffic"),
-    ("http_logs_max_file_size", ""),
-    ("http_logs_retention_days", ""),
-    ("http_logs_auto_cleanup", ""),
     ("exposure_type", ""),
     ("cert_manager_enabled", ""),
     ("cert_issuer", ""),

@@ -64,6 +64,7 @@ fn draft_of(f: &crate::config::Forward, ports: Vec<PortPair>) -> Draft {
     d.enabled = f.enabled;
     d.tags = f.tags.clone();
     d.description = f.description.clone();
+    d.http_log = f.http_log.clone();
     d
 }
 

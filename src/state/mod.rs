@@ -248,6 +248,30 @@ impl State {
         Ok(dead)
     }
 
+    /// The project's most recent run, live or ended.
+    pub fn latest_run(&self, project: &str) -> Result<Option<Run>, StateError> {
+        let run = self
+            .conn
+            .query_row(
+                "SELECT id, project, pid, source, started_at, stopped_at, exit_reason FROM runs
+                 WHERE project = ?1 ORDER BY started_at DESC, id DESC LIMIT 1",
+                [project],
+                |r| {
+                    Ok(Run {
+                        id: r.get(0)?,
+                        project: r.get(1)?,
+                        pid: r.get(2)?,
+                        source: r.get(3)?,
+                        started_at_ms: r.get(4)?,
+                        stopped_at_ms: r.get(5)?,
+                        exit_reason: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(run)
+    }
+
     /// Live runs, of one project or of all.
     pub fn live_runs(&self, project: Option<&str>) -> Result<Vec<Run>, StateError> {
         Ok(live_runs(&self.conn, project)?

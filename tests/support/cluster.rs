@@ -15,6 +15,8 @@ use kubesim::testing::{TIMEOUT, workspace_bin};
 pub const RELAY_IMAGE: &str = "ghcr.io/kftray/kftray-relay";
 /// Kubernetes' e2e image: `agnhost serve-hostname` runs as kubesim's `serve-hostname`.
 pub const AGNHOST: &str = "registry.k8s.io/e2e-test-images/agnhost";
+/// A pod image that runs Python (Debian's): its args are a script and the script's own.
+pub const PYTHON_IMAGE: &str = "kftray-test/python";
 /// A host only the cluster's DNS knows (to this machine, it is its loopback).
 pub const PRIVATE_HOST: &str = "db.private.example";
 
@@ -63,6 +65,7 @@ pub fn options() -> controlplane::Options {
     .image_env(RELAY_IMAGE, "RELAY_LISTEN", "$(POD_IP):7000")
     .image_env(RELAY_IMAGE, "RELAY_NAMESERVER", "$(KUBESIM_NAMESERVER)")
     .image(AGNHOST, kubesim)
+    .image(PYTHON_IMAGE, "/usr/bin/python3")
 }
 
 pub fn shared() -> &'static controlplane::shared::Shared {

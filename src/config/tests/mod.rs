@@ -378,6 +378,7 @@ fn every_finding_has_help() {
     }
 }
 
+mod http_log;
 mod layers;
 mod resolved;
 

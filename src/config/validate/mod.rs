@@ -10,6 +10,7 @@ use super::typed::Typed;
 use std::net::IpAddr;
 use std::ops::Range;
 
+mod http_log;
 mod inherited;
 mod ports;
 mod relay;
@@ -135,6 +136,7 @@ impl Context<'_> {
             }
         });
         let tags = self.tags(spec, issues);
+        let http_log = self.http_log(spec, protocol, issues);
         let ports = self.ports(spec, target.as_ref(), issues);
 
         let via = self.via(spec, target.as_ref(), protocol, issues);
@@ -158,6 +160,7 @@ impl Context<'_> {
             description: spec.description.as_ref().map(|d| d.value.clone()),
             enabled,
             expose_to_network: expose,
+            http_log,
         };
         let Ports::Listed(ports) = ports else {
             return Resolved {

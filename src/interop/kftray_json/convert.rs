@@ -2,6 +2,8 @@
 
 use super::read::set;
 use super::*;
+use crate::config::HttpLog;
+use std::time::Duration;
 
 /// The forwards an entry describes, or its problems (at the fields that cause them). The
 /// alias is the entry's own turned into a DNS label; uniqueness is the caller's business.
@@ -197,6 +199,23 @@ pub(super) fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> 
             .filter(|a| crate::config::is_host(a) && a.parse::<IpAddr>().is_err());
         draft.domain = Some(host.unwrap_or(alias));
     }
+    if c.http_logs_enabled == Some(true) && protocol == Protocol::Udp {
+        notes.push((
+            entry.span_of("http_logs_enabled"),
+            "HTTP logging is not kept for a UDP forward: HTTP runs over TCP".into(),
+        ));
+    } else if c.http_logs_enabled == Some(true) {
+        let defaults = HttpLog::default();
+        draft.http_log = Some(HttpLog {
+            max_file_size: c.http_logs_max_file_size.unwrap_or(defaults.max_file_size),
+            retention: match (c.http_logs_auto_cleanup, c.http_logs_retention_days) {
+                (Some(false), _) => None,
+                (_, Some(days)) => Some(Duration::from_secs(days.saturating_mul(DAY))),
+                (_, None) => defaults.retention,
+            },
+            ..defaults
+        });
+    }
     draft.source_name = original;
     draft.description = draft
         .source_name
@@ -204,6 +223,8 @@ pub(super) fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> 
         .filter(|name| *name != draft.alias);
     Ok((draft, notes))
 }
+
+const DAY: u64 = 86_400;
 
 /// Why a forward cannot be written in kftray's JSON.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -258,6 +279,15 @@ pub fn from_draft(draft: &Draft, namespace: &str) -> Result<Vec<KftrayConfig>, U
                 }),
                 context: draft.context.clone(),
                 domain_enabled: draft.domain.as_ref().map(|_| true),
+                http_logs_auto_cleanup: draft.http_log.as_ref().map(|l| l.retention.is_some()),
+                http_logs_enabled: draft.http_log.as_ref().map(|_| true),
+                http_logs_max_file_size: draft.http_log.as_ref().map(|l| l.max_file_size),
+                // Whole days, rounded up: kftray keeps nothing for less than a day.
+                http_logs_retention_days: draft
+                    .http_log
+                    .as_ref()
+                    .and_then(|l| l.retention)
+                    .map(|r| r.as_secs().div_ceil(DAY).max(1)),
                 kubeconfig: draft.kubeconfig.clone(),
                 local_address: draft.local_address.clone(),
                 local_port: match pair.local {

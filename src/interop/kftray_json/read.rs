@@ -120,7 +120,6 @@ fn read_entry(
         fields: BTreeMap::new(),
     };
     let mut seen = BTreeSet::new();
-    let mut http_logs = false;
     for prop in &object.properties {
         let name = prop.name.as_str();
         let name_span = range(&prop.name);
@@ -138,7 +137,6 @@ fn read_entry(
                     name_span,
                     format!("`auto_loopback_address` is not kept: {why}"),
                 ),
-                Some(("http_logs_enabled", _)) if is_true(&prop.value) => http_logs = true,
                 Some(_) => {}
                 None => {
                     let hint = crate::config::did_you_mean(name, FIELDS)
@@ -165,6 +163,10 @@ fn read_entry(
                 }
             }
             "domain_enabled" => c.domain_enabled = flag(prop, issues),
+            "http_logs_enabled" => c.http_logs_enabled = flag(prop, issues),
+            "http_logs_auto_cleanup" => c.http_logs_auto_cleanup = flag(prop, issues),
+            "http_logs_max_file_size" => c.http_logs_max_file_size = count(prop, issues),
+            "http_logs_retention_days" => c.http_logs_retention_days = count(prop, issues),
             _ => {
                 let Some(s) = string(prop, issues) else {
                     continue;
@@ -184,12 +186,6 @@ fn read_entry(
                 *slot = Some(s);
             }
         }
-    }
-    if http_logs {
-        warn(
-            entry.span.start..entry.span.start + 1,
-            "HTTP logging (`http_logs_*`) is not kept: kftray does not log HTTP traffic".into(),
-        );
     }
     entry
 }
@@ -245,6 +241,28 @@ fn port(prop: &ObjectProp<'_>, issues: &mut Vec<Issue>) -> Option<u16> {
                 );
             }
             issues.push(issue);
+            None
+        }
+    }
+}
+
+fn count(prop: &ObjectProp<'_>, issues: &mut Vec<Issue>) -> Option<u64> {
+    match &prop.value {
+        Value::NumberLit(n) if n.value.parse::<u64>().is_ok_and(|n| n > 0) => n.value.parse().ok(),
+        Value::NumberLit(n) => {
+            let name = prop.name.as_str();
+            issues.push(
+                Issue::new(
+                    "kftray::json-number",
+                    format!("`{name}` is {}, not a whole number above 0", n.value),
+                )
+                .label(range(n), "expected a whole number above 0")
+                .help(format!("for example: \"{name}\": 7")),
+            );
+            None
+        }
+        other => {
+            issues.push(wrong_type(prop, other, "a whole number above 0"));
             None
         }
     }

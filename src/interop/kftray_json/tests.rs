@@ -214,12 +214,65 @@ fn fields_without_a_place_here_are_warned_about() {
         [
             "unknown field `remote_prot` ignored (did you mean `remote_port`?)",
             "`auto_loopback_address` is not kept: kftray.toml takes a fixed local_address; set one to keep forwards apart",
-            "HTTP logging (`http_logs_*`) is not kept: kftray does not log HTTP traffic",
             "`0.0.0.0` is reachable from the network: written with expose_to_network = true",
         ]
     );
     assert_eq!((warnings[0].line, warnings[0].column), (2, 9));
     assert!(d[0].expose_to_network);
+}
+
+#[test]
+fn http_logs_settings_are_carried_both_ways() {
+    let text = r#"[{"alias": "api", "workload_type": "service", "service": "api", "remote_port": 80,
+        "http_logs_enabled": true, "http_logs_max_file_size": 1048576,
+        "http_logs_retention_days": 3, "http_logs_auto_cleanup": true},
+      {"alias": "keep", "workload_type": "service", "service": "keep", "remote_port": 81,
+        "http_logs_enabled": true, "http_logs_auto_cleanup": false},
+      {"alias": "off", "workload_type": "service", "service": "off", "remote_port": 82,
+        "http_logs_enabled": false, "http_logs_max_file_size": 1048576}]"#;
+    let parsed = parse_str(text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let files = Files::open(&dir.path().join("kftray.toml")).unwrap();
+    let (drafts, warnings) = parsed.drafts(&files, Layer::Base).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let tables: Vec<String> = drafts
+        .iter()
+        .map(|d| d.to_table(&crate::edit::Inherited::default()).to_string())
+        .collect();
+    assert!(
+        tables[0].contains("http_log = { max_file_size = \"1MiB\", retention = \"3d\" }"),
+        "{}",
+        tables[0]
+    );
+    assert!(
+        tables[1].contains("http_log = { retention = \"forever\" }"),
+        "{}",
+        tables[1]
+    );
+    assert!(!tables[2].contains("http_log"), "{}", tables[2]);
+    let back = from_draft(&drafts[0], "default").unwrap();
+    assert_eq!(back[0].http_logs_enabled, Some(true));
+    assert_eq!(back[0].http_logs_max_file_size, Some(1 << 20));
+    assert_eq!(back[0].http_logs_retention_days, Some(3));
+    assert_eq!(back[0].http_logs_auto_cleanup, Some(true));
+    let kept = from_draft(&drafts[1], "default").unwrap();
+    assert_eq!(kept[0].http_logs_auto_cleanup, Some(false));
+    assert_eq!(
+        from_draft(&drafts[2], "default").unwrap()[0].http_logs_enabled,
+        None
+    );
+
+    let bad = r#"[{"alias": "a", "workload_type": "service", "service": "a", "remote_port": 80,
+        "http_logs_max_file_size": -5}]"#;
+    let err = parse_str(bad)
+        .unwrap()
+        .drafts(&files, Layer::Base)
+        .unwrap_err();
+    assert_eq!(err.findings()[0].code, "kftray::json-number");
+    assert_eq!(
+        (err.findings()[0].line, err.findings()[0].column),
+        (Some(2), Some(36))
+    );
 }
 
 #[test]
