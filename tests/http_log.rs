@@ -197,7 +197,34 @@ async fn real_clients_traffic_is_logged_and_a_logged_request_can_be_sent_again()
         "{out:?}"
     );
 
-    // A Rust client: two pipelined requests in one write, the answers in order.
+    // curl asks before a larger upload (Expect: 100-continue), and Python answers 100.
+    let form = "field=".to_string() + &"v".repeat(4000);
+    let out = curl(&["--data-binary", &form, &format!("http://{api}/echo")]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), form);
+
+    // hyper, a Rust HTTP client: two requests on one kept-alive connection.
+    let tcp = TcpStream::connect(api).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    let driver = tokio::spawn(connection);
+    for path in ["/hello", "/chunked"] {
+        let request = http::Request::get(path)
+            .header("host", api.to_string())
+            .header("user-agent", "hyper")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap();
+    }
+    drop(sender);
+    let _ = driver.await;
+
+    // Raw from Rust: two pipelined requests in one write, the answers in order.
     let answer = exchange(
         api,
         format!(
@@ -312,6 +339,15 @@ async fn real_clients_traffic_is_logged_and_a_logged_request_can_be_sent_again()
         !file.contains("hello GET /"),
         "WebSocket frames are not read as HTTP"
     );
+    assert!(
+        file.contains("# <- HTTP/1.1 100 (interim)"),
+        "the 100 Continue is noted"
+    );
+    assert_eq!(
+        file.matches("User-Agent: hyper").count(),
+        2,
+        "both of hyper's requests"
+    );
     let chunked = http_entry(&file, &format!("POST http://{api}/echo HTTP/1.1"));
     assert!(chunked.contains("\nuploaded in chunks\n"), "{chunked}");
 
@@ -356,8 +392,13 @@ async fn real_clients_traffic_is_logged_and_a_logged_request_can_be_sent_again()
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.contains("GET     /cut"), "{text}");
-    // And the run's events for the forward.
-    let out = project.run(&["logs", "api"]).await;
+    // And the run's events.
+    let out = project.run(&["logs"]).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("started"),
+        "{out:?}"
+    );
+    let out = project.run(&["logs", "api", "--json"]).await;
     assert!(out.status.success(), "{out:?}");
 }
 

@@ -186,6 +186,30 @@ async fn an_agent_adds_a_forward_brings_it_up_reaches_it_and_takes_it_away() {
         json!([])
     );
 
+    // Another forward joins the run by name, and leaves it by name; web serves throughout.
+    let added = call(
+        &client,
+        "add",
+        json!({"alias": "web-b", "kind": "service", "target": "web", "ports": ["any:http"]}),
+    )
+    .await;
+    assert_ne!(added.is_error, Some(true), "{}", text(&added));
+    let joined = call(&client, "up", json!({"names": ["web-b"]})).await;
+    assert_ne!(joined.is_error, Some(true), "{}", text(&joined));
+    let rows = json_of(&call(&client, "status", json!({})).await);
+    let aliases: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["alias"].as_str())
+        .collect();
+    assert_eq!(aliases, ["web", "web-b"], "{rows:#}");
+    let left = call(&client, "down", json!({"names": ["web-b"]})).await;
+    assert_ne!(left.is_error, Some(true), "{}", text(&left));
+    let rows = json_of(&call(&client, "status", json!({})).await);
+    assert_eq!(address(rows.as_array().unwrap(), "web"), addr);
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows:#}");
+
     let down = call(&client, "down", json!({})).await;
     assert_ne!(down.is_error, Some(true), "{}", text(&down));
     assert!(project.status().await.is_empty());

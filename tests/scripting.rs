@@ -353,3 +353,73 @@ async fn a_sigterm_to_exec_reaches_the_command_and_the_run_it_started_stops() {
     );
     nothing_left(&project).await;
 }
+
+/// The aliases `status` shows for the project.
+async fn running(project: &Project) -> Vec<String> {
+    let mut aliases = support::aliases(&project.status().await);
+    aliases.sort();
+    aliases
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_and_up_by_name_or_tag_change_a_run_that_is_up_without_restarting_it() {
+    let ns = Namespace::with_web("kftray-hold").await;
+    let project = ns.project(&format!(
+        "{}{}[forwards.admin]\nservice = \"web\"\nremote_port = 80\nlocal_port = \"any\"\n\
+         tags = [\"ops\"]\n",
+        support::forward("web", "web", "\"http\""),
+        support::forward("api", "web", "\"http\""),
+    ));
+    // A run of two of the three forwards.
+    let out = project.run(&["up", "--wait", "web", "api"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let pid = project.status().await[0]["pid"].clone();
+    let web = support::address(&project.status().await, "web");
+    assert_eq!(running(&project).await, ["api", "web"]);
+
+    // Down by name: api stops, web keeps serving, in the same process.
+    let out = project.run(&["down", "api"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("stopped api"), "{}", text(&out));
+    assert_eq!(running(&project).await, ["web"]);
+    assert_eq!(project.status().await[0]["pid"], pid);
+    assert_eq!(http_get(web, "/").await.unwrap().0, 200);
+
+    // Up by tag adds a forward the run did not select; up by name brings api back.
+    let out = project.run(&["up", "--wait", "--tag", "ops"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(running(&project).await, ["admin", "web"]);
+    let out = project.run(&["up", "--wait", "-o", "json", "api"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let shown: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        shown
+            .iter()
+            .any(|f| f["alias"] == "api" && f["state"] == "ready"),
+        "{shown:#?}"
+    );
+    assert_eq!(running(&project).await, ["admin", "api", "web"]);
+    assert!(project.status().await.iter().all(|f| f["pid"] == pid));
+    assert_eq!(
+        support::address(&project.status().await, "web"),
+        web,
+        "web never restarted"
+    );
+
+    // A name the run does not have is an error, and changes nothing.
+    let out = project.run(&["down", "nope"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("nope"), "{}", text(&out));
+    // `up` with nothing held and nothing new says the project is up, as before.
+    let out = project.run(&["up", "--wait"]).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("already"), "{}", text(&out));
+
+    // Down by tag, then down of what is left ends the run.
+    let out = project.run(&["down", "--tag", "ops"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(running(&project).await, ["api", "web"]);
+    let out = project.run(&["down", "api", "web"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    nothing_left(&project).await;
+}

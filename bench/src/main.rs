@@ -38,7 +38,7 @@ struct Cli {
     /// Small sizes everywhere: checks that the harness works, in well under a minute.
     #[arg(long)]
     quick: bool,
-    /// Only these figures (1-7), comma-separated.
+    /// Only these figures (1-8), comma-separated.
     #[arg(long, value_delimiter = ',')]
     only: Vec<u8>,
     /// Only the peers whose name contains one of these words (e.g. `kftray,kubectl`), for
@@ -109,6 +109,7 @@ struct Sizes {
     memory_forwards: usize,
     udp_rate: u32,
     udp_seconds: u32,
+    http_requests: usize,
 }
 
 impl Sizes {
@@ -124,6 +125,7 @@ impl Sizes {
                 memory_forwards: 10,
                 udp_rate: 200,
                 udp_seconds: 1,
+                http_requests: 100,
             };
         }
         Sizes {
@@ -136,6 +138,7 @@ impl Sizes {
             memory_forwards: 100,
             udp_rate: 1000,
             udp_seconds: 5,
+            http_requests: 2000,
         }
     }
 }
@@ -191,6 +194,20 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
         eprintln!("7: UDP");
         results.push(
             figures::udp::udp(&bins, &sim, work.path(), sizes.udp_rate, sizes.udp_seconds).await,
+        );
+    }
+    if wanted(8) {
+        eprintln!("8: HTTP, with the HTTP log off and on");
+        results.push(
+            figures::http::http(
+                &bins,
+                &sim,
+                work.path(),
+                sizes.bytes,
+                sizes.rounds,
+                sizes.http_requests,
+            )
+            .await,
         );
     }
     drop(sim);

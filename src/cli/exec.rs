@@ -5,7 +5,7 @@ use super::env::variables;
 use super::failure::{Code, Failure, Outcome};
 use super::picked::Picked;
 use super::up::{self, detach};
-use super::{Cli, Output, config_path};
+use super::{Cli, Output, config_path, live_run};
 use crate::cli::status::ForwardStatus;
 use crate::state::{ProcessId, Run, State};
 use std::ffi::OsString;
@@ -37,7 +37,7 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
     // A run this command starts has only the forwards asked for; of a run already up, those
     // are picked out (by the aliases the local files give the tags).
     let mut picked = None;
-    let (run, started) = match running(&home, &path)? {
+    let (run, started) = match live_run(&home, &path)? {
         Some(run) => {
             if !args.names.is_empty() || !args.tags.is_empty() {
                 picked = Some(Picked::new(&path, &args.names, &args.tags, out)?);
@@ -71,17 +71,6 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
         }
     }
     outcome
-}
-
-/// The live run of the project of `path`, if any.
-fn running(home: &Path, path: &Path) -> Result<Option<Run>, Failure> {
-    let project = crate::state::project_of(path);
-    let read = State::open(home).and_then(|mut state| {
-        state.reap_dead_runs()?;
-        state.live_runs(Some(&project))
-    });
-    let runs = read.map_err(|e| Failure::Usage(e.at(&State::file_in(home)).to_string()))?;
-    Ok(runs.into_iter().next())
 }
 
 /// Waits for the run's forwards, then runs the command with their addresses.

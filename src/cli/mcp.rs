@@ -68,6 +68,18 @@ struct UpArgs {
     timeout: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DownArgs {
+    /// Only these forwards: aliases, or `alias:PORT` for one port of a `ports` list. None
+    /// (and no tags): every forward, and the run ends.
+    #[serde(default)]
+    names: Vec<String>,
+    /// Only forwards with one of these tags.
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
 /// The kind of thing a forward reaches, as `kftray add` names it.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -158,11 +170,19 @@ impl Project {
                           local addresses as JSON, or which are not ready and why."
     )]
     async fn up(&self, Parameters(args): Parameters<UpArgs>) -> CallToolResult {
-        if let Some(pid) = self.running() {
+        // Names and tags join a run that is up; up alone, with nothing held down, says so.
+        if let Some(pid) = self.running()
+            && args.names.is_empty()
+            && args.tags.is_empty()
+        {
+            let joined = self.kftray(&["up", "--wait", "-o", "json"]).await;
+            if joined.is_error != Some(true) {
+                return joined;
+            }
             let mut result = self.kftray(&["status", "-o", "json"]).await;
             result.content.push(ContentBlock::text(format!(
-                "the project was up already (pid {pid}): these are its forwards; `down` first \
-                 to start another selection"
+                "the project was up already (pid {pid}): these are its forwards; `up` with \
+                 names or tags adds forwards to it, `down` with names or tags takes some away"
             )));
             return result;
         }
@@ -176,9 +196,17 @@ impl Project {
         self.kftray(&argv).await
     }
 
-    #[tool(description = "Stops the project's running forwards.")]
-    async fn down(&self) -> CallToolResult {
-        self.kftray(&["down"]).await
+    #[tool(
+        description = "Stops the project's running forwards: all of them, or only those \
+                          named or tagged, while the run serves the others (`up` with their \
+                          names brings them back)."
+    )]
+    async fn down(&self, Parameters(args): Parameters<DownArgs>) -> CallToolResult {
+        let mut argv = vec!["down".to_owned()];
+        argv.extend(args.tags.iter().map(|t| format!("--tag={t}")));
+        argv.push("--".into());
+        argv.extend(args.names);
+        self.kftray(&argv).await
     }
 
     #[tool(

@@ -28,7 +28,7 @@ mod up;
 mod validate;
 
 pub use output::Output;
-pub(crate) use project::{config_path, load_effective, runs_to_read};
+pub(crate) use project::{config_path, live_run, load_effective, runs_to_read};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;

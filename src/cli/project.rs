@@ -79,3 +79,15 @@ pub(crate) fn config_path(cli: &Cli, explicit: Option<&Path>) -> Result<PathBuf,
         .map(Path::to_path_buf)
         .unwrap_or(found))
 }
+
+/// The live run of the project of `path`, if any (dead ones are cleaned up first).
+pub(crate) fn live_run(home: &Path, path: &Path) -> Result<Option<crate::state::Run>, Failure> {
+    use crate::state::State;
+    let project = crate::state::project_of(path);
+    let read = State::open(home).and_then(|mut state| {
+        state.reap_dead_runs()?;
+        state.live_runs(Some(&project))
+    });
+    let runs = read.map_err(|e| Failure::Usage(e.at(&State::file_in(home)).to_string()))?;
+    Ok(runs.into_iter().next())
+}

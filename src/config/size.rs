@@ -47,9 +47,9 @@ pub fn size_text(bytes: u64) -> String {
     bytes.to_string()
 }
 
-/// A size for people: "512 B", "64.0 KiB", "1.5 MiB".
+/// A size for people, exact below 1 KiB and with one decimal above: "512 B", "1.5 MiB".
 pub fn format_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if bytes < 1024 {
         return format!("{bytes} B");
     }

@@ -61,6 +61,9 @@ pub struct Supervisor {
     http_logs: HttpLogs,
 }
 
+/// How long stopping waits for the HTTP logs to write what their forwards sent.
+const HTTP_LOGS_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How long stopping waits for relay pods to be deleted.
 const RELAY_CLEANUP: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -182,6 +185,7 @@ impl Supervisor {
         let drain = self.tuning.drain;
         let all = std::mem::take(&mut self.running);
         futures::future::join_all(all.into_values().map(|f| f.stop(drain))).await;
+        self.http_logs.finish(HTTP_LOGS_FLUSH).await;
         self.relays.shutdown(RELAY_CLEANUP).await;
     }
 }

@@ -48,6 +48,11 @@ impl Record {
         }
     }
 
+    /// What other terminals changed of the run's selection, if the database answers.
+    pub(super) fn overrides(&self) -> Option<crate::state::Overrides> {
+        self.state.overrides(self.run).ok()
+    }
+
     pub(super) fn event(&mut self, forward: Option<&str>, kind: EventKind, message: &str) {
         if self.events.len() == KEPT_EVENTS {
             self.events.pop_front();

@@ -5,13 +5,13 @@ use super::expand::{Expansion, expand};
 use super::following::Following;
 use super::record::Record;
 use super::retry::Retry;
-use super::selection::picks;
+use super::selection::{overridden, picks, picks_overridden};
 use super::{Applied, Observer, RunSpec, Selection, SelectionError, Supervisor, desired};
 use crate::config::{Diagnostics, Effective, Skipped};
 use crate::forward::{Tuning, http_log};
 use crate::source::git::{GitError, short};
 use crate::source::{self, Cause, GitArgs, RemoteRev, Revision, Source, Start, StartError, Update};
-use crate::state::{EventKind, State, StateError, project_of};
+use crate::state::{EventKind, Overrides, State, StateError, project_of};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,6 +82,7 @@ pub async fn run(options: UpOptions, observer: &mut dyn Observer) -> Result<(), 
         following: Following::default(),
         remote: None,
         sync_error_said: None,
+        overrides: Overrides::default(),
         observer,
     };
     session.begin(&start);
@@ -102,6 +103,8 @@ pub async fn run(options: UpOptions, observer: &mut dyn Observer) -> Result<(), 
 
     let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    // `kftray up NAMES` and `kftray down NAMES` in another terminal say so at once.
+    let mut nudge = signal(tokio::signal::unix::SignalKind::user_defined1())?;
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     let reason = loop {
         tokio::select! {
@@ -110,7 +113,8 @@ pub async fn run(options: UpOptions, observer: &mut dyn Observer) -> Result<(), 
             update = source.next() => session.follow(update).await,
             () = session.supervisor.changed() => session.phases(),
             () = session.retry.due() => session.try_failed_again().await,
-            _ = tick.tick() => {}
+            _ = nudge.recv() => session.overridden().await,
+            _ = tick.tick() => session.overridden().await,
         }
         session.flush();
     };
@@ -144,6 +148,8 @@ struct Session<'a> {
     remote: Option<RemoteRev>,
     /// The sync error last printed, so that retries do not repeat it.
     sync_error_said: Option<GitError>,
+    /// What other terminals changed of the selection, as last applied.
+    overrides: Overrides,
     observer: &'a mut dyn Observer,
 }
 
@@ -259,10 +265,46 @@ impl Session<'_> {
     /// new about it; the selection it makes, without changing what runs.
     async fn select(&mut self, effective: &Effective) -> Result<Selection, SelectionError> {
         let (names, tags) = (&self.options.names, &self.options.tags);
-        let expansion = expand(effective, self.supervisor.clusters(), picks(names, tags)).await;
-        let selection = desired(&expansion.effective, names, tags)?;
+        let picked = picks_overridden(names, tags, &self.overrides);
+        let expansion = expand(effective, self.supervisor.clusters(), picked).await;
+        let selection = overridden(&expansion.effective, names, tags, &self.overrides)?;
         self.expanded(expansion);
         Ok(selection)
+    }
+
+    /// Applies what `kftray up NAMES` and `kftray down NAMES` changed since last time.
+    async fn overridden(&mut self) {
+        let Some(overrides) = self.record.overrides() else {
+            return;
+        };
+        if overrides == self.overrides {
+            return;
+        }
+        self.overrides = overrides;
+        let effective = self.effective.clone();
+        let selection = match self.select(&effective).await {
+            Ok(selection) => selection,
+            Err(why) => {
+                self.observer
+                    .news(&format!("not applied what another terminal asked: {why}"));
+                return;
+            }
+        };
+        self.desired = selection.runnable;
+        let applied = self.supervisor.apply(&self.desired).await;
+        for name in applied.stopped.iter().chain(&applied.restarted) {
+            self.record.forget(name);
+        }
+        let outcome = outcome(&applied);
+        self.observer
+            .news(&format!("asked from another terminal: {outcome}"));
+        self.record.event(
+            None,
+            EventKind::Reloaded,
+            &format!("asked from another terminal: {outcome}"),
+        );
+        self.applied(&applied);
+        self.phases();
     }
 
     /// Keeps what could not be listed, and says the ports skipped when they change.

@@ -3,6 +3,7 @@
 
 use super::RunSpec;
 use crate::config::{self, AllPorts, Effective};
+use crate::state::Overrides;
 use std::collections::BTreeMap;
 
 /// The forwards a run starts with, by name.
@@ -60,4 +61,71 @@ pub fn desired(
 /// Whether a run of `names` and `tags` runs a `ports = "all"` entry.
 pub fn picks<'a>(names: &'a [String], tags: &'a [String]) -> impl Fn(&AllPorts) -> bool + 'a {
     move |all| all.is_selected(tags) && (names.is_empty() || names.contains(&all.alias))
+}
+
+/// The forwards to run, as other terminals changed the selection while the run is up: what
+/// `kftray up NAMES` added (names the file no longer has are passed over), less what
+/// `kftray down NAMES` holds down.
+pub(super) fn overridden(
+    effective: &Effective,
+    names: &[String],
+    tags: &[String],
+    overrides: &Overrides,
+) -> Result<Selection, SelectionError> {
+    let mut selection = desired(effective, names, tags)?;
+    let added: Vec<String> = overrides
+        .added
+        .iter()
+        .filter(|name| effective.names(name))
+        .cloned()
+        .collect();
+    if !added.is_empty()
+        && let Ok(more) = desired(effective, &added, &[])
+    {
+        selection.runnable.extend(more.runnable);
+    }
+    selection
+        .runnable
+        .retain(|name, _| !overrides.held.contains(name));
+    Ok(selection)
+}
+
+/// Whether such a run runs a `ports = "all"` entry (see [`overridden`]).
+pub(super) fn picks_overridden<'a>(
+    names: &'a [String],
+    tags: &'a [String],
+    overrides: &'a Overrides,
+) -> impl Fn(&AllPorts) -> bool + 'a {
+    move |all| picks(names, tags)(all) || overrides.added.contains(&all.alias)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_terminals_add_forwards_and_hold_them_down() {
+        let effective = config::load_str(
+            "kftray.toml",
+            "[forwards.web]\nservice = \"web\"\nremote_port = 80\n\
+             [forwards.api]\nservice = \"api\"\nports = [\"8081:80\", \"8443:443\"]\n\
+             [forwards.admin]\nservice = \"admin\"\nremote_port = 9000\ntags = [\"ops\"]\n",
+        )
+        .unwrap();
+        let names = |s: Selection| s.runnable.into_keys().collect::<Vec<_>>();
+        let base = vec!["web".to_owned()];
+        let none = Overrides::default();
+        assert_eq!(
+            names(overridden(&effective, &base, &[], &none).unwrap()),
+            ["web"]
+        );
+        let changed = Overrides {
+            added: vec!["api".into(), "admin".into(), "gone".into()],
+            held: vec!["api:443".into(), "web".into()],
+        };
+        assert_eq!(
+            names(overridden(&effective, &base, &[], &changed).unwrap()),
+            ["admin", "api:80"]
+        );
+    }
 }

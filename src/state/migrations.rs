@@ -59,6 +59,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
         reload_error        TEXT,
         reload_error_at     INTEGER
     );",
+    // 3: what `kftray up NAMES` adds to a live run and `kftray down NAMES` holds down in it,
+    // from other terminals; the run reads it every second and when signalled.
+    "CREATE TABLE run_overrides (
+        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        name   TEXT NOT NULL,
+        wanted INTEGER NOT NULL,
+        PRIMARY KEY (run_id, name)
+    );",
 ];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StateError> {

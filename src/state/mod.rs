@@ -18,7 +18,7 @@ pub use files::{PrivateFileError, file_name_of, open_log};
 use files::{create_private_dir, open_private_file};
 pub use liveness::ProcessId;
 pub use rows::{
-    Event, EventKind, ForwardRow, ForwardState, Run, SourceRow, UnknownName, project_of,
+    Event, EventKind, ForwardRow, ForwardState, Overrides, Run, SourceRow, UnknownName, project_of,
 };
 
 /// How long a writer waits for another process's transaction before giving up.

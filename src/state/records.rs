@@ -1,7 +1,7 @@
 //! What a run records as it goes: each forward's row, how it follows its source, and the
 //! event log. The runs themselves (begin, end, the dead closed) are the parent's.
 
-use super::rows::{Event, EventKind, ForwardRow, SourceRow};
+use super::rows::{Event, EventKind, ForwardRow, Overrides, SourceRow};
 use super::{RunId, State, StateError};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -19,6 +19,68 @@ impl State {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// What other terminals changed of a run's selection (see [`Overrides`]).
+    pub fn overrides(&self, run: RunId) -> Result<Overrides, StateError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name, wanted FROM run_overrides WHERE run_id = ?1 ORDER BY name",
+        )?;
+        let mut overrides = Overrides::default();
+        for row in stmt.query_map([run], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+        })? {
+            let (name, wanted) = row?;
+            if wanted {
+                overrides.added.push(name);
+            } else {
+                overrides.held.push(name);
+            }
+        }
+        Ok(overrides)
+    }
+
+    /// Holds these forwards of the run down (or, `wanted`, adds them to it); a name held
+    /// and then wanted is simply released.
+    pub fn override_forwards(
+        &mut self,
+        run: RunId,
+        names: &[String],
+        wanted: bool,
+    ) -> Result<(), StateError> {
+        let tx = self.conn.transaction()?;
+        for name in names {
+            if wanted {
+                // Bringing back `api` releases `api:80` and `api:443` too.
+                tx.execute(
+                    "DELETE FROM run_overrides WHERE run_id = ?1 AND wanted = 0
+                     AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || ':')",
+                    params![run, name],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO run_overrides (run_id, name, wanted) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (run_id, name) DO UPDATE SET wanted = excluded.wanted",
+                params![run, name, wanted],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Releases every forward held down in the run; the names of those that were.
+    pub fn release_held(&mut self, run: RunId) -> Result<Vec<String>, StateError> {
+        let tx = self.conn.transaction()?;
+        let names = tx
+            .prepare("SELECT name FROM run_overrides WHERE run_id = ?1 AND wanted = 0")?
+            .query_map([run], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        tx.execute(
+            "DELETE FROM run_overrides WHERE run_id = ?1 AND wanted = 0",
+            [run],
+        )?;
+        tx.commit()?;
+        Ok(names)
     }
 
     pub fn remove_forward(&self, run: RunId, name: &str) -> Result<(), StateError> {

@@ -23,6 +23,15 @@ pub fn project_of(config: &Path) -> String {
     config::project_dir(config).display().to_string()
 }
 
+/// A live run's selection as changed from other terminals: forwards `kftray up NAMES`
+/// added (names or aliases, as given), and those `kftray down NAMES` holds down (forward
+/// names, as `status` shows them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Overrides {
+    pub added: Vec<String>,
+    pub held: Vec<String>,
+}
+
 /// What `status` shows of one forward.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ForwardRow {

@@ -182,19 +182,9 @@ pub(crate) fn table(forwards: &[ForwardStatus]) -> String {
     out
 }
 
-/// 1536 -> "1.5 KiB": exact below 1 KiB, one decimal above.
-pub(crate) fn bytes(n: i64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
+/// A counter of the state database (never negative) as a size: "1.5 KiB".
+fn bytes(n: i64) -> String {
+    crate::config::format_size(u64::try_from(n).unwrap_or(0))
 }
 
 /// A duration in milliseconds as the largest two units: "45s", "3m12s", "2h05m", "3d4h".

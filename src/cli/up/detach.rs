@@ -167,11 +167,25 @@ pub(in crate::cli) fn wait_ready(
     wanted: &dyn Fn(&ForwardStatus) -> bool,
     ended: &mut dyn FnMut() -> Option<Failure>,
 ) -> Result<Vec<ForwardStatus>, Waited> {
+    let ready = |seen: &[ForwardStatus]| seen.iter().all(|f| f.state == ForwardState::Ready);
+    wait_for(home, run, patience, wanted, &ready, ended)
+}
+
+/// Waits until the forwards `wanted` picks are listed (each listed one listens) and `done`
+/// holds of them, for `patience` at most.
+pub(super) fn wait_for(
+    home: &Path,
+    run: &Run,
+    patience: Duration,
+    wanted: &dyn Fn(&ForwardStatus) -> bool,
+    done: &dyn Fn(&[ForwardStatus]) -> bool,
+    ended: &mut dyn FnMut() -> Option<Failure>,
+) -> Result<Vec<ForwardStatus>, Waited> {
     let waiting = Instant::now();
     loop {
         let mut seen = forwards_of(home, run);
         seen.retain(|f| wanted(f));
-        if !seen.is_empty() && seen.iter().all(|f| f.state == ForwardState::Ready) {
+        if !seen.is_empty() && done(&seen) {
             return Ok(seen);
         }
         if let Some(failure) = ended() {
@@ -246,7 +260,7 @@ fn said(home: &Path, run: &Run, kind: EventKind) -> Vec<String> {
 
 /// The forwards (a table with where the configuration comes from, or JSON), then where the
 /// run is. With JSON, stdout is the JSON alone.
-fn print(forwards: &[ForwardStatus], run: &Run, format: Format, log: &Path) {
+pub(super) fn print(forwards: &[ForwardStatus], run: &Run, format: Format, log: &Path) {
     let running = format!(
         "kftray is running in the background (pid {}, log {}); stop it with `kftray down`\n",
         run.pid,

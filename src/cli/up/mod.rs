@@ -1,12 +1,13 @@
 //! `kftray up`: run the project's forwards, in the foreground or detached.
 
 pub(super) mod detach;
+mod join;
 mod view;
 
 use super::failure::{Failure, Outcome};
 use super::output::say;
 use super::status::Format;
-use super::{Cli, Output, config_path};
+use super::{Cli, Output, config_path, live_run};
 use crate::config;
 use crate::engine::{self, UpError, UpOptions};
 use crate::reconcile::plan;
@@ -111,6 +112,12 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
     })?;
     if args.dry_run {
         return dry_run(&path, args, out);
+    }
+    // A second `up` of a project that is up changes that run instead of starting another.
+    if !args.from_parent
+        && let Some(run) = live_run(&home, &path)?
+    {
+        return join::join(&path, &home, args, &run, out);
     }
     if args.detach || args.wait {
         return detach::detach(cli, &path, &home, args);

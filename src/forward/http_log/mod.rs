@@ -14,6 +14,7 @@ mod writer;
 pub use format::{SUMMARY, Summary};
 pub use tap::Tap;
 pub use writer::Sink;
+use writer::Writing;
 
 use crate::config::HttpLog;
 use crate::state::file_name_of;
@@ -22,6 +23,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 /// The directory of a project's HTTP logs.
 pub fn dir_of(home: &Path, project: &str) -> PathBuf {
@@ -39,6 +41,7 @@ pub fn file_of(dir: &Path, alias: &str) -> PathBuf {
 pub struct HttpLogs {
     dir: PathBuf,
     open: Mutex<BTreeMap<String, Weak<Sink>>>,
+    writers: Mutex<Vec<Writing>>,
 }
 
 impl HttpLogs {
@@ -46,6 +49,23 @@ impl HttpLogs {
         HttpLogs {
             dir,
             open: Mutex::default(),
+            writers: Mutex::default(),
+        }
+    }
+
+    /// Waits (up to `within`) for the writers to write what they were sent: their forwards
+    /// are stopped, and the process is about to end, which would cut them short. A
+    /// connection still open then has sent what it finished; the rest is cut with it.
+    pub async fn finish(&self, within: Duration) {
+        let started = Instant::now();
+        let mut writers =
+            std::mem::take(&mut *self.writers.lock().unwrap_or_else(|p| p.into_inner()));
+        while started.elapsed() < within {
+            writers.retain(|w| !w.is_idle());
+            if writers.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -58,8 +78,12 @@ impl HttpLogs {
         {
             return Ok(sink);
         }
-        let sink = Arc::new(Sink::start(file_of(&self.dir, alias), settings.clone())?);
+        let (sink, writer) = Sink::start(file_of(&self.dir, alias), settings.clone())?;
+        let sink = Arc::new(sink);
         open.insert(alias.to_owned(), Arc::downgrade(&sink));
+        let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
+        writers.retain(|w| !w.is_done());
+        writers.push(writer);
         Ok(sink)
     }
 }

@@ -30,7 +30,8 @@ struct Pairing {
     /// The request being read now is the back of `pending`.
     reading_request: bool,
     response: Option<Response>,
-    /// A 101 or a CONNECT answered: the connection is not HTTP/1 any more.
+    /// A 101 or a CONNECT answered (the connection is not HTTP/1 any more), or too many
+    /// requests wait: neither direction is read from here on.
     tunnel: bool,
 }
 
@@ -184,8 +185,20 @@ impl Pairing {
 /// The request direction's view of the pairing.
 struct Requests<'a>(&'a mut Pairing);
 
+/// Requests waiting for their answers, at most: a client that pipelines more without reading
+/// would make the log hold them all.
+const MAX_PENDING: usize = 256;
+
 impl Messages for Requests<'_> {
     fn head(&mut self, head: Head) -> Framing {
+        if self.0.pending.len() >= MAX_PENDING {
+            self.0.tunnel = true;
+            self.0.sink.send(Record::Note(format!(
+                "more than {MAX_PENDING} requests waited for their answers: the rest of the \
+                 connection is passed through, not logged"
+            )));
+            return Framing::Tunnel;
+        }
         let framing = if head.is_chunked() {
             Framing::Chunked
         } else {
@@ -307,7 +320,8 @@ mod tests {
     fn logged(entries: usize, feed: impl FnOnce(&Tap)) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("api.http");
-        let sink = Arc::new(Sink::start(path.clone(), HttpLog::default()).unwrap());
+        let (sink, _) = Sink::start(path.clone(), HttpLog::default()).unwrap();
+        let sink = Arc::new(sink);
         let tap = sink.tap("127.0.0.1:8080".parse().unwrap());
         feed(&tap);
         drop((tap, sink));
@@ -361,6 +375,17 @@ mod tests {
         assert!(text.contains("# note: no response: the connection closed first"));
         // With no Host header, the URL names the forward's own address.
         assert!(text.contains("GET http://127.0.0.1:8080/b HTTP/1.1"));
+    }
+
+    #[test]
+    fn a_client_that_pipelines_without_reading_is_given_up_on_not_held_in_memory() {
+        let text = logged(MAX_PENDING + 1, |tap| {
+            for i in 0..MAX_PENDING + 50 {
+                tap.outbound(format!("GET /{i} HTTP/1.1\r\n\r\n").as_bytes());
+            }
+        });
+        assert!(text.contains(&format!("more than {MAX_PENDING} requests waited")));
+        assert_eq!(text.matches("-> no response").count(), MAX_PENDING);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::parse::Head;
 use super::record::Record;
 use crate::config::HttpLog;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,39 +15,67 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::SystemTime;
 
 /// How many entries may wait for the disk.
-const QUEUE: usize = 1024;
+const QUEUE: usize = 4096;
+/// How often a busy log is written: entries reach the file this late at most.
+const BATCH: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Where a forward's connections hand their entries.
 pub struct Sink {
     queue: SyncSender<Record>,
     dropped: Arc<AtomicU64>,
+    /// Sent and not yet written.
+    queued: Arc<AtomicU64>,
     settings: HttpLog,
 }
 
+/// A log's writer thread, and how many entries it still has to write.
+#[derive(Debug)]
+pub(super) struct Writing {
+    thread: std::thread::JoinHandle<()>,
+    queued: Arc<AtomicU64>,
+}
+
+impl Writing {
+    /// Whether the writer is gone: its forwards and their connections are.
+    pub(super) fn is_done(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Whether everything sent so far is written (or the writer is gone).
+    pub(super) fn is_idle(&self) -> bool {
+        self.thread.is_finished() || self.queued.load(Ordering::Acquire) == 0
+    }
+}
+
 impl Sink {
-    /// Starts the writer of `path`.
-    pub(super) fn start(path: PathBuf, settings: HttpLog) -> io::Result<Sink> {
+    /// Starts the writer of `path`; it ends once every clone of the sink is gone and what
+    /// they sent is written.
+    pub(super) fn start(path: PathBuf, settings: HttpLog) -> io::Result<(Sink, Writing)> {
         let (sink, writer, entries) = Sink::new(path, settings);
         writer.clean_up();
-        std::thread::Builder::new()
+        let queued = sink.queued.clone();
+        let thread = std::thread::Builder::new()
             .name("http-log".into())
             .spawn(move || writer.run(entries))?;
-        Ok(sink)
+        Ok((sink, Writing { thread, queued }))
     }
 
     fn new(path: PathBuf, settings: HttpLog) -> (Sink, Writer, Receiver<Record>) {
         let (queue, entries) = sync_channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
+        let queued = Arc::new(AtomicU64::new(0));
         let writer = Writer {
             path,
             file: None,
             size: 0,
             settings: settings.clone(),
             dropped: dropped.clone(),
+            queued: queued.clone(),
         };
         let sink = Sink {
             queue,
             dropped,
+            queued,
             settings,
         };
         (sink, writer, entries)
@@ -58,9 +86,12 @@ impl Sink {
     }
 
     pub(super) fn send(&self, record: Record) {
+        // Counted before it can be written, so that the count never goes below zero.
+        self.queued.fetch_add(1, Ordering::AcqRel);
         match self.queue.try_send(record) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -88,37 +119,66 @@ impl Sink {
 
 struct Writer {
     path: PathBuf,
-    file: Option<File>,
+    file: Option<BufWriter<File>>,
     size: u64,
     settings: HttpLog,
     dropped: Arc<AtomicU64>,
+    queued: Arc<AtomicU64>,
 }
 
 impl Writer {
     fn run(mut self, entries: Receiver<Record>) {
         let mut failing = false;
-        // Ends when the forward and its last connection are gone.
-        for record in entries {
-            let mut text = String::new();
-            let dropped = self.dropped.swap(0, Ordering::Relaxed);
-            if dropped > 0 {
-                let note = format!(
-                    "{dropped} entries dropped: the log could not keep up with the traffic"
-                );
-                text.push_str(&format::note(SystemTime::now(), &note));
-            }
-            text.push_str(&match record {
-                Record::Exchange(exchange) => format::entry(&exchange, self.settings.body_limit),
-                Record::Note(note) => format::note(SystemTime::now(), &note),
-            });
-            match self.write(&text) {
-                Ok(()) => failing = false,
-                Err(e) if !failing => {
-                    failing = true;
-                    tracing::warn!(path = %self.path.display(), error = %e, "cannot write the HTTP log");
+        // Blocks while the forward is idle; under traffic, wakes once per `BATCH` for all
+        // that came meanwhile, instead of once per entry on cores the traffic needs.
+        while let Ok(first) = entries.recv() {
+            let mut batch = vec![first];
+            loop {
+                batch.extend(entries.try_iter());
+                let count = batch.len() as u64;
+                let texts = self.texts_of(batch.drain(..));
+                let written = texts
+                    .iter()
+                    .try_for_each(|text| self.write(text))
+                    .and_then(|()| self.flush());
+                self.queued.fetch_sub(count, Ordering::AcqRel);
+                match written {
+                    Ok(()) => failing = false,
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!(path = %self.path.display(), error = %e, "cannot write the HTTP log");
+                    }
+                    Err(_) => {}
                 }
-                Err(_) => {}
+                std::thread::sleep(BATCH);
+                match entries.try_recv() {
+                    Ok(next) => batch.push(next),
+                    // Quiet again (or the forward is gone and all is written).
+                    Err(_) => break,
+                }
             }
+        }
+    }
+
+    fn texts_of(&self, records: impl Iterator<Item = Record>) -> Vec<String> {
+        let mut texts = Vec::new();
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let note =
+                format!("{dropped} entries dropped: the log could not keep up with the traffic");
+            texts.push(format::note(SystemTime::now(), &note));
+        }
+        texts.extend(records.map(|record| match record {
+            Record::Exchange(exchange) => format::entry(&exchange, self.settings.body_limit),
+            Record::Note(note) => format::note(SystemTime::now(), &note),
+        }));
+        texts
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.file {
+            Some(file) => file.flush(),
+            None => Ok(()),
         }
     }
 
@@ -126,14 +186,14 @@ impl Writer {
         if self.file.is_none() {
             let file = open(&self.path)?;
             self.size = file.metadata()?.len();
-            self.file = Some(file);
+            self.file = Some(BufWriter::new(file));
         }
         // Rotated before, not after, an entry that would overfill it: the file being
         // written always holds the newest entry.
         let size = text.len() as u64;
         if self.size > 0 && self.size + size > self.settings.max_file_size {
             self.rotate()?;
-            self.file = Some(open(&self.path)?);
+            self.file = Some(BufWriter::new(open(&self.path)?));
             self.size = 0;
         }
         if let Some(file) = &mut self.file {
@@ -145,6 +205,7 @@ impl Writer {
 
     /// The full file gets the time in its name and a fresh one starts.
     fn rotate(&mut self) -> io::Result<()> {
+        self.flush()?;
         self.file = None;
         let stamp = jiff::Timestamp::now()
             .strftime("%Y%m%dT%H%M%S%.3fZ")
@@ -260,7 +321,7 @@ mod tests {
             retention: Some(Duration::from_secs(86_400)),
             ..HttpLog::default()
         };
-        let sink = Sink::start(path.clone(), settings).unwrap();
+        let (sink, _) = Sink::start(path.clone(), settings).unwrap();
         assert!(!ancient.exists(), "cleaned up when the log opens");
         assert!(other.exists(), "another alias's file is not ours");
         for i in 0..6 {
