@@ -292,13 +292,17 @@ pub async fn http(
             vec![rate(&rates[i].0), rate(&rates[i].1), per_gib, p50, p99],
         );
     }
-    drop(kftray);
+    // Stopped first: a run writes the last of its log as it stops.
+    if let Some(kftray) = kftray {
+        kftray.down();
+    }
     let (entries, dropped) = logged_entries(work);
+    let expected = count + 2 * rounds;
     figure.notes.push(format!(
         "Both kftray rows are one kftray process with two forwards to the pod's HTTP port, one \
          with `http_log = true` (the default 64 KiB body limit): every request and response \
          is parsed as it streams and written to its .http file. The log holds {entries} \
-         entries and says {dropped} were dropped (the writer thread's queue holds 4096). \
+         entries (of {expected} exchanges) and says {dropped} were dropped (the writer thread's queue holds 4096). \
          The forwarder's CPU per GiB counts the whole kftray process over the bulk transfers."
     ));
     figure
