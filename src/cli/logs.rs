@@ -143,19 +143,22 @@ fn http_logs(home: &Path, project: &str, alias: &str, args: &Args) -> Outcome {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Followed::waiting(path),
         Err(e) => return Err(Failure::Usage(format!("{}: {e}", path.display()))),
     };
-    let text = log.read_new();
     let print = |text: &str| {
         if args.raw {
-            print!("{text}");
+            say(text);
         } else {
             for summary in summaries(text) {
                 print_summary(&summary, args.json);
             }
         }
     };
-    print(latest(&text, args.lines));
-    // Text after the last complete line waits for the rest of it.
-    let mut partial = String::new();
+    // Text after the last complete line (the writer may be in the middle of it) waits for
+    // the rest of it.
+    let mut partial = log.read_new();
+    let complete: String = partial
+        .drain(..partial.rfind('\n').map_or(0, |end| end + 1))
+        .collect();
+    print(latest(&complete, args.lines));
     if !args.follow {
         return Ok(());
     }
@@ -169,17 +172,19 @@ fn http_logs(home: &Path, project: &str, alias: &str, args: &Args) -> Outcome {
     }
 }
 
-/// The last `n` entries of a log's text (`###` starts each).
+/// The last `n` entries of a log's text (`###` starts each; `-n 0` with `-F`: only what
+/// comes next).
 fn latest(text: &str, n: usize) -> &str {
     let starts: Vec<usize> = text
         .match_indices("### ")
         .filter(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
         .map(|(i, _)| i)
         .collect();
-    let from = starts
-        .len()
-        .checked_sub(n)
-        .map_or(0, |skip| starts.get(skip).copied().unwrap_or(0));
+    let from = match starts.len().checked_sub(n) {
+        _ if n == 0 => text.len(),
+        Some(skip) => starts[skip],
+        None => 0,
+    };
     &text[from..]
 }
 
@@ -278,4 +283,18 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     b.len() >= a.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_entries_are_cut_at_entry_starts() {
+        let text = "### a\nx\n\n### b\n# ### not a start\n\n### c\n";
+        assert_eq!(latest(text, 1), "### c\n");
+        assert_eq!(latest(text, 2), "### b\n# ### not a start\n\n### c\n");
+        assert_eq!(latest(text, 9), text);
+        assert_eq!(latest(text, 0), "");
+    }
 }
