@@ -397,15 +397,63 @@ impl ControlPlane {
                 .filter(|p| !pod_ready_or_done(p))
                 .map(|p| p.metadata.name.clone().unwrap_or_default())
                 .collect();
-            if waiting.is_empty() && !list.items.is_empty() {
+            // The workloads' pods may not all exist yet: their controllers create them.
+            let short = self.workloads_short(ns).await?;
+            if waiting.is_empty() && !list.items.is_empty() && short.is_empty() {
                 return Ok(());
             }
             anyhow::ensure!(
                 Instant::now() < deadline,
-                "pods not Ready after {timeout:?}: {waiting:?}"
+                "pods not Ready after {timeout:?}: {waiting:?}; workloads without all their \
+                 pods Ready: {short:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The Deployments and StatefulSets of `ns` (every namespace if empty) that do not have
+    /// as many Ready pods as they ask for.
+    async fn workloads_short(&self, ns: &str) -> anyhow::Result<Vec<String>> {
+        use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+        let client = self.client().await?;
+        let (deployments, statefulsets): (Api<Deployment>, Api<StatefulSet>) = if ns.is_empty() {
+            (Api::all(client.clone()), Api::all(client))
+        } else {
+            (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client, ns),
+            )
+        };
+        let mut short = Vec::new();
+        for d in deployments.list(&ListParams::default()).await?.items {
+            let wanted = d.spec.replicas.unwrap_or(1);
+            let ready = d
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0);
+            if ready < wanted {
+                short.push(format!(
+                    "deployment/{}",
+                    d.metadata.name.unwrap_or_default()
+                ));
+            }
+        }
+        for s in statefulsets.list(&ListParams::default()).await?.items {
+            let wanted = s.spec.replicas.unwrap_or(1);
+            let ready = s
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0);
+            if ready < wanted {
+                short.push(format!(
+                    "statefulset/{}",
+                    s.metadata.name.unwrap_or_default()
+                ));
+            }
+        }
+        Ok(short)
     }
 
     /// Kills the API server as a crash would and starts it again on the same port.
