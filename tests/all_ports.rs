@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 use support::cluster::Namespace;
-use support::{address, text};
+use support::{address, text, udp_exchange};
 use tokio::net::UdpSocket;
 
 /// `n` local ports free now (the Service's ports are these, so that `all` can use them here).
@@ -149,13 +149,7 @@ async fn every_declared_port_is_forwarded_and_one_taken_locally_is_left_out_and_
     let echo = address(&status, &echo_udp);
     assert_eq!(echo.port(), udp);
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    socket.send_to(b"ping", echo).await.unwrap();
-    let mut buf = [0u8; 64];
-    let (n, _) = tokio::time::timeout(TIMEOUT, socket.recv_from(&mut buf))
-        .await
-        .expect("no UDP echo through the relay")
-        .unwrap();
-    assert_eq!(&buf[..n], b"ping");
+    assert_eq!(udp_exchange(&socket, echo, b"ping").await, b"ping");
 
     // The Service gains a port; the next save of the file forwards it.
     let c = free_ports(1)[0];

@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use support::cluster::{Namespace, PRIVATE_HOST, WEB};
+use support::udp_exchange;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
@@ -148,27 +149,6 @@ fn report(supervisor: &Supervisor, name: &str) -> kftray::engine::ForwardReport 
         .into_iter()
         .find(|r| r.name == name)
         .unwrap()
-}
-
-/// Sends `payload` until an answer comes back (UDP may lose a datagram while a relay is
-/// replaced), and returns the answer.
-async fn udp_exchange(socket: &UdpSocket, to: SocketAddr, payload: &[u8]) -> Vec<u8> {
-    let mut buf = vec![0u8; 2048];
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        socket.send_to(payload, to).await.unwrap();
-        if let Ok(received) =
-            tokio::time::timeout(Duration::from_secs(1), socket.recv_from(&mut buf)).await
-        {
-            let (n, from) = received.unwrap();
-            assert_eq!(from, to, "a reply from elsewhere");
-            return buf[..n].to_vec();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no UDP answer from {to}"
-        );
-    }
 }
 
 async fn relay_pods(ns: &Namespace) -> Vec<String> {

@@ -278,3 +278,31 @@ pub async fn gets_at_once(addr: SocketAddr, n: usize, ok: impl Fn(&str) -> bool)
         &failures[..failures.len().min(5)]
     );
 }
+
+/// Sends `payload` until an answer comes back (UDP may lose a datagram, as while a relay is
+/// replaced or a flow's stream opens), and returns the answer.
+pub async fn udp_exchange(
+    socket: &tokio::net::UdpSocket,
+    to: SocketAddr,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut buf = vec![0u8; 2048];
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        socket.send_to(payload, to).await.unwrap();
+        if let Ok(received) = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            socket.recv_from(&mut buf),
+        )
+        .await
+        {
+            let (n, from) = received.unwrap();
+            assert_eq!(from, to, "a reply from elsewhere");
+            return buf[..n].to_vec();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no UDP answer from {to}"
+        );
+    }
+}
