@@ -399,6 +399,46 @@ async fn real_clients_traffic_is_logged_and_a_logged_request_can_be_sent_again()
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.contains("GET     /cut"), "{text}");
+    // Followed: only what comes next (-n 0), as it comes.
+    let mut follow = project
+        .command(&["logs", "http", "api", "-F", "--json", "-n", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Give it a moment to read the file as it is, then ask for something new.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        curl(&[&format!("http://{api}/hello?followed=1")])
+            .status
+            .success()
+    );
+    let line = line_rx
+        .recv_timeout(TIMEOUT)
+        .expect("`logs http -F` printed nothing for a new request");
+    let followed: Value = serde_json::from_str(&line).unwrap();
+    assert!(
+        followed["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/hello?followed=1")),
+        "the first line is the new request, not an old one: {line}"
+    );
+    follow.kill().unwrap();
+    let _ = follow.wait();
+
     // And the run's events.
     let out = project.run(&["logs"]).await;
     assert!(

@@ -383,6 +383,12 @@ async fn down_and_up_by_name_or_tag_change_a_run_that_is_up_without_restarting_i
     assert!(text(&out).contains("stopped api"), "{}", text(&out));
     assert_eq!(running(&project).await, ["web"]);
     assert_eq!(project.status().await[0]["pid"], pid);
+    let table = project.run(&["status"]).await;
+    assert!(
+        text(&table).contains("held down: api (`kftray up api` brings them back)"),
+        "{}",
+        text(&table)
+    );
     assert_eq!(http_get(web, "/").await.unwrap().0, 200);
 
     // Up by tag adds a forward the run did not select; up by name brings api back.

@@ -39,12 +39,13 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
                 .iter()
                 .map(|row| ForwardStatus::new(&run, row, &following))
                 .collect();
-            runs.push((run, following, rows));
+            let held = state.overrides(run.id)?.held;
+            runs.push((run, following, rows, held));
         }
         Ok(runs)
     });
     let runs = collected.map_err(|e| usage(&e.at(state.path())))?;
-    let rows: Vec<&ForwardStatus> = runs.iter().flat_map(|(_, _, rows)| rows).collect();
+    let rows: Vec<&ForwardStatus> = runs.iter().flat_map(|(_, _, rows, _)| rows).collect();
     match args.output {
         Format::Json => {
             let json = serde_json::to_string_pretty(&rows).map_err(|e| usage(&e))?;
@@ -58,8 +59,15 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
         Format::Table => {
             let rows: Vec<ForwardStatus> = rows.into_iter().cloned().collect();
             say(&table(&rows));
-            for (run, source, _) in &runs {
-                let text = following(source);
+            for (run, source, _, held) in &runs {
+                let mut text = following(source);
+                if !held.is_empty() {
+                    let names = held.join(" ");
+                    text.push_str(&format!(
+                        "held down: {} (`kftray up {names}` brings them back)\n",
+                        held.join(", ")
+                    ));
+                }
                 if text.is_empty() {
                     continue;
                 }
