@@ -291,11 +291,7 @@ impl Session<'_> {
             }
         };
         self.desired = selection.runnable;
-        let applied = self.supervisor.apply(&self.desired).await;
-        for name in applied.stopped.iter().chain(&applied.restarted) {
-            self.record.forget(name);
-        }
-        let outcome = outcome(&applied);
+        let (applied, outcome) = self.apply_desired().await;
         self.observer
             .news(&format!("asked from another terminal: {outcome}"));
         self.record.event(
@@ -305,6 +301,16 @@ impl Session<'_> {
         );
         self.applied(&applied);
         self.phases();
+    }
+
+    /// Makes what runs match `desired`; what it did, and that in one line.
+    async fn apply_desired(&mut self) -> (Applied, String) {
+        let applied = self.supervisor.apply(&self.desired).await;
+        for name in applied.stopped.iter().chain(&applied.restarted) {
+            self.record.forget(name);
+        }
+        let outcome = outcome(&applied);
+        (applied, outcome)
     }
 
     /// Keeps what could not be listed, and says the ports skipped when they change.
@@ -340,15 +346,11 @@ impl Session<'_> {
         };
         self.desired = selection.runnable;
         self.effective = revision.effective;
-        let applied = self.supervisor.apply(&self.desired).await;
+        let (applied, outcome) = self.apply_desired().await;
         let took = revision
             .last_event
             .map(|at| format!(" ({} ms after the last write)", at.elapsed().as_millis()))
             .unwrap_or_default();
-        for name in applied.stopped.iter().chain(&applied.restarted) {
-            self.record.forget(name);
-        }
-        let outcome = outcome(&applied);
         self.observer
             .news(&format!("reload ({cause}): {outcome}{took}"));
         self.record.event(

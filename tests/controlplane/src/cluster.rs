@@ -424,35 +424,25 @@ impl ControlPlane {
                 Api::namespaced(client, ns),
             )
         };
-        let mut short = Vec::new();
-        for d in deployments.list(&ListParams::default()).await?.items {
-            let wanted = d.spec.replicas.unwrap_or(1);
-            let ready = d
-                .status
-                .as_ref()
-                .and_then(|s| s.ready_replicas)
-                .unwrap_or(0);
-            if ready < wanted {
-                short.push(format!(
-                    "deployment/{}",
-                    d.metadata.name.unwrap_or_default()
-                ));
-            }
-        }
-        for s in statefulsets.list(&ListParams::default()).await?.items {
-            let wanted = s.spec.replicas.unwrap_or(1);
-            let ready = s
-                .status
-                .as_ref()
-                .and_then(|s| s.ready_replicas)
-                .unwrap_or(0);
-            if ready < wanted {
-                short.push(format!(
-                    "statefulset/{}",
-                    s.metadata.name.unwrap_or_default()
-                ));
-            }
-        }
+        let deployments = deployments.list(&ListParams::default()).await?.items;
+        let statefulsets = statefulsets.list(&ListParams::default()).await?.items;
+        // (kind/name, replicas asked for, replicas Ready)
+        let workloads = deployments
+            .into_iter()
+            .map(|d| {
+                let ready = d.status.and_then(|s| s.ready_replicas);
+                let name = d.metadata.name.unwrap_or_default();
+                (format!("deployment/{name}"), d.spec.replicas, ready)
+            })
+            .chain(statefulsets.into_iter().map(|s| {
+                let ready = s.status.and_then(|s| s.ready_replicas);
+                let name = s.metadata.name.unwrap_or_default();
+                (format!("statefulset/{name}"), s.spec.replicas, ready)
+            }));
+        let short = workloads
+            .filter(|(_, wanted, ready)| ready.unwrap_or(0) < wanted.unwrap_or(1))
+            .map(|(name, _, _)| name)
+            .collect();
         Ok(short)
     }
 
