@@ -87,11 +87,7 @@ fn events(home: &Path, project: &str, alias: Option<&str>, args: &Args) -> Outco
 
 fn print_event(event: &Event, json: bool) {
     if json {
-        say(&format!(
-            "{}\n",
-            serde_json::to_string(event).unwrap_or_default()
-        ));
-        return;
+        return say_json(event);
     }
     let at = jiff::Timestamp::from_millisecond(event.at_ms)
         .map(|t| format!("{t:.3}"))
@@ -198,11 +194,7 @@ pub(crate) fn summaries(text: &str) -> Vec<Summary> {
 
 fn print_summary(s: &Summary, json: bool) {
     if json {
-        say(&format!(
-            "{}\n",
-            serde_json::to_string(s).unwrap_or_default()
-        ));
-        return;
+        return say_json(s);
     }
     let (Some(method), Some(url)) = (&s.method, &s.url) else {
         say(&format!(
@@ -229,6 +221,14 @@ fn print_summary(s: &Summary, json: bool) {
     }
     line.push('\n');
     say(&line);
+}
+
+/// One JSON object on a line of its own.
+fn say_json(value: &impl serde::Serialize) {
+    say(&format!(
+        "{}\n",
+        serde_json::to_string(value).unwrap_or_default()
+    ));
 }
 
 /// "2026-12-04T19:30:01.123Z" -> "19:30:01.123".

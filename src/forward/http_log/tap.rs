@@ -7,12 +7,16 @@ use super::writer::Sink;
 use crate::forward::Observe;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 /// Watches one connection for its log. Finishing (on drop) logs what the close cut short.
 pub struct Tap {
     inner: Mutex<Connection>,
+    /// Set once neither direction is read any more (tunnelled, or not HTTP): the rest of a
+    /// long WebSocket or TLS connection then passes without taking the lock.
+    passing: AtomicBool,
 }
 
 struct Connection {
@@ -66,16 +70,23 @@ impl Tap {
                     tunnel: false,
                 },
             }),
+            passing: AtomicBool::new(false),
         }
     }
 
     fn with(&self, feed: impl FnOnce(&mut Connection)) {
+        if self.passing.load(Ordering::Relaxed) {
+            return;
+        }
         // A panic elsewhere must not take the traffic down with the log.
         let mut connection = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         feed(&mut connection);
         if connection.state.tunnel {
             connection.requests.stop();
             connection.responses.stop();
+        }
+        if connection.requests.is_done() && connection.responses.is_done() {
+            self.passing.store(true, Ordering::Relaxed);
         }
     }
 }
