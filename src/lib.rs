@@ -29,6 +29,8 @@ pub mod engine;
 #[doc(hidden)]
 pub mod forward;
 #[doc(hidden)]
+pub mod hosts;
+#[doc(hidden)]
 pub mod interop;
 #[doc(hidden)]
 pub mod reconcile;
