@@ -21,6 +21,8 @@ pub struct Effective {
     pub sync: Option<Sync>,
     /// The relay pod's settings, for the forwards that go through it.
     pub relay: Relay,
+    /// The proxy into the cluster, from `[proxy]`.
+    pub proxy: Option<Proxy>,
     /// The files it was read from, in layer order.
     pub files: Vec<PathBuf>,
 }
@@ -34,12 +36,17 @@ impl Effective {
         })
     }
 
-    /// Whether `name` names a forward: its name, its alias, or the alias of an `all_ports`.
+    /// Whether `name` names a forward: its name, its alias, the alias of an `all_ports`, or
+    /// one of the proxy's listeners.
     pub fn names(&self, name: &str) -> bool {
         self.forwards
             .iter()
             .any(|f| f.name == name || f.alias == name)
             || self.all_ports.iter().any(|a| a.alias == name)
+            || self.proxy.as_ref().is_some_and(|p| {
+                (name == Proxy::SOCKS && p.socks.is_some())
+                    || (name == Proxy::HTTP && p.http.is_some())
+            })
     }
 
     /// Every tag used by some forward, sorted.
@@ -78,6 +85,8 @@ pub struct AllPorts {
     /// As in [`Forward`].
     pub local_address: IpAddr,
     /// As in [`Forward`].
+    pub local_address_auto: bool,
+    /// As in [`Forward`].
     pub domain: Option<String>,
     /// As in [`Forward`].
     pub tags: Vec<String>,
@@ -104,6 +113,7 @@ impl AllPorts {
             protocol: self.protocol,
             via: self.via,
             local_address: self.local_address,
+            local_address_auto: self.local_address_auto,
             local_port,
             remote_port,
             domain: self.domain.clone(),
@@ -142,13 +152,18 @@ pub struct Forward {
     pub protocol: Protocol,
     /// `Relay` for every UDP and proxy forward, and where the file asks for it.
     pub via: Via,
-    /// The address to listen on: loopback unless the file opted in.
+    /// The address to listen on: loopback unless the file opted in. With
+    /// `local_address_auto`, the first one tried.
     pub local_address: IpAddr,
+    /// `local_address = "auto"`: the address is the forward's own (see `loopback.rs`), and
+    /// when another program holds it, the next ones are tried.
+    pub local_address_auto: bool,
     /// The port to listen on.
     pub local_port: LocalPort,
     /// Always a `Number` for a proxy target.
     pub remote_port: PortRef,
-    /// A host name for the forward (parsed; nothing acts on it yet).
+    /// A host name for the forward, lowercase: kftray-helper maps it to the forward's local
+    /// address in the hosts file while the forward runs.
     pub domain: Option<String>,
     /// Sorted, without duplicates.
     pub tags: Vec<String>,
@@ -257,6 +272,34 @@ pub struct Relay {
     pub manifest: Option<PathBuf>,
     /// None: each forward's own namespace.
     pub namespace: Option<String>,
+}
+
+/// The proxy into the cluster: SOCKS5 and/or HTTP, each on its own local port, names resolved
+/// and connections made by the relay pod of `namespace`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Proxy {
+    /// The SOCKS5 proxy's local port.
+    pub socks: Option<u16>,
+    /// The HTTP proxy's local port.
+    pub http: Option<u16>,
+    /// None: the kubeconfig's current context.
+    pub context: Option<String>,
+    /// As in [`Forward`].
+    pub kubeconfig: Option<PathBuf>,
+    /// Where the relay pod runs and short names resolve; None: the context's namespace.
+    pub namespace: Option<String>,
+    /// The address both listen on.
+    pub local_address: IpAddr,
+    /// Set when `local_address` is not loopback (the file had to opt in).
+    pub expose_to_network: bool,
+}
+
+impl Proxy {
+    /// The names `status` and `down` use for its two listeners; not aliases (a dot is not
+    /// allowed in one), so no forward can take them.
+    pub const SOCKS: &str = "proxy.socks";
+    /// See [`Proxy::SOCKS`].
+    pub const HTTP: &str = "proxy.http";
 }
 
 /// The git source of the team configuration.

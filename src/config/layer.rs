@@ -68,8 +68,8 @@ fn shift_value(value: Spanned<DeValue<'_>>, offset: usize) -> Spanned<DeValue<'_
 }
 
 /// Lays `local` over `base`: forwards merge by alias (a key in the overlay replaces the same
-/// key; a target or port form in the overlay replaces the base's), `[defaults]`, `[sync]` and
-/// `[relay]` merge key by key, anything else is replaced.
+/// key; a target or port form in the overlay replaces the base's), `[defaults]`, `[sync]`,
+/// `[relay]`, `[proxy]` and `[trust]` merge key by key, anything else is replaced.
 pub(crate) fn overlay<'a>(mut base: Tree<'a>, local: Tree<'a>) -> Tree<'a> {
     for (key, value) in local {
         let merged = match (key.get_ref().as_ref(), base.get_mut(key.get_ref().as_ref())) {
@@ -85,7 +85,7 @@ pub(crate) fn overlay<'a>(mut base: Tree<'a>, local: Tree<'a>) -> Tree<'a> {
                 }
                 _ => value,
             },
-            ("defaults" | "sync" | "relay", Some(existing)) => {
+            ("defaults" | "sync" | "relay" | "proxy" | "trust", Some(existing)) => {
                 match (existing.get_mut(), value.get_ref()) {
                     (DeValue::Table(base_table), DeValue::Table(_)) => {
                         let DeValue::Table(local_table) = value.into_inner() else {

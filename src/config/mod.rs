@@ -23,6 +23,7 @@ mod duration;
 mod effective;
 mod expand;
 mod layer;
+mod loopback;
 mod model;
 mod relay_manifest;
 mod schema;
@@ -38,9 +39,12 @@ pub use diagnostic::{Diagnostics, Finding, Label};
 pub use discover::{FILE_NAME, discover, local_path, project_dir};
 pub(crate) use duration::format_duration;
 pub use duration::{DurationError, parse_duration};
-pub use effective::{AllPorts, Effective, Forward, HttpLog, LocalPort, Relay, Sync};
+pub use effective::{AllPorts, Effective, Forward, HttpLog, LocalPort, Proxy, Relay, Sync};
 pub use expand::Skipped;
-pub use model::{ConfigFile, Defaults, ForwardSpec, Protocol, RelaySpec, SyncSpec, Via};
+pub use loopback::{auto_address, is_auto, next_auto};
+pub use model::{
+    ConfigFile, Defaults, ForwardSpec, Protocol, ProxySpec, RelaySpec, SyncSpec, TrustSpec, Via,
+};
 pub use relay_manifest::{ManifestError, ManifestFileError, RelayManifest};
 pub use schema::schema_json;
 pub use size::{SizeError, format_size, parse_size, size_text};
@@ -159,6 +163,7 @@ fn load_filtered(
                 .collect();
             if file.origin == Origin::Remote {
                 trust::sync_section(&tree, &mut issues);
+                trust::trust_section(&tree, &mut issues);
             }
             trees.push(tree);
         }

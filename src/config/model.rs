@@ -74,6 +74,45 @@ pub struct ConfigFile {
     pub sync: Option<SyncSpec>,
     /// The relay pod kftray runs for UDP forwards, proxy forwards and `via = "relay"`.
     pub relay: Option<RelaySpec>,
+    /// A SOCKS5 and/or HTTP proxy into the cluster: any in-cluster name or cluster-only host,
+    /// resolved and reached through the relay pod.
+    pub proxy: Option<ProxySpec>,
+    /// What this machine's user lets the team's file from git decide. Only your own files
+    /// may set it.
+    pub trust: Option<TrustSpec>,
+}
+
+/// `[proxy]`: a proxy into the cluster, served by `kftray up` like a forward.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxySpec {
+    /// Local port of a SOCKS5 proxy (use `socks5h://` so names resolve in the cluster).
+    #[schemars(range(min = 1, max = 65535))]
+    pub socks: Option<At<i64>>,
+    /// Local port of an HTTP proxy (CONNECT, and plain `http://` requests).
+    #[schemars(range(min = 1, max = 65535))]
+    pub http: Option<At<i64>>,
+    /// Kubernetes context whose cluster the proxy reaches (overrides [defaults]).
+    pub context: Option<At<String>>,
+    /// Path of the kubeconfig file (overrides [defaults]).
+    pub kubeconfig: Option<At<String>>,
+    /// Namespace where short names resolve and the relay pod runs (overrides [defaults]).
+    pub namespace: Option<At<String>>,
+    /// Local address to listen on (overrides [defaults]); loopback unless
+    /// `expose_to_network = true`.
+    pub local_address: Option<At<String>>,
+    /// Allows a local address that is not loopback: everyone who can reach this machine
+    /// could then reach the whole cluster network.
+    pub expose_to_network: Option<At<bool>>,
+}
+
+/// `[trust]`: decisions the team's file from git may make for this machine, when you say so.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustSpec {
+    /// true lets the team's file give forwards host names (`domain`), which kftray-helper
+    /// writes into this machine's hosts file. Default false.
+    pub domains: Option<At<bool>>,
 }
 
 /// Defaults for every forward.
@@ -87,7 +126,8 @@ pub struct Defaults {
     pub kubeconfig: Option<At<String>>,
     /// Namespace of the targets. Omitted: the context's namespace, else "default".
     pub namespace: Option<At<String>>,
-    /// Local address to listen on: any 127.x.y.z (or ::1). Default 127.0.0.1.
+    /// Local address to listen on: any 127.x.y.z (or ::1), or "auto" for an address of the
+    /// forward's own, stable across runs. Default 127.0.0.1.
     pub local_address: Option<At<String>>,
     /// HTTP traffic logs for every forward; a forward's own `http_log` keys win.
     pub http_log: Option<At<HttpLogSpec>>,
@@ -139,12 +179,15 @@ pub struct ForwardSpec {
     /// Namespace of the target; for a proxy or UDP forward, where the relay pod runs.
     pub namespace: Option<At<String>>,
     /// Local address to listen on (overrides [defaults]); any 127.x.y.z or ::1 unless
-    /// `expose_to_network = true`.
+    /// `expose_to_network = true`, or "auto": a 127.x.y.z of the forward's own, stable across
+    /// runs of this project, so every forward can keep its remote port.
     pub local_address: Option<At<String>>,
     /// Allows a local address that is not loopback (e.g. 0.0.0.0). This exposes the cluster
     /// target to everyone who can reach this machine.
     pub expose_to_network: Option<At<bool>>,
-    /// A host name for the forward (e.g. "api.dev.local"), mapped to its local address.
+    /// A host name for the forward (e.g. "api.dev.local"), written into the hosts file for
+    /// as long as the forward runs, by kftray-helper. From the team's file from git only with
+    /// `[trust] domains = true` in your own file.
     pub domain: Option<At<String>>,
     /// false keeps the forward in the file without running it. Default true.
     pub enabled: Option<At<bool>>,

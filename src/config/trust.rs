@@ -32,6 +32,50 @@ pub(crate) fn sync_section(tree: &Tree<'_>, issues: &mut Vec<Issue>) {
     }
 }
 
+/// `[trust]`: what the team's file may decide is this machine's user's call, never its own.
+pub(crate) fn trust_section(tree: &Tree<'_>, issues: &mut Vec<Issue>) {
+    if let Some((key, _)) = tree.get_key_value("trust") {
+        issues.push(
+            Issue::new(
+                "kftray::trust",
+                "a file from git cannot say what files from git are trusted with",
+            )
+            .label(key.span(), "[trust] in the team's file")
+            .help(
+                "remove [trust] from the file in the repository: each user sets it in their own                  kftray.toml or kftray.local.toml",
+            ),
+        );
+    }
+}
+
+/// A host name makes this machine answer that name (for every program on it) with a
+/// forward: the team's file may propose one, but only the user's own files may accept it,
+/// by setting the forward's `domain` themselves or with `[trust] domains = true`.
+pub(crate) fn domain(
+    alias: &str,
+    domain: &At<String>,
+    trusted: bool,
+    map: &SourceMap,
+    issues: &mut Vec<Issue>,
+) {
+    if trusted || !from_git(map, domain.span.start) {
+        return;
+    }
+    issues.push(
+        Issue::new(
+            "kftray::trust",
+            format!(
+                "a file from git cannot make this machine answer the name `{}`",
+                domain.value
+            ),
+        )
+        .label(domain.span.clone(), "only your own files can name hosts")
+        .help(format!(
+            "the name would go into this machine's hosts file: if you trust the team's names,              add `[trust] domains = true` to your own kftray.toml or kftray.local.toml, or set              `domain` for [forwards.{alias}] there yourself"
+        )),
+    );
+}
+
 /// The relay pod's image and manifest: kftray creates it with the user's own credentials, so
 /// what it runs is theirs to choose, not a commit's in someone else's repository.
 pub(crate) fn relay_pod(spec: &RelaySpec, map: &SourceMap, issues: &mut Vec<Issue>) {
@@ -55,9 +99,10 @@ pub(crate) fn relay_pod(spec: &RelaySpec, map: &SourceMap, issues: &mut Vec<Issu
     }
 }
 
-/// A forward listening beyond loopback: only the user's own files may allow it.
+/// A forward (or the proxy) listening beyond loopback: only the user's own files may allow
+/// it. `table` is where the key goes: `[forwards.web]`, `[proxy]`.
 pub(crate) fn exposure(
-    alias: &str,
+    table: &str,
     address: IpAddr,
     allowed: &At<bool>,
     written: &At<String>,
@@ -71,16 +116,16 @@ pub(crate) fn exposure(
         Issue::new(
             "kftray::trust",
             format!(
-                "a file from git cannot make `{alias}` listen on {address}, reachable from the \
+                "a file from git cannot make {table} listen on {address}, reachable from the \
                  network"
             ),
         )
         .label(allowed.span.clone(), "only your own files can allow this")
         .label(written.span.clone(), "not a loopback address")
         .help(format!(
-            "the team's file is someone else's: to expose this forward to every machine that \
-             can reach this one, add `expose_to_network = true` to [forwards.{alias}] in your \
-             own kftray.toml or kftray.local.toml"
+            "the team's file is someone else's: to expose it to every machine that can reach \
+             this one, add `expose_to_network = true` to {table} in your own kftray.toml or \
+             kftray.local.toml"
         )),
     );
 }

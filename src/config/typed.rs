@@ -7,7 +7,9 @@
 use super::checks::did_you_mean;
 use super::diagnostic::Issue;
 use super::layer::Tree;
-use super::model::{At, ConfigFile, Defaults, ForwardSpec, HttpLogTable, RelaySpec, SyncSpec};
+use super::model::{
+    At, ConfigFile, Defaults, ForwardSpec, HttpLogTable, ProxySpec, RelaySpec, SyncSpec, TrustSpec,
+};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -25,9 +27,14 @@ pub(crate) struct Typed {
     /// unknown key close to them), so that their absence is not reported a second time.
     pub rejected: BTreeMap<String, Vec<String>>,
     pub sync_key: Option<Range<usize>>,
+    pub proxy_key: Option<Range<usize>>,
+    /// The keys of `[proxy]` written but rejected, as for a forward.
+    pub proxy_rejected: Vec<String>,
 }
 
-const TOP_KEYS: [&str; 5] = ["version", "defaults", "forwards", "sync", "relay"];
+const TOP_KEYS: [&str; 7] = [
+    "version", "defaults", "forwards", "sync", "relay", "proxy", "trust",
+];
 
 /// Keys that kftray's JSON export uses, or that users of similar tools write, and what this
 /// format calls them.
@@ -96,6 +103,27 @@ pub(crate) fn typed(tree: Tree<'_>, issues: &mut Vec<Issue>) -> Typed {
                     out.file.relay = Some(typed_table::<RelaySpec>(
                         table,
                         "[relay]",
+                        issues,
+                        &mut Vec::new(),
+                    ));
+                }
+            }
+            "proxy" => {
+                if let Some(table) = table_of(&key, value, issues) {
+                    out.proxy_key = Some(span);
+                    out.file.proxy = Some(typed_table::<ProxySpec>(
+                        table,
+                        "[proxy]",
+                        issues,
+                        &mut out.proxy_rejected,
+                    ));
+                }
+            }
+            "trust" => {
+                if let Some(table) = table_of(&key, value, issues) {
+                    out.file.trust = Some(typed_table::<TrustSpec>(
+                        table,
+                        "[trust]",
                         issues,
                         &mut Vec::new(),
                     ));
@@ -293,7 +321,13 @@ fn example_for(key: &str) -> String {
         }
         "max_file_size" | "body_limit" => format!("for example: {key} = \"10MiB\""),
         "redact" | "reveal" => format!("for example: {key} = [\"X-Api-Key\"]"),
-        "enabled" | "expose_to_network" => format!("write {key} = true or {key} = false"),
+        "enabled" | "expose_to_network" | "domains" => {
+            format!("write {key} = true or {key} = false")
+        }
+        "socks" | "http" => format!(
+            "write a port number: {key} = {}",
+            if key == "socks" { 1080 } else { 3128 }
+        ),
         other => format!("write it in quotes: {other} = \"...\""),
     }
 }
@@ -307,7 +341,8 @@ fn expected_for(key: &str) -> &'static str {
         "http_log" => "true, false or a table",
         "max_file_size" | "body_limit" => "a size such as \"10MiB\", or a number of bytes",
         "redact" | "reveal" => "an array of header names",
-        "enabled" | "expose_to_network" => "true or false",
+        "enabled" | "expose_to_network" | "domains" => "true or false",
+        "socks" | "http" => "a port number",
         "protocol" => "\"tcp\" or \"udp\"",
         "via" => "\"port-forward\" or \"relay\"",
         "version" => "an integer",

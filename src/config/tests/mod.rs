@@ -380,6 +380,7 @@ fn every_finding_has_help() {
 
 mod http_log;
 mod layers;
+mod names;
 mod resolved;
 
 #[test]

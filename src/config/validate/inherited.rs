@@ -5,6 +5,7 @@ use super::Context;
 use crate::config::checks::{is_dns_label, is_tag};
 use crate::config::diagnostic::Issue;
 use crate::config::model::{At, ForwardSpec};
+use crate::config::source::SourceMap;
 use crate::config::trust;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
@@ -74,46 +75,26 @@ impl Context<'_> {
     pub(super) fn local_address(
         &self,
         spec: &ForwardSpec,
-        expose: bool,
         issues: &mut Vec<Issue>,
         bad_addresses: &mut Vec<Range<usize>>,
-    ) -> IpAddr {
+    ) -> (IpAddr, bool) {
         let Some(value) = inherited(&spec.local_address, &self.defaults.local_address) else {
-            return IpAddr::V4(Ipv4Addr::LOCALHOST);
+            return (IpAddr::V4(Ipv4Addr::LOCALHOST), false);
         };
-        let Ok(address) = value.value.trim().parse::<IpAddr>() else {
-            if !bad_addresses.contains(&value.span) {
-                bad_addresses.push(value.span.clone());
-                issues.push(
-                    Issue::new(
-                        "kftray::local-address",
-                        format!("`{}` is not an IP address", value.value),
-                    )
-                    .label(value.span.clone(), "not an IP address")
-                    .help("write a loopback address such as \"127.0.0.1\" or \"127.0.0.2\""),
-                );
-            }
-            return IpAddr::V4(Ipv4Addr::LOCALHOST);
-        };
-        if !address.is_loopback() && !expose && !bad_addresses.contains(&value.span) {
-            bad_addresses.push(value.span.clone());
-            issues.push(
-                Issue::new(
-                    "kftray::not-loopback",
-                    format!("{address} is not a loopback address"),
-                )
-                .label(value.span.clone(), "reachable from the network")
-                .help(format!(
-                    "use any 127.x.y.z address; to really expose this forward to every machine \
-                     that can reach this one, add `expose_to_network = true` to [forwards.{}]",
-                    self.alias
-                )),
-            );
+        if value.value.trim() == "auto" {
+            // Chosen once every forward is known (`hosts::auto_addresses`).
+            return (IpAddr::V4(Ipv4Addr::LOCALHOST), true);
         }
-        if let Some(allowed) = &spec.expose_to_network {
-            trust::exposure(self.alias, address, allowed, value, self.map, issues);
-        }
-        address
+        let table = format!("[forwards.{}]", self.alias);
+        let address = listen_address(
+            value,
+            spec.expose_to_network.as_ref(),
+            &table,
+            self.map,
+            issues,
+            bad_addresses,
+        );
+        (address, false)
     }
 
     pub(super) fn tags(&self, spec: &ForwardSpec, issues: &mut Vec<Issue>) -> Vec<String> {
@@ -164,4 +145,53 @@ pub(super) fn expand_path(raw: &str, base: &Path) -> PathBuf {
     } else {
         base.join(path)
     }
+}
+
+/// An address to listen on as written (a forward's, `[defaults]`' or `[proxy]`'s): an IP
+/// address, loopback unless `table` sets `expose_to_network` itself (and not from git). A
+/// value inherited by many forwards is reported once (`bad_addresses`).
+pub(super) fn listen_address(
+    value: &At<String>,
+    expose: Option<&At<bool>>,
+    table: &str,
+    map: &SourceMap,
+    issues: &mut Vec<Issue>,
+    bad_addresses: &mut Vec<Range<usize>>,
+) -> IpAddr {
+    let Ok(address) = value.value.trim().parse::<IpAddr>() else {
+        if !bad_addresses.contains(&value.span) {
+            bad_addresses.push(value.span.clone());
+            issues.push(
+                Issue::new(
+                    "kftray::local-address",
+                    format!("`{}` is not an IP address", value.value),
+                )
+                .label(value.span.clone(), "not an IP address")
+                .help(
+                    "write a loopback address such as \"127.0.0.2\", or \"auto\" for one of \
+                     the forward's own",
+                ),
+            );
+        }
+        return IpAddr::V4(Ipv4Addr::LOCALHOST);
+    };
+    let exposed = expose.is_some_and(|e| e.value);
+    if !address.is_loopback() && !exposed && !bad_addresses.contains(&value.span) {
+        bad_addresses.push(value.span.clone());
+        issues.push(
+            Issue::new(
+                "kftray::not-loopback",
+                format!("{address} is not a loopback address"),
+            )
+            .label(value.span.clone(), "reachable from the network")
+            .help(format!(
+                "use any 127.x.y.z address; to really expose it to every machine that can \
+                 reach this one, add `expose_to_network = true` to {table}"
+            )),
+        );
+    }
+    if let Some(allowed) = expose {
+        trust::exposure(table, address, allowed, value, map, issues);
+    }
+    address
 }

@@ -1,18 +1,19 @@
 //! Meaning: from the typed file to the effective forwards, checking everything that can be
 //! checked without a cluster and reporting every problem found.
 
-use super::checks::{is_dns_label, is_host};
+use super::checks::is_dns_label;
 use super::diagnostic::Issue;
 use super::effective::{AllPorts, Effective, Forward};
-use super::model::{ForwardSpec, Protocol};
-use super::source::SourceMap;
+use super::model::{At, ForwardSpec, Protocol};
+use super::source::{Origin, SourceMap};
 use super::typed::Typed;
-use std::net::IpAddr;
 use std::ops::Range;
 
+mod hosts;
 mod http_log;
 mod inherited;
 mod ports;
+mod proxy;
 mod relay;
 mod sync;
 mod target;
@@ -31,6 +32,8 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
         forward_keys,
         rejected,
         sync_key,
+        proxy_key,
+        proxy_rejected,
     } = typed;
     if let Some(version) = &file.version
         && version.value != 1
@@ -45,9 +48,16 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
         );
     }
     let defaults = file.defaults.unwrap_or_default();
+    // Only the user's own files can set [trust]: a remote one is refused before this.
+    let trusted_domains = file
+        .trust
+        .as_ref()
+        .and_then(|t| t.domains.as_ref())
+        .is_some_and(|d| d.value);
     let mut placed = Vec::new();
     let mut all_ports = Vec::new();
     let mut bad_addresses = Vec::new();
+    let mut domains: Vec<(String, At<String>)> = Vec::new();
     for (alias, spec) in &file.forwards {
         let alias_span = forward_keys.get(alias).cloned().unwrap_or(0..0);
         let ctx = Context {
@@ -57,9 +67,40 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
             alias_span,
             rejected: rejected.get(alias).map(Vec::as_slice).unwrap_or_default(),
         };
-        let resolved = ctx.resolve(spec, issues, &mut bad_addresses);
+        let resolved = ctx.resolve(spec, trusted_domains, issues, &mut bad_addresses);
         placed.extend(resolved.placed);
         all_ports.extend(resolved.all_ports);
+        if spec.enabled.as_ref().is_none_or(|e| e.value)
+            && let Some(domain) = &spec.domain
+        {
+            domains.push((alias.clone(), domain.clone()));
+        }
+    }
+    hosts::domain_conflicts(&domains, issues);
+    let project = map
+        .files()
+        .iter()
+        .find(|f| f.origin == Origin::Local)
+        .map(|f| super::discover::project_dir(&f.path).display().to_string())
+        .unwrap_or_default();
+    hosts::auto_addresses(
+        &project,
+        placed.iter_mut().map(|p| &mut p.forward).collect(),
+        &mut all_ports,
+    );
+    let proxy = file.proxy.as_ref().and_then(|spec| {
+        proxy::section(
+            spec,
+            proxy_key.unwrap_or(0..0),
+            &proxy_rejected,
+            &defaults,
+            map,
+            issues,
+            &mut bad_addresses,
+        )
+    });
+    if let (Some(spec), Some(proxy)) = (&file.proxy, &proxy) {
+        proxy::conflicts(spec, proxy, &placed, issues);
     }
     conflicts(&placed, issues);
     let sync = file
@@ -79,6 +120,7 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
         all_ports,
         sync,
         relay,
+        proxy,
         files: map.files().iter().map(|f| f.path.clone()).collect(),
     }
 }
@@ -95,6 +137,7 @@ impl Context<'_> {
     fn resolve(
         &self,
         spec: &ForwardSpec,
+        trusted_domains: bool,
         issues: &mut Vec<Issue>,
         bad_addresses: &mut Vec<Range<usize>>,
     ) -> Resolved {
@@ -119,22 +162,8 @@ impl Context<'_> {
         let kubeconfig = self.kubeconfig(spec, issues);
         let enabled = spec.enabled.as_ref().is_none_or(|e| e.value);
         let expose = spec.expose_to_network.as_ref().is_some_and(|e| e.value);
-        let local_address = self.local_address(spec, expose, issues, bad_addresses);
-        let domain = spec.domain.as_ref().and_then(|d| {
-            if is_host(&d.value) && d.value.parse::<IpAddr>().is_err() {
-                Some(d.value.to_ascii_lowercase())
-            } else {
-                issues.push(
-                    Issue::new(
-                        "kftray::domain",
-                        format!("`{}` is not a host name", d.value),
-                    )
-                    .label(d.span.clone(), "not a host name")
-                    .help("write a name like \"api.dev.local\" (letters, digits, '-' and dots)"),
-                );
-                None
-            }
-        });
+        let (local_address, local_address_auto) = self.local_address(spec, issues, bad_addresses);
+        let domain = self.domain(spec, local_address, trusted_domains, issues);
         let tags = self.tags(spec, issues);
         let http_log = self.http_log(spec, protocol, issues);
         let ports = self.ports(spec, target.as_ref(), issues);
@@ -155,6 +184,7 @@ impl Context<'_> {
             protocol,
             via,
             local_address,
+            local_address_auto,
             domain,
             tags,
             description: spec.description.as_ref().map(|d| d.value.clone()),
