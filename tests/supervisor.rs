@@ -23,9 +23,12 @@ fn spec(cluster: &kubesim::Cluster, target: Target, port: PortRef) -> RunSpec {
         local: LocalBind {
             address: "127.0.0.1".parse().unwrap(),
             port: 0,
+            auto: false,
         },
         relay: None,
         http_log: None,
+        domain: None,
+        proxy: None,
     }
 }
 

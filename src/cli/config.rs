@@ -58,10 +58,16 @@ fn table(effective: &Effective) -> String {
         } else {
             format!("{} (disabled)", f.name)
         };
-        let local = match f.local_address {
+        let mut local = match f.local_address {
             std::net::IpAddr::V6(a) => format!("[{a}]:{}", f.local_port),
             a => format!("{a}:{}", f.local_port),
         };
+        if f.local_address_auto {
+            local.push_str(" (auto)");
+        }
+        if let Some(domain) = &f.domain {
+            local = format!("{domain} = {local}");
+        }
         rows.push([
             name,
             local,
@@ -109,6 +115,21 @@ fn table(effective: &Effective) -> String {
                 .as_ref()
                 .map_or("(built in)".into(), |p| p.display().to_string()),
             relay.namespace.as_deref().unwrap_or("(each forward's)"),
+        ));
+    }
+    if let Some(proxy) = &effective.proxy {
+        let on = |kind: &str, port: Option<u16>| {
+            port.map(|p| format!("{kind} on {}:{p}", proxy.local_address))
+        };
+        let listeners: Vec<String> = [on("SOCKS5", proxy.socks), on("HTTP", proxy.http)]
+            .into_iter()
+            .flatten()
+            .collect();
+        text.push_str(&format!(
+            "\nproxy: {} into context {}, namespace {}\n",
+            listeners.join(" and "),
+            proxy.context.as_deref().unwrap_or("(current)"),
+            proxy.namespace.as_deref().unwrap_or("(context's)"),
         ));
     }
     if let Some(sync) = &effective.sync {

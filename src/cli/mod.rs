@@ -21,6 +21,7 @@ mod mcp;
 mod output;
 mod picked;
 mod project;
+mod proxy;
 mod rm;
 mod schema;
 mod status;
@@ -84,6 +85,9 @@ pub enum Command {
     /// Run a command with the project's forwards ready and their addresses in its
     /// environment (as `kftray env` names them); what it started stops when it ends.
     Exec(exec::Args),
+    /// Serve a SOCKS5 and/or HTTP proxy into a cluster until Ctrl-C: any service or
+    /// cluster-only host by its in-cluster name, through kftray's relay pod.
+    Proxy(proxy::Args),
     /// Print the run's events for a forward (`logs ALIAS`), or the HTTP traffic it logged
     /// (`logs http ALIAS`, with `http_log` on).
     Logs(logs::Args),
@@ -143,6 +147,7 @@ where
         Command::Env(args) => env::run(&cli, args, &out),
         Command::Exec(args) => exec::run(&cli, args, &out),
         Command::Logs(args) => logs::run(&cli, args),
+        Command::Proxy(args) => proxy::run(&cli, args, &out),
         Command::Validate(args) => validate::run(&cli, args, &out),
         Command::Config(args) => config::run(&cli, args, &out),
         Command::Init(args) => init::run(&cli, args, &out),

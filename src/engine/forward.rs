@@ -1,14 +1,12 @@
 //! One running forward: its listener, the task that finds its pod, and its live numbers.
 
-use super::connect::{LateConnector, connect_cluster};
-use super::{Relayed, RunSpec, relayed};
+use super::bind::Bound;
+use super::connect::{ClusterDial, LateConnector, connect_cluster};
+use super::{RunSpec, relayed};
 use crate::cluster::{ClusterKey, Clusters};
-use crate::config::Protocol;
 use crate::forward::http_log::Sink;
-use crate::forward::{
-    Activity, BindError, Outcome, Serving, Tuning, UdpTuning, bind_udp, drain, listen, serve,
-    serve_udp,
-};
+use crate::forward::proxy::serve_proxy;
+use crate::forward::{Activity, Outcome, Serving, Tuning, UdpTuning, drain, serve, serve_udp};
 use crate::publish::publish;
 use crate::relay::Relays;
 use crate::resolve::{Endpoint, Resolution, follow};
@@ -82,21 +80,19 @@ pub(super) struct RunningForward {
 }
 
 impl RunningForward {
-    /// Binds now (so a taken port fails here, at once) and serves in the background.
+    /// Serves `bound` (taken by `bind::bind`, so a taken port failed there, at once) in the
+    /// background.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn start(
         name: &str,
         spec: RunSpec,
+        bound: Bound,
         clusters: Arc<Clusters>,
         transports: Arc<Transports<ClusterKey>>,
         relays: Arc<Relays>,
         tuning: Tuning,
         http_log: Option<Arc<Sink>>,
-    ) -> Result<RunningForward, BindError> {
-        let wanted = SocketAddr::new(spec.local.address, spec.local.port);
-        let bound = |source| BindError::Other {
-            addr: wanted,
-            source,
-        };
+    ) -> RunningForward {
         let (resolution_tx, resolution) =
             watch::channel(Resolution::Waiting("connecting to the cluster".into()));
         let (link_tx, link) = watch::channel(Link::Up);
@@ -106,13 +102,7 @@ impl RunningForward {
         let stop = CancellationToken::new();
         let closed = CancellationToken::new();
         let (outcomes_tx, outcomes) = mpsc::unbounded_channel();
-        let udp = matches!(
-            spec.relay,
-            Some(Relayed {
-                protocol: Protocol::Udp,
-                ..
-            })
-        );
+        let local = bound.local();
         let serving = Serving {
             endpoints: resolution.clone(),
             activity: activity.clone(),
@@ -121,16 +111,17 @@ impl RunningForward {
             stop: stop.clone(),
             http_log,
         };
-        let (local, serving): (SocketAddr, BoxFuture<'static, TaskTracker>) = if udp {
-            let socket = bind_udp(wanted)?;
-            let local = socket.local_addr().map_err(bound)?;
-            let opener = connector.clone();
-            let serving = serve_udp(socket, opener, UdpTuning::default(), serving);
-            (local, Box::pin(serving))
-        } else {
-            let listener = listen(wanted)?;
-            let local = listener.local_addr().map_err(bound)?;
-            (local, Box::pin(serve(listener, connector.clone(), serving)))
+        let serving: BoxFuture<'static, TaskTracker> = match (bound, spec.proxy) {
+            (Bound::Udp(socket), _) => {
+                let opener = connector.clone();
+                Box::pin(serve_udp(socket, opener, UdpTuning::default(), serving))
+            }
+            (Bound::Tcp(listener), Some(kind)) => {
+                let dial = Arc::new(ClusterDial::new(connector.clone(), &serving));
+                let (activity, stop) = (serving.activity.clone(), serving.stop.clone());
+                Box::pin(serve_proxy(kind, listener, dial, activity, stop))
+            }
+            (Bound::Tcp(listener), None) => Box::pin(serve(listener, connector.clone(), serving)),
         };
         let finding: BoxFuture<'static, ()> = if spec.relay.is_some() {
             Box::pin(relayed::route(
@@ -167,7 +158,7 @@ impl RunningForward {
             };
             work.instrument(span)
         });
-        Ok(RunningForward {
+        RunningForward {
             name: name.to_string(),
             spec,
             local,
@@ -178,7 +169,12 @@ impl RunningForward {
             stop,
             closed,
             task,
-        })
+        }
+    }
+
+    /// Where it listens.
+    pub(super) fn local(&self) -> SocketAddr {
+        self.local
     }
 
     /// Stops accepting and returns once the port is free again; open connections finish in

@@ -7,10 +7,12 @@
 //! reported at once and "listening" means what it says; the cluster, the target and the pod
 //! are found afterwards, while local connections wait for them.
 
+mod bind;
 mod connect;
 mod expand;
 mod following;
 mod forward;
+mod helper;
 mod limits;
 mod observer;
 mod record;
@@ -29,14 +31,18 @@ pub use selection::{Selection, SelectionError, desired, picks};
 pub use spec::{LocalBind, Relayed, RunSpec};
 
 use crate::cluster::{ClusterKey, Clusters};
+use crate::config::Protocol;
 use crate::forward::http_log::{self, HttpLogs};
 use crate::forward::{BindError, Tuning};
+use crate::hosts::Entry;
 use crate::reconcile::{Action, plan};
 use crate::relay::{Owner, Relays};
 use crate::state::State;
 use crate::transport::Transports;
 use forward::RunningForward;
+use helper::Helper;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -59,6 +65,7 @@ pub struct Supervisor {
     tuning: Tuning,
     running: BTreeMap<String, RunningForward>,
     http_logs: HttpLogs,
+    helper: Helper,
 }
 
 /// How long stopping waits for the HTTP logs to write what their forwards sent.
@@ -88,7 +95,14 @@ impl Supervisor {
                 &State::default_home().unwrap_or_default(),
                 project,
             )),
+            helper: Helper::new(crate::hosts::default_socket()),
         }
+    }
+
+    /// Asks the kftray-helper at `socket` for hosts entries and low ports.
+    pub fn with_helper(mut self, socket: PathBuf) -> Supervisor {
+        self.helper = Helper::new(socket);
+        self
     }
 
     /// Writes the forwards' HTTP logs under `dir` (see [`http_log::dir_of`]).
@@ -121,21 +135,72 @@ impl Supervisor {
                     if let Some(forward) = self.running.remove(&name) {
                         forward.close().await;
                     }
-                    match self.start(&name, spec) {
+                    match self.start(&name, spec).await {
                         Ok(()) => applied.restarted.push(name),
                         Err(why) => applied.failed.push((name, why.to_string())),
                     }
                 }
-                Action::Start { name, spec } => match self.start(&name, spec) {
+                Action::Start { name, spec } => match self.start(&name, spec).await {
                     Ok(()) => applied.started.push(name),
                     Err(why) => applied.failed.push((name, why.to_string())),
                 },
             }
         }
+        self.name_hosts(&mut applied).await;
         applied
     }
 
-    fn start(&mut self, name: &str, spec: RunSpec) -> Result<(), BindError> {
+    /// Gives the running forwards' host names to the hosts file. The helper takes a set
+    /// whole or not at all, so when it refuses, every forward with a name stops and is
+    /// retried with the others that failed: a forward without the name it was given is not
+    /// what the file asks for.
+    async fn name_hosts(&mut self, applied: &mut Applied) {
+        let entries = |running: &BTreeMap<String, RunningForward>| -> Vec<Entry> {
+            running
+                .values()
+                .filter_map(|f| {
+                    let name = f.spec.domain.clone()?;
+                    Some(Entry {
+                        address: answered_at(f.local().ip()),
+                        name,
+                    })
+                })
+                .collect()
+        };
+        let Err(e) = self.helper.set_entries(entries(&self.running)).await else {
+            return;
+        };
+        let named: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(_, f)| f.spec.domain.is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in named {
+            if let Some(forward) = self.running.remove(&name) {
+                forward.close().await;
+            }
+            applied.started.retain(|n| *n != name);
+            applied.restarted.retain(|n| *n != name);
+            applied.unchanged.retain(|n| *n != name);
+            applied
+                .failed
+                .push((name, format!("cannot name it in the hosts file: {e}")));
+        }
+        if let Err(e) = self.helper.set_entries(entries(&self.running)).await {
+            tracing::warn!("kftray-helper: {e}");
+        }
+    }
+
+    async fn start(&mut self, name: &str, spec: RunSpec) -> Result<(), BindError> {
+        let udp = matches!(
+            spec.relay,
+            Some(Relayed {
+                protocol: Protocol::Udp,
+                ..
+            })
+        );
+        let bound = bind::bind(spec.local, udp, &mut self.helper).await?;
         let http_log = spec.http_log.as_ref().and_then(|settings| {
             // `alias:PORT` for each port of a list: they share the alias's file.
             let alias = name.split(':').next().unwrap_or(name);
@@ -147,12 +212,13 @@ impl Supervisor {
         let forward = RunningForward::start(
             name,
             spec,
+            bound,
             self.clusters.clone(),
             self.transports.clone(),
             self.relays.clone(),
             self.tuning,
             http_log,
-        )?;
+        );
         self.running.insert(name.to_string(), forward);
         Ok(())
     }
@@ -185,7 +251,18 @@ impl Supervisor {
         let drain = self.tuning.drain;
         let all = std::mem::take(&mut self.running);
         futures::future::join_all(all.into_values().map(|f| f.stop(drain))).await;
+        self.helper.close().await;
         self.http_logs.finish(HTTP_LOGS_FLUSH).await;
         self.relays.shutdown(RELAY_CLEANUP).await;
+    }
+}
+
+/// The address a host name should answer for a forward listening on `ip`: itself, or
+/// loopback for a forward on every address (0.0.0.0 answers on 127.0.0.1 too).
+fn answered_at(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
     }
 }

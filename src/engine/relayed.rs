@@ -59,7 +59,8 @@ pub(super) async fn route(
     );
     let dialer = Arc::new(RelayDialer::new(lease, destination.clone(), transport));
     connector.set_connect(dialer.clone());
-    connector.set_flows(dialer);
+    connector.set_flows(dialer.clone());
+    connector.set_relay(dialer);
     // A proxy's destination is fixed: its channel closes at once, its value stays.
     let mut destination_moves = true;
     loop {

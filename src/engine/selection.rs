@@ -36,14 +36,27 @@ pub fn desired(
                 .iter()
                 .map(|f| f.name.clone())
                 .chain(effective.all_ports.iter().map(|a| a.alias.clone()))
+                .chain(RunSpec::of_proxies(effective).into_iter().map(|(n, _)| n))
                 .collect(),
         });
     }
-    let runnable: BTreeMap<String, RunSpec> = effective
+    let mut runnable: BTreeMap<String, RunSpec> = effective
         .selected(tags)
         .filter(|f| names.is_empty() || names.iter().any(|n| named(f, n)))
         .map(|f| (f.name.clone(), RunSpec::from_config(f, &effective.relay)))
         .collect();
+    // The proxy has no tags: it runs with the whole file, or when named.
+    runnable.extend(
+        RunSpec::of_proxies(effective)
+            .into_iter()
+            .filter(|(name, _)| {
+                if names.is_empty() {
+                    tags.is_empty()
+                } else {
+                    names.contains(name)
+                }
+            }),
+    );
     // A `ports = "all"` entry whose ports are not listed yet is selected all the same: the
     // run keeps trying to list them.
     if runnable.is_empty() && !effective.all_ports.iter().any(picks(names, tags)) {

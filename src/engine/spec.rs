@@ -3,6 +3,7 @@
 
 use crate::cluster::ClusterKey;
 use crate::config::{self, Protocol, Via};
+use crate::forward::proxy::Kind;
 use crate::resolve::{PortRef, Target};
 use serde::Serialize;
 use std::fmt;
@@ -20,6 +21,11 @@ pub struct RunSpec {
     pub relay: Option<Relayed>,
     /// How its HTTP traffic is logged, if it is.
     pub http_log: Option<config::HttpLog>,
+    /// The host name the hosts file gives its local address while it runs.
+    pub domain: Option<String>,
+    /// `Some`: not a forward but the proxy into the cluster (`[proxy]`): each connection
+    /// names its own destination, which the relay resolves and connects to.
+    pub proxy: Option<Kind>,
 }
 
 /// A forward that goes through the relay: its protocol and the relay's settings.
@@ -34,11 +40,17 @@ pub struct Relayed {
 pub struct LocalBind {
     pub address: IpAddr,
     pub port: u16,
+    /// `local_address = "auto"`: when another program holds the port on `address`, the next
+    /// addresses of the auto range are tried.
+    pub auto: bool,
 }
 
 impl fmt::Display for RunSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.target, self.remote_port)?;
+        match self.proxy {
+            Some(kind) => write!(f, "{kind} proxy into the cluster")?,
+            None => write!(f, "{}:{}", self.target, self.remote_port)?,
+        }
         if let Some(Relayed {
             protocol: Protocol::Udp,
             ..
@@ -77,13 +89,67 @@ impl RunSpec {
                     LocalPort::Fixed(port) => port,
                     LocalPort::Any => 0,
                 },
+                auto: forward.local_address_auto,
             },
             relay: (forward.via == Via::Relay).then(|| Relayed {
                 protocol: forward.protocol,
                 settings: relay.clone(),
             }),
             http_log: forward.http_log.clone(),
+            domain: forward.domain.clone(),
+            proxy: None,
         }
+    }
+
+    /// The run-time part of `[proxy]`: one listener of `kind` on `port`, through the relay
+    /// of its namespace.
+    pub fn of_proxy(
+        proxy: &config::Proxy,
+        kind: Kind,
+        port: u16,
+        relay: &config::Relay,
+    ) -> RunSpec {
+        RunSpec {
+            cluster: ClusterKey {
+                kubeconfig: proxy.kubeconfig.clone(),
+                context: proxy.context.clone(),
+            },
+            namespace: proxy.namespace.clone(),
+            // Each connection names its own destination; this one is never dialled.
+            target: Target::Proxy {
+                host: String::new(),
+            },
+            remote_port: PortRef::Number(0),
+            local: LocalBind {
+                address: proxy.local_address,
+                port,
+                auto: false,
+            },
+            relay: Some(Relayed {
+                protocol: Protocol::Tcp,
+                settings: relay.clone(),
+            }),
+            http_log: None,
+            domain: None,
+            proxy: Some(kind),
+        }
+    }
+
+    /// The proxy's listeners, by name, as a run starts them.
+    pub fn of_proxies(effective: &config::Effective) -> Vec<(String, RunSpec)> {
+        let Some(proxy) = &effective.proxy else {
+            return Vec::new();
+        };
+        [
+            (config::Proxy::SOCKS, Kind::Socks, proxy.socks),
+            (config::Proxy::HTTP, Kind::Http, proxy.http),
+        ]
+        .into_iter()
+        .filter_map(|(name, kind, port)| {
+            let spec = RunSpec::of_proxy(proxy, kind, port?, &effective.relay);
+            Some((name.to_owned(), spec))
+        })
+        .collect()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Binding a forward's local address, with an error that says who holds a taken port.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,57 @@ pub enum BindError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "no free address for `local_address = \"auto\"`: port {port} is taken on {first} and \
+         on the {tried} addresses after it; stop what holds them, or give this forward a \
+         fixed `local_address`"
+    )]
+    NoFreeAddress {
+        first: IpAddr,
+        port: u16,
+        tried: usize,
+    },
+    #[error("cannot listen on {addr}: {}", privileged_help(*addr, *start, helper))]
+    Privileged {
+        addr: SocketAddr,
+        /// The lowest port this user may bind, where the OS says.
+        start: Option<u16>,
+        /// Why kftray-helper could not bind it instead.
+        helper: String,
+    },
+}
+
+/// What a user can do about a low port the OS refused, from the least to the most reach.
+fn privileged_help(addr: SocketAddr, start: Option<u16>, helper: &str) -> String {
+    let port = addr.port();
+    let limit = match start {
+        Some(start) => format!(
+            "ports below {start} need privileges here (net.ipv4.ip_unprivileged_port_start = \
+             {start})"
+        ),
+        None => "this system keeps low ports for privileged programs".into(),
+    };
+    let sysctl = match start {
+        Some(_) => format!(
+            "; or let every program bind it: `sudo sysctl net.ipv4.ip_unprivileged_port_start={port}`"
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{limit}. Any one of these works: start kftray-helper, which binds low ports for kftray \
+         (`sudo kftray-helper serve --user $USER`); or give kftray the capability: `sudo setcap \
+         cap_net_bind_service=+ep \"$(command -v kftray)\"`{sysctl}; or use a port above 1023. \
+         kftray-helper: {helper}"
+    )
+}
+
+/// The lowest port an unprivileged program may bind, where the OS says (Linux).
+pub fn unprivileged_port_start() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 const BACKLOG: u32 = 65_535;

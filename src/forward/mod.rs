@@ -3,11 +3,12 @@
 
 mod bind;
 pub mod http_log;
+pub mod proxy;
 mod serve;
 mod splice;
 mod udp;
 
-pub use bind::{BindError, bind_udp, listen, owner_of, udp_owner_of};
+pub use bind::{BindError, bind_udp, listen, owner_of, udp_owner_of, unprivileged_port_start};
 pub use serve::{
     Activity, Connect, ConnectionError, Dial, Outcome, PodStream, Serving, Tuning, Verdict, drain,
     serve,

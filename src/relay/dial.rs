@@ -8,7 +8,7 @@ use crate::forward::{Connect, Dial, Flow, OpenFlow, OpenedFlow, PodStream};
 use crate::resolve::Endpoint;
 use futures::{SinkExt, StreamExt};
 use relay_server::io::FrameCodec;
-use relay_server::protocol::{Frame, Request, Transport};
+use relay_server::protocol::{Destination, Frame, Request, Transport};
 use std::io;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::Framed;
@@ -45,6 +45,12 @@ impl RelayDialer {
                 return Box::pin(async move { Err(io::Error::other(why)) });
             }
         };
+        self.dial_to(to, endpoint)
+    }
+
+    /// A stream on which the relay has connected to `to`, whatever the forward's own
+    /// destination: the proxy's connections each name theirs.
+    pub fn dial_to(&self, to: Destination, endpoint: &Endpoint) -> Dial {
         let request = Request::Connect {
             id: self.lease.next_id(),
             transport: self.transport,
