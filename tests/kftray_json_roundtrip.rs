@@ -53,6 +53,8 @@ fn config() -> impl Strategy<Value = KftrayConfig> {
                 Just("::1".to_owned()),
                 Just("0.0.0.0".to_owned()),
             ]),
+            // kftray's own pick of a loopback address, `local_address = "auto"` here.
+            proptest::option::of(Just(true)),
         ),
         (
             proptest::option::of(1u16..=65535),
@@ -66,15 +68,18 @@ fn config() -> impl Strategy<Value = KftrayConfig> {
         .prop_map(
             |(
                 (alias, (kind, target), namespace),
-                (context, kubeconfig, local_address),
+                (context, kubeconfig, local_address, auto_loopback_address),
                 (local_port, remote_port, udp, domain_enabled),
                 http_logs,
             )| {
                 // Only services and proxies carry UDP, in kftray.toml; HTTP only TCP.
                 let udp = udp && kind != "pod";
                 let http_logs = http_logs.filter(|_| !udp);
+                // The app's pick replaces the address it would have had.
+                let local_address = local_address.filter(|_| auto_loopback_address.is_none());
                 KftrayConfig {
                     alias: Some(alias),
+                    auto_loopback_address,
                     context,
                     domain_enabled,
                     http_logs_auto_cleanup: http_logs.map(|(_, _, cleanup)| cleanup),

@@ -6,10 +6,10 @@
 //! `workload_type` (`service`, `pod` or `proxy`; the app's `expose` goes the other way and
 //! has no equivalent here), `service`, `target` (a pod label selector), `remote_address` (a
 //! proxy's host), `local_port` (absent or 0: a free port), `remote_port`, `protocol`,
-//! `local_address`, `domain_enabled`, and the `http_logs_*` settings (`http_log` here: the
-//! file size in bytes, the retention in days, kept forever without auto-cleanup; this
-//! format's body limit and extra redactions have no place there). The app also writes `id`
-//! and `auto_loopback_address`, which kftray.toml has no place for: importing says so.
+//! `local_address`, `auto_loopback_address` (`local_address = "auto"` here), `domain_enabled`,
+//! and the `http_logs_*` settings (`http_log` here: the file size in bytes, the retention in
+//! days, kept forever without auto-cleanup; this format's body limit and extra redactions
+//! have no place there). The app also writes `id`, which kftray.toml has no place for.
 //!
 //! Mapping an alias: kftray's is free text, kftray.toml's is a DNS label, so an alias that is
 //! not one is turned into one (`"Web Front"` → `web-front`) and kept in `description`;
@@ -45,6 +45,8 @@ pub struct KftrayConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_loopback_address: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain_enabled: Option<bool>,
@@ -79,8 +81,9 @@ pub struct KftrayConfig {
 }
 
 /// The fields read, for errors and the did-you-mean of unknown ones.
-const FIELDS: [&str; 17] = [
+const FIELDS: [&str; 18] = [
     "alias",
+    "auto_loopback_address",
     "context",
     "domain_enabled",
     "http_logs_auto_cleanup",
@@ -99,19 +102,16 @@ const FIELDS: [&str; 17] = [
     "workload_type",
 ];
 
-/// Fields the kftray app writes that kftray.toml has no place for, and why they can go.
-const NOT_CARRIED: [(&str, &str); 8] = [
-    ("id", ""),
-    (
-        "auto_loopback_address",
-        "kftray.toml takes a fixed local_address; set one to keep forwards apart",
-    ),
-    ("exposure_type", ""),
-    ("cert_manager_enabled", ""),
-    ("cert_issuer", ""),
-    ("cert_issuer_kind", ""),
-    ("ingress_class", ""),
-    ("ingress_annotations", ""),
+/// Fields the kftray app writes that kftray.toml has no place for (its id, and an exposure
+/// through an Ingress, which is the other direction).
+const NOT_CARRIED: [&str; 7] = [
+    "id",
+    "exposure_type",
+    "cert_manager_enabled",
+    "cert_issuer",
+    "cert_issuer_kind",
+    "ingress_class",
+    "ingress_annotations",
 ];
 
 /// Values the kftray app stores for "not set" (older exports still carry them).
@@ -192,6 +192,7 @@ impl Parsed {
         let mut warnings = self.warnings.clone();
         let mut drafts: Vec<Draft> = Vec::new();
         let mut taken = BTreeSet::new();
+        let mut names = BTreeSet::new();
         for entry in &self.entries {
             let (draft, notes) = match to_draft(entry) {
                 Ok(ok) => ok,
@@ -201,12 +202,24 @@ impl Parsed {
                 }
             };
             warnings.extend(notes.iter().map(|(span, m)| self.warning(span, m.clone())));
-            let draft = if taken.contains(&draft.alias) {
+            let mut draft = if taken.contains(&draft.alias) {
                 let alias = free_alias(&draft.alias, &taken, &BTreeSet::new());
                 draft.with_alias(&alias)
             } else {
                 draft
             };
+            // kftray names a host after its alias, so two entries of one alias would claim
+            // one name, which kftray.toml refuses: the second gets a name of its own.
+            if let Some(domain) = draft.domain.clone()
+                && names.contains(&domain)
+            {
+                let free = free_alias(&domain, &names, &BTreeSet::new());
+                warnings.push(self.warning(
+                    &entry.span_of("domain_enabled"),
+                    format!("the host name `{domain}` is another forward's: this one is `{free}`"),
+                ));
+                draft.domain = Some(free);
+            }
             if let Err(d) = files.forwards_of(layer, &draft) {
                 for finding in d.findings() {
                     let field = field_of(&finding.code, &draft.target);
@@ -220,6 +233,7 @@ impl Parsed {
                 continue;
             }
             taken.insert(draft.alias.clone());
+            names.extend(draft.domain.clone());
             drafts.push(draft);
         }
         if issues.is_empty() {

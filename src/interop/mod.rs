@@ -56,8 +56,11 @@ fn draft_of(f: &crate::config::Forward, ports: Vec<PortPair>) -> Draft {
     d.namespace = f.namespace.clone();
     d.context = f.context.clone();
     d.kubeconfig = f.kubeconfig.as_deref().map(home_relative);
-    d.local_address =
-        (f.local_address != IpAddr::V4(Ipv4Addr::LOCALHOST)).then(|| f.local_address.to_string());
+    d.local_address = if f.local_address_auto {
+        Some("auto".into())
+    } else {
+        (f.local_address != IpAddr::V4(Ipv4Addr::LOCALHOST)).then(|| f.local_address.to_string())
+    };
     d.expose_to_network = f.expose_to_network;
     d.protocol = f.protocol;
     d.domain = f.domain.clone();

@@ -179,7 +179,10 @@ pub(super) fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> 
     draft.context = set(&c.context);
     draft.kubeconfig = set(&c.kubeconfig).filter(|k| k != "default");
     draft.protocol = protocol;
-    if let Some(ip) = local_address {
+    if c.auto_loopback_address == Some(true) {
+        // kftray picks a 127.0.0.x per forward; kftray.toml's own pick is stable per project.
+        draft.local_address = Some("auto".into());
+    } else if let Some(ip) = local_address {
         draft.local_address = Some(ip.to_string());
         if !ip.is_loopback() {
             draft.expose_to_network = true;
@@ -261,6 +264,7 @@ pub fn from_draft(draft: &Draft, namespace: &str) -> Result<Vec<KftrayConfig>, U
         return Err(Unexportable::AllPorts);
     }
     let several = draft.ports.len() > 1;
+    let auto = draft.local_address.as_deref() == Some("auto");
     draft
         .ports
         .iter()
@@ -289,7 +293,8 @@ pub fn from_draft(draft: &Draft, namespace: &str) -> Result<Vec<KftrayConfig>, U
                     .and_then(|l| l.retention)
                     .map(|r| r.as_secs().div_ceil(DAY).max(1)),
                 kubeconfig: draft.kubeconfig.clone(),
-                local_address: draft.local_address.clone(),
+                auto_loopback_address: auto.then_some(true),
+                local_address: draft.local_address.clone().filter(|_| !auto),
                 local_port: match pair.local {
                     Some(LocalPort::Any) => None,
                     _ => pair.fixed_local(),

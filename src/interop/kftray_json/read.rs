@@ -132,18 +132,11 @@ fn read_entry(
             continue;
         }
         let Some(field) = FIELDS.iter().copied().find(|f| *f == name) else {
-            match NOT_CARRIED.iter().find(|(f, _)| *f == name) {
-                Some(("auto_loopback_address", why)) if is_true(&prop.value) => warn(
-                    name_span,
-                    format!("`auto_loopback_address` is not kept: {why}"),
-                ),
-                Some(_) => {}
-                None => {
-                    let hint = crate::config::did_you_mean(name, FIELDS)
-                        .map(|m| format!(" (did you mean `{m}`?)"))
-                        .unwrap_or_default();
-                    warn(name_span, format!("unknown field `{name}` ignored{hint}"));
-                }
+            if !NOT_CARRIED.contains(&name) {
+                let hint = crate::config::did_you_mean(name, FIELDS)
+                    .map(|m| format!(" (did you mean `{m}`?)"))
+                    .unwrap_or_default();
+                warn(name_span, format!("unknown field `{name}` ignored{hint}"));
             }
             continue;
         };
@@ -163,6 +156,7 @@ fn read_entry(
                 }
             }
             "domain_enabled" => c.domain_enabled = flag(prop, issues),
+            "auto_loopback_address" => c.auto_loopback_address = flag(prop, issues),
             "http_logs_enabled" => c.http_logs_enabled = flag(prop, issues),
             "http_logs_auto_cleanup" => c.http_logs_auto_cleanup = flag(prop, issues),
             "http_logs_max_file_size" => c.http_logs_max_file_size = count(prop, issues),
@@ -188,14 +182,6 @@ fn read_entry(
         }
     }
     entry
-}
-
-fn is_true(value: &Value<'_>) -> bool {
-    match value {
-        Value::BooleanLit(b) => b.value,
-        Value::StringLit(s) => s.value == "true",
-        _ => false,
-    }
 }
 
 fn string(prop: &ObjectProp<'_>, issues: &mut Vec<Issue>) -> Option<String> {

@@ -202,7 +202,7 @@ fn syntax_errors_and_a_wrong_shape_are_located() {
 #[test]
 fn fields_without_a_place_here_are_warned_about() {
     let text = r#"[{"alias": "a", "workload_type": "service", "service": "a", "remote_port": 80,
-        "remote_prot": 1, "auto_loopback_address": true, "http_logs_enabled": true,
+        "remote_prot": 1, "http_logs_enabled": true,
         "local_address": "0.0.0.0"}]"#;
     let parsed = parse_str(text).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -213,12 +213,26 @@ fn fields_without_a_place_here_are_warned_about() {
         messages,
         [
             "unknown field `remote_prot` ignored (did you mean `remote_port`?)",
-            "`auto_loopback_address` is not kept: kftray.toml takes a fixed local_address; set one to keep forwards apart",
             "`0.0.0.0` is reachable from the network: written with expose_to_network = true",
         ]
     );
     assert_eq!((warnings[0].line, warnings[0].column), (2, 9));
     assert!(d[0].expose_to_network);
+}
+
+#[test]
+fn auto_loopback_address_is_local_address_auto_both_ways() {
+    let text = r#"[{"alias": "db", "workload_type": "service", "service": "db", "remote_port": 5432,
+        "local_port": 5432, "auto_loopback_address": true}]"#;
+    let parsed = parse_str(text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let files = Files::open(&dir.path().join("kftray.toml")).unwrap();
+    let (drafts, warnings) = parsed.drafts(&files, Layer::Base).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(drafts[0].local_address.as_deref(), Some("auto"));
+    let back = from_draft(&drafts[0], "default").unwrap();
+    assert_eq!(back[0].auto_loopback_address, Some(true));
+    assert_eq!(back[0].local_address, None);
 }
 
 #[test]
