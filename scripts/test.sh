@@ -23,6 +23,13 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 { [ -x /usr/sbin/nft ] || command -v nft >/dev/null 2>&1; } || need+=(nftables)
+# The host-name tests: kftray-helper writes a real /etc/hosts inside a mount namespace
+# (unshare, nsenter), glibc reads it (getent), and a low port is asked for by an
+# unprivileged user (setpriv).
+for tool in unshare nsenter setpriv; do
+    command -v "$tool" >/dev/null 2>&1 || { need+=(util-linux); break; }
+done
+command -v getent >/dev/null 2>&1 || need+=(libc-bin)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "scripts/test.sh: installing ${need[*]}" >&2
     sudo=()
