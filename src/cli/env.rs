@@ -69,13 +69,13 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
 }
 
 /// The variable of a forward's `name`: `KFTRAY_` and the name in capitals, `-` and `:` (of
-/// `alias:REMOTE`, an entry of a `ports` list) as `_`. Aliases are DNS labels, so nothing else
-/// needs mapping.
+/// `alias:REMOTE`, an entry of a `ports` list) and `.` (of the proxy's `proxy.socks`) as `_`.
+/// Aliases are DNS labels, so nothing else needs mapping.
 fn prefix(name: &str) -> String {
     let mapped: String = name
         .chars()
         .map(|c| match c {
-            '-' | ':' => '_',
+            '-' | ':' | '.' => '_',
             c => c.to_ascii_uppercase(),
         })
         .collect();
@@ -137,6 +137,7 @@ mod tests {
         assert_eq!(prefix("web"), "KFTRAY_WEB");
         assert_eq!(prefix("api-v2"), "KFTRAY_API_V2");
         assert_eq!(prefix("db:5432"), "KFTRAY_DB_5432");
+        assert_eq!(prefix("proxy.socks"), "KFTRAY_PROXY_SOCKS");
     }
 
     #[test]

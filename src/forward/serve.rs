@@ -9,12 +9,13 @@ use super::{Counters, Observe, splice};
 use crate::resolve::{Endpoint, Resolution};
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -105,6 +106,39 @@ pub async fn serve(
         stop,
         http_log,
     } = serving;
+    accept_each(listener, &stop, &activity.clone(), move |local, peer, _| {
+        let (endpoints, connector, activity, outcomes, http_log) = (
+            endpoints.clone(),
+            connector.clone(),
+            activity.clone(),
+            outcomes.clone(),
+            http_log.clone(),
+        );
+        async move {
+            let result = carry(local, endpoints, &*connector, &activity, tuning, http_log).await;
+            let _ = outcomes.send(result.clone());
+            result.map_err(|e| e.0)
+        }
+        .instrument(tracing::debug_span!("connection", %peer))
+    })
+    .await
+}
+
+/// Accepts until `stop` fires and carries each connection with `handle`, on a task of the
+/// returned tracker (which `handle` is given, for tasks of its own), counted in `activity`;
+/// then closes the listener (so the port can be
+/// bound again at once) and returns the tracker, closed, holding the connections still open
+/// for the caller to drain (see [`drain`]).
+pub(super) async fn accept_each<H, F>(
+    listener: TcpListener,
+    stop: &CancellationToken,
+    activity: &Arc<Activity>,
+    handle: H,
+) -> TaskTracker
+where
+    H: Fn(TcpStream, SocketAddr, &TaskTracker) -> F,
+    F: Future<Output = Result<(), String>> + Send + 'static,
+{
     let tracker = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -121,28 +155,16 @@ pub async fn serve(
         };
         let _ = local.set_nodelay(true);
         activity.total_connections.fetch_add(1, Ordering::Relaxed);
-        let (endpoints, connector, activity, outcomes, http_log) = (
-            endpoints.clone(),
-            connector.clone(),
-            activity.clone(),
-            outcomes.clone(),
-            http_log.clone(),
-        );
-        let span = tracing::debug_span!("connection", %peer);
-        tracker.spawn(
-            async move {
-                activity.open_connections.fetch_add(1, Ordering::Relaxed);
-                let result =
-                    carry(local, endpoints, &*connector, &activity, tuning, http_log).await;
-                activity.open_connections.fetch_sub(1, Ordering::Relaxed);
-                if let Err(e) = &result {
-                    tracing::debug!(error = %e.0, "not carried");
-                    activity.failed_connections.fetch_add(1, Ordering::Relaxed);
-                }
-                let _ = outcomes.send(result);
+        let (activity, carried) = (activity.clone(), handle(local, peer, &tracker));
+        tracker.spawn(async move {
+            activity.open_connections.fetch_add(1, Ordering::Relaxed);
+            let result = carried.await;
+            activity.open_connections.fetch_sub(1, Ordering::Relaxed);
+            if let Err(why) = result {
+                tracing::debug!(%peer, error = %why, "not carried");
+                activity.failed_connections.fetch_add(1, Ordering::Relaxed);
             }
-            .instrument(span),
-        );
+        });
     }
     drop(listener);
     tracker.close();

@@ -243,13 +243,7 @@ fn strip_newline(out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(address: &str, name: &str) -> Entry {
-        Entry {
-            address: address.parse().unwrap(),
-            name: name.into(),
-        }
-    }
+    use crate::hosts::protocol::entry;
 
     fn file() -> &'static Path {
         Path::new("/etc/hosts")

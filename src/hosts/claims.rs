@@ -186,14 +186,8 @@ impl Claims {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hosts::protocol::entry;
     use std::fs;
-
-    fn entry(address: &str, name: &str) -> Entry {
-        Entry {
-            address: address.parse().unwrap(),
-            name: name.into(),
-        }
-    }
 
     #[test]
     fn a_name_belongs_to_one_run_named_by_its_pid() {

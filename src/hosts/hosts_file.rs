@@ -221,15 +221,9 @@ fn rewrite_in_place(path: &Path, contents: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::hosts::block::{BEGIN, END};
+    use crate::hosts::protocol::entry;
 
     const ORIGINAL: &str = "127.0.0.1\tlocalhost\n10.0.0.5 nas.home nas\n";
-
-    fn entry(address: &str, name: &str) -> Entry {
-        Entry {
-            address: address.parse().unwrap(),
-            name: name.into(),
-        }
-    }
 
     #[test]
     fn the_block_is_written_and_the_original_saved_once() {

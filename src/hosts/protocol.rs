@@ -208,6 +208,15 @@ pub fn take_line(buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
     Some(line)
 }
 
+/// An entry from text, for the tests of every part of the helper.
+#[cfg(test)]
+pub(crate) fn entry(address: &str, name: &str) -> Entry {
+    Entry {
+        address: address.parse().expect("an IP address"),
+        name: name.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -367,7 +367,7 @@ mod tests {
     use super::*;
     use crate::hosts::block::{BEGIN, END};
     use crate::hosts::client::{HelperClient, HelperError};
-    use crate::hosts::protocol::Entry;
+    use crate::hosts::protocol::entry;
     use std::net::{IpAddr, SocketAddr};
     use std::time::Duration;
     use tokio::io::AsyncBufReadExt;
@@ -440,13 +440,6 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             assert_eq!(self.text(), expected);
-        }
-    }
-
-    fn entry(address: &str, name: &str) -> Entry {
-        Entry {
-            address: address.parse().unwrap(),
-            name: name.into(),
         }
     }
 

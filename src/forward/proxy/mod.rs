@@ -10,10 +10,10 @@ mod http;
 mod socks;
 
 use super::Activity;
+use super::serve::accept_each;
 use futures::future::BoxFuture;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -111,54 +111,22 @@ pub async fn serve_proxy(
     activity: Arc<Activity>,
     stop: CancellationToken,
 ) -> TaskTracker {
-    let tracker = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            () = stop.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (local, peer) = match accepted {
-            Ok(accepted) => accepted,
-            // Out of file descriptors and the like: pause instead of spinning, keep listening.
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = local.set_nodelay(true);
-        activity.total_connections.fetch_add(1, Ordering::Relaxed);
-        let (dialer, activity, stop, spawner) = (
-            dialer.clone(),
-            activity.clone(),
-            stop.clone(),
-            tracker.clone(),
-        );
-        let span = tracing::debug_span!("proxy connection", %peer, ?kind);
-        tracker.spawn(
-            async move {
-                activity.open_connections.fetch_add(1, Ordering::Relaxed);
-                let result = match kind {
-                    Kind::Socks => {
-                        socks::serve_connection(local, &*dialer, &activity, HANDSHAKE).await
-                    }
-                    Kind::Http => {
-                        let activity = activity.clone();
-                        http::serve_connection(local, dialer, activity, HANDSHAKE, stop, spawner)
-                            .await
-                    }
-                };
-                activity.open_connections.fetch_sub(1, Ordering::Relaxed);
-                if let Err(why) = result {
-                    tracing::debug!(error = %why, "not carried");
-                    activity.failed_connections.fetch_add(1, Ordering::Relaxed);
+    let (counted, stopped) = (activity.clone(), stop.clone());
+    let open = accept_each(listener, &stopped, &counted, move |local, peer, tracker| {
+        let (dialer, activity, stop) = (dialer.clone(), activity.clone(), stop.clone());
+        // CONNECT tunnels run on the same tracker, so that stopping drains them too.
+        let spawner = tracker.clone();
+        async move {
+            match kind {
+                Kind::Socks => socks::serve_connection(local, &*dialer, &activity, HANDSHAKE).await,
+                Kind::Http => {
+                    http::serve_connection(local, dialer, activity, HANDSHAKE, stop, spawner).await
                 }
             }
-            .instrument(span),
-        );
-    }
-    drop(listener);
-    tracker.close();
-    tracker
+        }
+        .instrument(tracing::debug_span!("proxy connection", %peer, ?kind))
+    });
+    open.await
 }
 
 #[cfg(test)]
@@ -174,7 +142,7 @@ pub(crate) mod testing {
     use std::convert::Infallible;
     use std::net::SocketAddr;
     use std::sync::Mutex;
-    use std::sync::atomic::AtomicI64;
+    use std::sync::atomic::{AtomicI64, Ordering};
     use tokio::net::TcpStream;
 
     /// The in-cluster name of the test web server.
