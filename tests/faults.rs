@@ -15,8 +15,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::Project;
-use support::cluster::{Namespace, WEB, shared};
-use support::netns::NetHost;
+use support::cluster::{Namespace, WEB, api_server, kubeconfig_to, shared};
+use support::netns::{NetHost, with_hosts};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn seconds(var: &str, default: &str) -> Vec<u64> {
@@ -36,24 +36,6 @@ async fn behind_proxy(dir: &Path) -> (FaultProxy, PathBuf) {
 }
 
 /// The shared cluster's API server's address.
-fn api_server() -> SocketAddr {
-    shared()
-        .server
-        .trim_start_matches("https://")
-        .parse()
-        .unwrap()
-}
-
-/// The shared cluster's kubeconfig, written to `dir/name` with `server` as the API server.
-fn kubeconfig_to(dir: &Path, name: &str, server: &str) -> PathBuf {
-    let cluster = shared();
-    let text = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
-    assert!(text.contains(&cluster.server), "no server line to move");
-    let kubeconfig = dir.join(name);
-    std::fs::write(&kubeconfig, text.replace(&cluster.server, server)).unwrap();
-    kubeconfig
-}
-
 /// Whether this runs as root, which namespaces need; if not, says so for `what`.
 fn root_for(what: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -533,22 +515,6 @@ fn by_name(dir: &Path, port: u16) -> PathBuf {
         "by-name.kubeconfig",
         &format!("https://kubernetes:{port}"),
     )
-}
-
-/// A program run with `hosts` as its /etc/hosts (a mount namespace of its own), so that a
-/// name resolves where the test says, and moves when the file is rewritten in place.
-fn with_hosts(hosts: &Path) -> Vec<String> {
-    [
-        "unshare",
-        "-m",
-        "sh",
-        "-c",
-        "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
-    ]
-    .map(String::from)
-    .into_iter()
-    .chain([hosts.display().to_string()])
-    .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

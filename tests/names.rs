@@ -1,17 +1,19 @@
 //! Reaching forwards by name, on the real control plane: the proxy into the cluster (curl's
 //! SOCKS5 and HTTP proxy clients, a raw Rust SOCKS5 client, `kftray proxy`), hosts entries
-//! written by the real kftray-helper (a hosts file of the test's own, then a real
-//! /etc/hosts in a mount namespace, read by glibc's `getent` and by curl), addresses of
+//! written by the real kftray-helper (a hosts file of the test's own, then the /etc/hosts of
+//! a test host in network and mount namespaces, read by glibc's `getent` and by curl), addresses of
 //! `local_address = "auto"`, and a low port for a user who may not bind one.
 
 mod support;
 
+use controlplane::FaultProxy;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::cluster::{Namespace, shared};
+use support::cluster::{Namespace, api_server, kubeconfig_to, shared};
+use support::netns::{NetHost, with_hosts};
 use support::servers::free_port;
 use support::{Project, TIMEOUT, address, text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -220,11 +222,11 @@ impl HelperProcess {
             )
             .unwrap();
         }
+        // The hosts file as users with an unusual setup name it: KFTRAY_HOSTS_FILE.
         let child = Command::new(HELPER)
             .args(["serve", "--user", &user.to_string(), "--socket"])
             .arg(&socket)
-            .arg("--hosts-file")
-            .arg(&hosts)
+            .env("KFTRAY_HOSTS_FILE", &hosts)
             .stderr(std::fs::File::create(dir.join("helper.log")).unwrap())
             .spawn()
             .unwrap();
@@ -385,49 +387,76 @@ async fn without_the_helper_a_named_forward_says_how_to_start_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn glibc_resolves_the_name_to_the_forward_through_a_real_etc_hosts() {
     let ns = Namespace::with_web("kftray-etchosts").await;
+    // A test host of its own (a network namespace, on a veth pair), where kftray, glibc and
+    // curl see one /etc/hosts: the test's file, bind-mounted over it in mount namespaces of
+    // their own. kftray-helper writes the path it always writes, /etc/hosts (in place: a
+    // bind-mounted file cannot be renamed over), and every view sees the change.
+    let host = NetHost::new(3).expect("a network namespace (root, iproute2)");
+    let entry = FaultProxy::start_on((host.here, 0).into(), api_server())
+        .await
+        .unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let hosts = scratch.path().join("hosts");
-    std::fs::copy("/etc/hosts", &hosts).unwrap();
-    let socket = scratch.path().join("helper.sock");
-    // A mount namespace whose /etc/hosts is the test's copy: the helper writes the path it
-    // always writes, and glibc reads it there. (A network namespace is not used: the
-    // forward's loopback address must stay the one curl reaches.)
-    let script = format!(
-        "mount --bind {hosts} /etc/hosts && exec {HELPER} serve --user 0 --socket {socket}",
-        hosts = hosts.display(),
-        socket = socket.display()
+    // The API server's certificate names "kubernetes": there, the name leads to this host.
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1\tlocalhost\n{}\tkubernetes\n", host.here),
+    )
+    .unwrap();
+    let kubeconfig = kubeconfig_to(
+        scratch.path(),
+        "by-name.kubeconfig",
+        &format!("https://kubernetes:{}", entry.addr().port()),
     );
-    let mut helper = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+    let there = |program: &[&str]| -> Vec<String> {
+        let mut all = host.exec_prefix();
+        all.extend(with_hosts(&hosts));
+        all.extend(program.iter().map(|s| s.to_string()));
+        all
+    };
+    let socket = scratch.path().join("helper.sock");
+    let socket_text = socket.display().to_string();
+    let helper = there(&[HELPER, "serve", "--user", "0", "--socket", &socket_text]);
+    let mut helper = Command::new(&helper[0])
+        .args(&helper[1..])
         .stderr(std::fs::File::create(scratch.path().join("helper.log")).unwrap())
         .spawn()
-        .expect("unshare (util-linux)");
+        .unwrap();
     wait_until("the helper's socket", || socket.exists());
-    let in_namespace = |args: &[&str]| {
-        Command::new("nsenter")
-            .arg(format!("--mount=/proc/{}/ns/mnt", helper.id()))
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let mut project = ns.project(&web_forward(
-        "web",
-        "domain = \"web.etc.kftray.test\"\nlocal_address = \"auto\"",
-    ));
+    let mut project = Project::new();
+    std::fs::write(
+        project.path("kftray.toml"),
+        format!(
+            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{}",
+            kubeconfig.display().to_string(),
+            ns.name,
+            web_forward(
+                "web",
+                "domain = \"web.etc.kftray.test\"\nlocal_address = \"auto\""
+            )
+        ),
+    )
+    .unwrap();
+    project.wrapper = there(&[]);
     project
         .env
-        .push(("KFTRAY_HELPER_SOCKET".into(), socket.display().to_string()));
+        .push(("KFTRAY_HELPER_SOCKET".into(), socket_text.clone()));
     project.spawn_up(&[]);
     let at = project.ready("web").await;
+    let run_there = |program: &[&str]| {
+        let all = there(program);
+        Command::new(&all[0]).args(&all[1..]).output().unwrap()
+    };
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     let resolved = loop {
-        let out = in_namespace(&["getent", "hosts", "web.etc.kftray.test"]);
+        let out = run_there(&["getent", "hosts", "web.etc.kftray.test"]);
         if out.status.success() {
             break String::from_utf8_lossy(&out.stdout).to_string();
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "getent never resolved it"
+            "getent never resolved it; the file:\n{}",
+            std::fs::read_to_string(&hosts).unwrap()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -437,14 +466,26 @@ async fn glibc_resolves_the_name_to_the_forward_through_a_real_etc_hosts() {
         "{resolved}"
     );
     let url = format!("http://web.etc.kftray.test:{}/", at.port());
-    let out = in_namespace(&["curl", "-sS", "--max-time", "30", &url]);
+    let out = run_there(&["curl", "-sS", "--max-time", "30", &url]);
     assert!(from_web(&body(&out)));
-    // Outside the namespace, the machine's own /etc/hosts was never touched.
+    // Outside, neither the name nor the forward is there: the machine's own /etc/hosts was
+    // never touched, and the forward listens on the test host's loopback.
     assert!(
         !std::fs::read_to_string("/etc/hosts")
             .unwrap()
             .contains("kftray")
     );
+    assert!(std::net::TcpStream::connect(at).is_err());
+    // Stopped, the run takes its name out of that file too.
+    project.kill_up(libc::SIGINT);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while std::fs::read_to_string(&hosts)
+        .unwrap()
+        .contains("web.etc.kftray.test")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the name stayed");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let _ = helper.kill();
     let _ = helper.wait();
 }

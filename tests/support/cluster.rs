@@ -1,6 +1,7 @@
 //! The real control plane the tests share (one per test binary, tests/controlplane) and
 //! namespaces of their own on it, set up with that release's kubectl.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -251,4 +252,23 @@ pub async fn client(kubeconfig: &Path) -> kube::Client {
     .await
     .unwrap();
     kube::Client::try_from(config).unwrap()
+}
+
+/// The shared cluster's API server address.
+pub fn api_server() -> SocketAddr {
+    shared()
+        .server
+        .trim_start_matches("https://")
+        .parse()
+        .unwrap()
+}
+
+/// The shared cluster's kubeconfig, written to `dir/name` with `server` as the API server.
+pub fn kubeconfig_to(dir: &Path, name: &str, server: &str) -> PathBuf {
+    let cluster = shared();
+    let text = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    assert!(text.contains(&cluster.server), "no server line to move");
+    let kubeconfig = dir.join(name);
+    std::fs::write(&kubeconfig, text.replace(&cluster.server, server)).unwrap();
+    kubeconfig
 }

@@ -4,6 +4,7 @@
 //! Wi-Fi does: no reset, no ICMP, TCP retransmitting into nothing.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::process::Command;
 
 pub struct NetHost {
@@ -112,4 +113,20 @@ impl Drop for NetHost {
         let _ = run(&["ip", "link", "delete", &self.outer]);
         let _ = run(&["ip", "netns", "delete", &self.name]);
     }
+}
+
+/// A program run with `hosts` as its /etc/hosts (a mount namespace of its own), so that a
+/// name resolves where the test says, and moves when the file is rewritten in place.
+pub fn with_hosts(hosts: &Path) -> Vec<String> {
+    [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([hosts.display().to_string()])
+    .collect()
 }
