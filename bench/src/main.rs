@@ -210,6 +210,20 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
             .await,
         );
     }
+    if wanted(9) {
+        eprintln!("9: the proxy into the cluster");
+        results.push(
+            figures::proxy::proxy(
+                &bins,
+                &sim,
+                work.path(),
+                sizes.bytes,
+                sizes.rounds,
+                sizes.setup,
+            )
+            .await,
+        );
+    }
     drop(sim);
     let report = report::Report::new(cli, results, started.elapsed());
     report.write(&cli.out)?;

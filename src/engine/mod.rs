@@ -99,12 +99,6 @@ impl Supervisor {
         }
     }
 
-    /// Asks the kftray-helper at `socket` for hosts entries and low ports.
-    pub fn with_helper(mut self, socket: PathBuf) -> Supervisor {
-        self.helper = Helper::new(socket);
-        self
-    }
-
     /// Writes the forwards' HTTP logs under `dir` (see [`http_log::dir_of`]).
     pub fn with_http_logs(mut self, dir: PathBuf) -> Supervisor {
         self.http_logs = HttpLogs::new(dir);

@@ -54,7 +54,7 @@ async fn skip(stream: &mut BufReader<TcpStream>, mut n: u64) -> anyhow::Result<(
     Ok(())
 }
 
-async fn connect(addr: SocketAddr) -> anyhow::Result<BufReader<TcpStream>> {
+pub(crate) async fn connect(addr: SocketAddr) -> anyhow::Result<BufReader<TcpStream>> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     Ok(BufReader::with_capacity(BUF, stream))
@@ -62,18 +62,30 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<BufReader<TcpStream>> {
 
 async fn download(addr: SocketAddr, bytes: u64) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let mut stream = connect(addr).await?;
+    download_on(connect(addr).await?, bytes).await?;
+    Ok(started.elapsed())
+}
+
+/// A download of `bytes` on a stream already open to the HTTP backend.
+pub(crate) async fn download_on(
+    mut stream: BufReader<TcpStream>,
+    bytes: u64,
+) -> anyhow::Result<()> {
     let request = format!("GET /bytes/{bytes} HTTP/1.1\r\nHost: bench\r\n\r\n");
     stream.get_mut().write_all(request.as_bytes()).await?;
     let length = content_length(&mut stream).await?;
     anyhow::ensure!(length == bytes, "asked {bytes}, told {length}");
-    skip(&mut stream, length).await?;
-    Ok(started.elapsed())
+    skip(&mut stream, length).await
 }
 
 async fn upload(addr: SocketAddr, bytes: u64) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let mut stream = connect(addr).await?;
+    upload_on(connect(addr).await?, bytes).await?;
+    Ok(started.elapsed())
+}
+
+/// An upload of `bytes` on a stream already open to the HTTP backend, until it is answered.
+pub(crate) async fn upload_on(mut stream: BufReader<TcpStream>, bytes: u64) -> anyhow::Result<()> {
     let head = format!(
         "POST /upload HTTP/1.1\r\nHost: bench\r\nContent-Type: application/octet-stream\r\n\
          Content-Length: {bytes}\r\n\r\n"
@@ -88,8 +100,18 @@ async fn upload(addr: SocketAddr, bytes: u64) -> anyhow::Result<Duration> {
     }
     // Answered once the server has read every byte.
     let length = content_length(&mut stream).await?;
-    skip(&mut stream, length).await?;
-    Ok(started.elapsed())
+    skip(&mut stream, length).await
+}
+
+/// One small request and its whole answer, on a stream already open.
+pub(crate) async fn request_on(
+    stream: &mut BufReader<TcpStream>,
+    path: &str,
+) -> anyhow::Result<()> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: */*\r\n\r\n");
+    stream.get_mut().write_all(request.as_bytes()).await?;
+    let length = content_length(stream).await?;
+    skip(stream, length).await
 }
 
 /// `count` small requests one after another on one keep-alive connection.
@@ -98,10 +120,7 @@ async fn requests(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<Duration
     let mut took = Vec::with_capacity(count);
     for i in 0..count {
         let started = Instant::now();
-        let request = format!("GET /item/{i} HTTP/1.1\r\nHost: bench\r\nAccept: */*\r\n\r\n");
-        stream.get_mut().write_all(request.as_bytes()).await?;
-        let length = content_length(&mut stream).await?;
-        skip(&mut stream, length).await?;
+        request_on(&mut stream, &format!("/item/{i}")).await?;
         took.push(started.elapsed());
     }
     Ok(took)

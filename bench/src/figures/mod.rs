@@ -1,6 +1,7 @@
 //! The figures of the report. Each returns a table: one row per peer, a column per number.
 
 pub mod http;
+pub mod proxy;
 pub mod startup;
 pub mod tcp;
 pub mod udp;

@@ -1,0 +1,209 @@
+//! Figure 9: the proxy into the cluster (`[proxy]`), SOCKS5 and HTTP CONNECT to the backend
+//! by its Service's name, beside a plain forward to the same pod port and a direct
+//! connection: bulk throughput both ways, and the setup of a new connection (connect, the
+//! proxy's handshake, the relay's name lookup and dial, one small request answered).
+
+use super::http::{connect, download_on, request_on, upload_on};
+use super::{Figure, num};
+use crate::backend::HTTP;
+use crate::kftray::Kftray;
+use crate::sim::{Binaries, Sim};
+use crate::stats::{median, ms, quantile};
+use anyhow::Context;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// The backend as a program in the cluster would name it.
+const NAME: &str = "bench.bench.svc.cluster.local";
+
+/// How a connection reaches the backend.
+enum Hop {
+    Plain(SocketAddr),
+    Socks(SocketAddr),
+    Connect(SocketAddr),
+}
+
+impl Hop {
+    async fn open(&self) -> anyhow::Result<BufReader<TcpStream>> {
+        match self {
+            Hop::Plain(addr) => connect(*addr).await,
+            Hop::Socks(proxy) => {
+                let mut stream = connect(*proxy).await?;
+                let s = stream.get_mut();
+                let mut request = vec![5, 1, 0, 5, 1, 0, 3, NAME.len() as u8];
+                request.extend_from_slice(NAME.as_bytes());
+                request.extend_from_slice(&HTTP.to_be_bytes());
+                // The greeting and the request in one write, as curl sends them.
+                s.write_all(&request).await?;
+                let mut reply = [0u8; 12];
+                s.read_exact(&mut reply).await?;
+                anyhow::ensure!(reply[..2] == [5, 0], "SOCKS greeting refused: {reply:?}");
+                anyhow::ensure!(reply[3] == 0, "SOCKS reply {}", reply[3]);
+                Ok(stream)
+            }
+            Hop::Connect(proxy) => {
+                let mut stream = connect(*proxy).await?;
+                let head = format!("CONNECT {NAME}:{HTTP} HTTP/1.1\r\nHost: {NAME}:{HTTP}\r\n\r\n");
+                stream.get_mut().write_all(head.as_bytes()).await?;
+                let mut line = String::new();
+                stream.read_line(&mut line).await?;
+                anyhow::ensure!(line.contains(" 200 "), "CONNECT answered {line:?}");
+                while line != "\r\n" {
+                    line.clear();
+                    anyhow::ensure!(stream.read_line(&mut line).await? > 0, "closed");
+                }
+                Ok(stream)
+            }
+        }
+    }
+}
+
+async fn project(
+    bins: &Binaries,
+    sim: &Sim,
+    work: &Path,
+) -> anyhow::Result<(Kftray, Vec<(&'static str, Hop)>)> {
+    let config = format!(
+        "version = 1\n\n[defaults]\nnamespace = \"bench\"\n\n\
+         [forwards.plain]\npod = \"bench-0\"\nremote_port = {HTTP}\nlocal_port = \"any\"\n\n\
+         [forwards.relayed]\nservice = \"bench\"\nremote_port = {HTTP}\nlocal_port = \"any\"\nvia = \"relay\"\n\n\
+         [proxy]\nsocks = {}\nhttp = {}\n",
+        free_port()?,
+        free_port()?
+    );
+    let kftray = Kftray::project(&bins.kftray, &sim.kubeconfig, &work.join("proxy"), &config)?;
+    kftray.up()?;
+    let rows = kftray.wait_ready(4).await?;
+    let addr = |alias: &str| {
+        rows.iter()
+            .find(|r| r.alias == alias)
+            .and_then(|r| r.local)
+            .with_context(|| format!("no address for {alias}"))
+    };
+    let hops = vec![
+        ("kftray forward (port-forward)", Hop::Plain(addr("plain")?)),
+        ("kftray forward via relay", Hop::Plain(addr("relayed")?)),
+        (
+            "kftray SOCKS5 proxy, by name",
+            Hop::Socks(addr("proxy.socks")?),
+        ),
+        (
+            "kftray HTTP CONNECT proxy, by name",
+            Hop::Connect(addr("proxy.http")?),
+        ),
+    ];
+    Ok((kftray, hops))
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A new connection through `hop` and one small request answered on it.
+async fn setup(hop: &Hop) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut stream = hop.open().await?;
+    request_on(&mut stream, "/item/0").await?;
+    Ok(started.elapsed())
+}
+
+pub async fn proxy(
+    bins: &Binaries,
+    sim: &Sim,
+    work: &Path,
+    bytes: u64,
+    rounds: usize,
+    setups: usize,
+) -> Figure {
+    let mut figure = Figure::new(
+        9,
+        &format!(
+            "The proxy into the cluster beside a forward: HTTP {} MiB each way (median of \
+             {rounds}), and {setups} new connections each with one small request",
+            bytes >> 20
+        ),
+        &[
+            "download MB/s",
+            "upload MB/s",
+            "setup p50 ms",
+            "setup p99 ms",
+        ],
+    );
+    let mut hops = vec![(
+        "direct to the backend",
+        Hop::Plain(SocketAddr::new(sim.pod_ip, HTTP)),
+    )];
+    let kftray = match project(bins, sim, work).await {
+        Ok((kftray, more)) => {
+            hops.extend(more);
+            Some(kftray)
+        }
+        Err(e) => {
+            figure.notes.push(format!("kftray did not start: {e}"));
+            None
+        }
+    };
+    for (name, hop) in &hops {
+        let mut rates = (Vec::new(), Vec::new());
+        let mut error = None;
+        for _ in 0..rounds {
+            let transfer = async {
+                let started = Instant::now();
+                download_on(hop.open().await?, bytes).await?;
+                let down = started.elapsed();
+                let started = Instant::now();
+                upload_on(hop.open().await?, bytes).await?;
+                anyhow::Ok((down, started.elapsed()))
+            };
+            match transfer.await {
+                Ok((down, up)) => {
+                    rates.0.push(bytes as f64 / 1e6 / down.as_secs_f64());
+                    rates.1.push(bytes as f64 / 1e6 / up.as_secs_f64());
+                }
+                Err(e) => error = Some(e.to_string()),
+            }
+        }
+        let rate = |v: &Vec<f64>| match (&error, v.is_empty()) {
+            (Some(e), true) => Value::String(format!("failed: {e}")),
+            _ => num(median(v)),
+        };
+        let mut took = Vec::with_capacity(setups);
+        let mut setup_error = None;
+        for _ in 0..setups {
+            match setup(hop).await {
+                Ok(t) => took.push(t),
+                Err(e) => setup_error = Some(e.to_string()),
+            }
+        }
+        let (p50, p99) = match (took.is_empty(), setup_error) {
+            (true, Some(e)) => {
+                let failed = Value::String(format!("failed: {e}"));
+                (failed.clone(), failed)
+            }
+            _ => (
+                num(ms(quantile(&took, 0.5))),
+                num(ms(quantile(&took, 0.99))),
+            ),
+        };
+        eprintln!("  {name:<36} {:?} {:?} {p50} {p99}", rates.0, rates.1);
+        figure.row(name, vec![rate(&rates.0), rate(&rates.1), p50, p99]);
+    }
+    if let Some(kftray) = kftray {
+        kftray.down();
+    }
+    figure.notes.push(format!(
+        "All kftray rows are one kftray process. The proxies reach the backend by its \
+         Service's name ({NAME}), which the relay pod resolves with the cluster's DNS at each \
+         new connection and then dials the ClusterIP; \"via relay\" is a forward to the same \
+         Service through the same relay, to its ClusterIP without a lookup. A connection's \
+         setup counts the proxy's handshake (SOCKS5 greeting and request in one write, as curl \
+         sends them; or CONNECT and its 200) and one small request answered."
+    ));
+    figure
+}
