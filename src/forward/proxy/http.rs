@@ -23,6 +23,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -89,9 +90,27 @@ pub(super) async fn serve_connection(
         let upgraded = upgrade
             .await
             .map_err(|e| format!("tunnel to {target}: {e}"))?;
-        splice(TokioIo::new(upgraded), remote, &activity.bytes, LINGER, &())
-            .await
-            .map_err(|e| format!("with {target}: {e}"))?;
+        // The client's own socket again, not hyper's wrapper around it: the tunnel's bytes
+        // then cost what a forward's do. What hyper had read past the head goes first.
+        let carried = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                let mut remote = remote;
+                if !parts.read_buf.is_empty() {
+                    remote
+                        .write_all(&parts.read_buf)
+                        .await
+                        .map_err(|e| format!("to {target}: {e}"))?;
+                    let sent = parts.read_buf.len() as u64;
+                    activity.bytes.bytes_out.fetch_add(sent, Ordering::Relaxed);
+                }
+                let local = parts.io.into_inner();
+                splice(local, remote, &activity.bytes, LINGER, &()).await
+            }
+            Err(upgraded) => {
+                splice(TokioIo::new(upgraded), remote, &activity.bytes, LINGER, &()).await
+            }
+        };
+        carried.map_err(|e| format!("with {target}: {e}"))?;
     }
     Ok(())
 }
