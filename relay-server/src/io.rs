@@ -72,7 +72,7 @@ impl Decoder for FrameCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, ReadError> {
         // What was found, without holding on to the borrowed buffer.
-        let (heartbeat, len, payload_len) = match Frame::decode(&src[..])? {
+        let (fixed, len, payload_len) = match Frame::decode(&src[..])? {
             Decoded::Incomplete { need } => {
                 src.reserve(need - src.len());
                 return Ok(None);
@@ -81,9 +81,12 @@ impl Decoder for FrameCodec {
                 Frame::Datagram(payload) => (None, len, payload.len()),
                 Frame::Ping(v) => (Some(Frame::Ping(v)), len, 0),
                 Frame::Pong(v) => (Some(Frame::Pong(v)), len, 0),
+                Frame::Incoming { connection, from } => {
+                    (Some(Frame::Incoming { connection, from }), len, 0)
+                }
             },
         };
-        if let Some(frame) = heartbeat {
+        if let Some(frame) = fixed {
             src.advance(len);
             return Ok(Some(frame));
         }
@@ -116,7 +119,7 @@ impl<B: AsRef<[u8]>> Encoder<Frame<B>> for FrameCodec {
 fn frame_len<B: AsRef<[u8]>>(frame: &Frame<B>) -> usize {
     match frame {
         Frame::Datagram(b) => b.as_ref().len(),
-        _ => 8,
+        _ => 23,
     }
 }
 
@@ -163,12 +166,24 @@ mod tests {
             .encode(Frame::Datagram(&b"one"[..]), &mut buf)
             .unwrap();
         codec.encode(Frame::<&[u8]>::Ping(5), &mut buf).unwrap();
+        let incoming = Frame::<&[u8]>::Incoming {
+            connection: 7,
+            from: "[fd00::9]:4000".parse().unwrap(),
+        };
+        codec.encode(incoming, &mut buf).unwrap();
         buf.extend_from_slice(&[1, 0]);
         assert_eq!(
             codec.decode(&mut buf).unwrap(),
             Some(Frame::Datagram(Bytes::from_static(b"one")))
         );
         assert_eq!(codec.decode(&mut buf).unwrap(), Some(Frame::Ping(5)));
+        assert_eq!(
+            codec.decode(&mut buf).unwrap(),
+            Some(Frame::Incoming {
+                connection: 7,
+                from: "[fd00::9]:4000".parse().unwrap()
+            })
+        );
         assert_eq!(codec.decode(&mut buf).unwrap(), None);
         assert!(matches!(
             codec.decode_eof(&mut buf),

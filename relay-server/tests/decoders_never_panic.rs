@@ -6,7 +6,7 @@
 #[path = "../fuzz/fuzz_targets/checks.rs"]
 mod checks;
 
-use checks::{check_all, check_reply, check_request};
+use checks::{check_all, check_frame, check_reply, check_request};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use relay_server::protocol::{Destination, Frame, Reply, Request, Status, Transport};
@@ -15,6 +15,8 @@ use relay_server::protocol::{Destination, Frame, Reply, Request, Status, Transpo
 fn seeds() -> Vec<Vec<u8>> {
     let mut seeds = vec![
         Request::Session { id: 1 }.encode(),
+        Request::Listen { id: 3, port: 8080 }.encode(),
+        Request::Attach { id: 5 }.encode(),
         Reply::new(Status::Connected, Some("10.0.0.1:80".parse().unwrap()), "").encode(),
         Reply::new(
             Status::Connected,
@@ -46,6 +48,14 @@ fn seeds() -> Vec<Vec<u8>> {
         Frame::Datagram(&b""[..]),
         Frame::Ping(7),
         Frame::Pong(7),
+        Frame::Incoming {
+            connection: 1,
+            from: "10.244.1.7:51234".parse().unwrap(),
+        },
+        Frame::Incoming {
+            connection: u32::MAX,
+            from: "[fd00::1]:8080".parse().unwrap(),
+        },
     ] {
         let mut out = Vec::new();
         frame.encode(&mut out).unwrap();
@@ -66,6 +76,10 @@ fn random_bytes() {
             bytes[..3].copy_from_slice(&[b'k', b'r', 1]);
             check_request(&bytes);
             check_reply(&bytes);
+            // And behind an incoming frame's header, whose payload has a fixed layout.
+            let len = if rng.random() { 11 } else { 23 };
+            bytes[..3].copy_from_slice(&[4, 0, len]);
+            check_frame(&bytes);
         }
     }
 }

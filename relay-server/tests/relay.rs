@@ -397,3 +397,275 @@ async fn the_probe_command_checks_a_live_relay() {
     assert!(!failed.status.success());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("relay-server probe"));
 }
+
+// Reverse forwards: listen, incoming, attach.
+
+/// Settings for a relay whose listens open on loopback, as the tests' pods are loopback IPs.
+fn exposed(extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut env = vec![("RELAY_EXPOSE_ADDRESS", "127.0.0.1".to_string())];
+    env.extend(extra.iter().map(|&(k, v)| (k, v.to_string())));
+    env
+}
+
+/// An echo server on the "kftray side": echoes until the end of what it is sent, then adds
+/// "bye" and finishes, so that a half-closed connection is seen still answering.
+async fn echo_then_bye() -> SocketAddr {
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut conn, _) = server.accept().await.unwrap();
+            tokio::spawn(async move {
+                let (mut read, mut write) = conn.split();
+                tokio::io::copy(&mut read, &mut write).await.unwrap();
+                write.write_all(b"bye").await.unwrap();
+                write.shutdown().await.unwrap();
+            });
+        }
+    });
+    addr
+}
+
+/// Opens a listen on `port` and checks its reply.
+async fn open_listen(relay: &Relay, port: u16) -> Framed<TcpStream, FrameCodec> {
+    let (conn, reply) = relay.request(Request::Listen { id: 1, port }).await;
+    assert_eq!(reply.status, Status::Connected, "{reply:?}");
+    assert_eq!(
+        reply.peer,
+        Some(SocketAddr::new("127.0.0.1".parse().unwrap(), port))
+    );
+    Framed::new(conn, FrameCodec)
+}
+
+/// The next incoming frame of a listen.
+async fn next_incoming(listen: &mut Framed<TcpStream, FrameCodec>) -> (u32, SocketAddr) {
+    match tokio::time::timeout(TIMEOUT, listen.next()).await {
+        Ok(Some(Ok(Frame::Incoming { connection, from }))) => (connection, from),
+        other => panic!("no incoming frame: {other:?}"),
+    }
+}
+
+/// Waits for a connection the relay should reset: a reset or an end, quickly, not a hang.
+async fn is_reset(conn: &mut TcpStream, within: Duration) {
+    let mut buf = [0u8; 16];
+    match tokio::time::timeout(within, conn.read(&mut buf)).await {
+        Ok(Ok(0)) => {}
+        Ok(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+        Ok(Ok(n)) => panic!("read {n} bytes from a connection that was never attached"),
+        Err(_) => panic!("the connection was not reset within {within:?}"),
+    }
+}
+
+/// Connects until the port refuses (the relay closes it once it notices the listen ended).
+async fn refused_soon(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        match TcpStream::connect(addr).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            other => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{addr} still open: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_listen_carries_in_cluster_connections_to_attach_streams() {
+    let relay = Relay::start(&exposed(&[]));
+    let echo = echo_then_bye().await;
+    let port = closed_port().port();
+    let mut listen = open_listen(&relay, port).await;
+    relay.logged(&format!("listen on 127.0.0.1:{port}")).await;
+
+    // An in-cluster client connects to the exposed port.
+    let client = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let client_addr = client.local_addr().unwrap();
+    let (connection, from) = next_incoming(&mut listen).await;
+    assert_eq!(from, client_addr);
+
+    // kftray attaches it and carries it to its local echo server.
+    let (mut attached, reply) = relay.request(Request::Attach { id: connection }).await;
+    assert_eq!(reply.status, Status::Connected, "{reply:?}");
+    assert_eq!(reply.peer, Some(client_addr));
+    tokio::spawn(async move {
+        let mut local = TcpStream::connect(echo).await.unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut attached, &mut local).await;
+    });
+
+    // 1 MiB there and back; the client finishes sending first and still gets the answer.
+    let data: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let (mut read, mut write) = client.into_split();
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        write.write_all(&sent).await.unwrap();
+        write.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    tokio::time::timeout(TIMEOUT, read.read_to_end(&mut back))
+        .await
+        .expect("the echo never ended")
+        .unwrap();
+    writer.await.unwrap();
+    assert_eq!(back.len(), data.len() + 3);
+    assert!(back.starts_with(&data) && back.ends_with(b"bye"));
+    relay
+        .logged(&format!(
+            "attach {client_addr} on port {port} done: 1048579 bytes out, 1048576 back"
+        ))
+        .await;
+
+    // Attached already, or never announced: refused, and the listen goes on.
+    for id in [connection, 999_999] {
+        let (_, reply) = relay.request(Request::Attach { id }).await;
+        assert_eq!(reply.status, Status::BadRequest, "{reply:?}");
+        assert!(reply.message.contains(&id.to_string()), "{reply:?}");
+    }
+    listen.send(Frame::<&[u8]>::Ping(9)).await.unwrap();
+    let pong = tokio::time::timeout(TIMEOUT, listen.next()).await.unwrap();
+    assert!(matches!(pong, Some(Ok(Frame::Pong(9)))), "{pong:?}");
+
+    // A second listen on the same port is refused, and says why.
+    let (_, reply) = relay.request(Request::Listen { id: 2, port }).await;
+    assert_eq!(reply.status, Status::Failed, "{reply:?}");
+    assert!(reply.message.contains("in use"), "{reply:?}");
+
+    // Each connection gets its own id.
+    let _second = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (other, _) = next_incoming(&mut listen).await;
+    assert_ne!(other, connection);
+}
+
+#[tokio::test]
+async fn a_connection_not_attached_in_time_is_reset() {
+    let relay = Relay::start(&exposed(&[("RELAY_ATTACH_TIMEOUT", "300ms")]));
+    let port = closed_port().port();
+    let mut listen = open_listen(&relay, port).await;
+    let started = tokio::time::Instant::now();
+    let mut late = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (connection, _) = next_incoming(&mut listen).await;
+    is_reset(&mut late, Duration::from_secs(5)).await;
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    relay.logged("not attached within 300ms: reset").await;
+    // No longer attachable; the listen goes on.
+    let (_, reply) = relay.request(Request::Attach { id: connection }).await;
+    assert_eq!(reply.status, Status::BadRequest, "{reply:?}");
+    let _next = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    next_incoming(&mut listen).await;
+}
+
+#[tokio::test]
+async fn a_closed_listen_closes_its_port_and_resets_waiting_connections() {
+    // The default attach timeout (10 s): a reset sooner is the listen's doing.
+    let relay = Relay::start(&exposed(&[]));
+    let port = closed_port().port();
+    let exposed_at = SocketAddr::new("127.0.0.1".parse().unwrap(), port);
+    let mut listen = open_listen(&relay, port).await;
+    // One attached (the test answers for kftray itself), one left waiting.
+    let mut kept = TcpStream::connect(exposed_at).await.unwrap();
+    let (connection, _) = next_incoming(&mut listen).await;
+    let (mut attached, reply) = relay.request(Request::Attach { id: connection }).await;
+    assert_eq!(reply.status, Status::Connected, "{reply:?}");
+    let mut waiting = TcpStream::connect(exposed_at).await.unwrap();
+    let (waiting_id, _) = next_incoming(&mut listen).await;
+
+    // The listen ends: its port closes, the waiting one is reset, the attached one goes on.
+    drop(listen);
+    is_reset(&mut waiting, Duration::from_secs(5)).await;
+    refused_soon(exposed_at).await;
+    relay
+        .logged(&format!(
+            "listen on {exposed_at} closed (closed by the client): 2 accepted, 1 reset"
+        ))
+        .await;
+    let (_, reply) = relay.request(Request::Attach { id: waiting_id }).await;
+    assert_eq!(reply.status, Status::BadRequest, "{reply:?}");
+    kept.write_all(b"still").await.unwrap();
+    let mut buf = [0u8; 5];
+    attached.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"still");
+    attached.write_all(b"there").await.unwrap();
+    kept.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"there");
+    // The port can be listened on again.
+    let _again = open_listen(&relay, port).await;
+}
+
+#[tokio::test]
+async fn past_64_waiting_connections_the_next_is_reset() {
+    let relay = Relay::start(&exposed(&[]));
+    let port = closed_port().port();
+    let mut listen = open_listen(&relay, port).await;
+    let mut waiting = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..64 {
+        waiting.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+        ids.push(next_incoming(&mut listen).await.0);
+    }
+    // The 65th is reset at once, without an incoming frame.
+    // (So soon that the reset may already be what the connect reports.)
+    match TcpStream::connect(("127.0.0.1", port)).await {
+        Ok(mut one_more) => is_reset(&mut one_more, Duration::from_secs(5)).await,
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    relay
+        .logged("64 connections already wait to be attached")
+        .await;
+    // Attaching one makes room for the next.
+    let (_attached, reply) = relay.request(Request::Attach { id: ids[0] }).await;
+    assert_eq!(reply.status, Status::Connected, "{reply:?}");
+    let next = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (connection, from) = next_incoming(&mut listen).await;
+    assert_eq!(from, next.local_addr().unwrap());
+    assert!(!ids.contains(&connection));
+}
+
+#[tokio::test]
+async fn a_listen_keeps_the_relay_alive_until_it_falls_silent() {
+    let mut relay = Relay::start(&exposed(&[
+        ("RELAY_IDLE_EXIT", "1s"),
+        ("RELAY_HEARTBEAT_TIMEOUT", "1500ms"),
+    ]));
+    let port = closed_port().port();
+    let mut listen = open_listen(&relay, port).await;
+    // Three times the idle limit with a listen open and pinging: still running.
+    for value in 0..12u64 {
+        listen.send(Frame::<&[u8]>::Ping(value)).await.unwrap();
+        let pong = tokio::time::timeout(TIMEOUT, listen.next()).await.unwrap();
+        assert!(
+            matches!(pong, Some(Ok(Frame::Pong(v))) if v == value),
+            "{pong:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(relay.child.try_wait().unwrap().is_none(), "{}", relay.log());
+    // Silent past the heartbeat timeout: the listen is closed, then the relay exits.
+    let closed = tokio::time::timeout(TIMEOUT, listen.next()).await.unwrap();
+    assert!(closed.is_none(), "{closed:?}");
+    relay
+        .logged("no heartbeat for 1.5s: closing the listen")
+        .await;
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = relay.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "never exited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn listens_count_against_the_connection_limit() {
+    let relay = Relay::start(&exposed(&[("RELAY_MAX_CONNECTIONS", "1")]));
+    let port = closed_port().port();
+    let _listen = open_listen(&relay, port).await;
+    let (_, reply) = relay.request(Request::Listen { id: 2, port: 1 }).await;
+    assert_eq!(reply.status, Status::Busy, "{reply:?}");
+    let (_, reply) = relay.request(Request::Attach { id: 1 }).await;
+    assert_eq!(reply.status, Status::Busy, "{reply:?}");
+}

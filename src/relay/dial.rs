@@ -112,6 +112,12 @@ async fn carry_datagrams(
                     }
                 }
                 Some(Ok(Frame::Pong(_))) => {}
+                // Only a listen stream announces connections: on a flow it is the relay's
+                // mistake, and the flow cannot be trusted further.
+                Some(Ok(Frame::Incoming { .. })) => {
+                    tracing::debug!("relay flow: an incoming frame on a UDP flow");
+                    break;
+                }
                 Some(Err(e)) => {
                     tracing::debug!("relay flow: {e}");
                     break;

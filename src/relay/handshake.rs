@@ -52,6 +52,8 @@ pub(super) async fn handshake(
     let what = match request {
         Request::Connect { to, transport, .. } => format!("reach {to} ({transport})"),
         Request::Session { .. } => "open a session".to_string(),
+        Request::Listen { port, .. } => format!("listen on port {port}"),
+        Request::Attach { id } => format!("take incoming connection {id}"),
     };
     let detail = if reply.message.is_empty() {
         String::new()

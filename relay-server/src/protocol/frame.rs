@@ -1,15 +1,24 @@
-//! Frames: what follows a successful UDP or session request, in both directions. Each is a
-//! kind byte, a big-endian length and that many bytes.
+//! Frames: what follows a successful UDP, session or listen request, in both directions. Each
+//! is a kind byte, a big-endian length and that many bytes.
 
+use super::address::{TYPE_IPV4, TYPE_IPV6};
 use super::{Decoded, ProtocolError, u16_at};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The largest UDP payload over IPv4 (65535 less the IP and UDP headers).
 pub const MAX_DATAGRAM: usize = 65_507;
 const HEADER: usize = 3;
+/// The longest frame: a datagram of [`MAX_DATAGRAM`] bytes and its header.
+pub const MAX_FRAME_LEN: usize = HEADER + MAX_DATAGRAM;
 
 const KIND_DATAGRAM: u8 = 1;
 const KIND_PING: u8 = 2;
 const KIND_PONG: u8 = 3;
+const KIND_INCOMING: u8 = 4;
+
+/// An incoming frame's payload: connection id (4), address type (1), address (4 or 16), port (2).
+const INCOMING_V4: usize = 4 + 1 + 4 + 2;
+const INCOMING_V6: usize = 4 + 1 + 16 + 2;
 
 /// A frame; `B` is the datagram's bytes (borrowed when decoded from a slice).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +28,13 @@ pub enum Frame<B> {
     /// A heartbeat; the peer answers with a `Pong` carrying the same value.
     Ping(u64),
     Pong(u64),
+    /// The relay accepted a connection on a listen's port (relay to client, listens only):
+    /// `connection` is the id to attach it with (unique within the relay process), `from` the
+    /// in-cluster client's address. An IPv6 address's flow info and scope id are not carried.
+    Incoming {
+        connection: u32,
+        from: SocketAddr,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +42,7 @@ pub enum FrameKind {
     Datagram,
     Ping,
     Pong,
+    Incoming,
 }
 
 impl<B: AsRef<[u8]>> Frame<B> {
@@ -34,6 +51,7 @@ impl<B: AsRef<[u8]>> Frame<B> {
             Frame::Datagram(_) => FrameKind::Datagram,
             Frame::Ping(_) => FrameKind::Ping,
             Frame::Pong(_) => FrameKind::Pong,
+            Frame::Incoming { .. } => FrameKind::Incoming,
         }
     }
 
@@ -59,6 +77,24 @@ impl<B: AsRef<[u8]>> Frame<B> {
                 out.extend_from_slice(&8u16.to_be_bytes());
                 out.extend_from_slice(&value.to_be_bytes());
             }
+            Frame::Incoming { connection, from } => {
+                out.push(KIND_INCOMING);
+                match from.ip() {
+                    IpAddr::V4(ip) => {
+                        out.extend_from_slice(&(INCOMING_V4 as u16).to_be_bytes());
+                        out.extend_from_slice(&connection.to_be_bytes());
+                        out.push(TYPE_IPV4);
+                        out.extend_from_slice(&ip.octets());
+                    }
+                    IpAddr::V6(ip) => {
+                        out.extend_from_slice(&(INCOMING_V6 as u16).to_be_bytes());
+                        out.extend_from_slice(&connection.to_be_bytes());
+                        out.push(TYPE_IPV6);
+                        out.extend_from_slice(&ip.octets());
+                    }
+                }
+                out.extend_from_slice(&from.port().to_be_bytes());
+            }
         }
         Ok(())
     }
@@ -67,7 +103,7 @@ impl<B: AsRef<[u8]>> Frame<B> {
 impl<'a> Frame<&'a [u8]> {
     pub fn decode(buf: &'a [u8]) -> Result<Decoded<Frame<&'a [u8]>>, ProtocolError> {
         if let Some(&kind) = buf.first()
-            && !matches!(kind, KIND_DATAGRAM | KIND_PING | KIND_PONG)
+            && !matches!(kind, KIND_DATAGRAM | KIND_PING | KIND_PONG | KIND_INCOMING)
         {
             return Err(ProtocolError::UnknownFrame(kind));
         }
@@ -86,6 +122,9 @@ impl<'a> Frame<&'a [u8]> {
                     found: len,
                 });
             }
+            KIND_INCOMING if len != INCOMING_V4 && len != INCOMING_V6 => {
+                return Err(ProtocolError::IncomingLength(len));
+            }
             _ => {}
         }
         let total = HEADER + len;
@@ -94,6 +133,7 @@ impl<'a> Frame<&'a [u8]> {
         };
         let value = match buf[0] {
             KIND_DATAGRAM => Frame::Datagram(payload),
+            KIND_INCOMING => decode_incoming(payload)?,
             kind => {
                 let value = u64::from_be_bytes(payload.try_into().map_err(|_| {
                     ProtocolError::FrameLength {
@@ -111,6 +151,40 @@ impl<'a> Frame<&'a [u8]> {
         };
         Ok(Decoded::Complete { value, len: total })
     }
+}
+
+/// An incoming frame's payload, of a checked length (11 or 23): its address type must be the
+/// one that length holds.
+fn decode_incoming<'a>(payload: &[u8]) -> Result<Frame<&'a [u8]>, ProtocolError> {
+    let end = payload.len().saturating_sub(2);
+    let (Some(id), Some(&kind), Some(address), Some(port)) = (
+        payload.get(..4),
+        payload.get(4),
+        payload.get(5..end),
+        payload.get(end..),
+    ) else {
+        return Err(ProtocolError::IncomingLength(payload.len()));
+    };
+    let mismatch = |expected| ProtocolError::AddressLength {
+        kind,
+        expected,
+        found: address.len().min(255) as u8,
+    };
+    let ip = match kind {
+        TYPE_IPV4 => IpAddr::V4(Ipv4Addr::from(
+            <[u8; 4]>::try_from(address).map_err(|_| mismatch("4"))?,
+        )),
+        TYPE_IPV6 => IpAddr::V6(Ipv6Addr::from(
+            <[u8; 16]>::try_from(address).map_err(|_| mismatch("16"))?,
+        )),
+        other => return Err(ProtocolError::UnknownAddressType(other)),
+    };
+    let connection = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
+    let port = u16::from_be_bytes([port[0], port[1]]);
+    Ok(Frame::Incoming {
+        connection,
+        from: SocketAddr::new(ip, port),
+    })
 }
 
 #[cfg(test)]
@@ -132,6 +206,15 @@ mod tests {
             Frame::Ping(42),
             Frame::Pong(u64::MAX),
             Frame::Datagram(&big),
+            Frame::Incoming {
+                connection: 1,
+                from: "10.244.1.7:51234".parse().unwrap(),
+            },
+            Frame::Incoming {
+                connection: u32::MAX,
+                from: "[fd00::1:2]:1".parse().unwrap(),
+            },
+            Frame::Ping(3),
         ];
         let stream: Vec<u8> = frames.iter().flat_map(encoded).collect();
         let mut at = 0;
@@ -166,5 +249,94 @@ mod tests {
             Frame::Datagram(&too_big[..]).encode(&mut Vec::new()),
             Err(ProtocolError::DatagramTooLarge(MAX_DATAGRAM + 1))
         );
+    }
+
+    #[test]
+    fn the_documented_incoming_bytes() {
+        // The README's example: connection 1 from 10.244.1.7:51234.
+        let frame = Frame::<&[u8]>::Incoming {
+            connection: 1,
+            from: "10.244.1.7:51234".parse().unwrap(),
+        };
+        assert_eq!(
+            encoded(&frame),
+            [4, 0, 11, 0, 0, 0, 1, 1, 10, 244, 1, 7, 0xc8, 0x22]
+        );
+        assert_eq!(frame.kind(), FrameKind::Incoming);
+        let v6 = encoded(&Frame::Incoming {
+            connection: 2,
+            from: "[::1]:80".parse().unwrap(),
+        });
+        assert_eq!(v6.len(), 3 + 23);
+        assert_eq!(v6[..8], [4, 0, 23, 0, 0, 0, 2, 2]);
+        assert_eq!(v6[24..], [0, 80]);
+    }
+
+    #[test]
+    fn malformed_incoming_frames_are_refused() {
+        let v4 = encoded(&Frame::Incoming {
+            connection: 1,
+            from: "10.244.1.7:51234".parse().unwrap(),
+        });
+        let v6 = encoded(&Frame::Incoming {
+            connection: 1,
+            from: "[fd00::1]:53".parse().unwrap(),
+        });
+        let with = |good: &[u8], at: usize, value: u8| {
+            let mut b = good.to_vec();
+            b[at] = value;
+            Frame::decode(&b).map(|_| ())
+        };
+        // A length other than 11 or 23, known from the header alone.
+        for len in [0u16, 7, 10, 12, 22, 24, 0xffff] {
+            let [hi, lo] = len.to_be_bytes();
+            assert_eq!(
+                Frame::decode(&[4, hi, lo]),
+                Err(ProtocolError::IncomingLength(usize::from(len)))
+            );
+        }
+        // An address type that does not match the length.
+        assert_eq!(
+            with(&v4, 7, 2),
+            Err(ProtocolError::AddressLength {
+                kind: 2,
+                expected: "16",
+                found: 4
+            })
+        );
+        assert_eq!(
+            with(&v6, 7, 1),
+            Err(ProtocolError::AddressLength {
+                kind: 1,
+                expected: "4",
+                found: 16
+            })
+        );
+        // No address, a host name, an unknown type.
+        assert_eq!(with(&v4, 7, 0), Err(ProtocolError::UnknownAddressType(0)));
+        assert_eq!(with(&v4, 7, 3), Err(ProtocolError::UnknownAddressType(3)));
+        assert_eq!(with(&v6, 7, 9), Err(ProtocolError::UnknownAddressType(9)));
+        // Truncated: asks for the whole frame, and no more.
+        for cut in 0..v4.len() {
+            match Frame::decode(&v4[..cut]) {
+                Ok(Decoded::Incomplete { need }) => assert!(need > cut && need <= v4.len()),
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
+        // Port 0 and connection 0 are carried as they are.
+        let mut zero = v4.clone();
+        zero[3..7].copy_from_slice(&[0; 4]);
+        zero[12..].copy_from_slice(&[0, 0]);
+        assert_eq!(
+            Frame::decode(&zero),
+            Ok(Decoded::Complete {
+                value: Frame::Incoming {
+                    connection: 0,
+                    from: "10.244.1.7:0".parse().unwrap()
+                },
+                len: 14
+            })
+        );
+        assert_eq!(Frame::decode(&[5]), Err(ProtocolError::UnknownFrame(5)));
     }
 }

@@ -1,6 +1,6 @@
 //! The relay protocol, version 1: what a client sends first on each connection (a
 //! [`Request`]), what the relay answers (a [`Reply`]), and the [`Frame`]s that follow on UDP
-//! flows and sessions. The byte layout is documented in the crate's README.
+//! flows, sessions and listens. The byte layout is documented in the crate's README.
 //!
 //! Every decoder is a pure function over a byte slice that never panics and never reads past
 //! what it says it needs: it returns [`Decoded::Incomplete`] with the total length it needs
@@ -14,7 +14,7 @@ mod reply;
 mod request;
 
 pub use address::{Address, Destination, MAX_HOST_LEN, check_host};
-pub use frame::{Frame, FrameKind, MAX_DATAGRAM};
+pub use frame::{Frame, FrameKind, MAX_DATAGRAM, MAX_FRAME_LEN};
 pub use reply::{MAX_MESSAGE_LEN, MAX_REPLY_LEN, Reply, Status};
 pub use request::{MAX_REQUEST_LEN, Request, Transport};
 
@@ -56,6 +56,10 @@ pub enum ProtocolError {
     ZeroPort,
     #[error("a session request names a destination")]
     SessionWithDestination,
+    #[error("a listen request names an address (it takes a port alone)")]
+    ListenWithAddress,
+    #[error("an attach request names a destination (it takes a connection id alone)")]
+    AttachWithDestination,
     #[error("a reply cannot carry a host name as its peer")]
     HostInReply,
     #[error("a reply without a peer address has port {0}")]
@@ -76,6 +80,8 @@ pub enum ProtocolError {
         expected: usize,
         found: usize,
     },
+    #[error("an incoming frame carries 11 (IPv4) or 23 (IPv6) bytes, not {0}")]
+    IncomingLength(usize),
 }
 
 /// Checks the magic and version at the start of a request or reply.

@@ -11,6 +11,8 @@ pub const MAX_REQUEST_LEN: usize = FIXED + 254;
 const COMMAND_TCP: u8 = 1;
 const COMMAND_UDP: u8 = 2;
 const COMMAND_SESSION: u8 = 3;
+const COMMAND_LISTEN: u8 = 4;
+const COMMAND_ATTACH: u8 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -39,12 +41,22 @@ pub enum Request {
     },
     /// A session: the client's heartbeat (ping and pong frames), which keeps the relay alive.
     Session { id: u32 },
+    /// Listen on `port` for in-cluster clients (a reverse forward). Each connection accepted
+    /// there is announced on this stream with a [`Frame::Incoming`](super::Frame::Incoming);
+    /// the stream also carries pings and pongs, and closing it closes the port.
+    Listen { id: u32, port: u16 },
+    /// Carry the connection announced with connection id `id` (from a
+    /// [`Frame::Incoming`](super::Frame::Incoming)) as a TCP connect carries its destination.
+    Attach { id: u32 },
 }
 
 impl Request {
     pub fn id(&self) -> u32 {
         match self {
-            Request::Connect { id, .. } | Request::Session { id } => *id,
+            Request::Connect { id, .. }
+            | Request::Session { id }
+            | Request::Listen { id, .. }
+            | Request::Attach { id } => *id,
         }
     }
 
@@ -67,6 +79,17 @@ impl Request {
                 out.extend_from_slice(&id.to_be_bytes());
                 out.extend_from_slice(&[0, 0, TYPE_NONE, 0]);
             }
+            Request::Listen { id, port } => {
+                out.push(COMMAND_LISTEN);
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(&port.to_be_bytes());
+                out.extend_from_slice(&[TYPE_NONE, 0]);
+            }
+            Request::Attach { id } => {
+                out.push(COMMAND_ATTACH);
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(&[0, 0, TYPE_NONE, 0]);
+            }
         }
         out
     }
@@ -75,7 +98,10 @@ impl Request {
     pub fn decode(buf: &[u8]) -> Result<Decoded<Request>, ProtocolError> {
         check_preamble(buf)?;
         if let Some(&command) = buf.get(3)
-            && !matches!(command, COMMAND_TCP | COMMAND_UDP | COMMAND_SESSION)
+            && !matches!(
+                command,
+                COMMAND_TCP | COMMAND_UDP | COMMAND_SESSION | COMMAND_LISTEN | COMMAND_ATTACH
+            )
         {
             return Err(ProtocolError::UnknownCommand(command));
         }
@@ -86,14 +112,24 @@ impl Request {
         let id = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
         let port = u16_at(buf, 8);
         let (kind, len) = (buf[10], buf[11]);
-        if command == COMMAND_SESSION {
-            if port != 0 || kind != TYPE_NONE || len != 0 {
+        let value = match command {
+            COMMAND_SESSION if port != 0 || kind != TYPE_NONE || len != 0 => {
                 return Err(ProtocolError::SessionWithDestination);
             }
-            return Ok(Decoded::Complete {
-                value: Request::Session { id },
-                len: FIXED,
-            });
+            COMMAND_SESSION => Some(Request::Session { id }),
+            COMMAND_LISTEN if kind != TYPE_NONE || len != 0 => {
+                return Err(ProtocolError::ListenWithAddress);
+            }
+            COMMAND_LISTEN if port == 0 => return Err(ProtocolError::ZeroPort),
+            COMMAND_LISTEN => Some(Request::Listen { id, port }),
+            COMMAND_ATTACH if port != 0 || kind != TYPE_NONE || len != 0 => {
+                return Err(ProtocolError::AttachWithDestination);
+            }
+            COMMAND_ATTACH => Some(Request::Attach { id }),
+            _ => None,
+        };
+        if let Some(value) = value {
+            return Ok(Decoded::Complete { value, len: FIXED });
         }
         if kind == TYPE_NONE {
             return Err(ProtocolError::UnknownAddressType(kind));
@@ -170,6 +206,14 @@ mod tests {
             tcp("10.0.0.1", 1),
             tcp("fd00::1", 65535),
             Request::Session { id: u32::MAX },
+            Request::Listen { id: 3, port: 8080 },
+            Request::Listen { id: 0, port: 1 },
+            Request::Listen {
+                id: u32::MAX,
+                port: 65535,
+            },
+            Request::Attach { id: 0 },
+            Request::Attach { id: u32::MAX },
         ] {
             let mut bytes = request.encode();
             let len = bytes.len();
@@ -201,7 +245,8 @@ mod tests {
         };
         assert_eq!(with(0, b'x'), Err(ProtocolError::BadMagic(b'x', b'r')));
         assert_eq!(with(2, 9), Err(ProtocolError::UnsupportedVersion(9)));
-        assert_eq!(with(3, 4), Err(ProtocolError::UnknownCommand(4)));
+        assert_eq!(with(3, 6), Err(ProtocolError::UnknownCommand(6)));
+        assert_eq!(with(3, 0), Err(ProtocolError::UnknownCommand(0)));
         assert_eq!(
             Request::decode(&[b'k', b'r', 1, 1, 0, 0, 0, 1, 0, 0, 3, 2, b'd', b'b']),
             Err(ProtocolError::ZeroPort)
@@ -236,5 +281,71 @@ mod tests {
         assert!(
             matches!(value, Request::Connect { to: Destination { address: Address::Host(h), .. }, .. } if h == "db")
         );
+    }
+
+    #[test]
+    fn the_documented_listen_and_attach_bytes() {
+        // The README's example: listen on port 8080, request id 3.
+        assert_eq!(
+            Request::Listen { id: 3, port: 8080 }.encode(),
+            [0x6b, 0x72, 1, 4, 0, 0, 0, 3, 0x1f, 0x90, 0, 0]
+        );
+        assert_eq!(
+            Request::Attach { id: 0x0102_0304 }.encode(),
+            [0x6b, 0x72, 1, 5, 1, 2, 3, 4, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn listen_and_attach_fields_are_checked() {
+        let listen = Request::Listen { id: 3, port: 8080 }.encode();
+        let attach = Request::Attach { id: 9 }.encode();
+        let with = |good: &[u8], at: usize, value: u8| {
+            let mut b = good.to_vec();
+            b[at] = value;
+            Request::decode(&b)
+        };
+        // A listen names a port and no address.
+        assert_eq!(
+            Request::decode(&[b'k', b'r', 1, 4, 0, 0, 0, 3, 0, 0, 0, 0]),
+            Err(ProtocolError::ZeroPort)
+        );
+        assert_eq!(with(&listen, 10, 1), Err(ProtocolError::ListenWithAddress));
+        assert_eq!(with(&listen, 10, 3), Err(ProtocolError::ListenWithAddress));
+        assert_eq!(with(&listen, 11, 4), Err(ProtocolError::ListenWithAddress));
+        // An attach names neither a port nor an address.
+        assert_eq!(
+            with(&attach, 8, 1),
+            Err(ProtocolError::AttachWithDestination)
+        );
+        assert_eq!(
+            with(&attach, 9, 80),
+            Err(ProtocolError::AttachWithDestination)
+        );
+        assert_eq!(
+            with(&attach, 10, 1),
+            Err(ProtocolError::AttachWithDestination)
+        );
+        assert_eq!(
+            with(&attach, 11, 4),
+            Err(ProtocolError::AttachWithDestination)
+        );
+        // Nothing after the fixed part belongs to them: the next bytes are left alone.
+        let mut more = listen.clone();
+        more.extend_from_slice(&[1, 4, 10, 0, 0, 1]);
+        assert_eq!(
+            Request::decode(&more),
+            Ok(Decoded::Complete {
+                value: Request::Listen { id: 3, port: 8080 },
+                len: 12
+            })
+        );
+        // The command is known from its byte, before the rest arrives.
+        assert_eq!(
+            Request::decode(&[b'k', b'r', 1, 5]),
+            Ok(Decoded::Incomplete { need: 12 })
+        );
+        assert_eq!(Request::Listen { id: 3, port: 1 }.id(), 3);
+        assert_eq!(Request::Attach { id: 4 }.id(), 4);
     }
 }

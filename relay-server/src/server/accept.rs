@@ -1,11 +1,12 @@
 //! The accept loop: a task per connection, a connection limit, the request read with a
 //! deadline, and the idle exit.
 
+use super::listen::Parked;
 use super::reply::refuse;
 use super::resolve::Resolver;
 use super::settings::Settings;
 use super::shared::{Clients, Shared};
-use super::{session, tcp, udp};
+use super::{listen, session, tcp, udp};
 use relay_server::io::{ReadError, read_request};
 use relay_server::protocol::{ProtocolError, Reply, Request, Status, Transport};
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ pub(super) async fn run(settings: Settings) -> ExitCode {
     let shared = Arc::new(Shared {
         resolver: Resolver::new(settings.nameserver, settings.resolve_timeout),
         clients: Clients::new(),
+        parked: Parked::new(),
         settings,
     });
     let limit = Arc::new(Semaphore::new(shared.settings.max_connections));
@@ -127,5 +129,7 @@ async fn handle(mut conn: TcpStream, peer: SocketAddr, shared: &Shared) {
             transport: Transport::Udp,
             to,
         } => udp::run(conn, id, to, shared).await,
+        Request::Listen { id, port } => listen::listen(conn, id, port, shared).await,
+        Request::Attach { id } => listen::attach(conn, id, shared).await,
     }
 }

@@ -1,7 +1,8 @@
 //! The relay's runtime: settings, the accept loop with its limits and idle exit, and one
-//! module per kind of connection.
+//! module per kind of connection (listen.rs: reverse forwards, listen and attach).
 
 mod accept;
+mod listen;
 mod probe;
 mod reply;
 mod resolve;

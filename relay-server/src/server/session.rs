@@ -49,8 +49,12 @@ pub(super) async fn run(mut conn: TcpStream, id: u32, shared: &Shared) {
                 }
             }
             Frame::Pong(_) => shared.clients.heard(),
-            Frame::Datagram(_) => {
-                tracing::warn!(conn = id, "a datagram in a session: closing");
+            Frame::Datagram(_) | Frame::Incoming { .. } => {
+                tracing::warn!(
+                    conn = id,
+                    "a {:?} frame in a session: closing",
+                    frame.kind()
+                );
                 return;
             }
         }

@@ -50,6 +50,13 @@ pub(crate) struct Settings {
     /// Connections at once; past this, new ones are answered "busy".
     #[arg(long, env = "RELAY_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// The address a listen request's port is opened on: every address of the pod by default,
+    /// so that other pods reach it (the relay's own port stays on loopback).
+    #[arg(long, env = "RELAY_EXPOSE_ADDRESS", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    pub expose_address: IpAddr,
+    /// Reset a connection accepted on a listen's port that is not attached within this long.
+    #[arg(long, env = "RELAY_ATTACH_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub attach_timeout: Duration,
 }
 
 /// "10.96.0.10" (port 53) or "10.96.0.10:5353".
@@ -111,5 +118,15 @@ mod tests {
         let cli = Cli::try_parse_from(["relay-server"]).unwrap();
         assert_eq!(cli.settings.listen, "127.0.0.1:7000".parse().unwrap());
         assert_eq!(cli.settings.idle_exit, Duration::from_secs(600));
+        assert_eq!(
+            cli.settings.expose_address,
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        );
+        assert_eq!(cli.settings.attach_timeout, Duration::from_secs(10));
+        let cli = Cli::try_parse_from(["relay-server", "--expose-address", "10.244.0.5"]).unwrap();
+        assert_eq!(
+            cli.settings.expose_address,
+            "10.244.0.5".parse::<IpAddr>().unwrap()
+        );
     }
 }

@@ -1,6 +1,7 @@
-//! What every connection task shares: the settings, the resolver, and whether a client is
-//! around (for the idle exit).
+//! What every connection task shares: the settings, the resolver, whether a client is around
+//! (for the idle exit), and the connections of listens waiting for their attach.
 
+use super::listen::Parked;
 use super::resolve::Resolver;
 use super::settings::Settings;
 use std::sync::Mutex;
@@ -12,6 +13,7 @@ pub(super) struct Shared {
     pub settings: Settings,
     pub resolver: Resolver,
     pub clients: Clients,
+    pub parked: Parked,
 }
 
 /// Whether a client is around: sessions open now, and when one was last heard from.
@@ -32,7 +34,7 @@ impl Clients {
         *self.last_heard.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
-    /// Counts a session as open until the guard drops.
+    /// Counts a session (or a listen) as open until the guard drops.
     pub(super) fn session(&self) -> SessionGuard<'_> {
         self.open.fetch_add(1, Ordering::SeqCst);
         self.heard();

@@ -19,7 +19,7 @@ pub(super) async fn run(conn: TcpStream, id: u32, to: Destination, shared: &Shar
     else {
         return;
     };
-    let (mut upstream, peer) = match connect(&addresses, shared.settings.connect_timeout).await {
+    let (upstream, peer) = match connect(&addresses, shared.settings.connect_timeout).await {
         Ok(connected) => connected,
         Err(reply) => return fail(conn, id, &to, Transport::Tcp, reply).await,
     };
@@ -29,11 +29,18 @@ pub(super) async fn run(conn: TcpStream, id: u32, to: Destination, shared: &Shar
         return;
     }
     tracing::info!(conn = id, "tcp to {to} ({peer})");
-    match tokio::io::copy_bidirectional_with_sizes(&mut conn, &mut upstream, BUFFER, BUFFER).await {
+    splice(conn, upstream, id, &format!("tcp to {to}")).await;
+}
+
+/// Carries bytes both ways between the client's connection and the other end until both
+/// directions are done, keeping half-closes, and logs how it ended as "`what` done" or "`what`
+/// cut". Also carries attached connections of a listen.
+pub(super) async fn splice(mut conn: TcpStream, mut other: TcpStream, id: u32, what: &str) {
+    match tokio::io::copy_bidirectional_with_sizes(&mut conn, &mut other, BUFFER, BUFFER).await {
         Ok((out, back)) => {
-            tracing::info!(conn = id, "tcp to {to} done: {out} bytes out, {back} back");
+            tracing::info!(conn = id, "{what} done: {out} bytes out, {back} back");
         }
-        Err(e) => tracing::info!(conn = id, "tcp to {to} cut: {e}"),
+        Err(e) => tracing::info!(conn = id, "{what} cut: {e}"),
     }
 }
 

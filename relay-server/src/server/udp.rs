@@ -59,6 +59,10 @@ pub(super) async fn run(conn: TcpStream, id: u32, to: Destination, shared: &Shar
                     }
                 }
                 Some(Ok(Frame::Pong(_))) => {}
+                Some(Ok(Frame::Incoming { .. })) => {
+                    tracing::warn!(conn = id, "an incoming frame on a flow: closing");
+                    break "an incoming frame from the client".to_string();
+                }
                 Some(Err(e)) => {
                     tracing::warn!(conn = id, "bad frame: {e}: closing");
                     break format!("bad frame: {e}");

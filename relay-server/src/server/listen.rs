@@ -1,0 +1,272 @@
+//! Reverse forwards. A listen opens a port for in-cluster clients and announces each
+//! connection accepted there with an incoming frame; the connection then waits ("parked") for
+//! an attach, which carries it as a TCP connect carries its destination. A connection not
+//! attached in time is reset, and so are those still waiting when their listen ends.
+
+use super::reply::refuse;
+use super::shared::Shared;
+use super::tcp::splice;
+use futures::{SinkExt, StreamExt};
+use relay_server::io::FrameCodec;
+use relay_server::protocol::{Frame, Reply, Status};
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::codec::Framed;
+
+/// Connections of one listen waiting for their attach; more are reset at once.
+pub(super) const MAX_PARKED: usize = 64;
+
+/// The connections accepted on every listen's port and not attached yet, by connection id.
+pub(super) struct Parked {
+    next: AtomicU32,
+    waiting: Mutex<HashMap<u32, Waiting>>,
+}
+
+struct Waiting {
+    conn: TcpStream,
+    from: SocketAddr,
+    port: u16,
+}
+
+impl Parked {
+    pub(super) fn new() -> Parked {
+        Parked {
+            next: AtomicU32::new(1),
+            waiting: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u32, Waiting>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps a connection under a new id, unique within the process.
+    fn park(&self, conn: TcpStream, from: SocketAddr, port: u16) -> u32 {
+        let mut waiting = self.lock();
+        let mut id = self.next.fetch_add(1, Ordering::Relaxed);
+        // After 2^32 connections the ids wrap; skip any still waiting.
+        while waiting.contains_key(&id) {
+            id = self.next.fetch_add(1, Ordering::Relaxed);
+        }
+        waiting.insert(id, Waiting { conn, from, port });
+        id
+    }
+
+    fn take(&self, id: u32) -> Option<Waiting> {
+        self.lock().remove(&id)
+    }
+}
+
+/// Closes a connection with a reset (SO_LINGER 0), so that its client sees at once that
+/// nobody will answer.
+fn reset(conn: TcpStream) {
+    let _ = conn.set_zero_linger();
+    drop(conn);
+}
+
+/// A listen request: bind the port on the expose address, answer with the address bound, then
+/// announce each connection accepted there until the client goes away or falls silent.
+pub(super) async fn listen(mut conn: TcpStream, id: u32, port: u16, shared: &Shared) {
+    let addr = SocketAddr::new(shared.settings.expose_address, port);
+    let listener = match TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            let reply = Reply::new(Status::Failed, None, bind_error(addr, &e));
+            tracing::info!(
+                conn = id,
+                "listen on {addr}: {}: {}",
+                reply.status,
+                reply.message
+            );
+            return refuse(conn, reply).await;
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(addr);
+    // A listen keeps the relay alive as a session does.
+    let _alive = shared.clients.session();
+    if conn
+        .write_all(&Reply::new(Status::Connected, Some(bound), "").encode())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    tracing::info!(conn = id, "listen on {bound}");
+    let heartbeat = shared.settings.heartbeat_timeout;
+    let attach_timeout = shared.settings.attach_timeout;
+    let mut framed = Framed::new(conn, FrameCodec);
+    let mut heard = Instant::now();
+    // This listen's parked connections, oldest first, with their deadlines.
+    let mut mine: VecDeque<(Instant, u32)> = VecDeque::new();
+    let (mut accepted, mut resets) = (0u64, 0u64);
+    let why = loop {
+        let deadline = mine.front().map(|&(at, _)| at);
+        tokio::select! {
+            frame = framed.next() => match frame {
+                Some(Ok(Frame::Ping(value))) => {
+                    heard = Instant::now();
+                    shared.clients.heard();
+                    if framed.send(Frame::<&[u8]>::Pong(value)).await.is_err() {
+                        break "the client went away".to_string();
+                    }
+                }
+                Some(Ok(Frame::Pong(_))) => {
+                    heard = Instant::now();
+                    shared.clients.heard();
+                }
+                Some(Ok(other)) => {
+                    tracing::warn!(conn = id, "a {:?} frame on a listen: closing", other.kind());
+                    break format!("a {:?} frame from the client", other.kind());
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(conn = id, "bad frame on a listen: {e}: closing");
+                    break format!("bad frame: {e}");
+                }
+                None => break "closed by the client".to_string(),
+            },
+            incoming = listener.accept() => match incoming {
+                Ok((client, from)) => {
+                    accepted += 1;
+                    {
+                        // Forget those attached since.
+                        let waiting = shared.parked.lock();
+                        mine.retain(|(_, connection)| waiting.contains_key(connection));
+                    }
+                    if mine.len() >= MAX_PARKED {
+                        tracing::warn!(
+                            conn = id,
+                            "{from} on port {port}: {MAX_PARKED} connections already wait to be attached: reset"
+                        );
+                        reset(client);
+                        resets += 1;
+                        continue;
+                    }
+                    let _ = client.set_nodelay(true);
+                    let connection = shared.parked.park(client, from, port);
+                    mine.push_back((Instant::now() + attach_timeout, connection));
+                    tracing::debug!(conn = id, "connection {connection} from {from} on port {port}");
+                    let frame = Frame::<&[u8]>::Incoming { connection, from };
+                    if framed.send(frame).await.is_err() {
+                        break "the client went away".to_string();
+                    }
+                }
+                // Out of descriptors, or a client gone before it was accepted.
+                Err(e) => {
+                    tracing::debug!(conn = id, "accept on port {port}: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = sleep_until_some(deadline) => {
+                if let Some((_, connection)) = mine.pop_front()
+                    && let Some(waiting) = shared.parked.take(connection)
+                {
+                    tracing::info!(
+                        conn = id,
+                        "connection {connection} from {} not attached within {attach_timeout:?}: reset",
+                        waiting.from
+                    );
+                    reset(waiting.conn);
+                    resets += 1;
+                }
+            }
+            () = tokio::time::sleep_until(heard + heartbeat) => {
+                tracing::warn!(conn = id, "no heartbeat for {heartbeat:?}: closing the listen");
+                break format!("no frame for {heartbeat:?}");
+            }
+        }
+    };
+    // The port closes first, so that nothing new arrives while the parked ones are reset.
+    drop(listener);
+    for (_, connection) in mine {
+        if let Some(waiting) = shared.parked.take(connection) {
+            reset(waiting.conn);
+            resets += 1;
+        }
+    }
+    tracing::info!(
+        conn = id,
+        "listen on {bound} closed ({why}): {accepted} accepted, {resets} reset"
+    );
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Why a port cannot be listened on, in words for the client's user.
+fn bind_error(addr: SocketAddr, e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::AddrInUse => format!("port {} is in use on {addr}", addr.port()),
+        io::ErrorKind::PermissionDenied if addr.port() < 1024 => format!(
+            "port {} is below 1024, which the relay may not bind (it does not run as root)",
+            addr.port()
+        ),
+        io::ErrorKind::AddrNotAvailable => {
+            format!("{addr}: the relay has no such address ({e})")
+        }
+        _ => format!("cannot listen on {addr}: {e}"),
+    }
+}
+
+/// An attach request: the parked connection `id`, answered with its client's address, then
+/// carried both ways.
+pub(super) async fn attach(mut conn: TcpStream, id: u32, shared: &Shared) {
+    let Some(Waiting {
+        conn: client,
+        from,
+        port,
+    }) = shared.parked.take(id)
+    else {
+        let reply = Reply::new(
+            Status::BadRequest,
+            None,
+            format!("no connection {id} waits to be attached: unknown, already attached, or reset"),
+        );
+        tracing::info!(conn = id, "attach: {}: {}", reply.status, reply.message);
+        return refuse(conn, reply).await;
+    };
+    if conn
+        .write_all(&Reply::new(Status::Connected, Some(from), "").encode())
+        .await
+        .is_err()
+    {
+        reset(client);
+        return;
+    }
+    tracing::info!(conn = id, "attach {from} on port {port}");
+    splice(conn, client, id, &format!("attach {from} on port {port}")).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_errors_say_what_is_wrong() {
+        let at = |port| SocketAddr::new("10.244.0.5".parse().unwrap(), port);
+        let error = |kind| io::Error::from(kind);
+        assert_eq!(
+            bind_error(at(8080), &error(io::ErrorKind::AddrInUse)),
+            "port 8080 is in use on 10.244.0.5:8080"
+        );
+        assert!(
+            bind_error(at(80), &error(io::ErrorKind::PermissionDenied))
+                .starts_with("port 80 is below 1024")
+        );
+        assert!(
+            bind_error(at(8080), &error(io::ErrorKind::PermissionDenied))
+                .starts_with("cannot listen on 10.244.0.5:8080")
+        );
+    }
+}
