@@ -1,7 +1,7 @@
 //! The accept loop: a task per connection, a connection limit, the request read with a
 //! deadline, and the idle exit.
 
-use super::listen::Parked;
+use super::parked::Parked;
 use super::reply::refuse;
 use super::resolve::Resolver;
 use super::settings::Settings;

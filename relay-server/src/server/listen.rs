@@ -3,66 +3,21 @@
 //! an attach, which carries it as a TCP connect carries its destination. A connection not
 //! attached in time is reset, and so are those still waiting when their listen ends.
 
+use super::parked::{MAX_PARKED, Waiting};
 use super::reply::refuse;
 use super::shared::Shared;
 use super::tcp::splice;
 use futures::{SinkExt, StreamExt};
 use relay_server::io::FrameCodec;
 use relay_server::protocol::{Frame, Reply, Status};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
-
-/// Connections of one listen waiting for their attach; more are reset at once.
-pub(super) const MAX_PARKED: usize = 64;
-
-/// The connections accepted on every listen's port and not attached yet, by connection id.
-pub(super) struct Parked {
-    next: AtomicU32,
-    waiting: Mutex<HashMap<u32, Waiting>>,
-}
-
-struct Waiting {
-    conn: TcpStream,
-    from: SocketAddr,
-    port: u16,
-}
-
-impl Parked {
-    pub(super) fn new() -> Parked {
-        Parked {
-            next: AtomicU32::new(1),
-            waiting: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<u32, Waiting>> {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Keeps a connection under a new id, unique within the process.
-    fn park(&self, conn: TcpStream, from: SocketAddr, port: u16) -> u32 {
-        let mut waiting = self.lock();
-        let mut id = self.next.fetch_add(1, Ordering::Relaxed);
-        // After 2^32 connections the ids wrap; skip any still waiting.
-        while waiting.contains_key(&id) {
-            id = self.next.fetch_add(1, Ordering::Relaxed);
-        }
-        waiting.insert(id, Waiting { conn, from, port });
-        id
-    }
-
-    fn take(&self, id: u32) -> Option<Waiting> {
-        self.lock().remove(&id)
-    }
-}
 
 /// Closes a connection with a reset (SO_LINGER 0), so that its client sees at once that
 /// nobody will answer.

@@ -3,6 +3,7 @@
 
 mod accept;
 mod listen;
+mod parked;
 mod probe;
 mod reply;
 mod resolve;

@@ -1,7 +1,7 @@
 //! What every connection task shares: the settings, the resolver, whether a client is around
 //! (for the idle exit), and the connections of listens waiting for their attach.
 
-use super::listen::Parked;
+use super::parked::Parked;
 use super::resolve::Resolver;
 use super::settings::Settings;
 use std::sync::Mutex;
