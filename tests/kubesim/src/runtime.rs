@@ -449,6 +449,9 @@ impl Runtime {
         {
             return;
         }
+        // A changed Service (a new targetPort, say) keeps its ClusterIP and ports: the old
+        // proxies let go of them first, or the new ones could not bind them.
+        drop(lock(&self.services).remove(&(ns.clone(), name.clone())));
         let mut proxies = Vec::new();
         if let Some(ip) = ip {
             for p in ports.as_array().into_iter().flatten() {

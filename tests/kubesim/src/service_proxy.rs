@@ -40,7 +40,7 @@ impl ServiceProxy {
         };
         let (addr, task) = match proto {
             Protocol::Tcp => {
-                let listener = match TcpListener::bind((ip, port)).await {
+                let listener = match bind_again(|| TcpListener::bind((ip, port))).await {
                     Ok(l) => l,
                     Err(_) => TcpListener::bind((ip, 0)).await?,
                 };
@@ -48,7 +48,7 @@ impl ServiceProxy {
                 (addr, tokio::spawn(tcp(listener, pick)))
             }
             Protocol::Udp => {
-                let socket = match UdpSocket::bind((ip, port)).await {
+                let socket = match bind_again(|| UdpSocket::bind((ip, port))).await {
                     Ok(s) => s,
                     Err(_) => UdpSocket::bind((ip, 0)).await?,
                 };
@@ -62,6 +62,26 @@ impl ServiceProxy {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+}
+
+/// Binds, trying again for a moment while the proxy being replaced still holds the address
+/// (its task is aborted, and lets go of its socket when the runtime next polls it).
+async fn bind_again<T, F, Fut>(bind: F) -> io::Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = io::Result<T>>,
+{
+    let mut last = bind().await;
+    for _ in 0..50 {
+        match &last {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                last = bind().await;
+            }
+            _ => break,
+        }
+    }
+    last
 }
 
 impl Drop for ServiceProxy {
