@@ -23,6 +23,8 @@ pub struct Effective {
     pub relay: Relay,
     /// The proxy into the cluster, from `[proxy]`.
     pub proxy: Option<Proxy>,
+    /// Reverse forwards, disabled ones included, sorted by alias.
+    pub exposes: Vec<Expose>,
     /// The files it was read from, in layer order.
     pub files: Vec<PathBuf>,
 }
@@ -43,6 +45,7 @@ impl Effective {
             .iter()
             .any(|f| f.name == name || f.alias == name)
             || self.all_ports.iter().any(|a| a.alias == name)
+            || self.exposes.iter().any(|e| e.name() == name)
             || self.proxy.as_ref().is_some_and(|p| {
                 (name == Proxy::SOCKS && p.socks.is_some())
                     || (name == Proxy::HTTP && p.http.is_some())
@@ -300,6 +303,37 @@ impl Proxy {
     pub const SOCKS: &str = "proxy.socks";
     /// See [`Proxy::SOCKS`].
     pub const HTTP: &str = "proxy.http";
+}
+
+/// A reverse forward: the server on this machine at `local`, reachable in the cluster as
+/// Service `service` on `port`, which selects the relay pod of its namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Expose {
+    /// The table name in the file (`[exposes.<alias>]`).
+    pub alias: String,
+    /// As in [`Forward`].
+    pub context: Option<String>,
+    /// As in [`Forward`].
+    pub kubeconfig: Option<PathBuf>,
+    /// Where the Service and its relay pod are; None: the context's namespace.
+    pub namespace: Option<String>,
+    /// The local server.
+    pub local: std::net::SocketAddr,
+    /// The Service's name.
+    pub service: String,
+    /// The Service's port.
+    pub port: u16,
+    /// Whether `up` starts it.
+    pub enabled: bool,
+    /// Free text for people.
+    pub description: Option<String>,
+}
+
+impl Expose {
+    /// The name `status` and `down` use: not an alias (a dot is not allowed in one).
+    pub fn name(&self) -> String {
+        format!("expose.{}", self.alias)
+    }
 }
 
 /// The git source of the team configuration.

@@ -73,7 +73,8 @@ fn shift_value(value: Spanned<DeValue<'_>>, offset: usize) -> Spanned<DeValue<'_
 pub(crate) fn overlay<'a>(mut base: Tree<'a>, local: Tree<'a>) -> Tree<'a> {
     for (key, value) in local {
         let merged = match (key.get_ref().as_ref(), base.get_mut(key.get_ref().as_ref())) {
-            ("forwards", Some(existing)) => match (existing.get_mut(), value.get_ref()) {
+            ("forwards" | "exposes", Some(existing)) => match (existing.get_mut(), value.get_ref())
+            {
                 (DeValue::Table(base_forwards), DeValue::Table(_)) => {
                     let DeValue::Table(local_forwards) = value.into_inner() else {
                         continue;

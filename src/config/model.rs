@@ -80,6 +80,36 @@ pub struct ConfigFile {
     /// What this machine's user lets the team's file from git decide. Only your own files
     /// may set it.
     pub trust: Option<TrustSpec>,
+    /// Reverse forwards, one table per alias: a server on this machine made reachable inside
+    /// the cluster as a Service, through the relay pod.
+    #[schemars(extend("propertyNames" = {"pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"}))]
+    pub exposes: BTreeMap<String, ExposeSpec>,
+}
+
+/// `[exposes.<alias>]`: a local server, reachable in the cluster as a Service.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExposeSpec {
+    /// The port the server on this machine listens on.
+    #[schemars(range(min = 1, max = 65535))]
+    pub local_port: Option<At<i64>>,
+    /// The address it listens on. Default 127.0.0.1.
+    pub local_address: Option<At<String>>,
+    /// The Service's name in the cluster. Default: the alias.
+    pub service: Option<At<String>>,
+    /// The Service's port. Default: `local_port`.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<At<i64>>,
+    /// Kubernetes context (overrides [defaults]).
+    pub context: Option<At<String>>,
+    /// Path of the kubeconfig file (overrides [defaults]).
+    pub kubeconfig: Option<At<String>>,
+    /// Namespace of the Service and of the relay pod it selects (overrides [defaults]).
+    pub namespace: Option<At<String>>,
+    /// false keeps it in the file without running it. Default true.
+    pub enabled: Option<At<bool>>,
+    /// Free text shown beside it.
+    pub description: Option<At<String>>,
 }
 
 /// `[proxy]`: a proxy into the cluster, served by `kftray up` like a forward.
@@ -113,6 +143,9 @@ pub struct TrustSpec {
     /// true lets the team's file give forwards host names (`domain`), which kftray-helper
     /// writes into this machine's hosts file. Default false.
     pub domains: Option<At<bool>>,
+    /// true lets the team's file make servers of this machine reachable from the cluster
+    /// (`[exposes]`). Default false.
+    pub exposes: Option<At<bool>>,
 }
 
 /// Defaults for every forward.

@@ -8,7 +8,8 @@ use super::checks::did_you_mean;
 use super::diagnostic::Issue;
 use super::layer::Tree;
 use super::model::{
-    At, ConfigFile, Defaults, ForwardSpec, HttpLogTable, ProxySpec, RelaySpec, SyncSpec, TrustSpec,
+    At, ConfigFile, Defaults, ExposeSpec, ForwardSpec, HttpLogTable, ProxySpec, RelaySpec,
+    SyncSpec, TrustSpec,
 };
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -30,10 +31,12 @@ pub(crate) struct Typed {
     pub proxy_key: Option<Range<usize>>,
     /// The keys of `[proxy]` written but rejected, as for a forward.
     pub proxy_rejected: Vec<String>,
+    /// Per expose alias, its table's span and the keys written but rejected.
+    pub expose_keys: BTreeMap<String, (Range<usize>, Vec<String>)>,
 }
 
-const TOP_KEYS: [&str; 7] = [
-    "version", "defaults", "forwards", "sync", "relay", "proxy", "trust",
+const TOP_KEYS: [&str; 8] = [
+    "version", "defaults", "forwards", "sync", "relay", "proxy", "trust", "exposes",
 ];
 
 /// Keys that kftray's JSON export uses, or that users of similar tools write, and what this
@@ -127,6 +130,22 @@ pub(crate) fn typed(tree: Tree<'_>, issues: &mut Vec<Issue>) -> Typed {
                         issues,
                         &mut Vec::new(),
                     ));
+                }
+            }
+            "exposes" => {
+                let Some(exposes) = table_of(&key, value, issues) else {
+                    continue;
+                };
+                for (alias, expose) in exposes.into_inner() {
+                    let Some(table) = table_of(&alias, expose, issues) else {
+                        continue;
+                    };
+                    let name = alias.get_ref().to_string();
+                    let mut rejected = Vec::new();
+                    let spec = typed_table::<ExposeSpec>(table, "an expose", issues, &mut rejected);
+                    out.expose_keys
+                        .insert(name.clone(), (alias.span(), rejected));
+                    out.file.exposes.insert(name, spec);
                 }
             }
             "forwards" => {
@@ -342,7 +361,7 @@ fn expected_for(key: &str) -> &'static str {
         "max_file_size" | "body_limit" => "a size such as \"10MiB\", or a number of bytes",
         "redact" | "reveal" => "an array of header names",
         "enabled" | "expose_to_network" | "domains" => "true or false",
-        "socks" | "http" => "a port number",
+        "socks" | "http" | "port" => "a port number",
         "protocol" => "\"tcp\" or \"udp\"",
         "via" => "\"port-forward\" or \"relay\"",
         "version" => "an integer",

@@ -211,3 +211,74 @@ fn the_team_file_may_offer_a_proxy_on_loopback_only() {
         .is_ok()
     );
 }
+
+#[test]
+fn an_expose_takes_its_service_and_port_from_the_alias_and_local_port() {
+    let text = "[defaults]\nnamespace = \"shop\"\n\n\
+                [exposes.webhook]\nlocal_port = 3000\n\n\
+                [exposes.debugger]\nlocal_port = 5005\nlocal_address = \"localhost\"\nservice = \"dbg\"\nport = 80\nenabled = false\n";
+    let e = load_str("kftray.toml", text).unwrap();
+    let webhook = e.exposes.iter().find(|x| x.alias == "webhook").unwrap();
+    assert_eq!(
+        (
+            webhook.service.as_str(),
+            webhook.port,
+            webhook.local.to_string().as_str()
+        ),
+        ("webhook", 3000, "127.0.0.1:3000")
+    );
+    assert_eq!(webhook.namespace.as_deref(), Some("shop"));
+    assert_eq!(webhook.name(), "expose.webhook");
+    let debugger = e.exposes.iter().find(|x| x.alias == "debugger").unwrap();
+    assert_eq!((debugger.service.as_str(), debugger.port), ("dbg", 80));
+    assert!(!debugger.enabled);
+    assert!(e.names("expose.webhook") && !e.names("webhook"));
+}
+
+#[test]
+fn a_bad_expose_is_pointed_at() {
+    assert_eq!(one("[exposes.hook]\nport = 80\n").0, "kftray::expose");
+    assert_eq!(
+        one("[exposes.hook]\nlocal_port = 70000\n"),
+        ("kftray::port-range".into(), 2, 14)
+    );
+    assert_eq!(
+        one("[exposes.hook]\nlocal_port = 3000\nservice = \"Hook_1\"\n"),
+        ("kftray::service-name".into(), 3, 11)
+    );
+    assert_eq!(
+        one("[exposes.1hook]\nlocal_port = 3000\n").0,
+        "kftray::service-name"
+    );
+    assert_eq!(
+        one("[exposes.hook]\nlocal_port = 3000\nlocal_address = \"here\"\n").0,
+        "kftray::local-address"
+    );
+    assert_eq!(
+        one("[exposes.hook]\nlocal_prt = 3000\n").0,
+        "kftray::unknown-key"
+    );
+}
+
+#[test]
+fn the_team_file_cannot_expose_this_machine_unless_the_user_says_so() {
+    let team = "[exposes.hook]\nlocal_port = 3000\n";
+    let d = load_layers(vec![Layer::remote(TEAM, team, "/p".into())]).unwrap_err();
+    let f = &d.findings()[0];
+    assert_eq!((f.code.as_str(), f.line), ("kftray::trust", Some(1)));
+    assert!(
+        f.help
+            .as_deref()
+            .unwrap()
+            .contains("[trust] exposes = true")
+    );
+    let trusting = "[trust]\nexposes = true\n";
+    let e = load_layers(vec![
+        Layer::remote(TEAM, team, "/p".into()),
+        Layer::local("/p/kftray.local.toml", trusting),
+    ])
+    .unwrap();
+    assert_eq!(e.exposes.len(), 1);
+    // An expose the user writes is theirs.
+    assert!(load_layers(vec![Layer::local("/p/kftray.toml", team)]).is_ok());
+}

@@ -9,6 +9,7 @@ use super::source::{Origin, SourceMap};
 use super::typed::Typed;
 use std::ops::Range;
 
+mod expose;
 mod hosts;
 mod http_log;
 mod inherited;
@@ -34,6 +35,7 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
         sync_key,
         proxy_key,
         proxy_rejected,
+        expose_keys,
     } = typed;
     if let Some(version) = &file.version
         && version.value != 1
@@ -99,6 +101,27 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
             &mut bad_addresses,
         )
     });
+    let trusted_exposes = file
+        .trust
+        .as_ref()
+        .and_then(|t| t.exposes.as_ref())
+        .is_some_and(|e| e.value);
+    let mut exposes: Vec<_> = file
+        .exposes
+        .iter()
+        .filter_map(|(alias, spec)| {
+            let (key, rejected) = expose_keys.get(alias).cloned().unwrap_or_default();
+            let ctx = Context {
+                map,
+                defaults: &defaults,
+                alias,
+                alias_span: key,
+                rejected: &rejected,
+            };
+            ctx.expose(spec, trusted_exposes, issues)
+        })
+        .collect();
+    exposes.sort();
     if let (Some(spec), Some(proxy)) = (&file.proxy, &proxy) {
         proxy::conflicts(spec, proxy, &placed, issues);
     }
@@ -121,6 +144,7 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
         sync,
         relay,
         proxy,
+        exposes,
         files: map.files().iter().map(|f| f.path.clone()).collect(),
     }
 }

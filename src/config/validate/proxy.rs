@@ -85,7 +85,8 @@ pub(super) fn section(
     })
 }
 
-fn port(value: &At<i64>, issues: &mut Vec<Issue>) -> Option<u16> {
+/// A port number as written (1–65535).
+pub(super) fn port(value: &At<i64>, issues: &mut Vec<Issue>) -> Option<u16> {
     match u16::try_from(value.value) {
         Ok(port) if port > 0 => Some(port),
         _ => {

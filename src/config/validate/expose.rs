@@ -1,0 +1,144 @@
+//! `[exposes.<alias>]`: reverse forwards, a server on this machine reachable in the cluster.
+
+use super::Context;
+use super::proxy::port;
+use crate::config::checks::is_dns_label;
+use crate::config::diagnostic::Issue;
+use crate::config::effective::Expose;
+use crate::config::model::{ExposeSpec, ForwardSpec};
+use crate::config::source::Origin;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+impl Context<'_> {
+    /// One `[exposes.<alias>]`, if it is whole.
+    pub(super) fn expose(
+        &self,
+        spec: &ExposeSpec,
+        trusted: bool,
+        issues: &mut Vec<Issue>,
+    ) -> Option<Expose> {
+        let (alias, key) = (self.alias, self.alias_span.clone());
+        if !is_dns_label(alias) {
+            issues.push(
+                Issue::new(
+                    "kftray::alias",
+                    format!("alias `{alias}` is not a valid DNS label"),
+                )
+                .label(key.clone(), "not a DNS label")
+                .help("use lowercase letters, digits and '-' (at most 63)"),
+            );
+        }
+        // Someone else's file cannot open this machine to a cluster: the user says so.
+        if !trusted
+            && self
+                .map
+                .file_at(key.start)
+                .is_some_and(|f| f.origin == Origin::Remote)
+        {
+            issues.push(
+            Issue::new(
+                "kftray::trust",
+                format!("a file from git cannot open `{alias}`, a server of this machine, to a cluster"),
+            )
+            .label(key.clone(), "only your own files can expose this machine")
+            .help(
+                "if you trust the team's exposes, add `[trust] exposes = true` to your own \
+                 kftray.toml or kftray.local.toml, or write the expose there yourself",
+            ),
+        );
+        }
+        let inherits = ForwardSpec {
+            context: spec.context.clone(),
+            kubeconfig: spec.kubeconfig.clone(),
+            namespace: spec.namespace.clone(),
+            ..ForwardSpec::default()
+        };
+        let context = self.context(&inherits, issues);
+        let kubeconfig = self.kubeconfig(&inherits, issues);
+        let namespace = self.namespace(&inherits, issues);
+        let local_port = match &spec.local_port {
+            Some(p) => port(p, issues),
+            // Written wrong, it was reported as such.
+            None if self.rejected.iter().any(|k| k == "local_port") => None,
+            None => {
+                issues.push(
+                    Issue::new("kftray::expose", format!("`{alias}` names no local_port"))
+                        .label(
+                            key.clone(),
+                            "which port does the server on this machine listen on?",
+                        )
+                        .help("add local_port = 3000 (the port of the server to expose)"),
+                );
+                None
+            }
+        };
+        let address = match &spec.local_address {
+            None => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            Some(a) if a.value.eq_ignore_ascii_case("localhost") => {
+                Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            }
+            Some(a) => match a.value.trim().parse::<IpAddr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    issues.push(
+                        Issue::new(
+                            "kftray::local-address",
+                            format!("`{}` is not an IP address", a.value),
+                        )
+                        .label(a.span.clone(), "not an IP address")
+                        .help("write the address the local server listens on, e.g. \"127.0.0.1\""),
+                    );
+                    None
+                }
+            },
+        };
+        let service = match &spec.service {
+            Some(s) if is_service_name(&s.value) => Some(s.value.clone()),
+            Some(s) => {
+                issues.push(
+                    Issue::new(
+                        "kftray::service-name",
+                        format!("`{}` is not a valid Service name", s.value),
+                    )
+                    .label(s.span.clone(), "not a DNS-1035 label")
+                    .help("lowercase letters, digits and '-', starting with a letter, at most 63"),
+                );
+                None
+            }
+            None if is_service_name(alias) => Some(alias.to_owned()),
+            None => {
+                issues.push(
+                    Issue::new(
+                        "kftray::service-name",
+                        format!("the alias `{alias}` cannot name a Service"),
+                    )
+                    .label(key.clone(), "a Service name starts with a letter")
+                    .help("add service = \"NAME\""),
+                );
+                None
+            }
+        };
+        let service_port = match &spec.port {
+            Some(p) => port(p, issues),
+            None => local_port,
+        };
+        let (local_port, address, service, service_port) =
+            (local_port?, address?, service?, service_port?);
+        Some(Expose {
+            alias: alias.to_owned(),
+            context,
+            kubeconfig,
+            namespace,
+            local: SocketAddr::new(address, local_port),
+            service,
+            port: service_port,
+            enabled: spec.enabled.as_ref().is_none_or(|e| e.value),
+            description: spec.description.as_ref().map(|d| d.value.clone()),
+        })
+    }
+}
+
+/// A Service's name: a DNS-1035 label.
+fn is_service_name(s: &str) -> bool {
+    is_dns_label(s) && s.starts_with(|c: char| c.is_ascii_lowercase())
+}
