@@ -117,6 +117,18 @@ fn table(effective: &Effective) -> String {
             relay.namespace.as_deref().unwrap_or("(each forward's)"),
         ));
     }
+    for e in &effective.exposes {
+        text.push_str(&format!(
+            "{}{}: svc/{}:{} in {} ({}) to {}\n",
+            e.name(),
+            if e.enabled { "" } else { " (disabled)" },
+            e.service,
+            e.port,
+            e.namespace.as_deref().unwrap_or("(context's)"),
+            e.context.as_deref().unwrap_or("(current)"),
+            e.local
+        ));
+    }
     if let Some(proxy) = &effective.proxy {
         let on = |kind: &str, port: Option<u16>| {
             port.map(|p| format!("{kind} on {}:{p}", proxy.local_address))

@@ -5,6 +5,7 @@
 
 use super::LocalBind;
 use super::helper::Helper;
+use super::spec::Exposed;
 use crate::config::next_auto;
 use crate::forward::{BindError, bind_udp, listen, unprivileged_port_start};
 use std::io;
@@ -18,6 +19,8 @@ const AUTO_TRIES: usize = 32;
 pub(super) enum Bound {
     Tcp(TcpListener),
     Udp(UdpSocket),
+    /// A reverse forward listens nowhere here: it carries to its local server.
+    Exposed(Exposed),
 }
 
 impl Bound {
@@ -25,6 +28,7 @@ impl Bound {
         let local = match self {
             Bound::Tcp(listener) => listener.local_addr(),
             Bound::Udp(socket) => socket.local_addr(),
+            Bound::Exposed(exposed) => Ok(exposed.local),
         };
         // A bound socket has an address; unspecified only if the OS would not say.
         local.unwrap_or_else(|_| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0))

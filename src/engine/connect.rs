@@ -48,6 +48,10 @@ impl LateConnector {
         let _ = self.relay.set(relay);
     }
 
+    pub(super) fn relay(&self) -> Option<Arc<RelayDialer>> {
+        self.relay.get().cloned()
+    }
+
     pub(super) fn set_connect(&self, connect: Arc<dyn Connect>) {
         let _ = self.connect.set(connect);
     }

@@ -2,6 +2,7 @@
 
 use super::bind::Bound;
 use super::connect::{ClusterDial, LateConnector, connect_cluster};
+use super::expose::{self, Exposing};
 use super::{RunSpec, relayed};
 use crate::cluster::{ClusterKey, Clusters};
 use crate::forward::http_log::Sink;
@@ -112,6 +113,17 @@ impl RunningForward {
             http_log,
         };
         let serving: BoxFuture<'static, TaskTracker> = match (bound, spec.proxy) {
+            (Bound::Exposed(exposed), _) => {
+                let exposing = Exposing {
+                    exposed,
+                    cluster: spec.cluster.clone(),
+                    namespace: spec.namespace.clone(),
+                    clusters: clusters.clone(),
+                    connector: connector.clone(),
+                    owner: relays.owner().clone(),
+                };
+                Box::pin(expose::serve(exposing, serving))
+            }
             (Bound::Udp(socket), _) => {
                 let opener = connector.clone();
                 Box::pin(serve_udp(socket, opener, UdpTuning::default(), serving))

@@ -10,6 +10,7 @@
 mod bind;
 mod connect;
 mod expand;
+mod expose;
 mod following;
 mod forward;
 mod helper;
@@ -28,7 +29,7 @@ pub use limits::{keep_freed_memory, raise_open_files};
 pub use observer::Observer;
 pub use run::{UpError, UpOptions, run};
 pub use selection::{Selection, SelectionError, desired, picks};
-pub use spec::{LocalBind, Relayed, RunSpec};
+pub use spec::{Exposed, LocalBind, Relayed, RunSpec};
 
 use crate::cluster::{ClusterKey, Clusters};
 use crate::config::Protocol;
@@ -194,7 +195,10 @@ impl Supervisor {
                 ..
             })
         );
-        let bound = bind::bind(spec.local, udp, &mut self.helper).await?;
+        let bound = match &spec.expose {
+            Some(exposed) => bind::Bound::Exposed(exposed.clone()),
+            None => bind::bind(spec.local, udp, &mut self.helper).await?,
+        };
         let http_log = spec.http_log.as_ref().and_then(|settings| {
             // `alias:PORT` for each port of a list: they share the alias's file.
             let alias = name.split(':').next().unwrap_or(name);

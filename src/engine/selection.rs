@@ -37,6 +37,7 @@ pub fn desired(
                 .map(|f| f.name.clone())
                 .chain(effective.all_ports.iter().map(|a| a.alias.clone()))
                 .chain(RunSpec::of_proxies(effective).into_iter().map(|(n, _)| n))
+                .chain(effective.exposes.iter().map(|e| e.name()))
                 .collect(),
         });
     }
@@ -49,6 +50,7 @@ pub fn desired(
     runnable.extend(
         RunSpec::of_proxies(effective)
             .into_iter()
+            .chain(RunSpec::of_exposes(effective))
             .filter(|(name, _)| {
                 if names.is_empty() {
                     tags.is_empty()

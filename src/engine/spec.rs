@@ -26,6 +26,18 @@ pub struct RunSpec {
     /// `Some`: not a forward but the proxy into the cluster (`[proxy]`): each connection
     /// names its own destination, which the relay resolves and connects to.
     pub proxy: Option<Kind>,
+    /// `Some`: not a forward but a reverse one (`[exposes]`): nothing listens here; the relay
+    /// listens for the cluster's clients and each of their connections comes to `local`.
+    pub expose: Option<Exposed>,
+}
+
+/// A reverse forward: clients of Service `service` on `port` reach the server at `local`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Exposed {
+    pub alias: String,
+    pub local: std::net::SocketAddr,
+    pub service: String,
+    pub port: u16,
 }
 
 /// A forward that goes through the relay: its protocol and the relay's settings.
@@ -47,9 +59,14 @@ pub struct LocalBind {
 
 impl fmt::Display for RunSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.proxy {
-            Some(kind) => write!(f, "{kind} proxy into the cluster")?,
-            None => write!(f, "{}:{}", self.target, self.remote_port)?,
+        match (&self.proxy, &self.expose) {
+            (Some(kind), _) => write!(f, "{kind} proxy into the cluster")?,
+            (_, Some(e)) => write!(
+                f,
+                "svc/{}:{} from the cluster to {}",
+                e.service, e.port, e.local
+            )?,
+            _ => write!(f, "{}:{}", self.target, self.remote_port)?,
         }
         if let Some(Relayed {
             protocol: Protocol::Udp,
@@ -98,6 +115,7 @@ impl RunSpec {
             http_log: forward.http_log.clone(),
             domain: forward.domain.clone(),
             proxy: None,
+            expose: None,
         }
     }
 
@@ -132,7 +150,51 @@ impl RunSpec {
             http_log: None,
             domain: None,
             proxy: Some(kind),
+            expose: None,
         }
+    }
+
+    /// The enabled reverse forwards, by name, as a run starts them: through the relay of
+    /// their namespace, whose pod their Service selects.
+    pub fn of_exposes(effective: &config::Effective) -> Vec<(String, RunSpec)> {
+        effective
+            .exposes
+            .iter()
+            .filter(|e| e.enabled)
+            .map(|e| {
+                let spec = RunSpec {
+                    cluster: ClusterKey {
+                        kubeconfig: e.kubeconfig.clone(),
+                        context: e.context.clone(),
+                    },
+                    namespace: e.namespace.clone(),
+                    // Nothing is dialled through the relay but the attaches.
+                    target: Target::Proxy {
+                        host: String::new(),
+                    },
+                    remote_port: PortRef::Number(0),
+                    local: LocalBind {
+                        address: e.local.ip(),
+                        port: e.local.port(),
+                        auto: false,
+                    },
+                    relay: Some(Relayed {
+                        protocol: Protocol::Tcp,
+                        settings: effective.relay.clone(),
+                    }),
+                    http_log: None,
+                    domain: None,
+                    proxy: None,
+                    expose: Some(Exposed {
+                        alias: e.alias.clone(),
+                        local: e.local,
+                        service: e.service.clone(),
+                        port: e.port,
+                    }),
+                };
+                (e.name(), spec)
+            })
+            .collect()
     }
 
     /// The proxy's listeners, by name, as a run starts them.

@@ -56,12 +56,22 @@ impl RelayDialer {
             transport: self.transport,
             to,
         };
+        self.open(request, endpoint)
+    }
+
+    /// A stream on which the relay said yes to `request` (a listen, an attach).
+    pub fn open(&self, request: Request, endpoint: &Endpoint) -> Dial {
         let (connector, endpoint) = (self.lease.connector().clone(), endpoint.clone());
         Box::pin(async move {
             let mut stream = connector.connect(&endpoint).await?;
             handshake(&mut stream, &request).await?;
             Ok(stream)
         })
+    }
+
+    /// A request id of this run's relays, for the relay's log and ours.
+    pub fn next_id(&self) -> u32 {
+        self.lease.next_id()
     }
 }
 

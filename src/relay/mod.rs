@@ -24,7 +24,7 @@ pub use dial::RelayDialer;
 pub use owner::{Owner, SELECTOR, leftover};
 pub use relays::{RelayKey, RelayLease, Relays};
 pub use session::RelayState;
-pub use template::{DEFAULT_IMAGE, Template};
+pub use template::{DEFAULT_IMAGE, POD_LABEL, Template};
 
 /// What to tell a user the cluster refused: the verb and resource kftray needs, where, and
 /// the server's own words. The server names what it refused (`cannot list resource "pods"`),

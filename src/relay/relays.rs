@@ -67,6 +67,11 @@ impl Relays {
         })
     }
 
+    /// Who the relays say they belong to (and what else kftray creates beside them).
+    pub fn owner(&self) -> &Owner {
+        &self.owner
+    }
+
     /// The relay for `key`, started (its pod created) if no forward uses one yet.
     pub fn acquire(self: &Arc<Self>, cluster: &Cluster, key: RelayKey) -> RelayLease {
         let mut relays = self.relays.lock().unwrap_or_else(|e| e.into_inner());

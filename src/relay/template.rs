@@ -11,6 +11,9 @@ const BUILT_IN: &str = include_str!("pod.yaml");
 /// kftray's own relay image, of this version.
 pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/kftray/kftray-relay:", env!("CARGO_PKG_VERSION"));
 
+/// The label that names a relay pod, which an expose's Service selects.
+pub const POD_LABEL: &str = "kftray.dev/relay";
+
 #[derive(Debug, Clone)]
 pub struct Template {
     manifest: RelayManifest,
@@ -53,6 +56,11 @@ impl Template {
             .labels
             .get_or_insert_default()
             .extend(owner.labels());
+        // A Service of an expose selects exactly this pod.
+        pod.metadata
+            .labels
+            .get_or_insert_default()
+            .insert(POD_LABEL.into(), name.to_string());
         pod.metadata
             .annotations
             .get_or_insert_default()

@@ -1,0 +1,322 @@
+//! A reverse forward at run time: the relay listens on a port of its pod for the cluster's
+//! clients, a Service of kftray's selects that pod, and each connection the relay announces
+//! is attached and carried to the server on this machine.
+
+use super::connect::LateConnector;
+use super::spec::Exposed;
+use crate::cluster::{ClusterKey, Clusters};
+use crate::forward::{Activity, ConnectionError, Outcome, Serving, splice};
+use crate::relay::{Owner, POD_LABEL, RelayDialer};
+use crate::resolve::{Endpoint, Resolution};
+use futures::{SinkExt, StreamExt};
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Api;
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use relay_server::io::FrameCodec;
+use relay_server::protocol::{Frame, Request};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How often the listen stream is pinged: the relay closes a silent one.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// How long to wait before trying again after a listen or the Service failed.
+const RETRY: Duration = Duration::from_secs(1);
+/// The label that says which expose a Service is.
+const EXPOSE_LABEL: &str = "kftray.dev/expose";
+
+/// What serving an expose needs besides what a forward's serving has.
+pub(super) struct Exposing {
+    pub(super) exposed: Exposed,
+    pub(super) cluster: ClusterKey,
+    pub(super) namespace: Option<String>,
+    pub(super) clusters: Arc<Clusters>,
+    pub(super) connector: Arc<LateConnector>,
+    pub(super) owner: Owner,
+}
+
+/// The relay's port for a Service: the relay runs unprivileged, so a Service port of 80 maps
+/// to a high port of its pod, the same for a given Service name at every run.
+fn relay_port(service: &str, attempt: u16) -> u16 {
+    let hash = service.bytes().fold(2_166_136_261u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16_777_619)
+    });
+    20_000 + ((hash % 20_000) as u16).wrapping_add(attempt) % 20_000
+}
+
+/// Serves until the forward stops; then deletes its Service and returns the attached
+/// connections still open, for the caller to drain.
+pub(super) async fn serve(exposing: Exposing, serving: Serving) -> TaskTracker {
+    let Serving {
+        mut endpoints,
+        activity,
+        tuning,
+        outcomes,
+        stop,
+        ..
+    } = serving;
+    let tracker = TaskTracker::new();
+    let mut service: Option<Api<Service>> = None;
+    let mut attempt = 0u16;
+    loop {
+        let endpoint = tokio::select! {
+            () = stop.cancelled() => break,
+            endpoint = ready(&mut endpoints) => match endpoint {
+                Some(endpoint) => endpoint,
+                None => break,
+            },
+        };
+        let round = async {
+            let relay = exposing
+                .connector
+                .relay()
+                .ok_or("the relay is not connected yet")?;
+            let cluster = exposing
+                .clusters
+                .get(&exposing.cluster)
+                .await
+                .map_err(|e| e.to_string())?;
+            let namespace = exposing
+                .namespace
+                .clone()
+                .unwrap_or_else(|| cluster.default_namespace.clone());
+            let port = relay_port(&exposing.exposed.service, attempt);
+            let listen = Request::Listen {
+                id: relay.next_id(),
+                port,
+            };
+            let stream = relay
+                .open(listen, &endpoint)
+                .await
+                .map_err(|e| format!("the relay cannot listen on port {port}: {e}"))?;
+            let api: Api<Service> = Api::namespaced(cluster.client, &namespace);
+            ensure_service(&api, &exposing, &endpoint.pod, port).await?;
+            Ok::<_, String>((relay, api, stream))
+        };
+        let (relay, api, stream) = match round.await {
+            Ok(up) => up,
+            Err(why) => {
+                attempt = attempt.wrapping_add(1);
+                let _ = outcomes.send(Err(ConnectionError(why)));
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(RETRY) => continue,
+                }
+            }
+        };
+        service = Some(api);
+        let _ = outcomes.send(Ok(()));
+        let carry = Carry {
+            relay,
+            endpoint: endpoint.clone(),
+            local: exposing.exposed.local,
+            activity: activity.clone(),
+            linger: tuning.linger,
+            outcomes: outcomes.clone(),
+        };
+        let ended = announced(stream, &carry, &tracker, &mut endpoints, &stop).await;
+        if ended == Ended::Stopped {
+            break;
+        }
+    }
+    if let Some(api) = service {
+        let name = &exposing.exposed.service;
+        if let Err(e) = api.delete(name, &DeleteParams::default()).await {
+            tracing::warn!(service = %name, error = %e, "the expose's Service was not deleted");
+        }
+    }
+    tracker.close();
+    tracker
+}
+
+/// The relay pod once the forward's route has one.
+async fn ready(endpoints: &mut watch::Receiver<Resolution>) -> Option<Endpoint> {
+    let resolution = endpoints
+        .wait_for(|r| matches!(r, Resolution::Ready(_)))
+        .await
+        .ok()?;
+    match &*resolution {
+        Resolution::Ready(endpoint) => Some(endpoint.clone()),
+        _ => None,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    Stopped,
+    /// The listen stream ended, or the relay pod changed: listen again.
+    Again,
+}
+
+struct Carry {
+    relay: Arc<RelayDialer>,
+    endpoint: Endpoint,
+    local: std::net::SocketAddr,
+    activity: Arc<Activity>,
+    linger: Duration,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+}
+
+/// Reads the listen stream's announcements and attaches each connection, until it ends.
+async fn announced(
+    stream: Box<dyn crate::forward::PodStream>,
+    carry: &Carry,
+    tracker: &TaskTracker,
+    endpoints: &mut watch::Receiver<Resolution>,
+    stop: &CancellationToken,
+) -> Ended {
+    let (mut sink, mut source) = Framed::new(stream, FrameCodec).split();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut sent = 0u64;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return Ended::Stopped,
+            changed = endpoints.changed() => {
+                let moved = !matches!(&*endpoints.borrow(), Resolution::Ready(e) if e.pod == carry.endpoint.pod);
+                if changed.is_err() || moved {
+                    return Ended::Again;
+                }
+            }
+            _ = ping.tick() => {
+                sent += 1;
+                if sink.send(Frame::Ping::<Vec<u8>>(sent)).await.is_err() {
+                    return Ended::Again;
+                }
+            }
+            frame = source.next() => match frame {
+                Some(Ok(Frame::Incoming { connection, from })) => {
+                    tracker.spawn(attach(connection, from, carry.clone_parts()));
+                }
+                Some(Ok(Frame::Ping(value))) => {
+                    if sink.send(Frame::Pong::<Vec<u8>>(value)).await.is_err() {
+                        return Ended::Again;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::debug!("listen stream: {e}");
+                    return Ended::Again;
+                }
+                None => return Ended::Again,
+            },
+        }
+    }
+}
+
+impl Carry {
+    fn clone_parts(&self) -> Carry {
+        Carry {
+            relay: self.relay.clone(),
+            endpoint: self.endpoint.clone(),
+            local: self.local,
+            activity: self.activity.clone(),
+            linger: self.linger,
+            outcomes: self.outcomes.clone(),
+        }
+    }
+}
+
+/// One in-cluster client's connection, carried to the local server. When that server does
+/// not answer, the attach is taken and closed at once, so the client is not left waiting.
+async fn attach(connection: u32, from: std::net::SocketAddr, carry: Carry) {
+    let activity = &carry.activity;
+    activity.total_connections.fetch_add(1, Ordering::Relaxed);
+    activity.open_connections.fetch_add(1, Ordering::Relaxed);
+    let local = TcpStream::connect(carry.local).await;
+    let request = Request::Attach { id: connection };
+    let remote = carry.relay.open(request, &carry.endpoint).await;
+    let outcome = match (local, remote) {
+        (Ok(local), Ok(remote)) => {
+            let _ = local.set_nodelay(true);
+            splice(local, remote, &activity.bytes, carry.linger, &())
+                .await
+                .map_err(|e| ConnectionError(format!("{from} to {}: {e}", carry.local)))
+        }
+        (Err(e), _) => Err(ConnectionError(format!(
+            "{from} came, but the local server at {} did not answer: {e}",
+            carry.local
+        ))),
+        (_, Err(e)) => Err(ConnectionError(format!("{from}: the relay: {e}"))),
+    };
+    activity.open_connections.fetch_sub(1, Ordering::Relaxed);
+    if outcome.is_err() {
+        activity.failed_connections.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = carry.outcomes.send(outcome);
+}
+
+/// Creates the Service, or points kftray's own at the relay pod of now; one of someone
+/// else's with that name is left alone, and said so.
+async fn ensure_service(
+    api: &Api<Service>,
+    exposing: &Exposing,
+    pod: &str,
+    relay_port: u16,
+) -> Result<(), String> {
+    let exposed = &exposing.exposed;
+    let name = &exposed.service;
+    let mut labels = exposing.owner.labels();
+    labels.insert("app.kubernetes.io/name".into(), "kftray-expose".into());
+    labels.insert("app.kubernetes.io/component".into(), "expose".into());
+    labels.insert(EXPOSE_LABEL.into(), exposed.alias.clone());
+    let service = Service {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        spec: Some(ServiceSpec {
+            selector: Some(BTreeMap::from([(POD_LABEL.to_string(), pod.to_string())])),
+            ports: Some(vec![ServicePort {
+                name: Some("tcp".into()),
+                port: i32::from(exposed.port),
+                target_port: Some(IntOrString::Int(i32::from(relay_port))),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    };
+    let refused = |verb: &str, e: kube::Error| {
+        format!(
+            "cannot {verb} Service {name}: {e} (grant `{verb}` on `services`: examples/relay-rbac.yaml)"
+        )
+    };
+    match api.get_opt(name).await.map_err(|e| refused("get", e))? {
+        None => {
+            api.create(&PostParams::default(), &service)
+                .await
+                .map_err(|e| refused("create", e))?;
+        }
+        Some(existing) => {
+            let ours = existing
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(EXPOSE_LABEL))
+                .is_some_and(|alias| *alias == exposed.alias);
+            if !ours {
+                return Err(format!(
+                    "a Service {name} exists that kftray did not create: give the expose \
+                     another `service`, or delete that Service"
+                ));
+            }
+            let patch = serde_json::json!({
+                "metadata": {"labels": service.metadata.labels},
+                "spec": {"selector": {POD_LABEL: pod}, "ports": service.spec.and_then(|s| s.ports)},
+            });
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| refused("patch", e))?;
+        }
+    }
+    Ok(())
+}
