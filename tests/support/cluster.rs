@@ -65,6 +65,8 @@ pub fn options() -> controlplane::Options {
     .image(RELAY_IMAGE, relay)
     .image_env(RELAY_IMAGE, "RELAY_LISTEN", "$(POD_IP):7000")
     .image_env(RELAY_IMAGE, "RELAY_NAMESERVER", "$(KUBESIM_NAMESERVER)")
+    // A local pod has no loopback of its own: a reverse forward's port is on its pod IP.
+    .image_env(RELAY_IMAGE, "RELAY_EXPOSE_ADDRESS", "$(POD_IP)")
     .image(AGNHOST, kubesim)
     .image(PYTHON_IMAGE, "/usr/bin/python3")
 }

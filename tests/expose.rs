@@ -1,0 +1,204 @@
+//! Reverse forwards on the real control plane: a server on this machine reached from the
+//! cluster through a Service of kftray's that selects the relay pod.
+
+mod support;
+
+use k8s_openapi::api::core::v1::Service;
+use kube::Api;
+use std::net::SocketAddr;
+use std::time::Duration;
+use support::TIMEOUT;
+use support::cluster::Namespace;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A local echo server that prefixes what it echoes, and its address.
+async fn local_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The Service once it exists, with its ClusterIP.
+async fn service(ns: &Namespace, name: &str) -> Service {
+    let api: Api<Service> = Api::namespaced(ns.client.clone(), &ns.name);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Ok(Some(s)) = api.get_opt(name).await
+            && s.spec
+                .as_ref()
+                .and_then(|s| s.cluster_ip.as_ref())
+                .is_some()
+        {
+            return s;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no Service {name}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends `message` to `to` and reads it back, retrying while the Service's endpoints settle
+/// (for `patience` at most).
+async fn try_echo(to: SocketAddr, message: &[u8], patience: Duration) -> Result<Vec<u8>, String> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let attempt = async {
+            let mut s = TcpStream::connect(to).await?;
+            s.write_all(message).await?;
+            let mut back = vec![0u8; message.len()];
+            s.read_exact(&mut back).await?;
+            std::io::Result::Ok(back)
+        };
+        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            Ok(Ok(back)) => return Ok(back),
+            other if tokio::time::Instant::now() >= deadline => {
+                return Err(format!("never echoed through {to}: {other:?}"));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+async fn echo_through(to: SocketAddr, message: &[u8]) -> Vec<u8> {
+    try_echo(to, message, TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_server_is_reached_through_the_service_and_down_removes_it() {
+    let ns = Namespace::new("kftray-expose").await;
+    let local = local_server().await;
+    let mut project = ns.project(&format!(
+        "[exposes.echo]\nlocal_port = {}\nservice = \"local-echo\"\nport = 7777\n",
+        local.port()
+    ));
+    project.spawn_up(&[]);
+    project
+        .wait_for("expose.echo ready", |s| {
+            s.iter()
+                .any(|f| f["alias"] == "expose.echo" && f["state"] == "ready")
+        })
+        .await;
+    let svc = service(&ns, "local-echo").await;
+    let ip = svc.spec.unwrap().cluster_ip.unwrap();
+    let to: SocketAddr = format!("{ip}:7777").parse().unwrap();
+    assert_eq!(
+        echo_through(to, b"hello from the cluster").await,
+        b"hello from the cluster"
+    );
+    // Many at once, each carried on its own.
+    let clients: Vec<_> = (0..20)
+        .map(|i| {
+            tokio::spawn(async move { echo_through(to, format!("client {i}").as_bytes()).await })
+        })
+        .collect();
+    for (i, client) in clients.into_iter().enumerate() {
+        assert_eq!(client.await.unwrap(), format!("client {i}").as_bytes());
+    }
+    let status = project.status().await;
+    let row = status.iter().find(|f| f["alias"] == "expose.echo").unwrap();
+    assert_eq!(
+        row["target"].as_str().unwrap(),
+        format!(
+            "svc/local-echo:7777 from the cluster to {local} in {} via relay",
+            ns.name
+        )
+    );
+
+    // The relay pod deleted mid-session: a new one, the Service follows it, clients too.
+    let relay = row["pod"].as_str().unwrap().to_owned();
+    ns.pods().delete(&relay, &Default::default()).await.unwrap();
+    let moved = project
+        .wait_for("a new relay pod", |s| {
+            s.iter().any(|f| {
+                f["alias"] == "expose.echo"
+                    && f["state"] == "ready"
+                    && f["pod"].as_str().is_some_and(|p| p != relay)
+            })
+        })
+        .await;
+    drop(moved);
+    let after = try_echo(to, b"after the relay moved", TIMEOUT).await;
+    if let Err(e) = &after {
+        panic!("{e} after the relay moved\nlog:\n{}", project.log());
+    }
+    assert_eq!(after.unwrap(), b"after the relay moved");
+
+    let out = project.run(&["down"]).await;
+    assert!(out.status.success(), "{}", support::text(&out));
+    let api: Api<Service> = Api::namespaced(ns.client.clone(), &ns.name);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while api.get_opt("local-echo").await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the Service stayed after down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_server_that_is_down_closes_the_clients_connection_at_once() {
+    let ns = Namespace::new("kftray-expose-down").await;
+    // A port nothing listens on.
+    let port = support::servers::free_port();
+    let mut project = ns.project(&format!(
+        "[exposes.gone]\nlocal_port = {port}\nservice = \"gone\"\nport = 8080\n"
+    ));
+    project.spawn_up(&[]);
+    project
+        .wait_for("expose.gone ready", |s| {
+            s.iter()
+                .any(|f| f["alias"] == "expose.gone" && f["state"] == "ready")
+        })
+        .await;
+    let ip = service(&ns, "gone").await.spec.unwrap().cluster_ip.unwrap();
+    let to: SocketAddr = format!("{ip}:8080").parse().unwrap();
+    // Whether the Service's endpoints are there yet or not, the client is answered (closed,
+    // reset or refused) within seconds, never left hanging.
+    for _ in 0..3 {
+        let started = tokio::time::Instant::now();
+        let answered = tokio::time::timeout(Duration::from_secs(5), async {
+            let Ok(mut s) = TcpStream::connect(to).await else {
+                return;
+            };
+            let _ = s.write_all(b"anyone?").await;
+            let mut buf = [0u8; 16];
+            let _ = s.read(&mut buf).await;
+        })
+        .await;
+        assert!(
+            answered.is_ok(),
+            "a client hung on a local server that is down"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    project
+        .wait_for("the failure said", |s| {
+            s.iter().any(|f| {
+                f["alias"] == "expose.gone"
+                    && f["last_error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("did not answer"))
+            })
+        })
+        .await;
+}
