@@ -29,6 +29,7 @@ fn spec(cluster: &kubesim::Cluster, target: Target, port: PortRef) -> RunSpec {
         http_log: None,
         domain: None,
         proxy: None,
+        expose: None,
     }
 }
 

@@ -79,6 +79,7 @@ async fn serve(proxy: Proxy, out: &Output) -> Outcome {
         sync: None,
         relay: Relay::default(),
         proxy: Some(proxy),
+        exposes: Vec::new(),
         files: Vec::new(),
     };
     let desired: BTreeMap<String, RunSpec> = RunSpec::of_proxies(&effective).into_iter().collect();
