@@ -202,3 +202,43 @@ async fn a_local_server_that_is_down_closes_the_clients_connection_at_once() {
         })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_a_crashed_run_left_is_deleted_by_the_next_expose() {
+    let ns = Namespace::new("kftray-expose-left").await;
+    // What a run killed with -9 leaves: its expose's Service, selecting a relay pod that the
+    // next relay's cleanup deleted.
+    ns.apply(
+        "apiVersion: v1
+kind: Service
+metadata:
+  name: left-behind
+  labels:
+    app.kubernetes.io/managed-by: kftray
+    app.kubernetes.io/component: expose
+    kftray.dev/expose: old
+spec:
+  selector: {kftray.dev/relay: kftray-relay-gone}
+  ports:
+    - {name: tcp, port: 80, targetPort: 20080}
+",
+    )
+    .await;
+    let local = local_server().await;
+    let mut project = ns.project(&format!(
+        "[exposes.echo]\nlocal_port = {}\nservice = \"fresh\"\nport = 7777\n",
+        local.port()
+    ));
+    project.spawn_up(&[]);
+    service(&ns, "fresh").await;
+    let api: Api<Service> = Api::namespaced(ns.client.clone(), &ns.name);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while api.get_opt("left-behind").await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the left-behind Service stayed\nlog:\n{}",
+            project.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

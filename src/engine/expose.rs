@@ -9,10 +9,10 @@ use crate::forward::{Activity, ConnectionError, Outcome, Serving, splice};
 use crate::relay::{Owner, POD_LABEL, RelayDialer};
 use crate::resolve::{Endpoint, Resolution};
 use futures::{SinkExt, StreamExt};
-use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{Pod, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use relay_server::io::FrameCodec;
 use relay_server::protocol::{Frame, Request};
 use std::collections::BTreeMap;
@@ -31,6 +31,8 @@ const PING_EVERY: Duration = Duration::from_secs(5);
 const RETRY: Duration = Duration::from_secs(1);
 /// The label that says which expose a Service is.
 const EXPOSE_LABEL: &str = "kftray.dev/expose";
+const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// What serving an expose needs besides what a forward's serving has.
 pub(super) struct Exposing {
@@ -96,7 +98,9 @@ pub(super) async fn serve(exposing: Exposing, serving: Serving) -> TaskTracker {
                 .open(listen, &endpoint)
                 .await
                 .map_err(|e| format!("the relay cannot listen on port {port}: {e}"))?;
-            let api: Api<Service> = Api::namespaced(cluster.client, &namespace);
+            let api: Api<Service> = Api::namespaced(cluster.client.clone(), &namespace);
+            let pods: Api<Pod> = Api::namespaced(cluster.client, &namespace);
+            sweep(&api, &pods, &exposing.exposed.service).await;
             ensure_service(&api, &exposing, &endpoint.pod, port).await?;
             Ok::<_, String>((relay, api, stream))
         };
@@ -252,6 +256,33 @@ async fn attach(connection: u32, from: std::net::SocketAddr, carry: Carry) {
     let _ = carry.outcomes.send(outcome);
 }
 
+/// Deletes the Services of exposes whose relay pod is gone: a run that crashed left them, and
+/// the relays of owners that are gone are deleted when a relay starts. A live run whose relay
+/// is being replaced makes its Service again; `own`, about to be re-pointed, is kept.
+async fn sweep(services: &Api<Service>, pods: &Api<Pod>, own: &str) {
+    let ours =
+        ListParams::default().labels(&format!("{COMPONENT_LABEL}=expose,{MANAGED_LABEL}=kftray"));
+    let Ok(list) = services.list(&ours).await else {
+        return;
+    };
+    for service in list.items {
+        let (Some(name), Some(relay)) = (
+            service.metadata.name.as_deref(),
+            service
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .and_then(|s| s.get(POD_LABEL)),
+        ) else {
+            continue;
+        };
+        if name != own && matches!(pods.get_opt(relay).await, Ok(None)) {
+            tracing::info!(service = name, relay = %relay, "deleting the Service of an expose whose relay pod is gone");
+            let _ = services.delete(name, &DeleteParams::default()).await;
+        }
+    }
+}
+
 /// Creates the Service, or points kftray's own at the relay pod of now; one of someone
 /// else's with that name is left alone, and said so.
 async fn ensure_service(
@@ -264,7 +295,7 @@ async fn ensure_service(
     let name = &exposed.service;
     let mut labels = exposing.owner.labels();
     labels.insert("app.kubernetes.io/name".into(), "kftray-expose".into());
-    labels.insert("app.kubernetes.io/component".into(), "expose".into());
+    labels.insert(COMPONENT_LABEL.into(), "expose".into());
     labels.insert(EXPOSE_LABEL.into(), exposed.alias.clone());
     let service = Service {
         metadata: ObjectMeta {
