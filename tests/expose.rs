@@ -1,5 +1,11 @@
 //! Reverse forwards on the real control plane: a server on this machine reached from the
 //! cluster through a Service of kftray's that selects the relay pod.
+//!
+//! Known gap, seen here: an in-cluster client that half-closes (sends, shuts its write side,
+//! then reads) gets no answer. The relay passes the FIN on to its port-forward stream, and
+//! the kubelet's port-forward ends the whole stream when the pod side's copy finishes, so the
+//! local server's answer has nowhere to go. The probe pod therefore reads what it expects
+//! instead of half-closing; carrying the FIN in-band is still to do.
 
 mod support;
 
@@ -8,7 +14,7 @@ use kube::Api;
 use std::net::SocketAddr;
 use std::time::Duration;
 use support::TIMEOUT;
-use support::cluster::Namespace;
+use support::cluster::{Namespace, PYTHON_IMAGE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -240,5 +246,68 @@ spec:
             project.log()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A pod of Python's that connects where it is asked, resolving names with the cluster DNS.
+fn probe_pod(ns: &Namespace) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/probe.py");
+    format!(
+        "
+apiVersion: v1
+kind: Pod
+metadata:
+  name: probe
+  namespace: {ns}
+  labels: {{app: probe}}
+spec:
+  containers:
+    - name: probe
+      image: {PYTHON_IMAGE}
+      args: [\"{script}\", \"$(POD_IP)\", \"8080\"]
+      ports:
+        - {{name: http, containerPort: 8080}}
+",
+        ns = ns.name
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_reaches_the_local_server_by_the_services_name_and_its_cluster_ip() {
+    let ns = Namespace::new("kftray-expose-pod").await;
+    ns.apply(&probe_pod(&ns)).await;
+    ns.wait_ready("app=probe", 1).await;
+    let local = local_server().await;
+    let mut project = ns.project(&format!(
+        "[forwards.probe]\npod = \"probe\"\nremote_port = 8080\nlocal_port = \"any\"\n\n\
+         [exposes.echo]\nlocal_port = {}\nservice = \"local-echo\"\nport = 7777\n",
+        local.port()
+    ));
+    project.spawn_up(&[]);
+    let probe = project.ready("probe").await;
+    let name = format!("local-echo.{}.svc.cluster.local", ns.name);
+    let ip = service(&ns, "local-echo")
+        .await
+        .spec
+        .unwrap()
+        .cluster_ip
+        .unwrap();
+    for host in [name.as_str(), ip.as_str()] {
+        let path = format!("/probe?host={host}&port=7777&send=from-a-pod");
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let answer = kubesim::testing::http_get(probe, &path).await;
+            if let Ok((200, body)) = &answer
+                && body == "from-a-pod"
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the pod never reached the local server at {host}: {answer:?}\nlog:\n{}",
+                project.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
