@@ -423,20 +423,13 @@ async fn glibc_resolves_the_name_to_the_forward_through_a_real_etc_hosts() {
         .spawn()
         .unwrap();
     wait_until("the helper's socket", || socket.exists());
-    let mut project = Project::new();
-    std::fs::write(
-        project.path("kftray.toml"),
-        format!(
-            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{}",
-            kubeconfig.display().to_string(),
-            ns.name,
-            web_forward(
-                "web",
-                "domain = \"web.etc.kftray.test\"\nlocal_address = \"auto\""
-            )
+    let mut project = ns.project_as(
+        &kubeconfig,
+        &web_forward(
+            "web",
+            "domain = \"web.etc.kftray.test\"\nlocal_address = \"auto\"",
         ),
-    )
-    .unwrap();
+    );
     project.wrapper = there(&[]);
     project
         .env
@@ -534,15 +527,7 @@ async fn a_low_port_is_bound_by_the_helper_for_a_user_who_may_not() {
     std::os::unix::fs::chown(&kubeconfig, Some(NOBODY), Some(NOBODY)).unwrap();
     // Port 80 on an address of the test's own, so that nothing else holds it.
     let forwards = "[forwards.web]\nservice = \"web\"\nremote_port = 80\nlocal_port = 80\nlocal_address = \"127.80.0.1\"\n";
-    std::fs::write(
-        project.path("kftray.toml"),
-        format!(
-            "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{forwards}",
-            kubeconfig.display().to_string(),
-            ns.name
-        ),
-    )
-    .unwrap();
+    ns.configure_as(&project, &kubeconfig, forwards);
     std::os::unix::fs::chown(project.path("kftray.toml"), Some(NOBODY), Some(NOBODY)).unwrap();
     project.wrapper = [
         "setpriv",

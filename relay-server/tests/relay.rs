@@ -56,6 +56,18 @@ impl Relay {
         Relay { child, addr, log }
     }
 
+    /// How the relay exited, once it has (within the tests' deadline).
+    async fn exited(&mut self) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "never exited");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
@@ -350,14 +362,7 @@ async fn the_relay_exits_when_no_client_is_left() {
     }
     assert!(relay.child.try_wait().unwrap().is_none(), "{}", relay.log());
     drop(session);
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = relay.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "never exited");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = relay.exited().await;
     assert!(status.success(), "{status}");
     assert!(
         relay.log().contains("no client session for"),
@@ -648,14 +653,7 @@ async fn a_listen_keeps_the_relay_alive_until_it_falls_silent() {
     relay
         .logged("no heartbeat for 1.5s: closing the listen")
         .await;
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = relay.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "never exited");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = relay.exited().await;
     assert!(status.success(), "{status}");
 }
 

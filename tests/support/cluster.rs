@@ -87,15 +87,28 @@ impl Namespace {
     /// Writes the project's kftray.toml: `forwards` in this namespace of the shared control
     /// plane.
     pub fn configure(&self, project: &super::Project, forwards: &str) {
+        self.configure_as(project, &shared().kubeconfig, forwards);
+    }
+
+    /// The same through `kubeconfig` (another user's, or another way to the API server).
+    pub fn configure_as(&self, project: &super::Project, kubeconfig: &Path, forwards: &str) {
         std::fs::write(
             project.path("kftray.toml"),
             format!(
                 "[defaults]\nkubeconfig = {:?}\nnamespace = {:?}\n\n{forwards}",
-                shared().kubeconfig.display().to_string(),
+                kubeconfig.display().to_string(),
                 self.name,
             ),
         )
         .unwrap();
+    }
+
+    /// A new project of `forwards` in this namespace, reached through `kubeconfig`, not
+    /// started.
+    pub fn project_as(&self, kubeconfig: &Path, forwards: &str) -> super::Project {
+        let project = super::Project::new();
+        self.configure_as(&project, kubeconfig, forwards);
+        project
     }
 
     /// A new project of `forwards` in this namespace, not started.
