@@ -529,17 +529,28 @@ async fn a_low_port_is_bound_by_the_helper_for_a_user_who_may_not() {
     let forwards = "[forwards.web]\nservice = \"web\"\nremote_port = 80\nlocal_port = 80\nlocal_address = \"127.80.0.1\"\n";
     ns.configure_as(&project, &kubeconfig, forwards);
     std::os::unix::fs::chown(project.path("kftray.toml"), Some(NOBODY), Some(NOBODY)).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(scratch.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    // The build's folder may be one the user cannot enter (a checkout under /root): kftray
+    // runs from a copy of its own, which the wrapper puts in place of the path it is given.
+    let copy = scratch.path().join("kftray");
+    std::fs::copy(env!("CARGO_BIN_EXE_kftray"), &copy).unwrap();
     project.wrapper = [
         "setpriv",
         "--reuid=65534",
         "--regid=65534",
         "--clear-groups",
         "--inh-caps=-all",
+        "sh",
+        "-c",
+        "shift; exec \"$KFTRAY_COPY\" \"$@\"",
+        "sh",
     ]
     .map(String::from)
     .to_vec();
-    let scratch = tempfile::tempdir().unwrap();
-    std::os::unix::fs::chown(scratch.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    project
+        .env
+        .push(("KFTRAY_COPY".into(), copy.display().to_string()));
     project.env.push((
         "KFTRAY_HELPER_SOCKET".into(),
         scratch.path().join("helper.sock").display().to_string(),
