@@ -1,11 +1,5 @@
 //! Reverse forwards on the real control plane: a server on this machine reached from the
 //! cluster through a Service of kftray's that selects the relay pod.
-//!
-//! Known gap, seen here: an in-cluster client that half-closes (sends, shuts its write side,
-//! then reads) gets no answer. The relay passes the FIN on to its port-forward stream, and
-//! the kubelet's port-forward ends the whole stream when the pod side's copy finishes, so the
-//! local server's answer has nowhere to go. The probe pod therefore reads what it expects
-//! instead of half-closing; carrying the FIN in-band is still to do.
 
 mod support;
 
@@ -162,7 +156,7 @@ async fn a_local_server_is_reached_through_the_service_and_down_removes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_local_server_that_is_down_closes_the_clients_connection_at_once() {
+async fn a_local_server_that_is_down_resets_the_clients_connection_at_once() {
     let ns = Namespace::new("kftray-expose-down").await;
     // A port nothing listens on.
     let port = support::servers::free_port();
@@ -178,22 +172,25 @@ async fn a_local_server_that_is_down_closes_the_clients_connection_at_once() {
         .await;
     let ip = service(&ns, "gone").await.spec.unwrap().cluster_ip.unwrap();
     let to: SocketAddr = format!("{ip}:8080").parse().unwrap();
-    // Whether the Service's endpoints are there yet or not, the client is answered (closed,
-    // reset or refused) within seconds, never left hanging.
+    // Whether the Service's endpoints are there yet or not, the client is reset within
+    // seconds: never left hanging, and never given a clean end it could take for an answer.
     for _ in 0..3 {
         let started = tokio::time::Instant::now();
         let answered = tokio::time::timeout(Duration::from_secs(5), async {
-            let Ok(mut s) = TcpStream::connect(to).await else {
-                return;
-            };
+            let mut s = TcpStream::connect(to).await?;
             let _ = s.write_all(b"anyone?").await;
             let mut buf = [0u8; 16];
-            let _ = s.read(&mut buf).await;
+            s.read(&mut buf).await
         })
-        .await;
+        .await
+        .expect("a client hung on a local server that is down");
+        let error = answered.expect_err("a clean end, not a reset");
         assert!(
-            answered.is_ok(),
-            "a client hung on a local server that is down"
+            matches!(
+                error.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionRefused
+            ),
+            "{error}"
         );
         assert!(started.elapsed() < Duration::from_secs(5));
     }
@@ -207,6 +204,109 @@ async fn a_local_server_that_is_down_closes_the_clients_connection_at_once() {
             })
         })
         .await;
+}
+
+/// A local server that greets, closes its half, then counts what the client still sends.
+async fn greeting_server() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (counted, counts) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                s.write_all(b"hello\n").await?;
+                s.shutdown().await?;
+                let mut got = Vec::new();
+                s.read_to_end(&mut got).await?;
+                let _ = counted.send(got.len());
+                std::io::Result::Ok(())
+            });
+        }
+    });
+    (addr, counts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_closes_reach_the_other_end_both_ways() {
+    let ns = Namespace::new("kftray-expose-half").await;
+    let echo = local_server().await;
+    let (greeter, mut counts) = greeting_server().await;
+    let mut project = ns.project(&format!(
+        "[exposes.echo]\nlocal_port = {}\nservice = \"echo\"\nport = 7777\n\n\
+         [exposes.greeter]\nlocal_port = {}\nservice = \"greeter\"\nport = 7778\n",
+        echo.port(),
+        greeter.port()
+    ));
+    project.spawn_up(&[]);
+    let ip = service(&ns, "echo").await.spec.unwrap().cluster_ip.unwrap();
+    let to: SocketAddr = format!("{ip}:7777").parse().unwrap();
+    // Endpoints first, then the client sends 3 MiB and closes its half: the local server sees
+    // the end, and its whole answer and its own end come back.
+    echo_through(to, b"ready?").await;
+    let data: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let (mut read, mut write) = TcpStream::connect(to).await.unwrap().into_split();
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        write.write_all(&sent).await?;
+        write.shutdown().await
+    });
+    let mut back = Vec::new();
+    tokio::time::timeout(TIMEOUT, read.read_to_end(&mut back))
+        .await
+        .unwrap_or_else(|_| panic!("the answer never ended\nlog:\n{}", project.log()))
+        .unwrap();
+    writer.await.unwrap().unwrap();
+    assert!(
+        back == data,
+        "{} of {} bytes came back",
+        back.len(),
+        data.len()
+    );
+
+    // The other way: the local server closes its half first, and still hears the client.
+    let ip = service(&ns, "greeter")
+        .await
+        .spec
+        .unwrap()
+        .cluster_ip
+        .unwrap();
+    let to: SocketAddr = format!("{ip}:7778").parse().unwrap();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let mut conn = loop {
+        let attempt = async {
+            let mut s = TcpStream::connect(to).await?;
+            let mut greeting = Vec::new();
+            s.read_to_end(&mut greeting).await?;
+            std::io::Result::Ok((s, greeting))
+        };
+        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            Ok(Ok((s, greeting))) if greeting == b"hello\n" => break s,
+            other => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no greeting and its end: {other:?}\nlog:\n{}",
+                    project.log()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    // Attempts that failed may have been counted (as 0); this one sends 2 MiB.
+    conn.write_all(&vec![1u8; 2 * 1024 * 1024]).await.unwrap();
+    conn.shutdown().await.unwrap();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let count = tokio::time::timeout_at(deadline, counts.recv())
+            .await
+            .expect("the local server never heard the client's end")
+            .unwrap();
+        if count == 2 * 1024 * 1024 {
+            break;
+        }
+        assert_eq!(count, 0, "the local server heard part of what was sent");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,6 +84,10 @@ impl Decoder for FrameCodec {
                 Frame::Incoming { connection, from } => {
                     (Some(Frame::Incoming { connection, from }), len, 0)
                 }
+                Frame::Refuse { connection } => (Some(Frame::Refuse { connection }), len, 0),
+                Frame::End { connection, bytes } => {
+                    (Some(Frame::End { connection, bytes }), len, 0)
+                }
             },
         };
         if let Some(frame) = fixed {

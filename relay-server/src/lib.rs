@@ -26,5 +26,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 #[cfg(feature = "io")]
+pub mod attached;
+#[cfg(feature = "io")]
 pub mod io;
 pub mod protocol;

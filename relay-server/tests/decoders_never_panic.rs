@@ -56,6 +56,11 @@ fn seeds() -> Vec<Vec<u8>> {
             connection: u32::MAX,
             from: "[fd00::1]:8080".parse().unwrap(),
         },
+        Frame::Refuse { connection: 3 },
+        Frame::End {
+            connection: 3,
+            bytes: 1 << 40,
+        },
     ] {
         let mut out = Vec::new();
         frame.encode(&mut out).unwrap();

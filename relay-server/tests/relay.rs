@@ -4,11 +4,13 @@
 use futures::{SinkExt, StreamExt};
 use kubesim::backend::{Backend, BackendKind};
 use kubesim::dns::DnsServer;
+use relay_server::attached::{self, Ends, Tally};
 use relay_server::io::{FrameCodec, read_reply};
 use relay_server::protocol::{Destination, Frame, Reply, Request, Status, Transport};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -492,13 +494,25 @@ async fn a_listen_carries_in_cluster_connections_to_attach_streams() {
     let (connection, from) = next_incoming(&mut listen).await;
     assert_eq!(from, client_addr);
 
-    // kftray attaches it and carries it to its local echo server.
+    // kftray attaches it and carries it to its local echo server, each side's end told on
+    // the listen.
     let (mut attached, reply) = relay.request(Request::Attach { id: connection }).await;
     assert_eq!(reply.status, Status::Connected, "{reply:?}");
     assert_eq!(reply.peer, Some(client_addr));
+    let (tell, mut to_tell) = tokio::sync::mpsc::unbounded_channel();
+    let (deliver, told) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        let mut local = TcpStream::connect(echo).await.unwrap();
-        let _ = tokio::io::copy_bidirectional(&mut attached, &mut local).await;
+        let local = TcpStream::connect(echo).await.unwrap();
+        let ends = Ends {
+            tell: Box::new(move |bytes| tell.send(bytes).is_ok()),
+            told,
+        };
+        let (sent, received) = (AtomicU64::new(0), AtomicU64::new(0));
+        let tally = Tally {
+            sent: &sent,
+            received: &received,
+        };
+        attached::splice(local, &mut attached, ends, tally, None).await
     });
 
     // 1 MiB there and back; the client finishes sending first and still gets the answer.
@@ -510,16 +524,33 @@ async fn a_listen_carries_in_cluster_connections_to_attach_streams() {
         write.shutdown().await.unwrap();
     });
     let mut back = Vec::new();
-    tokio::time::timeout(TIMEOUT, read.read_to_end(&mut back))
-        .await
-        .expect("the echo never ended")
-        .unwrap();
+    let reading = tokio::time::timeout(TIMEOUT, read.read_to_end(&mut back));
+    tokio::pin!(reading);
+    let mut deliver = Some(deliver);
+    loop {
+        tokio::select! {
+            done = &mut reading => {
+                done.expect("the echo never ended").unwrap();
+                break;
+            }
+            frame = listen.next() => match frame {
+                Some(Ok(Frame::End { connection: c, bytes })) if c == connection => {
+                    assert_eq!(bytes, data.len() as u64);
+                    deliver.take().expect("one end").send(bytes).unwrap();
+                }
+                other => panic!("not the client's end: {other:?}"),
+            },
+            Some(bytes) = to_tell.recv() => {
+                listen.send(Frame::<&[u8]>::End { connection, bytes }).await.unwrap();
+            }
+        }
+    }
     writer.await.unwrap();
     assert_eq!(back.len(), data.len() + 3);
     assert!(back.starts_with(&data) && back.ends_with(b"bye"));
     relay
         .logged(&format!(
-            "attach {client_addr} on port {port} done: 1048579 bytes out, 1048576 back"
+            "attach {client_addr} on port {port} done: 1048576 bytes from the client, 1048579 to it"
         ))
         .await;
 
@@ -560,6 +591,43 @@ async fn a_connection_not_attached_in_time_is_reset() {
     assert_eq!(reply.status, Status::BadRequest, "{reply:?}");
     let _next = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     next_incoming(&mut listen).await;
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_reset_at_once() {
+    // The default attach timeout (10 s): a reset sooner is the refusal's doing.
+    let relay = Relay::start(&exposed(&[]));
+    let port = closed_port().port();
+    let mut listen = open_listen(&relay, port).await;
+    let mut client = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (connection, from) = next_incoming(&mut listen).await;
+    let started = tokio::time::Instant::now();
+    listen
+        .send(Frame::<&[u8]>::Refuse { connection })
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(TIMEOUT, client.read(&mut buf)).await;
+    let error = read.expect("no reset").expect_err("an end, not a reset");
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset, "{error}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    relay
+        .logged(&format!(
+            "connection {connection} from {from} refused by the client: reset"
+        ))
+        .await;
+    // Refused is gone: not attachable; a refusal of what is not parked here changes nothing.
+    let (_, reply) = relay.request(Request::Attach { id: connection }).await;
+    assert_eq!(reply.status, Status::BadRequest, "{reply:?}");
+    listen
+        .send(Frame::<&[u8]>::Refuse {
+            connection: 999_999,
+        })
+        .await
+        .unwrap();
+    listen.send(Frame::<&[u8]>::Ping(4)).await.unwrap();
+    let pong = tokio::time::timeout(TIMEOUT, listen.next()).await.unwrap();
+    assert!(matches!(pong, Some(Ok(Frame::Pong(4)))), "{pong:?}");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use super::connect::LateConnector;
 use super::spec::Exposed;
 use crate::cluster::{ClusterKey, Clusters};
-use crate::forward::{Activity, ConnectionError, Outcome, Serving, splice};
+use crate::forward::{Activity, ConnectionError, Outcome, Serving};
 use crate::relay::{Owner, POD_LABEL, RelayDialer};
 use crate::resolve::{Endpoint, Resolution};
 use futures::{SinkExt, StreamExt};
@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{Pod, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use relay_server::attached::{self, Ends, Tally, Told};
 use relay_server::io::FrameCodec;
 use relay_server::protocol::{Frame, Request};
 use std::collections::BTreeMap;
@@ -168,6 +169,13 @@ struct Carry {
     outcomes: mpsc::UnboundedSender<Outcome>,
 }
 
+/// What an attach tells on its listen (a refusal, its end) and hears from it (the far end).
+#[derive(Clone)]
+struct Listen {
+    to_relay: mpsc::UnboundedSender<Frame<Vec<u8>>>,
+    told: Arc<Told>,
+}
+
 /// Reads the listen stream's announcements and attaches each connection, until it ends.
 async fn announced(
     stream: Box<dyn crate::forward::PodStream>,
@@ -179,12 +187,22 @@ async fn announced(
     let (mut sink, mut source) = Framed::new(stream, FrameCodec).split();
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut sent = 0u64;
+    let (to_relay, mut outgoing) = mpsc::unbounded_channel();
+    let listen = Listen {
+        to_relay,
+        told: Arc::new(Told::default()),
+    };
     loop {
         tokio::select! {
             () = stop.cancelled() => return Ended::Stopped,
             changed = endpoints.changed() => {
                 let moved = !matches!(&*endpoints.borrow(), Resolution::Ready(e) if e.pod == carry.endpoint.pod);
                 if changed.is_err() || moved {
+                    return Ended::Again;
+                }
+            }
+            Some(frame) = outgoing.recv() => {
+                if sink.send(frame).await.is_err() {
                     return Ended::Again;
                 }
             }
@@ -196,7 +214,10 @@ async fn announced(
             }
             frame = source.next() => match frame {
                 Some(Ok(Frame::Incoming { connection, from })) => {
-                    tracker.spawn(attach(connection, from, carry.clone_parts()));
+                    tracker.spawn(attach(connection, from, carry.clone_parts(), listen.clone()));
+                }
+                Some(Ok(Frame::End { connection, bytes })) => {
+                    listen.told.deliver(connection, bytes);
                 }
                 Some(Ok(Frame::Ping(value))) => {
                     if sink.send(Frame::Pong::<Vec<u8>>(value)).await.is_err() {
@@ -228,32 +249,63 @@ impl Carry {
 }
 
 /// One in-cluster client's connection, carried to the local server. When that server does
-/// not answer, the attach is taken and closed at once, so the client is not left waiting.
-async fn attach(connection: u32, from: std::net::SocketAddr, carry: Carry) {
+/// not answer, the connection is refused: the relay resets it, so the client is not left
+/// waiting and does not take the close for an answer.
+async fn attach(connection: u32, from: std::net::SocketAddr, carry: Carry, listen: Listen) {
     let activity = &carry.activity;
     activity.total_connections.fetch_add(1, Ordering::Relaxed);
     activity.open_connections.fetch_add(1, Ordering::Relaxed);
-    let local = TcpStream::connect(carry.local).await;
-    let request = Request::Attach { id: connection };
-    let remote = carry.relay.open(request, &carry.endpoint).await;
-    let outcome = match (local, remote) {
-        (Ok(local), Ok(remote)) => {
-            let _ = local.set_nodelay(true);
-            splice(local, remote, &activity.bytes, carry.linger, &())
-                .await
-                .map_err(|e| ConnectionError(format!("{from} to {}: {e}", carry.local)))
+    let outcome = match TcpStream::connect(carry.local).await {
+        Ok(local) => carry_to(local, connection, from, &carry, &listen).await,
+        Err(e) => {
+            let _ = listen.to_relay.send(Frame::Refuse { connection });
+            Err(ConnectionError(format!(
+                "{from} came, but the local server at {} did not answer: {e}",
+                carry.local
+            )))
         }
-        (Err(e), _) => Err(ConnectionError(format!(
-            "{from} came, but the local server at {} did not answer: {e}",
-            carry.local
-        ))),
-        (_, Err(e)) => Err(ConnectionError(format!("{from}: the relay: {e}"))),
     };
     activity.open_connections.fetch_sub(1, Ordering::Relaxed);
     if outcome.is_err() {
         activity.failed_connections.fetch_add(1, Ordering::Relaxed);
     }
     let _ = carry.outcomes.send(outcome);
+}
+
+async fn carry_to(
+    local: TcpStream,
+    connection: u32,
+    from: std::net::SocketAddr,
+    carry: &Carry,
+    listen: &Listen,
+) -> Outcome {
+    let _ = local.set_nodelay(true);
+    // Expected before the attach is answered, after which the relay may tell the end.
+    let told = listen.told.expect(connection);
+    let remote = match carry
+        .relay
+        .open(Request::Attach { id: connection }, &carry.endpoint)
+        .await
+    {
+        Ok(remote) => remote,
+        Err(e) => {
+            listen.told.forget(connection);
+            return Err(ConnectionError(format!("{from}: the relay: {e}")));
+        }
+    };
+    let to_relay = listen.to_relay.clone();
+    let ends = Ends {
+        tell: Box::new(move |bytes| to_relay.send(Frame::End { connection, bytes }).is_ok()),
+        told,
+    };
+    let bytes = &carry.activity.bytes;
+    let tally = Tally {
+        sent: &bytes.bytes_out,
+        received: &bytes.bytes_in,
+    };
+    let carried = attached::splice(local, remote, ends, tally, Some(carry.linger)).await;
+    listen.told.forget(connection);
+    carried.map_err(|e| ConnectionError(format!("{from} to {}: {e}", carry.local)))
 }
 
 /// Deletes the Services of exposes whose relay pod is gone: a run that crashed left them, and

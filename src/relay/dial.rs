@@ -122,10 +122,10 @@ async fn carry_datagrams(
                     }
                 }
                 Some(Ok(Frame::Pong(_))) => {}
-                // Only a listen stream announces connections: on a flow it is the relay's
-                // mistake, and the flow cannot be trusted further.
-                Some(Ok(Frame::Incoming { .. })) => {
-                    tracing::debug!("relay flow: an incoming frame on a UDP flow");
+                // Only a listen stream announces connections and their ends: on a flow it is
+                // the relay's mistake, and the flow cannot be trusted further.
+                Some(Ok(other @ (Frame::Incoming { .. } | Frame::Refuse { .. } | Frame::End { .. }))) => {
+                    tracing::debug!("relay flow: a {:?} frame on a UDP flow", other.kind());
                     break;
                 }
                 Some(Err(e)) => {

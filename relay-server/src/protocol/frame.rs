@@ -15,10 +15,16 @@ const KIND_DATAGRAM: u8 = 1;
 const KIND_PING: u8 = 2;
 const KIND_PONG: u8 = 3;
 const KIND_INCOMING: u8 = 4;
+const KIND_REFUSE: u8 = 5;
+const KIND_END: u8 = 6;
 
 /// An incoming frame's payload: connection id (4), address type (1), address (4 or 16), port (2).
 const INCOMING_V4: usize = 4 + 1 + 4 + 2;
 const INCOMING_V6: usize = 4 + 1 + 16 + 2;
+/// A refuse frame's payload: connection id (4).
+const REFUSE_LEN: usize = 4;
+/// An end frame's payload: connection id (4), bytes sent (8).
+const END_LEN: usize = 4 + 8;
 
 /// A frame; `B` is the datagram's bytes (borrowed when decoded from a slice).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +41,21 @@ pub enum Frame<B> {
         connection: u32,
         from: SocketAddr,
     },
+    /// The client will not attach `connection` (client to relay, listens only): its local
+    /// server is not there. The relay resets the in-cluster client's connection at once.
+    Refuse {
+        connection: u32,
+    },
+    /// One side of attached `connection` finished sending after `bytes` bytes in all (both
+    /// ways, listens only): relay to client, the in-cluster client shut its write half;
+    /// client to relay, the local server did. The other side shuts its own end's write half
+    /// once that many bytes have come through the attach. Ends travel here, not as a
+    /// half-close of the attach: a kubelet's port-forward ends the whole stream when the pod
+    /// side closes its half.
+    End {
+        connection: u32,
+        bytes: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +64,8 @@ pub enum FrameKind {
     Ping,
     Pong,
     Incoming,
+    Refuse,
+    End,
 }
 
 impl<B: AsRef<[u8]>> Frame<B> {
@@ -52,6 +75,8 @@ impl<B: AsRef<[u8]>> Frame<B> {
             Frame::Ping(_) => FrameKind::Ping,
             Frame::Pong(_) => FrameKind::Pong,
             Frame::Incoming { .. } => FrameKind::Incoming,
+            Frame::Refuse { .. } => FrameKind::Refuse,
+            Frame::End { .. } => FrameKind::End,
         }
     }
 
@@ -95,6 +120,17 @@ impl<B: AsRef<[u8]>> Frame<B> {
                 }
                 out.extend_from_slice(&from.port().to_be_bytes());
             }
+            Frame::Refuse { connection } => {
+                out.push(KIND_REFUSE);
+                out.extend_from_slice(&(REFUSE_LEN as u16).to_be_bytes());
+                out.extend_from_slice(&connection.to_be_bytes());
+            }
+            Frame::End { connection, bytes } => {
+                out.push(KIND_END);
+                out.extend_from_slice(&(END_LEN as u16).to_be_bytes());
+                out.extend_from_slice(&connection.to_be_bytes());
+                out.extend_from_slice(&bytes.to_be_bytes());
+            }
         }
         Ok(())
     }
@@ -103,7 +139,10 @@ impl<B: AsRef<[u8]>> Frame<B> {
 impl<'a> Frame<&'a [u8]> {
     pub fn decode(buf: &'a [u8]) -> Result<Decoded<Frame<&'a [u8]>>, ProtocolError> {
         if let Some(&kind) = buf.first()
-            && !matches!(kind, KIND_DATAGRAM | KIND_PING | KIND_PONG | KIND_INCOMING)
+            && !matches!(
+                kind,
+                KIND_DATAGRAM | KIND_PING | KIND_PONG | KIND_INCOMING | KIND_REFUSE | KIND_END
+            )
         {
             return Err(ProtocolError::UnknownFrame(kind));
         }
@@ -125,6 +164,20 @@ impl<'a> Frame<&'a [u8]> {
             KIND_INCOMING if len != INCOMING_V4 && len != INCOMING_V6 => {
                 return Err(ProtocolError::IncomingLength(len));
             }
+            KIND_REFUSE if len != REFUSE_LEN => {
+                return Err(ProtocolError::FrameLength {
+                    kind: "refuse",
+                    expected: REFUSE_LEN,
+                    found: len,
+                });
+            }
+            KIND_END if len != END_LEN => {
+                return Err(ProtocolError::FrameLength {
+                    kind: "end",
+                    expected: END_LEN,
+                    found: len,
+                });
+            }
             _ => {}
         }
         let total = HEADER + len;
@@ -134,6 +187,13 @@ impl<'a> Frame<&'a [u8]> {
         let value = match buf[0] {
             KIND_DATAGRAM => Frame::Datagram(payload),
             KIND_INCOMING => decode_incoming(payload)?,
+            KIND_REFUSE => Frame::Refuse {
+                connection: u32_of(payload),
+            },
+            KIND_END => Frame::End {
+                connection: u32_of(payload),
+                bytes: u64::from_be_bytes(std::array::from_fn(|i| payload[4 + i])),
+            },
             kind => {
                 let value = u64::from_be_bytes(payload.try_into().map_err(|_| {
                     ProtocolError::FrameLength {
@@ -151,6 +211,11 @@ impl<'a> Frame<&'a [u8]> {
         };
         Ok(Decoded::Complete { value, len: total })
     }
+}
+
+/// The connection id at the start of a payload whose length was checked.
+fn u32_of(payload: &[u8]) -> u32 {
+    u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
 }
 
 /// An incoming frame's payload, of a checked length (11 or 23): its address type must be the
@@ -179,7 +244,7 @@ fn decode_incoming<'a>(payload: &[u8]) -> Result<Frame<&'a [u8]>, ProtocolError>
         )),
         other => return Err(ProtocolError::UnknownAddressType(other)),
     };
-    let connection = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
+    let connection = u32_of(id);
     let port = u16::from_be_bytes([port[0], port[1]]);
     Ok(Frame::Incoming {
         connection,
@@ -213,6 +278,11 @@ mod tests {
             Frame::Incoming {
                 connection: u32::MAX,
                 from: "[fd00::1:2]:1".parse().unwrap(),
+            },
+            Frame::Refuse { connection: 7 },
+            Frame::End {
+                connection: 7,
+                bytes: u64::MAX - 1,
             },
             Frame::Ping(3),
         ];
@@ -337,6 +407,30 @@ mod tests {
                 len: 14
             })
         );
-        assert_eq!(Frame::decode(&[5]), Err(ProtocolError::UnknownFrame(5)));
+        assert_eq!(Frame::decode(&[7]), Err(ProtocolError::UnknownFrame(7)));
+    }
+
+    #[test]
+    fn the_documented_refuse_and_end_bytes() {
+        assert_eq!(
+            encoded(&Frame::Refuse { connection: 1 }),
+            [5, 0, 4, 0, 0, 0, 1]
+        );
+        assert_eq!(
+            encoded(&Frame::End {
+                connection: 1,
+                bytes: 1000
+            }),
+            [6, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x03, 0xe8]
+        );
+        for (kind, good) in [(5u8, 4u16), (6, 12)] {
+            for len in [0, good - 1, good + 1, 0xffff] {
+                let [hi, lo] = len.to_be_bytes();
+                assert!(matches!(
+                    Frame::decode(&[kind, hi, lo]),
+                    Err(ProtocolError::FrameLength { found, .. }) if found == usize::from(len)
+                ));
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ use super::resolve::Resolver;
 use super::settings::Settings;
 use super::shared::{Clients, Shared};
 use super::{listen, session, tcp, udp};
+use relay_server::attached::Told;
 use relay_server::io::{ReadError, read_request};
 use relay_server::protocol::{ProtocolError, Reply, Request, Status, Transport};
 use std::net::SocketAddr;
@@ -41,6 +42,7 @@ pub(super) async fn run(settings: Settings) -> ExitCode {
         resolver: Resolver::new(settings.nameserver, settings.resolve_timeout),
         clients: Clients::new(),
         parked: Parked::new(),
+        told: Told::default(),
         settings,
     });
     let limit = Arc::new(Semaphore::new(shared.settings.max_connections));

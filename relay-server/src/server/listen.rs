@@ -1,21 +1,25 @@
 //! Reverse forwards. A listen opens a port for in-cluster clients and announces each
 //! connection accepted there with an incoming frame; the connection then waits ("parked") for
 //! an attach, which carries it as a TCP connect carries its destination. A connection not
-//! attached in time is reset, and so are those still waiting when their listen ends.
+//! attached in time is reset, and so are those still waiting when their listen ends, and
+//! those the client refuses. Each side's end of an attached connection is told on the listen
+//! (see `relay_server::attached`).
 
 use super::parked::{MAX_PARKED, Waiting};
 use super::reply::refuse;
 use super::shared::Shared;
-use super::tcp::splice;
 use futures::{SinkExt, StreamExt};
+use relay_server::attached::{self, Ends, Tally};
 use relay_server::io::FrameCodec;
 use relay_server::protocol::{Frame, Reply, Status};
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
@@ -60,6 +64,8 @@ pub(super) async fn listen(mut conn: TcpStream, id: u32, port: u16, shared: &Sha
     let mut heard = Instant::now();
     // This listen's parked connections, oldest first, with their deadlines.
     let mut mine: VecDeque<(Instant, u32)> = VecDeque::new();
+    // The in-cluster clients' ends of this listen's attached connections, to tell the client.
+    let (ends, mut ended) = mpsc::unbounded_channel::<(u32, u64)>();
     let (mut accepted, mut resets) = (0u64, 0u64);
     let why = loop {
         let deadline = mine.front().map(|&(at, _)| at);
@@ -75,6 +81,23 @@ pub(super) async fn listen(mut conn: TcpStream, id: u32, port: u16, shared: &Sha
                 Some(Ok(Frame::Pong(_))) => {
                     heard = Instant::now();
                     shared.clients.heard();
+                }
+                Some(Ok(Frame::Refuse { connection })) => {
+                    let parked_here = mine.iter().any(|&(_, c)| c == connection);
+                    if let Some(waiting) = parked_here.then(|| shared.parked.take(connection)).flatten() {
+                        tracing::info!(
+                            conn = id,
+                            "connection {connection} from {} refused by the client: reset",
+                            waiting.from
+                        );
+                        reset(waiting.conn);
+                        resets += 1;
+                    }
+                }
+                Some(Ok(Frame::End { connection, bytes })) => {
+                    if !shared.told.deliver(connection, bytes) {
+                        tracing::debug!(conn = id, "an end for connection {connection}, which is not attached");
+                    }
                 }
                 Some(Ok(other)) => {
                     tracing::warn!(conn = id, "a {:?} frame on a listen: closing", other.kind());
@@ -104,7 +127,7 @@ pub(super) async fn listen(mut conn: TcpStream, id: u32, port: u16, shared: &Sha
                         continue;
                     }
                     let _ = client.set_nodelay(true);
-                    let connection = shared.parked.park(client, from, port);
+                    let connection = shared.parked.park(client, from, port, ends.clone());
                     mine.push_back((Instant::now() + attach_timeout, connection));
                     tracing::debug!(conn = id, "connection {connection} from {from} on port {port}");
                     let frame = Frame::<&[u8]>::Incoming { connection, from };
@@ -118,6 +141,11 @@ pub(super) async fn listen(mut conn: TcpStream, id: u32, port: u16, shared: &Sha
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
+            Some((connection, bytes)) = ended.recv() => {
+                if framed.send(Frame::<&[u8]>::End { connection, bytes }).await.is_err() {
+                    break "the client went away".to_string();
+                }
+            }
             () = sleep_until_some(deadline) => {
                 if let Some((_, connection)) = mine.pop_front()
                     && let Some(waiting) = shared.parked.take(connection)
@@ -181,6 +209,7 @@ pub(super) async fn attach(mut conn: TcpStream, id: u32, shared: &Shared) {
         conn: client,
         from,
         port,
+        ends,
     }) = shared.parked.take(id)
     else {
         let reply = Reply::new(
@@ -191,16 +220,38 @@ pub(super) async fn attach(mut conn: TcpStream, id: u32, shared: &Shared) {
         tracing::info!(conn = id, "attach: {}: {}", reply.status, reply.message);
         return refuse(conn, reply).await;
     };
+    // Expected before the client hears `connected`, after which it may tell its end.
+    let told = shared.told.expect(id);
     if conn
         .write_all(&Reply::new(Status::Connected, Some(from), "").encode())
         .await
         .is_err()
     {
+        shared.told.forget(id);
         reset(client);
         return;
     }
     tracing::info!(conn = id, "attach {from} on port {port}");
-    splice(conn, client, id, &format!("attach {from} on port {port}")).await;
+    let ends = Ends {
+        tell: Box::new(move |bytes| ends.send((id, bytes)).is_ok()),
+        told,
+    };
+    let (out, back) = (AtomicU64::new(0), AtomicU64::new(0));
+    let tally = Tally {
+        sent: &out,
+        received: &back,
+    };
+    let what = format!("attach {from} on port {port}");
+    match attached::splice(client, conn, ends, tally, None).await {
+        Ok(()) => tracing::info!(
+            conn = id,
+            "{what} done: {} bytes from the client, {} to it",
+            out.into_inner(),
+            back.into_inner()
+        ),
+        Err(e) => tracing::info!(conn = id, "{what} cut: {e}"),
+    }
+    shared.told.forget(id);
 }
 
 #[cfg(test)]

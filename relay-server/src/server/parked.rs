@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
 /// Connections of one listen waiting for their attach; more are reset at once.
 pub(super) const MAX_PARKED: usize = 64;
@@ -20,6 +21,9 @@ pub(super) struct Waiting {
     pub(super) conn: TcpStream,
     pub(super) from: SocketAddr,
     pub(super) port: u16,
+    /// Tells the listen it came in on that the in-cluster client finished sending: the
+    /// connection id and the bytes it sent.
+    pub(super) ends: mpsc::UnboundedSender<(u32, u64)>,
 }
 
 impl Parked {
@@ -35,14 +39,28 @@ impl Parked {
     }
 
     /// Keeps a connection under a new id, unique within the process.
-    pub(super) fn park(&self, conn: TcpStream, from: SocketAddr, port: u16) -> u32 {
+    pub(super) fn park(
+        &self,
+        conn: TcpStream,
+        from: SocketAddr,
+        port: u16,
+        ends: mpsc::UnboundedSender<(u32, u64)>,
+    ) -> u32 {
         let mut waiting = self.lock();
         let mut id = self.next.fetch_add(1, Ordering::Relaxed);
         // After 2^32 connections the ids wrap; skip any still waiting.
         while waiting.contains_key(&id) {
             id = self.next.fetch_add(1, Ordering::Relaxed);
         }
-        waiting.insert(id, Waiting { conn, from, port });
+        waiting.insert(
+            id,
+            Waiting {
+                conn,
+                from,
+                port,
+                ends,
+            },
+        );
         id
     }
 

@@ -49,7 +49,10 @@ pub(super) async fn run(mut conn: TcpStream, id: u32, shared: &Shared) {
                 }
             }
             Frame::Pong(_) => shared.clients.heard(),
-            Frame::Datagram(_) | Frame::Incoming { .. } => {
+            Frame::Datagram(_)
+            | Frame::Incoming { .. }
+            | Frame::Refuse { .. }
+            | Frame::End { .. } => {
                 tracing::warn!(
                     conn = id,
                     "a {:?} frame in a session: closing",

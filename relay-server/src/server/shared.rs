@@ -1,9 +1,11 @@
 //! What every connection task shares: the settings, the resolver, whether a client is around
-//! (for the idle exit), and the connections of listens waiting for their attach.
+//! (for the idle exit), the connections of listens waiting for their attach, and the ends
+//! clients tell of attached ones.
 
 use super::parked::Parked;
 use super::resolve::Resolver;
 use super::settings::Settings;
+use relay_server::attached::Told;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -14,6 +16,7 @@ pub(super) struct Shared {
     pub resolver: Resolver,
     pub clients: Clients,
     pub parked: Parked,
+    pub told: Told,
 }
 
 /// Whether a client is around: sessions open now, and when one was last heard from.

@@ -34,8 +34,8 @@ pub(super) async fn run(conn: TcpStream, id: u32, to: Destination, shared: &Shar
 
 /// Carries bytes both ways between the client's connection and the other end until both
 /// directions are done, keeping half-closes, and logs how it ended as "`what` done" or "`what`
-/// cut". Also carries attached connections of a listen.
-pub(super) async fn splice(mut conn: TcpStream, mut other: TcpStream, id: u32, what: &str) {
+/// cut".
+async fn splice(mut conn: TcpStream, mut other: TcpStream, id: u32, what: &str) {
     match tokio::io::copy_bidirectional_with_sizes(&mut conn, &mut other, BUFFER, BUFFER).await {
         Ok((out, back)) => {
             tracing::info!(conn = id, "{what} done: {out} bytes out, {back} back");

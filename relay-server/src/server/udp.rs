@@ -59,9 +59,9 @@ pub(super) async fn run(conn: TcpStream, id: u32, to: Destination, shared: &Shar
                     }
                 }
                 Some(Ok(Frame::Pong(_))) => {}
-                Some(Ok(Frame::Incoming { .. })) => {
-                    tracing::warn!(conn = id, "an incoming frame on a flow: closing");
-                    break "an incoming frame from the client".to_string();
+                Some(Ok(other @ (Frame::Incoming { .. } | Frame::Refuse { .. } | Frame::End { .. }))) => {
+                    tracing::warn!(conn = id, "a {:?} frame on a flow: closing", other.kind());
+                    break format!("a {:?} frame from the client", other.kind());
                 }
                 Some(Err(e)) => {
                     tracing::warn!(conn = id, "bad frame: {e}: closing");

@@ -96,14 +96,32 @@ async fn tcp(listener: TcpListener, pick: impl Fn() -> Option<SocketAddr> + Send
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
-        // No endpoint: the connection is closed, as a service without Ready pods rejects.
-        let Some(endpoint) = pick() else { continue };
+        // No endpoint: the connection is reset, as kube-proxy's REJECT rule answers for a
+        // Service without Ready pods.
+        let Some(endpoint) = pick() else {
+            reset(client);
+            continue;
+        };
         tokio::spawn(async move {
-            if let Ok(mut backend) = TcpStream::connect(endpoint).await {
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut backend).await;
+            let Ok(mut backend) = TcpStream::connect(endpoint).await else {
+                return reset(client);
+            };
+            // kube-proxy only rewrites addresses, so a reset from either side reaches the
+            // other as a reset, never as a clean end.
+            if tokio::io::copy_bidirectional(&mut client, &mut backend)
+                .await
+                .is_err()
+            {
+                reset(client);
+                reset(backend);
             }
         });
     }
+}
+
+/// Closes with a reset (SO_LINGER 0).
+fn reset(conn: TcpStream) {
+    let _ = conn.set_zero_linger();
 }
 
 async fn udp(socket: Arc<UdpSocket>, pick: impl Fn() -> Option<SocketAddr> + Send + 'static) {
