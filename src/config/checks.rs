@@ -172,7 +172,8 @@ fn check_requirement(part: &str, offset: usize) -> Result<(), Flaw> {
     check_key(req, at)
 }
 
-fn check_key(key: &str, at: usize) -> Result<(), Flaw> {
+/// A label key, or any qualified name of that shape (an annotation's key), at `at` in its text.
+pub(crate) fn check_key(key: &str, at: usize) -> Result<(), Flaw> {
     let span = Some(at..at + key.len());
     if key.is_empty() {
         return Err(Flaw::new("missing label key", Some(at..at)));

@@ -327,6 +327,47 @@ pub struct Expose {
     pub enabled: bool,
     /// Free text for people.
     pub description: Option<String>,
+    /// An Ingress in front of the Service.
+    pub ingress: Option<Ingress>,
+}
+
+/// An Ingress routing `host` and `path` to an expose's Service.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Ingress {
+    pub host: String,
+    /// A path prefix; "/" unless set.
+    pub path: String,
+    /// The IngressClass; None: the cluster's default.
+    pub class: Option<String>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// TLS for `host`, when set.
+    pub tls: Option<IngressTls>,
+}
+
+/// The certificate of an Ingress: a Secret, and the cert-manager issuer that fills it, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct IngressTls {
+    pub secret: String,
+    pub issuer: Option<CertIssuer>,
+}
+
+/// A cert-manager issuer, by kind and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct CertIssuer {
+    /// True for an `Issuer` of the Ingress's namespace; false for a `ClusterIssuer`.
+    pub namespaced: bool,
+    pub name: String,
+}
+
+impl CertIssuer {
+    /// The annotation cert-manager reads on an Ingress.
+    pub fn annotation(&self) -> &'static str {
+        if self.namespaced {
+            "cert-manager.io/issuer"
+        } else {
+            "cert-manager.io/cluster-issuer"
+        }
+    }
 }
 
 impl Expose {

@@ -110,6 +110,31 @@ pub struct ExposeSpec {
     pub enabled: Option<At<bool>>,
     /// Free text shown beside it.
     pub description: Option<At<String>>,
+    /// An Ingress for the Service, so that the local server is reached from outside the
+    /// cluster too (kftray's "public" exposure).
+    pub ingress: Option<At<IngressSpec>>,
+}
+
+/// `ingress = { ... }` of an expose: an Ingress in front of its Service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngressSpec {
+    /// The host name it answers for, e.g. "webhook.dev.example.com" (or "*.dev.example.com").
+    pub host: Option<At<String>>,
+    /// The path prefix it routes to the Service. Default "/".
+    pub path: Option<At<String>>,
+    /// The IngressClass (spec.ingressClassName). Omitted: the cluster's default class.
+    pub class: Option<At<String>>,
+    /// Annotations for the ingress controller, e.g.
+    /// { "nginx.ingress.kubernetes.io/proxy-body-size" = "10m" }.
+    pub annotations: Option<At<BTreeMap<String, String>>>,
+    /// A cert-manager issuer: the Ingress serves TLS for `host` with a certificate it issues.
+    pub cert_issuer: Option<At<String>>,
+    /// The issuer's kind: "ClusterIssuer" (the default) or "Issuer".
+    pub cert_issuer_kind: Option<At<String>>,
+    /// The Secret holding the TLS certificate. Default "<service>-tls" when `cert_issuer` is
+    /// set; alone, it serves a certificate that is already there.
+    pub tls_secret: Option<At<String>>,
 }
 
 /// `[proxy]`: a proxy into the cluster, served by `kftray up` like a forward.
@@ -146,6 +171,9 @@ pub struct TrustSpec {
     /// true lets the team's file make servers of this machine reachable from the cluster
     /// (`[exposes]`). Default false.
     pub exposes: Option<At<bool>>,
+    /// true lets the team's file also put an Ingress in front of them (`ingress`), which
+    /// makes them reachable from outside the cluster. Default false.
+    pub ingresses: Option<At<bool>>,
 }
 
 /// Defaults for every forward.

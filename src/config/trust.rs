@@ -8,6 +8,7 @@ use super::layer::Tree;
 use super::model::{At, RelaySpec};
 use super::source::{Origin, SourceMap};
 use std::net::IpAddr;
+use std::ops::Range;
 
 /// Whether the value at `span_start` was written by a file from git.
 fn from_git(map: &SourceMap, span_start: usize) -> bool {
@@ -42,7 +43,8 @@ pub(crate) fn trust_section(tree: &Tree<'_>, issues: &mut Vec<Issue>) {
             )
             .label(key.span(), "[trust] in the team's file")
             .help(
-                "remove [trust] from the file in the repository: each user sets it in their own                  kftray.toml or kftray.local.toml",
+                "remove [trust] from the file in the repository: each user sets it in their own \
+                 kftray.toml or kftray.local.toml",
             ),
         );
     }
@@ -71,8 +73,70 @@ pub(crate) fn domain(
         )
         .label(domain.span.clone(), "only your own files can name hosts")
         .help(format!(
-            "the name would go into this machine's hosts file: if you trust the team's names,              add `[trust] domains = true` to your own kftray.toml or kftray.local.toml, or set              `domain` for [forwards.{alias}] there yourself"
+            "the name would go into this machine's hosts file: if you trust the team's names, \
+             add `[trust] domains = true` to your own kftray.toml or kftray.local.toml, or set \
+             `domain` for [forwards.{alias}] there yourself"
         )),
+    );
+}
+
+/// An expose opens a server of this machine to a cluster: the team's file may propose one,
+/// but only the user's own files may accept it, by writing it or with `[trust] exposes = true`.
+pub(crate) fn expose(
+    alias: &str,
+    key: &Range<usize>,
+    trusted: bool,
+    map: &SourceMap,
+    issues: &mut Vec<Issue>,
+) {
+    if trusted || !from_git(map, key.start) {
+        return;
+    }
+    issues.push(
+        Issue::new(
+            "kftray::trust",
+            format!(
+                "a file from git cannot open `{alias}`, a server of this machine, to a cluster"
+            ),
+        )
+        .label(key.clone(), "only your own files can expose this machine")
+        .help(
+            "if you trust the team's exposes, add `[trust] exposes = true` to your own \
+             kftray.toml or kftray.local.toml, or write the expose there yourself",
+        ),
+    );
+}
+
+/// An Ingress opens an exposed server to whoever reaches the ingress controller, often the
+/// internet: that takes the user's own file, or `[trust] ingresses = true`, besides the
+/// expose's own trust.
+pub(crate) fn ingress(
+    alias: &str,
+    ingress: &Range<usize>,
+    trusted: bool,
+    map: &SourceMap,
+    issues: &mut Vec<Issue>,
+) {
+    if trusted || !from_git(map, ingress.start) {
+        return;
+    }
+    issues.push(
+        Issue::new(
+            "kftray::trust",
+            format!(
+                "a file from git cannot put `{alias}`, a server of this machine, behind an \
+                 Ingress"
+            ),
+        )
+        .label(
+            ingress.clone(),
+            "only your own files can open it beyond the cluster",
+        )
+        .help(
+            "an Ingress can make it reachable from the internet: if you trust the team's \
+             Ingresses, add `[trust] ingresses = true` to your own kftray.toml or \
+             kftray.local.toml, or write `ingress` for the expose there yourself",
+        ),
     );
 }
 

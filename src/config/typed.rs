@@ -8,8 +8,8 @@ use super::checks::did_you_mean;
 use super::diagnostic::Issue;
 use super::layer::Tree;
 use super::model::{
-    At, ConfigFile, Defaults, ExposeSpec, ForwardSpec, HttpLogTable, ProxySpec, RelaySpec,
-    SyncSpec, TrustSpec,
+    At, ConfigFile, Defaults, ExposeSpec, ForwardSpec, HttpLogTable, IngressSpec, ProxySpec,
+    RelaySpec, SyncSpec, TrustSpec,
 };
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -253,7 +253,7 @@ fn checked<'a, T: DeserializeOwned + JsonSchema>(
             ));
             continue;
         }
-        let value = nested(&name, value, issues);
+        let value = nested(&name, value, issues, rejected);
         let mut single = Tree::new();
         single.insert(key.clone(), value.clone());
         let de = ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(single)));
@@ -290,22 +290,32 @@ fn typed_table<T: DeserializeOwned + JsonSchema + Default>(
     })
 }
 
-/// A table inside a table (`http_log = { ... }`), checked key by key like its parent so
+/// A table inside a table (`http_log = { ... }`, `ingress = { ... }`), checked key by key like its parent so
 /// that a wrong key inside is pointed at, not the whole value.
+/// Its keys written but rejected go into `rejected` as `key.inner`.
 fn nested<'a>(
     key: &str,
     value: Spanned<DeValue<'a>>,
     issues: &mut Vec<Issue>,
+    rejected: &mut Vec<String>,
 ) -> Spanned<DeValue<'a>> {
     let span = value.span();
-    match (key, value.into_inner()) {
+    let mut inner = Vec::new();
+    let value = match (key, value.into_inner()) {
         ("http_log", DeValue::Table(table)) => {
             let table = Spanned::new(span.clone(), table);
-            let good = checked::<HttpLogTable>(table, "`http_log`", issues, &mut Vec::new());
+            let good = checked::<HttpLogTable>(table, "`http_log`", issues, &mut inner);
+            Spanned::new(span, DeValue::Table(good))
+        }
+        ("ingress", DeValue::Table(table)) => {
+            let table = Spanned::new(span.clone(), table);
+            let good = checked::<IngressSpec>(table, "`ingress`", issues, &mut inner);
             Spanned::new(span, DeValue::Table(good))
         }
         (_, other) => Spanned::new(span, other),
-    }
+    };
+    rejected.extend(inner.into_iter().map(|k| format!("{key}.{k}")));
+    value
 }
 
 fn wrong_type(key: &str, value: &Spanned<DeValue<'_>>, message: &str) -> Issue {

@@ -282,3 +282,113 @@ fn the_team_file_cannot_expose_this_machine_unless_the_user_says_so() {
     // An expose the user writes is theirs.
     assert!(load_layers(vec![Layer::local("/p/kftray.toml", team)]).is_ok());
 }
+
+#[test]
+fn an_expose_can_have_an_ingress_with_a_certificate() {
+    let text = "[exposes.webhook]\nlocal_port = 3000\nport = 80\n\
+                ingress = { host = \"hook.dev.example.com\", class = \"nginx\", \
+                cert_issuer = \"letsencrypt-prod\", \
+                annotations = { \"nginx.ingress.kubernetes.io/proxy-body-size\" = \"10m\" } }\n\n\
+                [exposes.plain]\nlocal_port = 4000\n\n\
+                [exposes.plain.ingress]\nhost = \"*.dev.example.com\"\npath = \"/hooks\"\n\
+                tls_secret = \"wildcard\"\n\n\
+                [exposes.own]\nlocal_port = 5000\ningress = { host = \"own.example.com\", \
+                cert_issuer = \"team-ca\", cert_issuer_kind = \"Issuer\" }\n";
+    let e = load_str("kftray.toml", text).unwrap();
+    let of = |alias: &str| {
+        e.exposes
+            .iter()
+            .find(|x| x.alias == alias)
+            .and_then(|x| x.ingress.clone())
+            .unwrap()
+    };
+    let webhook = of("webhook");
+    assert_eq!(
+        (webhook.host.as_str(), webhook.path.as_str()),
+        ("hook.dev.example.com", "/")
+    );
+    assert_eq!(webhook.class.as_deref(), Some("nginx"));
+    assert_eq!(
+        webhook.annotations["nginx.ingress.kubernetes.io/proxy-body-size"],
+        "10m"
+    );
+    let tls = webhook.tls.unwrap();
+    assert_eq!(tls.secret, "webhook-tls");
+    let issuer = tls.issuer.unwrap();
+    assert_eq!(
+        (issuer.annotation(), issuer.name.as_str()),
+        ("cert-manager.io/cluster-issuer", "letsencrypt-prod")
+    );
+    // A certificate already there, no issuer.
+    let plain = of("plain");
+    assert_eq!(plain.path, "/hooks");
+    let tls = plain.tls.unwrap();
+    assert_eq!((tls.secret.as_str(), tls.issuer), ("wildcard", None));
+    let own = of("own").tls.unwrap().issuer.unwrap();
+    assert_eq!(own.annotation(), "cert-manager.io/issuer");
+    // No ingress, no Ingress.
+    let none = load_str("kftray.toml", "[exposes.a]\nlocal_port = 1\n").unwrap();
+    assert_eq!(none.exposes[0].ingress, None);
+}
+
+#[test]
+fn a_bad_ingress_is_pointed_at() {
+    let with = |ingress: &str| {
+        one(&format!(
+            "[exposes.hook]\nlocal_port = 3000\ningress = {{ {ingress} }}\n"
+        ))
+    };
+    assert_eq!(with("class = \"nginx\""), ("kftray::ingress".into(), 3, 11));
+    assert_eq!(
+        with("host = \"10.0.0.1\""),
+        ("kftray::ingress".into(), 3, 20)
+    );
+    assert_eq!(with("host = \"Hook.Example.com\"").0, "kftray::ingress");
+    assert_eq!(
+        with("host = \"a.b\", path = \"hooks\""),
+        ("kftray::ingress".into(), 3, 34)
+    );
+    assert_eq!(
+        with("host = \"a.b\", cert_issuer_kind = \"Issuer\"").0,
+        "kftray::ingress"
+    );
+    assert_eq!(
+        with("host = \"a.b\", cert_issuer = \"x\", cert_issuer_kind = \"issuer\"").0,
+        "kftray::ingress"
+    );
+    assert_eq!(
+        with("host = \"a.b\", annotations = { \"bad key!\" = \"1\" }").0,
+        "kftray::ingress"
+    );
+    assert_eq!(
+        with("host = \"a.b\", hots = \"c.d\"").0,
+        "kftray::unknown-key"
+    );
+    assert_eq!(with("host = 3").0, "kftray::wrong-type");
+}
+
+#[test]
+fn the_team_file_needs_its_own_trust_for_an_ingress() {
+    let team = "[exposes.hook]\nlocal_port = 3000\ningress = { host = \"hook.example.com\" }\n";
+    let only_exposes = "[trust]\nexposes = true\n";
+    let d = load_layers(vec![
+        Layer::remote(TEAM, team, "/p".into()),
+        Layer::local("/p/kftray.local.toml", only_exposes),
+    ])
+    .unwrap_err();
+    let f = &d.findings()[0];
+    assert_eq!((f.code.as_str(), f.line), ("kftray::trust", Some(3)));
+    assert!(
+        f.help
+            .as_deref()
+            .unwrap()
+            .contains("[trust] ingresses = true")
+    );
+    let both = "[trust]\nexposes = true\ningresses = true\n";
+    let e = load_layers(vec![
+        Layer::remote(TEAM, team, "/p".into()),
+        Layer::local("/p/kftray.local.toml", both),
+    ])
+    .unwrap();
+    assert!(e.exposes[0].ingress.is_some());
+}

@@ -6,15 +6,22 @@ use crate::config::checks::is_dns_label;
 use crate::config::diagnostic::Issue;
 use crate::config::effective::Expose;
 use crate::config::model::{ExposeSpec, ForwardSpec};
-use crate::config::source::Origin;
+use crate::config::trust;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// What the user's own files let the team's file decide about exposes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Trusted {
+    pub(super) exposes: bool,
+    pub(super) ingresses: bool,
+}
 
 impl Context<'_> {
     /// One `[exposes.<alias>]`, if it is whole.
     pub(super) fn expose(
         &self,
         spec: &ExposeSpec,
-        trusted: bool,
+        trusted: Trusted,
         issues: &mut Vec<Issue>,
     ) -> Option<Expose> {
         let (alias, key) = (self.alias, self.alias_span.clone());
@@ -28,25 +35,7 @@ impl Context<'_> {
                 .help("use lowercase letters, digits and '-' (at most 63)"),
             );
         }
-        // Someone else's file cannot open this machine to a cluster: the user says so.
-        if !trusted
-            && self
-                .map
-                .file_at(key.start)
-                .is_some_and(|f| f.origin == Origin::Remote)
-        {
-            issues.push(
-            Issue::new(
-                "kftray::trust",
-                format!("a file from git cannot open `{alias}`, a server of this machine, to a cluster"),
-            )
-            .label(key.clone(), "only your own files can expose this machine")
-            .help(
-                "if you trust the team's exposes, add `[trust] exposes = true` to your own \
-                 kftray.toml or kftray.local.toml, or write the expose there yourself",
-            ),
-        );
-        }
+        trust::expose(alias, &key, trusted.exposes, self.map, issues);
         let inherits = ForwardSpec {
             context: spec.context.clone(),
             kubeconfig: spec.kubeconfig.clone(),
@@ -122,6 +111,13 @@ impl Context<'_> {
             Some(p) => port(p, issues),
             None => local_port,
         };
+        let ingress = match (&spec.ingress, &service) {
+            (Some(ingress), Some(service)) => {
+                trust::ingress(alias, &ingress.span, trusted.ingresses, self.map, issues);
+                Some(self.ingress(ingress, service, issues)?)
+            }
+            _ => None,
+        };
         let (local_port, address, service, service_port) =
             (local_port?, address?, service?, service_port?);
         Some(Expose {
@@ -134,6 +130,7 @@ impl Context<'_> {
             port: service_port,
             enabled: spec.enabled.as_ref().is_none_or(|e| e.value),
             description: spec.description.as_ref().map(|d| d.value.clone()),
+            ingress,
         })
     }
 }

@@ -12,6 +12,7 @@ use std::ops::Range;
 mod expose;
 mod hosts;
 mod http_log;
+mod ingress;
 mod inherited;
 mod ports;
 mod proxy;
@@ -101,11 +102,15 @@ pub(crate) fn effective(typed: Typed, map: &SourceMap, issues: &mut Vec<Issue>) 
             &mut bad_addresses,
         )
     });
-    let trusted_exposes = file
-        .trust
-        .as_ref()
-        .and_then(|t| t.exposes.as_ref())
-        .is_some_and(|e| e.value);
+    let trust = file.trust.as_ref();
+    let trusted_exposes = expose::Trusted {
+        exposes: trust
+            .and_then(|t| t.exposes.as_ref())
+            .is_some_and(|e| e.value),
+        ingresses: trust
+            .and_then(|t| t.ingresses.as_ref())
+            .is_some_and(|e| e.value),
+    };
     let mut exposes: Vec<_> = file
         .exposes
         .iter()
