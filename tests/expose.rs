@@ -145,14 +145,7 @@ async fn a_local_server_is_reached_through_the_service_and_down_removes_it() {
     let out = project.run(&["down"]).await;
     assert!(out.status.success(), "{}", support::text(&out));
     let api: Api<Service> = Api::namespaced(ns.client.clone(), &ns.name);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while api.get_opt("local-echo").await.unwrap().is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the Service stayed after down"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    gone(&api, "local-echo", "the Service stayed after down").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,6 +338,104 @@ spec:
             "the left-behind Service stayed\nlog:\n{}",
             project.log()
         );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingress_routes_to_the_service_and_goes_with_it() {
+    use k8s_openapi::api::networking::v1::Ingress;
+    let ns = Namespace::new("kftray-expose-ingress").await;
+    let local = local_server().await;
+    let mut project = ns.project(&format!(
+        "[exposes.hook]\nlocal_port = {}\nport = 7777\n\
+         ingress = {{ host = \"hook.example.test\", class = \"nginx\", \
+         cert_issuer = \"letsencrypt-staging\", \
+         annotations = {{ \"nginx.ingress.kubernetes.io/proxy-body-size\" = \"10m\" }} }}\n",
+        local.port()
+    ));
+    project.spawn_up(&[]);
+    let row = project
+        .wait_for("expose.hook ready", |s| {
+            s.iter()
+                .any(|f| f["alias"] == "expose.hook" && f["state"] == "ready")
+        })
+        .await;
+    let row = row.iter().find(|f| f["alias"] == "expose.hook").unwrap();
+    assert!(
+        row["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("svc/hook:7777 and https://hook.example.test/ from the cluster to "),
+        "{row}"
+    );
+    let svc = service(&ns, "hook").await;
+    let ingresses: Api<Ingress> = Api::namespaced(ns.client.clone(), &ns.name);
+    let ingress = appears(&ingresses, "hook").await;
+    let json = serde_json::to_value(&ingress).unwrap();
+    let annotations = &json["metadata"]["annotations"];
+    assert_eq!(
+        annotations["cert-manager.io/cluster-issuer"],
+        "letsencrypt-staging"
+    );
+    assert_eq!(
+        annotations["nginx.ingress.kubernetes.io/proxy-body-size"],
+        "10m"
+    );
+    assert_eq!(json["metadata"]["labels"]["kftray.dev/expose"], "hook");
+    let owner = &json["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "Service");
+    assert_eq!(owner["uid"].as_str(), svc.metadata.uid.as_deref());
+    assert_eq!(json["spec"]["ingressClassName"], "nginx");
+    let rule = &json["spec"]["rules"][0];
+    assert_eq!(rule["host"], "hook.example.test");
+    let path = &rule["http"]["paths"][0];
+    assert_eq!(path["path"], "/");
+    assert_eq!(path["pathType"], "Prefix");
+    assert_eq!(path["backend"]["service"]["name"], "hook");
+    assert_eq!(path["backend"]["service"]["port"]["number"], 7777);
+    assert_eq!(json["spec"]["tls"][0]["secretName"], "hook-tls");
+    assert_eq!(json["spec"]["tls"][0]["hosts"][0], "hook.example.test");
+
+    // A run killed with -9 deletes nothing; its Ingress goes with its Service all the same,
+    // by the cluster's garbage collector.
+    project.kill_up(9);
+    let services: Api<Service> = Api::namespaced(ns.client.clone(), &ns.name);
+    services.delete("hook", &Default::default()).await.unwrap();
+    gone(&ingresses, "hook", "the Ingress outlived its Service").await;
+
+    // `down` deletes both at once.
+    project.spawn_up(&[]);
+    appears(&ingresses, "hook").await;
+    let out = project.run(&["down"]).await;
+    assert!(out.status.success(), "{}", support::text(&out));
+    gone(&ingresses, "hook", "the Ingress stayed after down").await;
+    gone(&services, "hook", "the Service stayed after down").await;
+}
+
+/// Waits until `name` exists ("ready" says the relay is, not yet what kftray makes there).
+async fn appears<K>(api: &Api<K>, name: &str) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(found) = api.get_opt(name).await.unwrap() {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no {name}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `name` is gone.
+async fn gone<K>(api: &Api<K>, name: &str, why: &str)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while api.get_opt(name).await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "{why}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -334,11 +334,13 @@ pub struct Expose {
 /// An Ingress routing `host` and `path` to an expose's Service.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Ingress {
+    /// The host name it answers for (its first label may be `*`).
     pub host: String,
     /// A path prefix; "/" unless set.
     pub path: String,
     /// The IngressClass; None: the cluster's default.
     pub class: Option<String>,
+    /// For the ingress controller; cert-manager's issuer annotation is added from `tls`.
     pub annotations: std::collections::BTreeMap<String, String>,
     /// TLS for `host`, when set.
     pub tls: Option<IngressTls>,
@@ -347,7 +349,9 @@ pub struct Ingress {
 /// The certificate of an Ingress: a Secret, and the cert-manager issuer that fills it, if any.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct IngressTls {
+    /// The Secret of the certificate.
     pub secret: String,
+    /// Who fills that Secret; None: it is already there.
     pub issuer: Option<CertIssuer>,
 }
 
@@ -356,6 +360,7 @@ pub struct IngressTls {
 pub struct CertIssuer {
     /// True for an `Issuer` of the Ingress's namespace; false for a `ClusterIssuer`.
     pub namespaced: bool,
+    /// The issuer's name.
     pub name: String,
 }
 

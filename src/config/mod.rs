@@ -39,7 +39,10 @@ pub use diagnostic::{Diagnostics, Finding, Label};
 pub use discover::{FILE_NAME, discover, local_path, project_dir};
 pub(crate) use duration::format_duration;
 pub use duration::{DurationError, parse_duration};
-pub use effective::{AllPorts, Effective, Expose, Forward, HttpLog, LocalPort, Proxy, Relay, Sync};
+pub use effective::{
+    AllPorts, CertIssuer, Effective, Expose, Forward, HttpLog, Ingress, IngressTls, LocalPort,
+    Proxy, Relay, Sync,
+};
 pub use expand::Skipped;
 pub use loopback::{auto_address, is_auto, next_auto};
 pub use model::{

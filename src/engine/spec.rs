@@ -38,6 +38,8 @@ pub struct Exposed {
     pub local: std::net::SocketAddr,
     pub service: String,
     pub port: u16,
+    /// An Ingress in front of the Service.
+    pub ingress: Option<config::Ingress>,
 }
 
 /// A forward that goes through the relay: its protocol and the relay's settings.
@@ -61,11 +63,18 @@ impl fmt::Display for RunSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.proxy, &self.expose) {
             (Some(kind), _) => write!(f, "{kind} proxy into the cluster")?,
-            (_, Some(e)) => write!(
-                f,
-                "svc/{}:{} from the cluster to {}",
-                e.service, e.port, e.local
-            )?,
+            (_, Some(e)) => {
+                write!(f, "svc/{}:{}", e.service, e.port)?;
+                if let Some(ingress) = &e.ingress {
+                    let scheme = if ingress.tls.is_some() {
+                        "https"
+                    } else {
+                        "http"
+                    };
+                    write!(f, " and {scheme}://{}{}", ingress.host, ingress.path)?;
+                }
+                write!(f, " from the cluster to {}", e.local)?;
+            }
             _ => write!(f, "{}:{}", self.target, self.remote_port)?,
         }
         if let Some(Relayed {
@@ -190,6 +199,7 @@ impl RunSpec {
                         local: e.local,
                         service: e.service.clone(),
                         port: e.port,
+                        ingress: e.ingress.clone(),
                     }),
                 };
                 (e.name(), spec)

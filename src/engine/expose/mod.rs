@@ -1,22 +1,25 @@
 //! A reverse forward at run time: the relay listens on a port of its pod for the cluster's
 //! clients, a Service of kftray's selects that pod, and each connection the relay announces
-//! is attached and carried to the server on this machine.
+//! is attached and carried to the server on this machine; an Ingress in front of that
+//! Service, when the expose has one.
+
+mod ingress;
+mod service;
 
 use super::connect::LateConnector;
 use super::spec::Exposed;
 use crate::cluster::{ClusterKey, Clusters};
 use crate::forward::{Activity, ConnectionError, Outcome, Serving};
-use crate::relay::{Owner, POD_LABEL, RelayDialer};
+use crate::relay::{Owner, RelayDialer};
 use crate::resolve::{Endpoint, Resolution};
 use futures::{SinkExt, StreamExt};
-use k8s_openapi::api::core::v1::{Pod, Service, ServicePort, ServiceSpec};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::DeleteParams;
 use relay_server::attached::{self, Ends, Tally, Told};
 use relay_server::io::FrameCodec;
 use relay_server::protocol::{Frame, Request};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -30,10 +33,6 @@ use tokio_util::task::TaskTracker;
 const PING_EVERY: Duration = Duration::from_secs(5);
 /// How long to wait before trying again after a listen or the Service failed.
 const RETRY: Duration = Duration::from_secs(1);
-/// The label that says which expose a Service is.
-const EXPOSE_LABEL: &str = "kftray.dev/expose";
-const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
-const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// What serving an expose needs besides what a forward's serving has.
 pub(super) struct Exposing {
@@ -66,7 +65,7 @@ pub(super) async fn serve(exposing: Exposing, serving: Serving) -> TaskTracker {
         ..
     } = serving;
     let tracker = TaskTracker::new();
-    let mut service: Option<Api<Service>> = None;
+    let mut service: Option<(Api<Service>, Api<Ingress>)> = None;
     let mut attempt = 0u16;
     loop {
         let endpoint = tokio::select! {
@@ -100,10 +99,15 @@ pub(super) async fn serve(exposing: Exposing, serving: Serving) -> TaskTracker {
                 .await
                 .map_err(|e| format!("the relay cannot listen on port {port}: {e}"))?;
             let api: Api<Service> = Api::namespaced(cluster.client.clone(), &namespace);
-            let pods: Api<Pod> = Api::namespaced(cluster.client, &namespace);
-            sweep(&api, &pods, &exposing.exposed.service).await;
-            ensure_service(&api, &exposing, &endpoint.pod, port).await?;
-            Ok::<_, String>((relay, api, stream))
+            let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &namespace);
+            service::sweep(&api, &pods, &exposing.exposed.service).await;
+            let made = service::ensure_service(&api, &exposing, &endpoint.pod, port).await?;
+            let ingresses: Api<Ingress> = Api::namespaced(cluster.client, &namespace);
+            if let Some(config) = &exposing.exposed.ingress {
+                let labels = service::labels(&exposing);
+                ingress::ensure(&ingresses, &exposing.exposed, labels, config, &made).await?;
+            }
+            Ok::<_, String>((relay, (api, ingresses), stream))
         };
         let (relay, api, stream) = match round.await {
             Ok(up) => up,
@@ -131,9 +135,15 @@ pub(super) async fn serve(exposing: Exposing, serving: Serving) -> TaskTracker {
             break;
         }
     }
-    if let Some(api) = service {
+    if let Some((services, ingresses)) = service {
         let name = &exposing.exposed.service;
-        if let Err(e) = api.delete(name, &DeleteParams::default()).await {
+        // The cluster deletes the Ingress with its Service, in its own time: at once here.
+        if exposing.exposed.ingress.is_some()
+            && let Err(e) = ingresses.delete(name, &DeleteParams::default()).await
+        {
+            tracing::warn!(ingress = %name, error = %e, "the expose's Ingress was not deleted");
+        }
+        if let Err(e) = services.delete(name, &DeleteParams::default()).await {
             tracing::warn!(service = %name, error = %e, "the expose's Service was not deleted");
         }
     }
@@ -306,100 +316,4 @@ async fn carry_to(
     let carried = attached::splice(local, remote, ends, tally, Some(carry.linger)).await;
     listen.told.forget(connection);
     carried.map_err(|e| ConnectionError(format!("{from} to {}: {e}", carry.local)))
-}
-
-/// Deletes the Services of exposes whose relay pod is gone: a run that crashed left them, and
-/// the relays of owners that are gone are deleted when a relay starts. A live run whose relay
-/// is being replaced makes its Service again; `own`, about to be re-pointed, is kept.
-async fn sweep(services: &Api<Service>, pods: &Api<Pod>, own: &str) {
-    let ours =
-        ListParams::default().labels(&format!("{COMPONENT_LABEL}=expose,{MANAGED_LABEL}=kftray"));
-    let Ok(list) = services.list(&ours).await else {
-        return;
-    };
-    for service in list.items {
-        let (Some(name), Some(relay)) = (
-            service.metadata.name.as_deref(),
-            service
-                .spec
-                .as_ref()
-                .and_then(|s| s.selector.as_ref())
-                .and_then(|s| s.get(POD_LABEL)),
-        ) else {
-            continue;
-        };
-        if name != own && matches!(pods.get_opt(relay).await, Ok(None)) {
-            tracing::info!(service = name, relay = %relay, "deleting the Service of an expose whose relay pod is gone");
-            let _ = services.delete(name, &DeleteParams::default()).await;
-        }
-    }
-}
-
-/// Creates the Service, or points kftray's own at the relay pod of now; one of someone
-/// else's with that name is left alone, and said so.
-async fn ensure_service(
-    api: &Api<Service>,
-    exposing: &Exposing,
-    pod: &str,
-    relay_port: u16,
-) -> Result<(), String> {
-    let exposed = &exposing.exposed;
-    let name = &exposed.service;
-    let mut labels = exposing.owner.labels();
-    labels.insert("app.kubernetes.io/name".into(), "kftray-expose".into());
-    labels.insert(COMPONENT_LABEL.into(), "expose".into());
-    labels.insert(EXPOSE_LABEL.into(), exposed.alias.clone());
-    let service = Service {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            labels: Some(labels),
-            ..ObjectMeta::default()
-        },
-        spec: Some(ServiceSpec {
-            selector: Some(BTreeMap::from([(POD_LABEL.to_string(), pod.to_string())])),
-            ports: Some(vec![ServicePort {
-                name: Some("tcp".into()),
-                port: i32::from(exposed.port),
-                target_port: Some(IntOrString::Int(i32::from(relay_port))),
-                protocol: Some("TCP".into()),
-                ..ServicePort::default()
-            }]),
-            ..ServiceSpec::default()
-        }),
-        ..Service::default()
-    };
-    let refused = |verb: &str, e: kube::Error| {
-        format!(
-            "cannot {verb} Service {name}: {e} (grant `{verb}` on `services`: examples/relay-rbac.yaml)"
-        )
-    };
-    match api.get_opt(name).await.map_err(|e| refused("get", e))? {
-        None => {
-            api.create(&PostParams::default(), &service)
-                .await
-                .map_err(|e| refused("create", e))?;
-        }
-        Some(existing) => {
-            let ours = existing
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(EXPOSE_LABEL))
-                .is_some_and(|alias| *alias == exposed.alias);
-            if !ours {
-                return Err(format!(
-                    "a Service {name} exists that kftray did not create: give the expose \
-                     another `service`, or delete that Service"
-                ));
-            }
-            let patch = serde_json::json!({
-                "metadata": {"labels": service.metadata.labels},
-                "spec": {"selector": {POD_LABEL: pod}, "ports": service.spec.and_then(|s| s.ports)},
-            });
-            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(|e| refused("patch", e))?;
-        }
-    }
-    Ok(())
 }
