@@ -224,6 +224,20 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
             .await,
         );
     }
+    if wanted(10) {
+        eprintln!("10: a reverse forward");
+        results.push(
+            figures::expose::expose_figure(
+                &bins,
+                &sim,
+                work.path(),
+                sizes.bytes,
+                sizes.rounds,
+                sizes.setup,
+            )
+            .await,
+        );
+    }
     drop(sim);
     let report = report::Report::new(cli, results, started.elapsed());
     report.write(&cli.out)?;

@@ -77,6 +77,8 @@ impl Sim {
             .arg(format!(
                 "{RELAY_IMAGE}=RELAY_NAMESERVER=$(KUBESIM_NAMESERVER)"
             ))
+            .arg("--image-env")
+            .arg(format!("{RELAY_IMAGE}=RELAY_EXPOSE_ADDRESS=$(POD_IP)"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -335,3 +335,68 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Bulk HTTP both ways over new connections from `open` (median rate of `rounds`), then
+/// `setups` new connections each with one small request: download MB/s, upload MB/s, setup
+/// p50 and p99 ms, or the failure where a number could not be had.
+pub(crate) async fn measure<F, Fut>(
+    name: &str,
+    open: F,
+    bytes: u64,
+    rounds: usize,
+    setups: usize,
+) -> Vec<Value>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = anyhow::Result<BufReader<TcpStream>>>,
+{
+    let mut rates = (Vec::new(), Vec::new());
+    let mut error = None;
+    for _ in 0..rounds {
+        let transfer = async {
+            let started = Instant::now();
+            download_on(open().await?, bytes).await?;
+            let down = started.elapsed();
+            let started = Instant::now();
+            upload_on(open().await?, bytes).await?;
+            anyhow::Ok((down, started.elapsed()))
+        };
+        match transfer.await {
+            Ok((down, up)) => {
+                rates.0.push(bytes as f64 / 1e6 / down.as_secs_f64());
+                rates.1.push(bytes as f64 / 1e6 / up.as_secs_f64());
+            }
+            Err(e) => error = Some(e.to_string()),
+        }
+    }
+    let rate = |v: &Vec<f64>| match (&error, v.is_empty()) {
+        (Some(e), true) => Value::String(format!("failed: {e}")),
+        _ => num(median(v)),
+    };
+    let mut took = Vec::with_capacity(setups);
+    let mut setup_error = None;
+    for _ in 0..setups {
+        let setup = async {
+            let started = Instant::now();
+            let mut stream = open().await?;
+            request_on(&mut stream, "/item/0").await?;
+            anyhow::Ok(started.elapsed())
+        };
+        match setup.await {
+            Ok(t) => took.push(t),
+            Err(e) => setup_error = Some(e.to_string()),
+        }
+    }
+    let (p50, p99) = match (took.is_empty(), setup_error) {
+        (true, Some(e)) => {
+            let failed = Value::String(format!("failed: {e}"));
+            (failed.clone(), failed)
+        }
+        _ => (
+            num(ms(quantile(&took, 0.5))),
+            num(ms(quantile(&took, 0.99))),
+        ),
+    };
+    eprintln!("  {name:<36} {:?} {:?} {p50} {p99}", rates.0, rates.1);
+    vec![rate(&rates.0), rate(&rates.1), p50, p99]
+}

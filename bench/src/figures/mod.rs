@@ -1,5 +1,6 @@
 //! The figures of the report. Each returns a table: one row per peer, a column per number.
 
+pub mod expose;
 pub mod http;
 pub mod proxy;
 pub mod startup;

@@ -3,17 +3,14 @@
 //! connection: bulk throughput both ways, and the setup of a new connection (connect, the
 //! proxy's handshake, the relay's name lookup and dial, one small request answered).
 
-use super::http::{connect, download_on, request_on, upload_on};
-use super::{Figure, num};
+use super::Figure;
+use super::http::{connect, measure};
 use crate::backend::HTTP;
 use crate::kftray::Kftray;
 use crate::sim::{Binaries, Sim};
-use crate::stats::{median, ms, quantile};
 use anyhow::Context;
-use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -105,14 +102,6 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// A new connection through `hop` and one small request answered on it.
-async fn setup(hop: &Hop) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    let mut stream = hop.open().await?;
-    request_on(&mut stream, "/item/0").await?;
-    Ok(started.elapsed())
-}
-
 pub async fn proxy(
     bins: &Binaries,
     sim: &Sim,
@@ -150,49 +139,8 @@ pub async fn proxy(
         }
     };
     for (name, hop) in &hops {
-        let mut rates = (Vec::new(), Vec::new());
-        let mut error = None;
-        for _ in 0..rounds {
-            let transfer = async {
-                let started = Instant::now();
-                download_on(hop.open().await?, bytes).await?;
-                let down = started.elapsed();
-                let started = Instant::now();
-                upload_on(hop.open().await?, bytes).await?;
-                anyhow::Ok((down, started.elapsed()))
-            };
-            match transfer.await {
-                Ok((down, up)) => {
-                    rates.0.push(bytes as f64 / 1e6 / down.as_secs_f64());
-                    rates.1.push(bytes as f64 / 1e6 / up.as_secs_f64());
-                }
-                Err(e) => error = Some(e.to_string()),
-            }
-        }
-        let rate = |v: &Vec<f64>| match (&error, v.is_empty()) {
-            (Some(e), true) => Value::String(format!("failed: {e}")),
-            _ => num(median(v)),
-        };
-        let mut took = Vec::with_capacity(setups);
-        let mut setup_error = None;
-        for _ in 0..setups {
-            match setup(hop).await {
-                Ok(t) => took.push(t),
-                Err(e) => setup_error = Some(e.to_string()),
-            }
-        }
-        let (p50, p99) = match (took.is_empty(), setup_error) {
-            (true, Some(e)) => {
-                let failed = Value::String(format!("failed: {e}"));
-                (failed.clone(), failed)
-            }
-            _ => (
-                num(ms(quantile(&took, 0.5))),
-                num(ms(quantile(&took, 0.99))),
-            ),
-        };
-        eprintln!("  {name:<36} {:?} {:?} {p50} {p99}", rates.0, rates.1);
-        figure.row(name, vec![rate(&rates.0), rate(&rates.1), p50, p99]);
+        let values = measure(name, || hop.open(), bytes, rounds, setups).await;
+        figure.row(name, values);
     }
     if let Some(kftray) = kftray {
         kftray.down();
