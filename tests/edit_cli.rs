@@ -335,3 +335,95 @@ fn stdin_is_read_with_a_dash() {
         "{diff}"
     );
 }
+
+#[test]
+fn exposes_are_imported_and_exported_as_kftrays_expose_entries() {
+    let dir = project();
+    let original = file(dir.path());
+    let json = std::fs::read_to_string(fixture("kftray-exposes.json")).unwrap();
+    std::fs::write(dir.path().join("in.json"), &json).unwrap();
+    let out = kftray(dir.path(), &["import", "in.json", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("+[exposes.webhook]\n+local_port = 3000\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(file(dir.path()), original);
+
+    let out = kftray(dir.path(), &["import", "in.json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "added expose.webhook\nadded expose.hook\nwrote kftray.toml\n"
+    );
+    let after = file(dir.path());
+    keeps_every_line(&original, &after);
+    // `namespace` is the file's default, and left out.
+    assert!(
+        after.ends_with(
+            "\n[exposes.webhook]\nlocal_port = 3000\n\n[exposes.hook]\nlocal_port = 8080\n\
+             ingress = { host = \"hook.dev.example.com\", class = \"nginx\", annotations = { \
+             \"nginx.ingress.kubernetes.io/proxy-body-size\" = \"10m\" }, cert_issuer = \
+             \"letsencrypt-prod\" }\n"
+        ),
+        "{after}"
+    );
+    valid(dir.path());
+    let again = kftray(dir.path(), &["import", "in.json"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains("unchanged expose.webhook (already there)"));
+    assert_eq!(file(dir.path()), after);
+
+    // Another local port for `webhook` is a conflict, reported under the name `status` uses.
+    std::fs::write(dir.path().join("in.json"), json.replace("3000", "3001")).unwrap();
+    let out = kftray(dir.path(), &["import", "in.json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("`expose.webhook` is already in kftray.toml, with other settings:\n")
+            && stderr.contains("    - local_port = 3000\n    + local_port = 3001\n"),
+        "{stderr}"
+    );
+    assert_eq!(file(dir.path()), after);
+
+    // Out again as kftray writes them (its defaults said), beside the file's forwards.
+    let out = kftray(dir.path(), &["export", "--skip-unsupported"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let exported: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let exposes: Vec<&serde_json::Value> = exported
+        .iter()
+        .filter(|c| c["workload_type"] == "expose")
+        .collect();
+    assert_eq!(
+        exposes,
+        [
+            &serde_json::json!({"alias": "hook.dev.example.com", "cert_issuer": "letsencrypt-prod",
+             "cert_issuer_kind": "ClusterIssuer", "cert_manager_enabled": true,
+             "context": "staging", "exposure_type": "public",
+             "ingress_annotations": "{\"nginx.ingress.kubernetes.io/proxy-body-size\":\"10m\"}",
+             "ingress_class": "nginx", "local_port": 8080, "namespace": "shop",
+             "protocol": "tcp", "workload_type": "expose"}),
+            &serde_json::json!({"alias": "webhook", "context": "staging",
+             "exposure_type": "cluster", "local_port": 3000, "namespace": "shop",
+             "protocol": "tcp", "workload_type": "expose"}),
+        ]
+    );
+
+    // A Service port kftray's expose cannot have is refused by name.
+    let edited = after.replace(
+        "[exposes.webhook]\nlocal_port = 3000\n",
+        "[exposes.webhook]\nlocal_port = 3000\nport = 80\n",
+    );
+    std::fs::write(dir.path().join("kftray.toml"), edited).unwrap();
+    let out = kftray(dir.path(), &["export"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(
+            "expose.webhook: kftray's expose has one port, the local server's and the \
+             Service's, and this Service's port 80 is not local_port 3000"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+}

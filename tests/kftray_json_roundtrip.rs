@@ -1,9 +1,9 @@
 //! kftray JSON → kftray.toml → kftray JSON gives back every field, for any set of forwards
-//! as the kftray app exports them (property test over generated configs).
+//! and exposes as the kftray app exports them (property test over generated configs).
 
 use kftray::edit::merge::{OnConflict, Options, merge};
 use kftray::edit::{Files, Layer};
-use kftray::interop::{drafts_of, kftray_json};
+use kftray::interop::{drafts_of, expose_drafts_of, kftray_json};
 use kftray_json::KftrayConfig;
 use proptest::prelude::*;
 use std::path::Path;
@@ -97,16 +97,78 @@ fn config() -> impl Strategy<Value = KftrayConfig> {
                     service: (kind == "service").then(|| target.clone()),
                     target: (kind == "pod").then(|| target.clone()),
                     workload_type: Some(kind.to_owned()),
+                    ..KftrayConfig::default()
                 }
             },
         )
 }
 
+/// One expose the way kftray's export writes it: "cluster" without any Ingress field;
+/// "public" with its domain as the alias, the annotations as a compact JSON string, and an
+/// issuer named with its kind whenever cert-manager is on.
+fn expose() -> impl Strategy<Value = KftrayConfig> {
+    let annotations = proptest::collection::btree_map(
+        "[a-z]{1,8}\\.example\\.com/[a-z][a-z-]{0,8}[a-z]",
+        "[a-zA-Z0-9 ./-]{0,12}",
+        1..3,
+    );
+    let ingress = (
+        prop_oneof![Just("example.com"), Just("dev.example.com")],
+        proptest::option::of(prop_oneof![Just("nginx".to_owned()), name()]),
+        proptest::option::of(annotations),
+        proptest::option::of((name(), prop_oneof![Just("ClusterIssuer"), Just("Issuer")])),
+    );
+    (
+        (name(), name(), 1u16..=65535),
+        (
+            proptest::option::of(name()),
+            proptest::option::of(Just("~/.kube/dev.yaml".to_owned())),
+            proptest::option::of(prop_oneof![
+                Just("127.0.0.2".to_owned()),
+                Just("::1".to_owned()),
+                Just("192.168.1.10".to_owned()),
+            ]),
+        ),
+        proptest::option::of(ingress),
+    )
+        .prop_map(
+            |((service, namespace, local_port), (context, kubeconfig, local_address), ingress)| {
+                let mut c = KftrayConfig {
+                    alias: Some(service.clone()),
+                    context,
+                    exposure_type: Some("cluster".into()),
+                    kubeconfig,
+                    local_address,
+                    local_port: Some(local_port),
+                    namespace: Some(namespace),
+                    protocol: Some("tcp".into()),
+                    workload_type: Some("expose".into()),
+                    ..KftrayConfig::default()
+                };
+                if let Some((domain, class, annotations, issuer)) = ingress {
+                    c.alias = Some(format!("{service}.{domain}"));
+                    c.exposure_type = Some("public".into());
+                    c.ingress_class = class;
+                    c.ingress_annotations = annotations.map(|a| serde_json::to_string(&a).unwrap());
+                    c.cert_manager_enabled = issuer.as_ref().map(|_| true);
+                    c.cert_issuer_kind = issuer.as_ref().map(|(_, kind)| kind.to_string());
+                    c.cert_issuer = issuer.map(|(name, _)| name);
+                }
+                c
+            },
+        )
+}
+
 /// Forwards that kftray would also refuse to run side by side are left out: two on one
-/// local port.
+/// local port. (An expose's local port is its server's: several may share one.)
 fn configs() -> impl Strategy<Value = Vec<KftrayConfig>> {
-    proptest::collection::vec(config(), 1..8).prop_filter("distinct local ports", |list| {
-        let mut ports: Vec<u16> = list.iter().filter_map(|c| c.local_port).collect();
+    let entry = prop_oneof![3 => config(), 1 => expose()];
+    proptest::collection::vec(entry, 1..8).prop_filter("distinct local ports", |list| {
+        let mut ports: Vec<u16> = list
+            .iter()
+            .filter(|c| c.workload_type.as_deref() != Some("expose"))
+            .filter_map(|c| c.local_port)
+            .collect();
         let n = ports.len();
         ports.sort_unstable();
         ports.dedup();
@@ -119,7 +181,7 @@ fn round_trip(configs: &[KftrayConfig]) -> Vec<KftrayConfig> {
     let mut files = Files::open(&dir.path().join("kftray.toml")).unwrap();
     let json = serde_json::to_string_pretty(configs).unwrap();
     let parsed = kftray_json::parse(Path::new("in.json"), &json).unwrap();
-    let (drafts, _) = parsed
+    let imported = parsed
         .drafts(&files, Layer::Base)
         .unwrap_or_else(|d| panic!("{json}\n{}", d.render(false, 100)));
     let options = Options {
@@ -127,15 +189,20 @@ fn round_trip(configs: &[KftrayConfig]) -> Vec<KftrayConfig> {
         on_conflict: OnConflict::Refuse,
         move_ports: false,
     };
-    let plan = merge(&mut files, &drafts, options).ok().unwrap();
+    let plan = merge(&mut files, &imported.forwards, options).ok().unwrap();
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+    let plan = merge(&mut files, &imported.exposes, options).ok().unwrap();
     assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
     let text = files.base.text();
     let effective = kftray::config::load_str(dir.path().join("kftray.toml"), &text)
         .unwrap_or_else(|d| panic!("{text}\n{}", d.render(false, 100)));
-    drafts_of(&effective)
-        .iter()
-        .flat_map(|d| kftray_json::from_draft(d, d.namespace.as_deref().unwrap()).unwrap())
-        .collect()
+    let forwards = drafts_of(&effective)
+        .into_iter()
+        .flat_map(|d| kftray_json::from_draft(&d, d.namespace.as_deref().unwrap()).unwrap());
+    let exposes = expose_drafts_of(&effective)
+        .into_iter()
+        .map(|d| kftray_json::from_expose(&d, d.namespace.as_deref().unwrap()).unwrap());
+    forwards.chain(exposes).collect()
 }
 
 fn sorted(mut list: Vec<KftrayConfig>) -> Vec<String> {
@@ -171,7 +238,15 @@ fn the_documented_examples_come_back_as_they_were() {
    "service": "frontend-service", "workload_type": "service", "domain_enabled": true},
   {"alias": "auth-api-pod", "context": "dev-cluster", "local_address": "127.0.0.2",
    "local_port": 9001, "namespace": "backend", "protocol": "tcp", "remote_port": 8080,
-   "target": "app=auth", "workload_type": "pod"}
+   "target": "app=auth", "workload_type": "pod"},
+  {"alias": "webhook", "context": "dev-cluster", "exposure_type": "cluster",
+   "local_address": "127.0.0.2", "local_port": 3000, "namespace": "webapp", "protocol": "tcp",
+   "workload_type": "expose"},
+  {"alias": "hook.dev.example.com", "cert_issuer": "letsencrypt-prod",
+   "cert_issuer_kind": "ClusterIssuer", "cert_manager_enabled": true, "context": "dev-cluster",
+   "exposure_type": "public", "ingress_class": "nginx",
+   "ingress_annotations": "{\"nginx.ingress.kubernetes.io/proxy-body-size\":\"10m\"}",
+   "local_port": 8080, "namespace": "webapp", "protocol": "tcp", "workload_type": "expose"}
 ]"#,
     )
     .unwrap();

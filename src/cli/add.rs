@@ -4,7 +4,8 @@
 use super::failure::{Failure, Outcome};
 use super::{Cli, Output, editing};
 use crate::config::{LocalPort, PortRef, Protocol};
-use crate::edit::{Draft, DraftTarget, PortPair, document};
+use crate::edit::document::{self, FORWARDS};
+use crate::edit::{Draft, DraftTarget, PortPair};
 
 #[derive(Debug, clap::Args)]
 #[command(group(
@@ -172,9 +173,9 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
     let layer = editing::layer(args.local);
     let draft = args.draft();
     let table = draft.to_table(&files.inherited(layer));
-    let existing = files.layers_of(&args.alias);
+    let existing = files.layers_of(FORWARDS, &args.alias);
     let summary = if existing.is_empty() {
-        document::insert_forward(&mut files.file_mut(layer).doc, &args.alias, table);
+        document::insert(&mut files.file_mut(layer).doc, FORWARDS, &args.alias, table);
         format!(
             "added {} to {}",
             args.alias,
@@ -192,11 +193,11 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
         )));
     } else {
         for other in existing.iter().filter(|l| **l != layer) {
-            document::remove_forward(&mut files.file_mut(*other).doc, &args.alias);
+            document::remove(&mut files.file_mut(*other).doc, FORWARDS, &args.alias);
         }
         let doc = &mut files.file_mut(layer).doc;
-        if !document::replace_forward(doc, &args.alias, &table) {
-            document::insert_forward(doc, &args.alias, table);
+        if !document::replace(doc, FORWARDS, &args.alias, &table) {
+            document::insert(doc, FORWARDS, &args.alias, table);
         }
         format!(
             "replaced {} in {}",

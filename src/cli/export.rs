@@ -5,8 +5,9 @@ use super::failure::{Code, Failure, Outcome};
 use super::output::say;
 use super::{Cli, Output, load_effective};
 use crate::cluster::{ClusterKey, context_namespace};
-use crate::config::{self, Effective};
-use crate::edit::{Inherited, document};
+use crate::config::{self, Effective, IngressTls};
+use crate::edit::document::{self, EXPOSES, FORWARDS};
+use crate::edit::{ExposeDraft, Inherited};
 use crate::interop::{self, kftray_json};
 
 #[derive(Debug, clap::Args)]
@@ -16,7 +17,8 @@ pub struct Args {
     #[arg(short = 'o', long, visible_alias = "output", value_enum, default_value_t = Format::Json)]
     pub format: Format,
     /// With json: leave out the forwards kftray's format cannot carry (deployment, statefulset,
-    /// daemonset and pod-name targets, port names) instead of failing.
+    /// daemonset and pod-name targets, port names; exposes whose Service port is not their
+    /// local port, or whose Ingress kftray's cannot be) instead of failing.
     #[arg(long)]
     pub skip_unsupported: bool,
 }
@@ -56,7 +58,11 @@ fn as_toml(effective: &Effective) -> String {
     }
     for draft in interop::drafts_of(effective) {
         let table = draft.to_table(&Inherited::default());
-        document::insert_forward(&mut doc, &draft.alias, table);
+        document::insert(&mut doc, FORWARDS, &draft.alias, table);
+    }
+    for draft in interop::expose_drafts_of(effective) {
+        let table = draft.to_table(&Inherited::default());
+        document::insert(&mut doc, EXPOSES, &draft.alias, table);
     }
     doc.to_string()
 }
@@ -67,24 +73,11 @@ fn as_json(effective: &Effective, skip: bool, out: &Output) -> Outcome {
     let mut lost = Vec::new();
     for draft in interop::drafts_of(effective) {
         let forward = effective.forwards.iter().find(|f| f.alias == draft.alias);
-        let namespace = match (&draft.namespace, forward) {
-            (Some(ns), _) => ns.clone(),
-            // kftray's import needs a namespace: the one kubectl would use.
-            (None, Some(f)) => context_namespace(&ClusterKey {
-                kubeconfig: f.kubeconfig.clone(),
-                context: f.context.clone(),
-            })
-            .unwrap_or_else(|e| {
-                if !out.quiet {
-                    out.note(&format!(
-                        "{}: namespace \"default\" written, as the context's is unknown ({e})",
-                        draft.alias
-                    ));
-                }
-                "default".to_owned()
-            }),
-            (None, None) => "default".to_owned(),
-        };
+        let cluster = forward.map(|f| ClusterKey {
+            kubeconfig: f.kubeconfig.clone(),
+            context: f.context.clone(),
+        });
+        let namespace = namespace_of(&draft.alias, draft.namespace.as_ref(), cluster, out);
         match kftray_json::from_draft(&draft, &namespace) {
             Ok(mut c) => {
                 if !draft.tags.is_empty() {
@@ -100,6 +93,22 @@ fn as_json(effective: &Effective, skip: bool, out: &Output) -> Outcome {
                 configs.append(&mut c);
             }
             Err(why) => unsupported.push(format!("{}: {why}", draft.alias)),
+        }
+    }
+    for draft in interop::expose_drafts_of(effective) {
+        let name = format!("expose.{}", draft.alias);
+        let expose = effective.exposes.iter().find(|e| e.alias == draft.alias);
+        let cluster = expose.map(|e| ClusterKey {
+            kubeconfig: e.kubeconfig.clone(),
+            context: e.context.clone(),
+        });
+        let namespace = namespace_of(&name, draft.namespace.as_ref(), cluster, out);
+        match kftray_json::from_expose(&draft, &namespace) {
+            Ok(c) => {
+                lost.extend(lost_of_expose(&draft).map(|what| format!("{name} ({what})")));
+                configs.push(c);
+            }
+            Err(why) => unsupported.push(format!("{name}: {why}")),
         }
     }
     if !unsupported.is_empty() && !skip {
@@ -123,10 +132,49 @@ fn as_json(effective: &Effective, skip: bool, out: &Output) -> Outcome {
         }
         if !lost.is_empty() {
             out.note(&format!(
-                "kftray's JSON has no tags, descriptions or disabled forwards; not kept: {}",
+                "kftray's JSON has no tags, descriptions, disabled forwards or TLS Secret \
+                 names; not kept: {}",
                 lost.join(", ")
             ));
         }
     }
     Ok(())
+}
+
+/// The namespace written for `name`: its own, else the one kubectl would use in its cluster,
+/// since kftray's import needs one.
+fn namespace_of(
+    name: &str,
+    namespace: Option<&String>,
+    cluster: Option<ClusterKey>,
+    out: &Output,
+) -> String {
+    if let Some(ns) = namespace {
+        return ns.clone();
+    }
+    let Some(cluster) = cluster else {
+        return "default".to_owned();
+    };
+    context_namespace(&cluster).unwrap_or_else(|e| {
+        if !out.quiet {
+            out.note(&format!(
+                "{name}: namespace \"default\" written, as the context's is unknown ({e})"
+            ));
+        }
+        "default".to_owned()
+    })
+}
+
+/// What kftray's JSON does not keep of an expose it can carry.
+fn lost_of_expose(draft: &ExposeDraft) -> impl Iterator<Item = &'static str> {
+    // kftray names the Secret after its own id.
+    let secret = draft.ingress.as_ref().and_then(|i| i.tls.as_ref());
+    let own_secret = secret.is_some_and(|t| t.secret != IngressTls::default_secret(&draft.service));
+    [
+        (draft.description.is_some(), "description"),
+        (!draft.enabled, "enabled = false"),
+        (own_secret, "tls_secret"),
+    ]
+    .into_iter()
+    .filter_map(|(lost, what)| lost.then_some(what))
 }

@@ -1,12 +1,13 @@
-//! `kftray import`: forwards from kftray's JSON export, or from the services of a cluster
-//! annotated for kftray's auto-import, merged into kftray.toml without disturbing it.
+//! `kftray import`: forwards (and exposes) from kftray's JSON export, or forwards from the
+//! services of a cluster annotated for kftray's auto-import, merged into kftray.toml without
+//! disturbing it.
 
 use super::failure::{Code, Failure};
 use super::{Cli, Output, editing};
-use crate::edit::merge::{self, Conflict, MergeError, OnConflict, Outcome};
-use crate::edit::{Draft, DraftTarget, Files, Layer};
+use crate::edit::merge::{self, Conflict, MergeError, OnConflict, Outcome, Plan};
+use crate::edit::{DraftTarget, Files, Layer};
 use crate::interop::cluster_import::{self, Scope};
-use crate::interop::kftray_json;
+use crate::interop::kftray_json::{self, Imported};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -69,8 +70,8 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Result<(), Failure> {
         Some(file) => from_json(file, &files, layer, out),
         None => from_cluster(args, out),
     };
-    let (drafts, move_ports) = drafts?;
-    if drafts.is_empty() {
+    let (imported, move_ports) = drafts?;
+    if imported.forwards.is_empty() && imported.exposes.is_empty() {
         if !out.quiet {
             eprintln!("nothing to import");
         }
@@ -88,18 +89,29 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Result<(), Failure> {
         on_conflict,
         move_ports,
     };
-    let plan = match merge::merge(&mut files, &drafts, options) {
-        Ok(plan) => plan,
+    let plans = merge::merge(&mut files, &imported.forwards, options).and_then(|forwards| {
+        let exposes = merge::merge(&mut files, &imported.exposes, options)?;
+        Ok((forwards, exposes))
+    });
+    let (forwards, exposes) = match plans {
+        Ok(plans) => plans,
         Err(MergeError::Existing(d) | MergeError::Invalid(_, d)) => {
             return Err(Failure::Config(d));
         }
     };
-    if !plan.conflicts.is_empty() {
-        report_conflicts(&plan.conflicts, &files, out);
+    // The exposes' names, as `status` and `down` say them.
+    let exposes = named(exposes, |alias| format!("expose.{alias}"));
+    let conflicts: Vec<Conflict> = [&forwards, &exposes]
+        .into_iter()
+        .flat_map(|p| p.conflicts.iter().cloned())
+        .collect();
+    if !conflicts.is_empty() {
+        // Nothing is written: the forwards merged without conflict stay in memory.
+        report_conflicts(&conflicts, &files, out);
         return Err(Failure::Said(Code::Failed));
     }
     let mut summary = Vec::new();
-    for outcome in &plan.outcomes {
+    for outcome in forwards.outcomes.iter().chain(&exposes.outcomes) {
         summary.push(match outcome {
             Outcome::Added { alias } => format!("added {alias}"),
             Outcome::Unchanged { alias } => format!("unchanged {alias} (already there)"),
@@ -115,12 +127,37 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Result<(), Failure> {
             }
         });
     }
-    for (alias, from, to) in &plan.moved {
+    for (alias, from, to) in &forwards.moved {
         summary.push(format!(
             "{alias}: local port {from} was taken, {to} instead"
         ));
     }
     editing::finish(&files, out, args.dry_run, &summary)
+}
+
+/// The plan with every alias in it said as `name` says it.
+fn named(mut plan: Plan, name: impl Fn(&str) -> String) -> Plan {
+    for outcome in &mut plan.outcomes {
+        match outcome {
+            Outcome::Added { alias }
+            | Outcome::Unchanged { alias }
+            | Outcome::Replaced { alias, .. } => *alias = name(alias),
+            Outcome::Renamed { wanted, alias } => {
+                *wanted = name(wanted);
+                *alias = name(alias);
+            }
+        }
+    }
+    for conflict in &mut plan.conflicts {
+        match conflict {
+            Conflict::Alias { alias, .. } => *alias = name(alias),
+            Conflict::Port { alias, other, .. } => {
+                *alias = name(alias);
+                *other = name(other);
+            }
+        }
+    }
+    plan
 }
 
 /// The drafts of a kftray JSON file (local ports as given).
@@ -129,7 +166,7 @@ fn from_json(
     files: &Files,
     layer: Layer,
     out: &Output,
-) -> Result<(Vec<Draft>, bool), Failure> {
+) -> Result<(Imported, bool), Failure> {
     let (name, text) = if file.as_os_str() == "-" {
         let mut text = String::new();
         std::io::stdin()
@@ -148,9 +185,9 @@ fn from_json(
         }
     };
     let parsed = kftray_json::parse(&name, &text).map_err(Failure::Config)?;
-    let (drafts, warnings) = parsed.drafts(files, layer).map_err(Failure::Config)?;
+    let imported = parsed.drafts(files, layer).map_err(Failure::Config)?;
     if !out.quiet {
-        for w in &warnings {
+        for w in &imported.warnings {
             out.warning(&format!(
                 "{}:{}:{}: {}",
                 name.display(),
@@ -159,7 +196,8 @@ fn from_json(
                 w.message
             ));
         }
-        if drafts
+        if imported
+            .forwards
             .iter()
             .any(|d| matches!(d.target, DraftTarget::Service(_)))
         {
@@ -170,11 +208,11 @@ fn from_json(
             );
         }
     }
-    Ok((drafts, false))
+    Ok((imported, false))
 }
 
 /// The drafts found in a cluster (local ports only suggested with --all-services).
-fn from_cluster(args: &Args, out: &Output) -> Result<(Vec<Draft>, bool), Failure> {
+fn from_cluster(args: &Args, out: &Output) -> Result<(Imported, bool), Failure> {
     // Written into the forwards, where a relative path would be read against the file's
     // folder rather than the one it was typed in.
     let kubeconfig = args
@@ -210,7 +248,11 @@ fn from_cluster(args: &Args, out: &Output) -> Result<(Vec<Draft>, bool), Failure
             ));
         }
     }
-    Ok((found.drafts, args.all_services))
+    let imported = Imported {
+        forwards: found.drafts,
+        ..Imported::default()
+    };
+    Ok((imported, args.all_services))
 }
 
 /// Every collision, as the lines that differ, and what to do about them.

@@ -19,10 +19,10 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
     let mut files = editing::open(cli)?;
     let mut summary = Vec::new();
     for alias in &args.aliases {
-        let layers = files.layers_of(alias);
+        let layers = files.layers_of(document::FORWARDS, alias);
         if layers.is_empty() {
-            let mut known = document::aliases(&files.base.doc);
-            known.extend(document::aliases(&files.local.doc));
+            let mut known = document::names(&files.base.doc, document::FORWARDS);
+            known.extend(document::names(&files.local.doc, document::FORWARDS));
             let hint = match crate::config::did_you_mean(alias, known.iter().map(String::as_str)) {
                 Some(m) => format!("; did you mean `{m}`?"),
                 None if alias.contains(':') => {
@@ -37,7 +37,7 @@ pub(super) fn run(cli: &Cli, args: &Args, out: &Output) -> Outcome {
         }
         let mut from = Vec::new();
         for layer in layers {
-            document::remove_forward(&mut files.file_mut(layer).doc, alias);
+            document::remove(&mut files.file_mut(layer).doc, document::FORWARDS, alias);
             from.push(files.file(layer).path.display().to_string());
         }
         summary.push(format!("removed {alias} from {}", from.join(" and ")));

@@ -355,6 +355,13 @@ pub struct IngressTls {
     pub issuer: Option<CertIssuer>,
 }
 
+impl IngressTls {
+    /// The Secret a cert-manager issuer fills when none is named.
+    pub fn default_secret(service: &str) -> String {
+        format!("{service}-tls")
+    }
+}
+
 /// A cert-manager issuer, by kind and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct CertIssuer {

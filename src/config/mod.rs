@@ -54,7 +54,7 @@ pub use size::{SizeError, format_size, parse_size, size_text};
 pub use source::Origin;
 pub use starter::{SCHEMA_URL, empty_document, starter};
 
-pub(crate) use checks::{did_you_mean, is_host};
+pub(crate) use checks::{did_you_mean, is_dns_label, is_host};
 pub(crate) use diagnostic::Issue;
 pub(crate) use source::SourceMap;
 use std::path::{Path, PathBuf};

@@ -1,55 +1,61 @@
-//! Surgery on one parsed kftray.toml: add, replace or remove one `[forwards.<alias>]` and
-//! leave every other byte as it was (comments, blank lines, key order, quoting, inline
-//! tables, dotted keys).
+//! Surgery on one parsed kftray.toml: add, replace or remove one `[forwards.<alias>]` (or
+//! `[exposes.<alias>]`) and leave every other byte as it was (comments, blank lines, key
+//! order, quoting, inline tables, dotted keys).
 
-use toml_edit::{DocumentMut, Item, Table, TableLike};
+use std::ops::Range;
+use toml_edit::{Document, DocumentMut, Item, Table, TableLike};
 
-/// The aliases the file defines, in file order.
-pub fn aliases(doc: &DocumentMut) -> Vec<String> {
-    forwards(doc)
+/// The section of forwards, `[forwards.<alias>]`.
+pub const FORWARDS: &str = "forwards";
+/// The section of reverse forwards, `[exposes.<alias>]`.
+pub const EXPOSES: &str = "exposes";
+
+/// The aliases `section` defines, in file order.
+pub fn names(doc: &DocumentMut, section: &str) -> Vec<String> {
+    entries(doc, section)
         .map(|t| t.iter().map(|(k, _)| k.to_owned()).collect())
         .unwrap_or_default()
 }
 
-pub fn has_forward(doc: &DocumentMut, alias: &str) -> bool {
-    forwards(doc).is_some_and(|t| t.contains_key(alias))
+pub fn has(doc: &DocumentMut, section: &str, alias: &str) -> bool {
+    entries(doc, section).is_some_and(|t| t.contains_key(alias))
 }
 
-fn forwards(doc: &DocumentMut) -> Option<&dyn TableLike> {
-    doc.get("forwards").and_then(Item::as_table_like)
+fn entries<'a>(doc: &'a DocumentMut, section: &str) -> Option<&'a dyn TableLike> {
+    doc.get(section).and_then(Item::as_table_like)
 }
 
-/// Appends `[forwards.<alias>]` after the last forward, separated by a blank line.
-pub fn insert_forward(doc: &mut DocumentMut, alias: &str, mut table: Table) {
+/// Appends `[<section>.<alias>]` after the last one, separated by a blank line.
+pub fn insert(doc: &mut DocumentMut, section: &str, alias: &str, mut table: Table) {
     let empty = doc.iter().next().is_none() && doc.trailing().as_str().is_none_or(str::is_empty);
     if !empty {
         table.decor_mut().set_prefix("\n");
     }
-    if !doc.contains_key("forwards") {
-        let mut forwards = Table::new();
-        forwards.set_implicit(true);
-        doc.insert("forwards", Item::Table(forwards));
+    if !doc.contains_key(section) {
+        let mut entries = Table::new();
+        entries.set_implicit(true);
+        doc.insert(section, Item::Table(entries));
     }
-    match doc.get_mut("forwards") {
-        Some(Item::Table(forwards)) => {
-            forwards.insert(alias, Item::Table(table));
+    match doc.get_mut(section) {
+        Some(Item::Table(entries)) => {
+            entries.insert(alias, Item::Table(table));
         }
-        // `forwards = { web = {...} }` on one line: the new forward joins it inline.
+        // `forwards = { web = {...} }` on one line: the new one joins it inline.
         Some(item) => {
-            if let Some(forwards) = item.as_table_like_mut() {
-                forwards.insert(alias, Item::Value(table.into_inline_table().into()));
+            if let Some(entries) = item.as_table_like_mut() {
+                entries.insert(alias, Item::Value(table.into_inline_table().into()));
             }
         }
         None => {}
     }
 }
 
-/// Replaces the keys of an existing forward in place: the table keeps its place, the comments
+/// Replaces the keys of an existing entry in place: the table keeps its place, the comments
 /// above it and, for every key it keeps, that key's comments and layout. Returns false when
-/// there is no such forward.
-pub fn replace_forward(doc: &mut DocumentMut, alias: &str, table: &Table) -> bool {
+/// there is no such entry.
+pub fn replace(doc: &mut DocumentMut, section: &str, alias: &str, table: &Table) -> bool {
     let Some(existing) = doc
-        .get_mut("forwards")
+        .get_mut(section)
         .and_then(Item::as_table_like_mut)
         .and_then(|f| f.get_mut(alias))
         .and_then(Item::as_table_like_mut)
@@ -84,17 +90,17 @@ pub fn replace_forward(doc: &mut DocumentMut, alias: &str, table: &Table) -> boo
     true
 }
 
-/// Removes a forward with the comments written above it. Returns false when there is none.
-pub fn remove_forward(doc: &mut DocumentMut, alias: &str) -> bool {
-    doc.get_mut("forwards")
+/// Removes an entry with the comments written above it. Returns false when there is none.
+pub fn remove(doc: &mut DocumentMut, section: &str, alias: &str) -> bool {
+    doc.get_mut(section)
         .and_then(Item::as_table_like_mut)
         .and_then(|f| f.remove(alias))
         .is_some()
 }
 
-/// The table of a forward as the file writes it, for comparisons and diffs.
-pub fn forward_table(doc: &DocumentMut, alias: &str) -> Option<Table> {
-    let item = forwards(doc)?.get(alias)?;
+/// The table of an entry as the file writes it, for comparisons and diffs.
+pub fn table(doc: &DocumentMut, section: &str, alias: &str) -> Option<Table> {
+    let item = entries(doc, section)?.get(alias)?;
     match item {
         Item::Table(t) => Some(t.clone()),
         Item::Value(toml_edit::Value::InlineTable(t)) => Some(t.clone().into_table()),
@@ -103,7 +109,7 @@ pub fn forward_table(doc: &DocumentMut, alias: &str) -> Option<Table> {
 }
 
 /// The `key = value` lines of a table, normalized (no comments, one space around `=`), in
-/// its key order: what two forwards are compared by, and what a conflict report shows.
+/// its key order: what two entries are compared by, and what a conflict report shows.
 pub fn lines(table: &Table) -> Vec<String> {
     table
         .iter()
@@ -114,6 +120,30 @@ pub fn lines(table: &Table) -> Vec<String> {
             Some(format!("{k} = {v}"))
         })
         .collect()
+}
+
+/// The key of `[<section>.<alias>]` in `text` whose value holds byte `offset`: `ingress.class`
+/// for a key of an inline table, "" for the alias itself. How a problem found in a table
+/// written from elsewhere is traced back to what it was written from.
+pub fn key_at(text: &str, section: &str, alias: &str, offset: usize) -> Option<String> {
+    let doc = Document::parse(text).ok()?;
+    let (name, entry) = doc.get(section)?.as_table_like()?.get_key_value(alias)?;
+    let holds = |span: Option<Range<usize>>| span.is_some_and(|s| s.contains(&offset));
+    if holds(name.span()) {
+        return Some(String::new());
+    }
+    for (key, item) in entry.as_table_like()?.iter() {
+        let inner = item.as_table_like().into_iter().flat_map(|t| t.iter());
+        for (inner_key, inner_item) in inner {
+            if holds(inner_item.span()) {
+                return Some(format!("{key}.{inner_key}"));
+            }
+        }
+        if holds(item.span()) {
+            return Some(key.to_owned());
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -143,7 +173,7 @@ remote_port = 8081
 repo = \"https://example.com/env.git\"
 ";
 
-    fn table(pairs: &[(&str, i64)]) -> Table {
+    fn db(pairs: &[(&str, i64)]) -> Table {
         let mut t = Table::new();
         t["service"] = value("db");
         for (k, v) in pairs {
@@ -155,7 +185,7 @@ repo = \"https://example.com/env.git\"
     #[test]
     fn a_new_forward_goes_after_the_last_one_and_nothing_else_moves() {
         let mut doc: DocumentMut = FILE.parse().unwrap();
-        insert_forward(&mut doc, "db", table(&[("remote_port", 5432)]));
+        insert(&mut doc, FORWARDS, "db", db(&[("remote_port", 5432)]));
         assert_eq!(
             doc.to_string(),
             FILE.replace(
@@ -163,14 +193,14 @@ repo = \"https://example.com/env.git\"
                 "remote_port = 8081\n\n[forwards.db]\nservice = \"db\"\nremote_port = 5432\n"
             )
         );
-        assert_eq!(aliases(&doc), ["web", "api", "db"]);
+        assert_eq!(names(&doc, FORWARDS), ["web", "api", "db"]);
     }
 
     #[test]
     fn removing_takes_the_comments_above_it_and_keeps_the_rest() {
         let mut doc: DocumentMut = FILE.parse().unwrap();
-        assert!(remove_forward(&mut doc, "web"));
-        assert!(!remove_forward(&mut doc, "web"));
+        assert!(remove(&mut doc, FORWARDS, "web"));
+        assert!(!remove(&mut doc, FORWARDS, "web"));
         assert_eq!(
             doc.to_string(),
             FILE.replace(
@@ -187,7 +217,7 @@ repo = \"https://example.com/env.git\"
         t["service"] = value("web");
         t["local_port"] = value(9090);
         t["remote_port"] = value(80);
-        assert!(replace_forward(&mut doc, "web", &t));
+        assert!(replace(&mut doc, FORWARDS, "web", &t));
         assert_eq!(
             doc.to_string(),
             FILE.replace("local_port = 8080", "local_port = 9090")
@@ -197,7 +227,7 @@ repo = \"https://example.com/env.git\"
     #[test]
     fn the_first_forward_of_an_empty_file_and_of_an_inline_forwards_table() {
         let mut doc = DocumentMut::new();
-        insert_forward(&mut doc, "db", table(&[("remote_port", 5432)]));
+        insert(&mut doc, FORWARDS, "db", db(&[("remote_port", 5432)]));
         assert_eq!(
             doc.to_string(),
             "[forwards.db]\nservice = \"db\"\nremote_port = 5432\n"
@@ -206,12 +236,24 @@ repo = \"https://example.com/env.git\"
         let mut doc: DocumentMut = "forwards = { web = { service = \"web\", remote_port = 80 } }\n"
             .parse()
             .unwrap();
-        insert_forward(&mut doc, "db", table(&[("remote_port", 5432)]));
+        insert(&mut doc, FORWARDS, "db", db(&[("remote_port", 5432)]));
         let text = doc.to_string();
         crate::config::load_str("kftray.toml", &text).unwrap();
-        assert_eq!(aliases(&doc), ["web", "db"]);
-        assert!(remove_forward(&mut doc, "web"));
-        assert_eq!(aliases(&doc), ["db"]);
+        assert_eq!(names(&doc, FORWARDS), ["web", "db"]);
+        assert!(remove(&mut doc, FORWARDS, "web"));
+        assert_eq!(names(&doc, FORWARDS), ["db"]);
+    }
+
+    #[test]
+    fn the_key_at_a_place_is_found_inside_inline_tables_too() {
+        let text = "[defaults]\nnamespace = \"a\"\n\n[exposes.hook]\nlocal_port = 3000\n\
+                    ingress = { host = \"h.example.com\", class = \"Bad_Class\" }\n";
+        let at = |s: &str| key_at(text, EXPOSES, "hook", text.find(s).unwrap());
+        assert_eq!(at("3000").as_deref(), Some("local_port"));
+        assert_eq!(at("Bad_Class").as_deref(), Some("ingress.class"));
+        assert_eq!(at("{ host").as_deref(), Some("ingress"));
+        assert_eq!(at("hook]").as_deref(), Some(""));
+        assert_eq!(at("\"a\""), None);
     }
 
     #[test]
@@ -220,10 +262,10 @@ repo = \"https://example.com/env.git\"
             "[forwards]\nweb = { service = \"web\", remote_port = 80 }\ndb.service = \"db\" # dotted\n"
                 .parse()
                 .unwrap();
-        assert_eq!(aliases(&doc), ["web", "db"]);
-        let t = forward_table(&doc, "web").unwrap();
+        assert_eq!(names(&doc, FORWARDS), ["web", "db"]);
+        let t = table(&doc, FORWARDS, "web").unwrap();
         assert_eq!(lines(&t), ["service = \"web\"", "remote_port = 80"]);
-        let t = forward_table(&doc, "db").unwrap();
+        let t = table(&doc, FORWARDS, "db").unwrap();
         assert_eq!(lines(&t), ["service = \"db\""]);
     }
 }

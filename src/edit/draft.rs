@@ -133,17 +133,13 @@ impl Draft {
     pub fn to_table(&self, defaults: &Inherited) -> Table {
         let mut t = Table::new();
         t[self.target.key()] = value(self.target.value());
-        let inherited = |key: &str, v: &Option<String>| -> Option<String> {
-            let v = v.as_ref()?;
-            (defaults.get(key) != Some(v.as_str())).then(|| v.clone())
-        };
         for (key, v) in [
             ("namespace", &self.namespace),
             ("context", &self.context),
             ("kubeconfig", &self.kubeconfig),
             ("local_address", &self.local_address),
         ] {
-            if let Some(v) = inherited(key, v) {
+            if let Some(v) = defaults.unless_given(key, v) {
                 t[key] = value(v);
             }
         }
@@ -262,6 +258,11 @@ impl Inherited {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// `value`, unless `[defaults]` gives it for `key` already.
+    pub fn unless_given<'a>(&self, key: &str, value: &'a Option<String>) -> Option<&'a str> {
+        value.as_deref().filter(|v| self.get(key) != Some(*v))
     }
 }
 

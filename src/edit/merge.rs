@@ -1,11 +1,82 @@
-//! Merging imported forwards into a configuration: what is new, what is already there, and
-//! what collides with an existing forward (the same alias, or the same local port), resolved
-//! as the user said: refuse (report, write nothing), replace, or rename.
+//! Merging imported forwards (or exposes) into a configuration: what is new, what is already
+//! there, and what collides with an existing one (the same alias, or the same local port),
+//! resolved as the user said: refuse (report, write nothing), replace, or rename.
 
-use super::document::{self, forward_table, lines};
-use super::{Draft, Files, Layer, PortPair};
+use super::document::{self, lines};
+use super::{Draft, ExposeDraft, Files, Inherited, Layer, PortPair};
 use crate::config::{Diagnostics, Forward, LocalPort, PortRef};
 use std::collections::BTreeSet;
+use toml_edit::Table;
+
+/// What a merge brings in: a forward or an expose.
+pub trait Incoming: Clone {
+    /// The section of the file its table goes to.
+    const SECTION: &'static str;
+    /// Whether it listens on local ports, which a merge may choose (a forward), or connects
+    /// to one that is given (an expose).
+    const LISTENS: bool;
+    fn alias(&self) -> &str;
+    fn with_alias(&self, alias: &str) -> Self;
+    fn to_table(&self, defaults: &Inherited) -> Table;
+    /// What it would listen on, written alone into `layer`; its problems, if any.
+    fn listeners(&self, files: &Files, layer: Layer) -> Result<Vec<Forward>, Diagnostics>;
+    /// Moves the local port of what reaches `remote` (only what listens has one to move).
+    fn set_local_port(&mut self, _remote: &PortRef, _port: u16) {}
+}
+
+impl Incoming for Draft {
+    const SECTION: &'static str = document::FORWARDS;
+    const LISTENS: bool = true;
+
+    fn alias(&self) -> &str {
+        &self.alias
+    }
+
+    fn with_alias(&self, alias: &str) -> Self {
+        Draft::with_alias(self, alias)
+    }
+
+    fn to_table(&self, defaults: &Inherited) -> Table {
+        Draft::to_table(self, defaults)
+    }
+
+    fn listeners(&self, files: &Files, layer: Layer) -> Result<Vec<Forward>, Diagnostics> {
+        files.forwards_of(layer, self)
+    }
+
+    fn set_local_port(&mut self, remote: &PortRef, port: u16) {
+        let single = self.ports.len() == 1;
+        for pair in &mut self.ports {
+            if single || &pair.remote == remote {
+                *pair = PortPair {
+                    local: Some(LocalPort::Fixed(port)),
+                    remote: pair.remote.clone(),
+                };
+            }
+        }
+    }
+}
+
+impl Incoming for ExposeDraft {
+    const SECTION: &'static str = document::EXPOSES;
+    const LISTENS: bool = false;
+
+    fn alias(&self) -> &str {
+        &self.alias
+    }
+
+    fn with_alias(&self, alias: &str) -> Self {
+        ExposeDraft::with_alias(self, alias)
+    }
+
+    fn to_table(&self, defaults: &Inherited) -> Table {
+        ExposeDraft::to_table(self, defaults)
+    }
+
+    fn listeners(&self, files: &Files, layer: Layer) -> Result<Vec<Forward>, Diagnostics> {
+        files.exposes_of(layer, self).map(|_| Vec::new())
+    }
+}
 
 /// What to do with an imported forward that collides with an existing one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +99,7 @@ pub struct Options {
     pub move_ports: bool,
 }
 
-/// What happened to one imported forward.
+/// What happened to one imported entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Added {
@@ -83,23 +154,27 @@ pub struct Plan {
 pub enum MergeError {
     /// The configuration has problems already: they must be fixed first.
     Existing(Diagnostics),
-    /// An imported forward is invalid on its own (index in `drafts`, and its problems).
+    /// An imported entry is invalid on its own (index in `drafts`, and its problems).
     Invalid(usize, Diagnostics),
 }
 
 /// Merges `drafts` into `files` (when there is no conflict, or it is resolved) and says what
 /// happened to each. With conflicts left, the files are unchanged.
-pub fn merge(files: &mut Files, drafts: &[Draft], options: Options) -> Result<Plan, MergeError> {
+pub fn merge<D: Incoming>(
+    files: &mut Files,
+    drafts: &[D],
+    options: Options,
+) -> Result<Plan, MergeError> {
     let before = files.before().map_err(MergeError::Existing)?;
     let mut plan = Plan::default();
-    // Aliases in use: the effective ones and any table of either file.
-    let mut taken: BTreeSet<String> = before.forwards.iter().map(|f| f.alias.clone()).collect();
-    taken.extend(document::aliases(&files.base.doc));
-    taken.extend(document::aliases(&files.local.doc));
+    // Aliases in use: any table of either file.
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    taken.extend(document::names(&files.base.doc, D::SECTION));
+    taken.extend(document::names(&files.local.doc, D::SECTION));
     // Forwards that listen, with the alias that owns them; replaced ones leave.
     let mut listening: Vec<Forward> = before.forwards.clone();
     let mut incoming_aliases: BTreeSet<String> = BTreeSet::new();
-    let mut changes: Vec<(Draft, Change)> = Vec::new();
+    let mut changes: Vec<(D, Change)> = Vec::new();
 
     for (index, original) in drafts.iter().enumerate() {
         let mut draft = original.clone();
@@ -110,30 +185,33 @@ pub fn merge(files: &mut Files, drafts: &[Draft], options: Options) -> Result<Pl
         }
         let mut change = Change::Add;
         let mut alias_reported = false;
-        if taken.contains(&draft.alias) || incoming_aliases.contains(&draft.alias) {
-            let ours = incoming_aliases.contains(&draft.alias);
+        let wanted = draft.alias().to_owned();
+        if taken.contains(&wanted) || incoming_aliases.contains(&wanted) {
+            let ours = incoming_aliases.contains(&wanted);
             match options.on_conflict {
                 OnConflict::Rename => {
-                    let alias = free_alias(&draft.alias, &taken, &incoming_aliases);
-                    change = Change::Rename(draft.alias.clone());
+                    let alias = free_alias(&wanted, &taken, &incoming_aliases);
                     draft = draft.with_alias(&alias);
+                    change = Change::Rename(wanted);
                 }
                 OnConflict::Replace if !ours => {
                     change = Change::Replace(Vec::new());
-                    listening.retain(|f| f.alias != draft.alias);
+                    if D::LISTENS {
+                        listening.retain(|f| f.alias != wanted);
+                    }
                 }
                 _ => {
                     alias_reported = true;
                     plan.conflicts.push(Conflict::Alias {
-                        alias: draft.alias.clone(),
-                        existing: existing_lines(files, &draft.alias),
+                        existing: existing_lines(files, D::SECTION, &wanted),
                         incoming: lines(&draft.to_table(&files.inherited(options.layer))),
+                        alias: wanted,
                     });
                 }
             }
         }
-        let forwards = files
-            .forwards_of(options.layer, &draft)
+        let forwards = draft
+            .listeners(files, options.layer)
             .map_err(|d| MergeError::Invalid(index, d))?;
         let mut placed = Vec::new();
         for mut forward in forwards {
@@ -141,7 +219,7 @@ pub fn merge(files: &mut Files, drafts: &[Draft], options: Options) -> Result<Pl
                 .iter()
                 .find(|other| {
                     forward.shares_port_with(other)
-                        && !(alias_reported && other.alias == draft.alias)
+                        && !(alias_reported && other.alias == draft.alias())
                 })
                 .cloned();
             let Some(other) = clash else {
@@ -160,9 +238,9 @@ pub fn merge(files: &mut Files, drafts: &[Draft], options: Options) -> Result<Pl
                 (true, _, _) | (false, OnConflict::Rename, _) => {
                     if let LocalPort::Fixed(from) = forward.local_port {
                         let to = free_port(&forward, &listening);
-                        set_local_port(&mut draft, &forward.remote_port, to);
+                        draft.set_local_port(&forward.remote_port, to);
                         forward.local_port = LocalPort::Fixed(to);
-                        plan.moved.push((draft.alias.clone(), from, to));
+                        plan.moved.push((draft.alias().to_owned(), from, to));
                     }
                 }
                 _ => plan.conflicts.push(Conflict::Port {
@@ -177,7 +255,7 @@ pub fn merge(files: &mut Files, drafts: &[Draft], options: Options) -> Result<Pl
             placed.push(forward);
         }
         listening.extend(placed);
-        incoming_aliases.insert(draft.alias.clone());
+        incoming_aliases.insert(draft.alias().to_owned());
         changes.push((draft, change));
     }
     if !plan.conflicts.is_empty() {
@@ -190,7 +268,7 @@ pub fn merge(files: &mut Files, drafts: &[Draft], options: Options) -> Result<Pl
     Ok(plan)
 }
 
-/// How one imported forward enters the files.
+/// How one imported entry enters the files.
 #[derive(Debug, Clone)]
 enum Change {
     Add,
@@ -200,60 +278,61 @@ enum Change {
     Rename(String),
 }
 
-fn apply(files: &mut Files, layer: Layer, draft: &Draft, change: &Change) -> Outcome {
+fn apply<D: Incoming>(files: &mut Files, layer: Layer, draft: &D, change: &Change) -> Outcome {
     let table = draft.to_table(&files.inherited(layer));
+    let (section, alias) = (D::SECTION, draft.alias().to_owned());
     match change {
         Change::Add => {
-            document::insert_forward(&mut files.file_mut(layer).doc, &draft.alias, table);
-            Outcome::Added {
-                alias: draft.alias.clone(),
-            }
+            document::insert(&mut files.file_mut(layer).doc, section, &alias, table);
+            Outcome::Added { alias }
         }
         Change::Rename(wanted) => {
-            document::insert_forward(&mut files.file_mut(layer).doc, &draft.alias, table);
+            document::insert(&mut files.file_mut(layer).doc, section, &alias, table);
             Outcome::Renamed {
                 wanted: wanted.clone(),
-                alias: draft.alias.clone(),
+                alias,
             }
         }
         Change::Replace(displaced) => {
+            // Only forwards displace others (on their local ports).
             for other in displaced {
-                for l in files.layers_of(other) {
-                    document::remove_forward(&mut files.file_mut(l).doc, other);
+                for l in files.layers_of(document::FORWARDS, other) {
+                    document::remove(&mut files.file_mut(l).doc, document::FORWARDS, other);
                 }
             }
             let target = &mut files.file_mut(layer).doc;
-            if !document::replace_forward(target, &draft.alias, &table) {
+            if !document::replace(target, section, &alias, &table) {
                 // Defined only in the other layer: it moves here, whole.
                 let other = match layer {
                     Layer::Base => Layer::Local,
                     Layer::Local => Layer::Base,
                 };
-                document::remove_forward(&mut files.file_mut(other).doc, &draft.alias);
-                document::insert_forward(&mut files.file_mut(layer).doc, &draft.alias, table);
+                document::remove(&mut files.file_mut(other).doc, section, &alias);
+                document::insert(&mut files.file_mut(layer).doc, section, &alias, table);
             }
             Outcome::Replaced {
-                alias: draft.alias.clone(),
+                alias,
                 displaced: displaced.clone(),
             }
         }
     }
 }
 
-/// The alias under which this forward is already in the file, if any. `loose`: local ports
-/// do not count, since this merge chooses them itself (renaming or moving ports), so running
-/// the same import twice changes nothing the second time.
-fn already_there(files: &Files, draft: &Draft, loose: bool) -> Option<String> {
+/// The alias under which this entry is already in the file, if any. `loose`: the local ports
+/// of what listens do not count, since this merge chooses them itself (renaming or moving
+/// ports), so running the same import twice changes nothing the second time.
+fn already_there<D: Incoming>(files: &Files, draft: &D, loose: bool) -> Option<String> {
+    let loose = loose && D::LISTENS;
     for layer in [Layer::Base, Layer::Local] {
         let doc = &files.file(layer).doc;
         let inherited = files.inherited(layer);
-        for alias in document::aliases(doc) {
-            let Some(existing) = forward_table(doc, &alias) else {
+        for alias in document::names(doc, D::SECTION) {
+            let Some(existing) = document::table(doc, D::SECTION, &alias) else {
                 continue;
             };
             let wanted = draft.with_alias(&alias).to_table(&inherited);
             if comparable(&existing, loose) == comparable(&wanted, loose)
-                && files.layers_of(&alias).len() == 1
+                && files.layers_of(D::SECTION, &alias).len() == 1
             {
                 return Some(alias);
             }
@@ -263,7 +342,7 @@ fn already_there(files: &Files, draft: &Draft, loose: bool) -> Option<String> {
 }
 
 /// A table's `key = value` lines in a fixed order, without local ports when `loose`.
-fn comparable(table: &toml_edit::Table, loose: bool) -> Vec<String> {
+fn comparable(table: &Table, loose: bool) -> Vec<String> {
     let mut table = table.clone();
     if loose {
         table.remove("local_port");
@@ -283,11 +362,11 @@ fn comparable(table: &toml_edit::Table, loose: bool) -> Vec<String> {
     lines
 }
 
-fn existing_lines(files: &Files, alias: &str) -> Vec<String> {
+fn existing_lines(files: &Files, section: &str, alias: &str) -> Vec<String> {
     files
-        .layers_of(alias)
+        .layers_of(section, alias)
         .into_iter()
-        .filter_map(|l| forward_table(&files.file(l).doc, alias))
+        .filter_map(|l| document::table(&files.file(l).doc, section, alias))
         .flat_map(|t| lines(&t))
         .collect()
 }
@@ -318,17 +397,4 @@ fn free_port(forward: &Forward, listening: &[Forward]) -> u16 {
         }
     }
     start
-}
-
-/// Sets the local port of the pair that reaches `remote`.
-fn set_local_port(draft: &mut Draft, remote: &PortRef, port: u16) {
-    let single = draft.ports.len() == 1;
-    for pair in &mut draft.ports {
-        if single || &pair.remote == remote {
-            *pair = PortPair {
-                local: Some(LocalPort::Fixed(port)),
-                remote: pair.remote.clone(),
-            };
-        }
-    }
 }

@@ -1,7 +1,7 @@
 //! Changing kftray.toml (and kftray.local.toml) the way a careful person would: only the
-//! forwards concerned change, every comment, blank line, key order and quoting elsewhere
-//! stays, the result is validated before anything is written, and each file is replaced
-//! atomically so that a running `kftray up` never reads half of it.
+//! forwards (or exposes) concerned change, every comment, blank line, key order and quoting
+//! elsewhere stays, the result is validated before anything is written, and each file is
+//! replaced atomically so that a running `kftray up` never reads half of it.
 //!
 //! [`Files`] holds both layers of one configuration as `toml_edit` documents; the commands
 //! (`add`, `rm`, `import`) change them through [`document`] and [`merge`], then
@@ -11,17 +11,19 @@ mod atomic;
 mod diff;
 pub mod document;
 mod draft;
+mod expose;
 pub mod merge;
 mod turn;
 
 pub use atomic::{WriteError, write_atomically};
 pub use diff::unified;
 pub use draft::{Draft, DraftTarget, Inherited, PortPair};
+pub use expose::ExposeDraft;
 
-use crate::config::{self, Diagnostics, Effective, Finding, Forward};
+use crate::config::{self, Diagnostics, Effective, Expose, Finding, Forward};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use toml_edit::DocumentMut;
+use toml_edit::{DocumentMut, Table};
 
 /// Which layer an edit goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,24 +222,45 @@ impl Files {
         Inherited::from_document(&merged)
     }
 
+    /// These files with their forwards, exposes and `[sync]` taken out and `table` put in as
+    /// `[<section>.<alias>]` of `layer`, beside the files' `[defaults]`: what is wrong with
+    /// them then is wrong with that table.
+    pub fn alone(&self, layer: Layer, section: &str, alias: &str, table: Table) -> Files {
+        let mut alone = self.clone();
+        for file in [&mut alone.base, &mut alone.local] {
+            for other in [document::FORWARDS, document::EXPOSES, "sync"] {
+                file.doc.remove(other);
+            }
+        }
+        document::insert(&mut alone.file_mut(layer).doc, section, alias, table);
+        alone
+    }
+
     /// The forwards a draft would be, written alone into `layer` with the files' `[defaults]`:
     /// its problems, if any, are its own.
     pub fn forwards_of(&self, layer: Layer, draft: &Draft) -> Result<Vec<Forward>, Diagnostics> {
-        let mut alone = self.clone();
-        for file in [&mut alone.base, &mut alone.local] {
-            file.doc.remove("forwards");
-            file.doc.remove("sync");
-        }
-        let table = draft.to_table(&alone.inherited(layer));
-        document::insert_forward(&mut alone.file_mut(layer).doc, &draft.alias, table);
+        let table = draft.to_table(&self.inherited(layer));
+        let alone = self.alone(layer, document::FORWARDS, &draft.alias, table);
         alone.after().map(|e| e.forwards)
     }
 
-    /// Which layers define the forward `alias`.
-    pub fn layers_of(&self, alias: &str) -> Vec<Layer> {
+    /// The expose a draft would be, written alone into `layer` as [`Files::forwards_of`]
+    /// writes a forward.
+    pub fn exposes_of(
+        &self,
+        layer: Layer,
+        draft: &ExposeDraft,
+    ) -> Result<Vec<Expose>, Diagnostics> {
+        let table = draft.to_table(&self.inherited(layer));
+        let alone = self.alone(layer, document::EXPOSES, &draft.alias, table);
+        alone.after().map(|e| e.exposes)
+    }
+
+    /// Which layers define `alias` in `section`.
+    pub fn layers_of(&self, section: &str, alias: &str) -> Vec<Layer> {
         [Layer::Base, Layer::Local]
             .into_iter()
-            .filter(|l| document::has_forward(&self.file(*l).doc, alias))
+            .filter(|l| document::has(&self.file(*l).doc, section, alias))
             .collect()
     }
 }

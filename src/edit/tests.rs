@@ -196,14 +196,18 @@ fn an_edit_may_keep_old_problems_but_not_add_new_ones() {
     let broken =
         format!("{TEAM}\n[forwards.typo]\nservice = \"x\"\nremote_port = 81\nnamespce = \"a\"\n");
     let (_dir, mut files) = project(&broken, None);
-    assert!(document::remove_forward(&mut files.base.doc, "web"));
+    assert!(document::remove(
+        &mut files.base.doc,
+        document::FORWARDS,
+        "web"
+    ));
     let checked = files.check().unwrap();
     assert_eq!(checked.old_problems, 1);
     assert!(checked.effective.is_none());
     let mut t = toml_edit::Table::new();
     t["service"] = toml_edit::value("y");
     t["remote_port"] = toml_edit::value(81);
-    document::insert_forward(&mut files.base.doc, "clash", t);
+    document::insert(&mut files.base.doc, document::FORWARDS, "clash", t);
     let new = files.check().unwrap_err();
     let codes: Vec<&str> = new.findings().iter().map(|f| f.code.as_str()).collect();
     assert_eq!(codes, ["kftray::port-conflict"]);
@@ -230,4 +234,58 @@ fn commit_writes_only_changed_files_and_a_missing_file_is_created() {
     );
     crate::config::load(&path).unwrap();
     assert!(!dir.path().join("kftray.local.toml").exists());
+}
+
+#[test]
+fn exposes_merge_by_alias_and_listen_on_nothing() {
+    let team = format!("{TEAM}\n[exposes.hook]\nlocal_port = 3000\n");
+    let hook = |port: u16| ExposeDraft::new("hook", "hook", port);
+    let (_dir, mut files) = project(&team, None);
+    let plan = merge(&mut files, &[hook(3000)], options(OnConflict::Refuse)).unwrap();
+    assert_eq!(
+        plan.outcomes,
+        [Outcome::Unchanged {
+            alias: "hook".into()
+        }]
+    );
+    let plan = merge(&mut files, &[hook(4000)], options(OnConflict::Refuse)).unwrap();
+    assert_eq!(
+        plan.conflicts,
+        [Conflict::Alias {
+            alias: "hook".into(),
+            existing: vec!["local_port = 3000".into()],
+            incoming: vec!["local_port = 4000".into()],
+        }]
+    );
+    assert!(!files.changed());
+
+    // The local server's port is not a port kftray listens on: `web`'s 8080 is no conflict.
+    let plan = merge(&mut files, &[hook(8080)], options(OnConflict::Rename)).unwrap();
+    assert_eq!(
+        plan.outcomes,
+        [Outcome::Renamed {
+            wanted: "hook".into(),
+            alias: "hook-2".into()
+        }]
+    );
+    assert!(
+        files
+            .base
+            .text()
+            .ends_with("[exposes.hook-2]\nlocal_port = 8080\nservice = \"hook\"\n"),
+        "{}",
+        files.base.text()
+    );
+    files.check().unwrap();
+
+    let (_dir, mut files) = project(&team, None);
+    let plan = merge(&mut files, &[hook(4000)], options(OnConflict::Replace)).unwrap();
+    assert_eq!(
+        plan.outcomes,
+        [Outcome::Replaced {
+            alias: "hook".into(),
+            displaced: Vec::new()
+        }]
+    );
+    assert_eq!(files.base.text(), team.replace("3000", "4000"));
 }

@@ -26,6 +26,16 @@ pub fn alias_base(original: Option<&str>, target: &str) -> String {
         .unwrap_or_else(|| "forward".to_owned())
 }
 
+/// `name` itself when it is a DNS label already (a Kubernetes name is kept whole, `a--b`
+/// included), else what [`alias_base`] makes of it.
+pub fn label_of(name: &str, fallback: &str) -> String {
+    if crate::config::is_dns_label(name) {
+        name.to_owned()
+    } else {
+        alias_base(Some(name), fallback)
+    }
+}
+
 /// Whether `alias` is what `alias_base` made of `description` (maybe with a `-N` added to
 /// keep it unique): then the description is the name the forward came with.
 pub fn came_from(alias: &str, description: &str, target: &str) -> bool {
@@ -53,6 +63,8 @@ mod tests {
         assert_eq!(slug(&format!("{}-b", "a".repeat(62))), "a".repeat(62));
         assert_eq!(alias_base(Some("..."), "redis.internal"), "redis-internal");
         assert_eq!(alias_base(None, "!!"), "forward");
+        assert_eq!(label_of("a--b", "x"), "a--b");
+        assert_eq!(label_of("A--B", "x"), "a-b");
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub mod cluster_import;
 pub mod kftray_json;
 
 use crate::config::{Effective, LocalPort, PortRef, Target, WorkloadKind};
-use crate::edit::{Draft, DraftTarget, PortPair};
+use crate::edit::{Draft, DraftTarget, ExposeDraft, PortPair};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
@@ -37,6 +37,27 @@ pub fn drafts_of(effective: &Effective) -> Vec<Draft> {
         drafts.push(draft_of(&every, Vec::new()));
     }
     drafts
+}
+
+/// The effective exposes as drafts, with every default applied: what `export` writes.
+pub fn expose_drafts_of(effective: &Effective) -> Vec<ExposeDraft> {
+    effective
+        .exposes
+        .iter()
+        .map(|e| {
+            let mut d = ExposeDraft::new(e.alias.clone(), e.service.clone(), e.local.port());
+            d.port = e.port;
+            d.local_address =
+                (e.local.ip() != IpAddr::V4(Ipv4Addr::LOCALHOST)).then(|| e.local.ip().to_string());
+            d.namespace = e.namespace.clone();
+            d.context = e.context.clone();
+            d.kubeconfig = e.kubeconfig.as_deref().map(home_relative);
+            d.enabled = e.enabled;
+            d.description = e.description.clone();
+            d.ingress = e.ingress.clone();
+            d
+        })
+        .collect()
 }
 
 /// The draft of `f` on `ports` (none: every port its target declares).

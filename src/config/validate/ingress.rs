@@ -93,7 +93,7 @@ impl Context<'_> {
             (secret, issuer) => Some(IngressTls {
                 secret: secret
                     .as_ref()
-                    .map_or_else(|| format!("{service}-tls"), |s| s.value.clone()),
+                    .map_or_else(|| IngressTls::default_secret(service), |s| s.value.clone()),
                 issuer,
             }),
         };

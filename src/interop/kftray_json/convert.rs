@@ -65,44 +65,24 @@ pub(super) fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> 
             .map(DraftTarget::Selector),
         Some("proxy") => needs("remote_address", "\"HOST\"", &mut issues).map(DraftTarget::Proxy),
         Some(other) => {
-            let (message, help) = if other == "expose" {
-                (
-                    "`expose` forwards are not supported".to_owned(),
-                    "`expose` makes a local port reachable from the cluster; kftray.toml \
-                     forwards cluster ports to this machine only"
-                        .to_owned(),
-                )
-            } else {
-                (
-                    format!("unknown workload_type `{other}`"),
-                    "kftray's workload types are \"service\", \"pod\" (a label selector in \
-                     \"target\") and \"proxy\""
-                        .to_owned(),
-                )
-            };
             issues.push(
-                Issue::new("kftray::json-workload", message)
-                    .label(entry.span_of("workload_type"), "not service, pod or proxy")
-                    .help(help),
+                Issue::new(
+                    "kftray::json-workload",
+                    format!("unknown workload_type `{other}`"),
+                )
+                .label(
+                    entry.span_of("workload_type"),
+                    "not service, pod, proxy or expose",
+                )
+                .help(
+                    "kftray's workload types are \"service\", \"pod\" (a label selector in \
+                     \"target\"), \"proxy\" and \"expose\"",
+                ),
             );
             None
         }
     };
-    let protocol = match set(&c.protocol).map(|p| p.to_ascii_lowercase()).as_deref() {
-        None | Some("tcp") => Protocol::Tcp,
-        Some("udp") => Protocol::Udp,
-        Some(other) => {
-            issues.push(
-                Issue::new(
-                    "kftray::json-protocol",
-                    format!("unknown protocol `{other}`"),
-                )
-                .label(entry.span_of("protocol"), "not tcp or udp")
-                .help("write \"protocol\": \"tcp\" or \"protocol\": \"udp\""),
-            );
-            Protocol::Tcp
-        }
-    };
+    let protocol = protocol(entry, &mut issues);
     if protocol == Protocol::Udp && matches!(target, Some(DraftTarget::Selector(_))) {
         issues.push(
             Issue::new("kftray::json-protocol", "UDP cannot reach pods by label")
@@ -135,26 +115,7 @@ pub(super) fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> 
             None
         }
     };
-    let local_address = match set(&c.local_address) {
-        None => None,
-        // kftray's own example files write "localhost": its loopback, as kftray binds it.
-        Some(a) if a.eq_ignore_ascii_case("localhost") => None,
-        Some(a) => match a.parse::<IpAddr>() {
-            Ok(ip) if ip == IpAddr::V4(Ipv4Addr::LOCALHOST) => None,
-            Ok(ip) => Some(ip),
-            Err(_) => {
-                issues.push(
-                    Issue::new(
-                        "kftray::json-address",
-                        format!("`{a}` is not an IP address"),
-                    )
-                    .label(entry.span_of("local_address"), "not an IP address")
-                    .help("write a loopback address such as \"127.0.0.2\""),
-                );
-                None
-            }
-        },
-    };
+    let local_address = local_address(entry, &mut issues);
     let (Some(target), Some(remote)) = (target, remote) else {
         return Err(issues);
     };
@@ -177,7 +138,7 @@ pub(super) fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> 
     );
     draft.namespace = set(&c.namespace);
     draft.context = set(&c.context);
-    draft.kubeconfig = set(&c.kubeconfig).filter(|k| k != "default");
+    draft.kubeconfig = kubeconfig(c);
     draft.protocol = protocol;
     if c.auto_loopback_address == Some(true) {
         // kftray picks a 127.0.0.x per forward; kftray.toml's own pick is stable per project.
@@ -229,6 +190,55 @@ pub(super) fn to_draft(entry: &Entry) -> Result<(Draft, Vec<Note>), Vec<Issue>> 
 
 const DAY: u64 = 86_400;
 
+/// The entry's protocol (an unknown one is reported, and read as TCP).
+pub(super) fn protocol(entry: &Entry, issues: &mut Vec<Issue>) -> Protocol {
+    let c = &entry.config;
+    match set(&c.protocol).map(|p| p.to_ascii_lowercase()).as_deref() {
+        None | Some("tcp") => Protocol::Tcp,
+        Some("udp") => Protocol::Udp,
+        Some(other) => {
+            issues.push(
+                Issue::new(
+                    "kftray::json-protocol",
+                    format!("unknown protocol `{other}`"),
+                )
+                .label(entry.span_of("protocol"), "not tcp or udp")
+                .help("write \"protocol\": \"tcp\" or \"protocol\": \"udp\""),
+            );
+            Protocol::Tcp
+        }
+    }
+}
+
+/// The entry's local address, None for 127.0.0.1 (or none given).
+pub(super) fn local_address(entry: &Entry, issues: &mut Vec<Issue>) -> Option<IpAddr> {
+    let a = set(&entry.config.local_address)?;
+    // kftray's own example files write "localhost": its loopback, as kftray binds it.
+    if a.eq_ignore_ascii_case("localhost") {
+        return None;
+    }
+    match a.parse::<IpAddr>() {
+        Ok(ip) if ip == IpAddr::V4(Ipv4Addr::LOCALHOST) => None,
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            issues.push(
+                Issue::new(
+                    "kftray::json-address",
+                    format!("`{a}` is not an IP address"),
+                )
+                .label(entry.span_of("local_address"), "not an IP address")
+                .help("write a loopback address such as \"127.0.0.2\""),
+            );
+            None
+        }
+    }
+}
+
+/// The kubeconfig the entry names; kftray writes "default" for $KUBECONFIG's.
+pub(super) fn kubeconfig(c: &KftrayConfig) -> Option<String> {
+    set(&c.kubeconfig).filter(|k| k != "default")
+}
+
 /// Why a forward cannot be written in kftray's JSON.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unexportable {
@@ -241,6 +251,23 @@ pub enum Unexportable {
     PortName { name: String },
     #[error("kftray's JSON lists each port, and `ports = \"all\"` is known only to a cluster")]
     AllPorts,
+    #[error(
+        "kftray's expose has one port, the local server's and the Service's, and this \
+         Service's port {port} is not local_port {local_port}"
+    )]
+    ExposePort { port: u16, local_port: u16 },
+    #[error("kftray's public expose routes every path, and this Ingress routes `{path}` only")]
+    IngressPath { path: String },
+    #[error(
+        "kftray's public expose has TLS only from cert-manager, and this Ingress serves \
+         Secret `{secret}` without a cert_issuer"
+    )]
+    TlsWithoutIssuer { secret: String },
+    #[error(
+        "kftray names a public expose's Service after the first label of its host, and \
+         Service `{service}` is not the first label of `{host}`"
+    )]
+    ServiceName { service: String, host: String },
 }
 
 /// A forward as kftray's JSON can carry it, or why it cannot.
@@ -306,6 +333,7 @@ pub fn from_draft(draft: &Draft, namespace: &str) -> Result<Vec<KftrayConfig>, U
                 service: service.clone(),
                 target: target.clone(),
                 workload_type: Some(workload.to_owned()),
+                ..KftrayConfig::default()
             })
         })
         .collect()

@@ -157,6 +157,7 @@ fn read_entry(
             }
             "domain_enabled" => c.domain_enabled = flag(prop, issues),
             "auto_loopback_address" => c.auto_loopback_address = flag(prop, issues),
+            "cert_manager_enabled" => c.cert_manager_enabled = flag(prop, issues),
             "http_logs_enabled" => c.http_logs_enabled = flag(prop, issues),
             "http_logs_auto_cleanup" => c.http_logs_auto_cleanup = flag(prop, issues),
             "http_logs_max_file_size" => c.http_logs_max_file_size = count(prop, issues),
@@ -167,7 +168,12 @@ fn read_entry(
                 };
                 let slot = match field {
                     "alias" => &mut c.alias,
+                    "cert_issuer" => &mut c.cert_issuer,
+                    "cert_issuer_kind" => &mut c.cert_issuer_kind,
                     "context" => &mut c.context,
+                    "exposure_type" => &mut c.exposure_type,
+                    "ingress_annotations" => &mut c.ingress_annotations,
+                    "ingress_class" => &mut c.ingress_class,
                     "kubeconfig" => &mut c.kubeconfig,
                     "local_address" => &mut c.local_address,
                     "namespace" => &mut c.namespace,
