@@ -113,7 +113,18 @@ async fn a_local_server_is_reached_through_the_service_and_down_removes_it() {
     for (i, client) in clients.into_iter().enumerate() {
         assert_eq!(client.await.unwrap(), format!("client {i}").as_bytes());
     }
-    let status = project.status().await;
+    // status counts the bytes carried both ways (192 each, the 21 messages), as for a
+    // forward, and no connection stays open once its client is done.
+    let status = project
+        .wait_for("the bytes counted and the connections closed", |s| {
+            s.iter().any(|f| {
+                f["alias"] == "expose.echo"
+                    && f["connections"].as_i64() == Some(0)
+                    && f["bytes_in"].as_i64() >= Some(192)
+                    && f["bytes_out"].as_i64() >= Some(192)
+            })
+        })
+        .await;
     let row = status.iter().find(|f| f["alias"] == "expose.echo").unwrap();
     assert_eq!(
         row["target"].as_str().unwrap(),
