@@ -451,6 +451,108 @@ where
     }
 }
 
+/// A local UDP server that answers each datagram with "got " and the datagram.
+async fn udp_server() -> SocketAddr {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
+            let mut reply = b"got ".to_vec();
+            reply.extend_from_slice(&buf[..n]);
+            let _ = socket.send_to(&reply, peer).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_udp_server_is_reached_through_the_service_each_client_answered_alone() {
+    let ns = Namespace::new("kftray-expose-udp").await;
+    let local = udp_server().await;
+    let mut project = ns.project(&format!(
+        "[exposes.stats]\nlocal_port = {}\nprotocol = \"udp\"\nservice = \"local-stats\"\nport = 8125\n",
+        local.port()
+    ));
+    project.spawn_up(&[]);
+    let ip = service(&ns, "local-stats")
+        .await
+        .spec
+        .unwrap()
+        .cluster_ip
+        .unwrap();
+    let to: SocketAddr = format!("{ip}:8125").parse().unwrap();
+    let svc = service(&ns, "local-stats").await;
+    let port = &svc.spec.unwrap().ports.unwrap()[0];
+    assert_eq!(port.protocol.as_deref(), Some("UDP"));
+    // The first answer once the Service's endpoints are there.
+    let first = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let mut buf = [0u8; 64];
+    loop {
+        first.send_to(b"hello", to).await.unwrap();
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(300), first.recv_from(&mut buf)).await
+        {
+            assert_eq!(&buf[..n], b"got hello");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no answer through the Service\nlog:\n{}",
+            project.log()
+        );
+    }
+    // Clients at once, each answered on its own socket with its own datagrams.
+    let clients: Vec<_> = (0..10)
+        .map(|i| {
+            tokio::spawn(async move {
+                let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                let message = format!("gauge:{i}");
+                let mut buf = [0u8; 64];
+                for _ in 0..20 {
+                    socket.send_to(message.as_bytes(), to).await.unwrap();
+                    let answer =
+                        tokio::time::timeout(Duration::from_secs(1), socket.recv_from(&mut buf))
+                            .await;
+                    if let Ok(Ok((n, _))) = answer {
+                        return String::from_utf8_lossy(&buf[..n]).into_owned();
+                    }
+                }
+                String::new()
+            })
+        })
+        .collect();
+    for (i, client) in clients.into_iter().enumerate() {
+        assert_eq!(client.await.unwrap(), format!("got gauge:{i}"));
+    }
+    let status = project
+        .wait_for("the datagrams counted", |s| {
+            s.iter().any(|f| {
+                f["alias"] == "expose.stats"
+                    && f["bytes_in"].as_i64() >= Some(5 + 10 * 7)
+                    && f["bytes_out"].as_i64() >= Some(9 + 10 * 11)
+            })
+        })
+        .await;
+    let row = status
+        .iter()
+        .find(|f| f["alias"] == "expose.stats")
+        .unwrap();
+    assert!(
+        row["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("svc/local-stats:8125 from the cluster to "),
+        "{row}"
+    );
+    assert!(row["target"].as_str().unwrap().contains("/udp"), "{row}");
+    let out = project.run(&["down"]).await;
+    assert!(out.status.success(), "{}", support::text(&out));
+    let api: Api<Service> = Api::namespaced(ns.client.clone(), &ns.name);
+    gone(&api, "local-stats", "the Service stayed after down").await;
+}
+
 /// A pod of Python's that connects where it is asked, resolving names with the cluster DNS.
 fn probe_pod(ns: &Namespace) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/probe.py");

@@ -61,6 +61,13 @@ where
     }
 }
 
+/// A decoded frame, apart from the buffer it was decoded from.
+enum Found {
+    Fixed(Frame<Bytes>),
+    /// A datagram of that many bytes at the end of the frame, and its peer if addressed.
+    Bytes(Option<std::net::SocketAddr>, usize),
+}
+
 /// Frames over a byte stream, for `tokio_util::codec::Framed{Read,Write}`. Buffers hold at
 /// most one frame beyond what was read, so memory per connection stays bounded.
 #[derive(Debug, Default, Clone, Copy)]
@@ -71,31 +78,44 @@ impl Decoder for FrameCodec {
     type Error = ReadError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, ReadError> {
-        // What was found, without holding on to the borrowed buffer.
-        let (fixed, len, payload_len) = match Frame::decode(&src[..])? {
+        // What was found, without holding on to the borrowed buffer: a frame without bytes
+        // of its own, or where a datagram's bytes are.
+        let (found, len) = match Frame::decode(&src[..])? {
             Decoded::Incomplete { need } => {
                 src.reserve(need - src.len());
                 return Ok(None);
             }
-            Decoded::Complete { value, len } => match value {
-                Frame::Datagram(payload) => (None, len, payload.len()),
-                Frame::Ping(v) => (Some(Frame::Ping(v)), len, 0),
-                Frame::Pong(v) => (Some(Frame::Pong(v)), len, 0),
-                Frame::Incoming { connection, from } => {
-                    (Some(Frame::Incoming { connection, from }), len, 0)
-                }
-                Frame::Refuse { connection } => (Some(Frame::Refuse { connection }), len, 0),
-                Frame::End { connection, bytes } => {
-                    (Some(Frame::End { connection, bytes }), len, 0)
-                }
-            },
+            Decoded::Complete { value, len } => (
+                match value {
+                    Frame::Datagram(payload) => Found::Bytes(None, payload.len()),
+                    Frame::Addressed { peer, payload } => Found::Bytes(Some(peer), payload.len()),
+                    Frame::Ping(v) => Found::Fixed(Frame::Ping(v)),
+                    Frame::Pong(v) => Found::Fixed(Frame::Pong(v)),
+                    Frame::Incoming { connection, from } => {
+                        Found::Fixed(Frame::Incoming { connection, from })
+                    }
+                    Frame::Refuse { connection } => Found::Fixed(Frame::Refuse { connection }),
+                    Frame::End { connection, bytes } => {
+                        Found::Fixed(Frame::End { connection, bytes })
+                    }
+                },
+                len,
+            ),
         };
-        if let Some(frame) = fixed {
-            src.advance(len);
-            return Ok(Some(frame));
+        match found {
+            Found::Fixed(frame) => {
+                src.advance(len);
+                Ok(Some(frame))
+            }
+            Found::Bytes(peer, n) => {
+                src.advance(len - n);
+                let payload = src.split_to(n).freeze();
+                Ok(Some(match peer {
+                    None => Frame::Datagram(payload),
+                    Some(peer) => Frame::Addressed { peer, payload },
+                }))
+            }
         }
-        src.advance(len - payload_len);
-        Ok(Some(Frame::Datagram(src.split_to(payload_len).freeze())))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, ReadError> {
@@ -123,6 +143,7 @@ impl<B: AsRef<[u8]>> Encoder<Frame<B>> for FrameCodec {
 fn frame_len<B: AsRef<[u8]>>(frame: &Frame<B>) -> usize {
     match frame {
         Frame::Datagram(b) => b.as_ref().len(),
+        Frame::Addressed { payload, .. } => 19 + payload.as_ref().len(),
         _ => 23,
     }
 }

@@ -57,6 +57,14 @@ fn seeds() -> Vec<Vec<u8>> {
             from: "[fd00::1]:8080".parse().unwrap(),
         },
         Frame::Refuse { connection: 3 },
+        Frame::Addressed {
+            peer: "10.244.1.7:53".parse().unwrap(),
+            payload: &b"query"[..],
+        },
+        Frame::Addressed {
+            peer: "[fd00::1]:53".parse().unwrap(),
+            payload: &b""[..],
+        },
         Frame::End {
             connection: 3,
             bytes: 1 << 40,

@@ -735,3 +735,63 @@ async fn listens_count_against_the_connection_limit() {
     let (_, reply) = relay.request(Request::Attach { id: 1 }).await;
     assert_eq!(reply.status, Status::Busy, "{reply:?}");
 }
+
+#[tokio::test]
+async fn a_udp_listen_carries_each_peers_datagrams_both_ways() {
+    let relay = Relay::start(&exposed(&[]));
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (conn, reply) = relay.request(Request::ListenUdp { id: 2, port }).await;
+    assert_eq!(reply.status, Status::Connected, "{reply:?}");
+    let exposed_at = SocketAddr::new("127.0.0.1".parse().unwrap(), port);
+    assert_eq!(reply.peer, Some(exposed_at));
+    let mut listen = Framed::new(conn, FrameCodec);
+    relay.logged(&format!("udp listen on {exposed_at}")).await;
+
+    // Two in-cluster clients: each datagram comes with its sender, each answer goes to the
+    // peer it names, from the listen's port.
+    let (a, b) = (
+        UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+    );
+    for (client, text) in [(&a, &b"from a"[..]), (&b, &b"from b"[..])] {
+        client.send_to(text, exposed_at).await.unwrap();
+        let frame = tokio::time::timeout(TIMEOUT, listen.next()).await.unwrap();
+        let Some(Ok(Frame::Addressed { peer, payload })) = frame else {
+            panic!("not an addressed datagram: {frame:?}");
+        };
+        assert_eq!(peer, client.local_addr().unwrap());
+        assert_eq!(&payload[..], text);
+        let mut answer = b"to ".to_vec();
+        answer.extend_from_slice(&text[5..]);
+        listen
+            .send(Frame::Addressed {
+                peer,
+                payload: &answer[..],
+            })
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = tokio::time::timeout(TIMEOUT, client.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((&buf[..n], from), (&answer[..], exposed_at));
+    }
+
+    // The port is the listen's: a second one is refused, and the first closing frees it.
+    let (_, reply) = relay.request(Request::ListenUdp { id: 3, port }).await;
+    assert_eq!(reply.status, Status::Failed, "{reply:?}");
+    drop(listen);
+    relay
+        .logged(&format!(
+            "udp listen on {exposed_at} closed (closed by the client): 2 datagrams in, 2 out"
+        ))
+        .await;
+    let (_, reply) = relay.request(Request::ListenUdp { id: 4, port }).await;
+    assert_eq!(reply.status, Status::Connected, "{reply:?}");
+}

@@ -323,6 +323,8 @@ pub struct Expose {
     pub service: String,
     /// The Service's port.
     pub port: u16,
+    /// What the local server speaks.
+    pub protocol: Protocol,
     /// Whether `up` starts it.
     pub enabled: bool,
     /// Free text for people.

@@ -100,6 +100,8 @@ pub struct ExposeSpec {
     /// The Service's port. Default: `local_port`.
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<At<i64>>,
+    /// "tcp" (default) or "udp": what the local server speaks, and the Service's port.
+    pub protocol: Option<At<Protocol>>,
     /// Kubernetes context (overrides [defaults]).
     pub context: Option<At<String>>,
     /// Path of the kubeconfig file (overrides [defaults]).

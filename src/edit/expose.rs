@@ -5,7 +5,7 @@
 //! what `[defaults]` already gives) is left out, as for a forward.
 
 use super::Inherited;
-use crate::config::{Ingress, IngressTls};
+use crate::config::{Ingress, IngressTls, Protocol};
 use toml_edit::{InlineTable, Table, value};
 
 /// An expose to write.
@@ -20,6 +20,8 @@ pub struct ExposeDraft {
     pub service: String,
     /// The Service's port.
     pub port: u16,
+    /// What the local server speaks.
+    pub protocol: Protocol,
     pub namespace: Option<String>,
     pub context: Option<String>,
     pub kubeconfig: Option<String>,
@@ -37,6 +39,7 @@ impl ExposeDraft {
             local_address: None,
             service: service.into(),
             port: local_port,
+            protocol: Protocol::Tcp,
             namespace: None,
             context: None,
             kubeconfig: None,
@@ -67,6 +70,9 @@ impl ExposeDraft {
         }
         if self.port != self.local_port {
             t["port"] = value(i64::from(self.port));
+        }
+        if self.protocol != Protocol::Tcp {
+            t["protocol"] = value(self.protocol.to_string());
         }
         for (key, v) in [
             ("namespace", &self.namespace),

@@ -38,6 +38,8 @@ pub struct Exposed {
     pub local: std::net::SocketAddr,
     pub service: String,
     pub port: u16,
+    /// What the local server speaks.
+    pub protocol: Protocol,
     /// An Ingress in front of the Service.
     pub ingress: Option<config::Ingress>,
 }
@@ -188,13 +190,14 @@ impl RunSpec {
                         auto: false,
                     },
                     relay: Some(Relayed {
-                        protocol: Protocol::Tcp,
+                        protocol: e.protocol,
                         settings: effective.relay.clone(),
                     }),
                     http_log: None,
                     domain: None,
                     proxy: None,
                     expose: Some(Exposed {
+                        protocol: e.protocol,
                         alias: e.alias.clone(),
                         local: e.local,
                         service: e.service.clone(),

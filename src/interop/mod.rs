@@ -47,6 +47,7 @@ pub fn expose_drafts_of(effective: &Effective) -> Vec<ExposeDraft> {
         .map(|e| {
             let mut d = ExposeDraft::new(e.alias.clone(), e.service.clone(), e.local.port());
             d.port = e.port;
+            d.protocol = e.protocol;
             d.local_address =
                 (e.local.ip() != IpAddr::V4(Ipv4Addr::LOCALHOST)).then(|| e.local.ip().to_string());
             d.namespace = e.namespace.clone();

@@ -124,7 +124,7 @@ async fn carry_datagrams(
                 Some(Ok(Frame::Pong(_))) => {}
                 // Only a listen stream announces connections and their ends: on a flow it is
                 // the relay's mistake, and the flow cannot be trusted further.
-                Some(Ok(other @ (Frame::Incoming { .. } | Frame::Refuse { .. } | Frame::End { .. }))) => {
+                Some(Ok(other)) => {
                     tracing::debug!("relay flow: a {:?} frame on a UDP flow", other.kind());
                     break;
                 }

@@ -53,6 +53,7 @@ pub(super) async fn handshake(
         Request::Connect { to, transport, .. } => format!("reach {to} ({transport})"),
         Request::Session { .. } => "open a session".to_string(),
         Request::Listen { port, .. } => format!("listen on port {port}"),
+        Request::ListenUdp { port, .. } => format!("listen on UDP port {port}"),
         Request::Attach { id } => format!("take incoming connection {id}"),
     };
     let detail = if reply.message.is_empty() {

@@ -8,8 +8,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 /// The largest UDP payload over IPv4 (65535 less the IP and UDP headers).
 pub const MAX_DATAGRAM: usize = 65_507;
 const HEADER: usize = 3;
-/// The longest frame: a datagram of [`MAX_DATAGRAM`] bytes and its header.
-pub const MAX_FRAME_LEN: usize = HEADER + MAX_DATAGRAM;
+/// The longest frame: a datagram of [`MAX_DATAGRAM`] bytes from an IPv6 address, and its
+/// header.
+pub const MAX_FRAME_LEN: usize = HEADER + PEER_V6 + MAX_DATAGRAM;
 
 const KIND_DATAGRAM: u8 = 1;
 const KIND_PING: u8 = 2;
@@ -17,10 +18,14 @@ const KIND_PONG: u8 = 3;
 const KIND_INCOMING: u8 = 4;
 const KIND_REFUSE: u8 = 5;
 const KIND_END: u8 = 6;
+const KIND_ADDRESSED: u8 = 7;
 
 /// An incoming frame's payload: connection id (4), address type (1), address (4 or 16), port (2).
 const INCOMING_V4: usize = 4 + 1 + 4 + 2;
 const INCOMING_V6: usize = 4 + 1 + 16 + 2;
+/// An addressed datagram's peer: address type (1), address (4 or 16), port (2).
+const PEER_V4: usize = 1 + 4 + 2;
+const PEER_V6: usize = 1 + 16 + 2;
 /// A refuse frame's payload: connection id (4).
 const REFUSE_LEN: usize = 4;
 /// An end frame's payload: connection id (4), bytes sent (8).
@@ -56,6 +61,14 @@ pub enum Frame<B> {
         connection: u32,
         bytes: u64,
     },
+    /// One UDP datagram of a UDP listen, and its peer (both ways): relay to client, what
+    /// in-cluster client `peer` sent to the listen's port; client to relay, a datagram for
+    /// the relay to send to `peer` from that port. A peer's flow info and scope id are not
+    /// carried.
+    Addressed {
+        peer: SocketAddr,
+        payload: B,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +79,7 @@ pub enum FrameKind {
     Incoming,
     Refuse,
     End,
+    Addressed,
 }
 
 impl<B: AsRef<[u8]>> Frame<B> {
@@ -77,6 +91,7 @@ impl<B: AsRef<[u8]>> Frame<B> {
             Frame::Incoming { .. } => FrameKind::Incoming,
             Frame::Refuse { .. } => FrameKind::Refuse,
             Frame::End { .. } => FrameKind::End,
+            Frame::Addressed { .. } => FrameKind::Addressed,
         }
     }
 
@@ -120,6 +135,27 @@ impl<B: AsRef<[u8]>> Frame<B> {
                 }
                 out.extend_from_slice(&from.port().to_be_bytes());
             }
+            Frame::Addressed { peer, payload } => {
+                let payload = payload.as_ref();
+                if payload.len() > MAX_DATAGRAM {
+                    return Err(ProtocolError::DatagramTooLarge(payload.len()));
+                }
+                let head = if peer.is_ipv4() { PEER_V4 } else { PEER_V6 };
+                out.push(KIND_ADDRESSED);
+                out.extend_from_slice(&((head + payload.len()) as u16).to_be_bytes());
+                match peer.ip() {
+                    IpAddr::V4(ip) => {
+                        out.push(TYPE_IPV4);
+                        out.extend_from_slice(&ip.octets());
+                    }
+                    IpAddr::V6(ip) => {
+                        out.push(TYPE_IPV6);
+                        out.extend_from_slice(&ip.octets());
+                    }
+                }
+                out.extend_from_slice(&peer.port().to_be_bytes());
+                out.extend_from_slice(payload);
+            }
             Frame::Refuse { connection } => {
                 out.push(KIND_REFUSE);
                 out.extend_from_slice(&(REFUSE_LEN as u16).to_be_bytes());
@@ -141,7 +177,13 @@ impl<'a> Frame<&'a [u8]> {
         if let Some(&kind) = buf.first()
             && !matches!(
                 kind,
-                KIND_DATAGRAM | KIND_PING | KIND_PONG | KIND_INCOMING | KIND_REFUSE | KIND_END
+                KIND_DATAGRAM
+                    | KIND_PING
+                    | KIND_PONG
+                    | KIND_INCOMING
+                    | KIND_REFUSE
+                    | KIND_END
+                    | KIND_ADDRESSED
             )
         {
             return Err(ProtocolError::UnknownFrame(kind));
@@ -163,6 +205,9 @@ impl<'a> Frame<&'a [u8]> {
             }
             KIND_INCOMING if len != INCOMING_V4 && len != INCOMING_V6 => {
                 return Err(ProtocolError::IncomingLength(len));
+            }
+            KIND_ADDRESSED if !(PEER_V4..=PEER_V6 + MAX_DATAGRAM).contains(&len) => {
+                return Err(ProtocolError::AddressedLength(len));
             }
             KIND_REFUSE if len != REFUSE_LEN => {
                 return Err(ProtocolError::FrameLength {
@@ -187,6 +232,7 @@ impl<'a> Frame<&'a [u8]> {
         let value = match buf[0] {
             KIND_DATAGRAM => Frame::Datagram(payload),
             KIND_INCOMING => decode_incoming(payload)?,
+            KIND_ADDRESSED => decode_addressed(payload)?,
             KIND_REFUSE => Frame::Refuse {
                 connection: u32_of(payload),
             },
@@ -221,14 +267,43 @@ fn u32_of(payload: &[u8]) -> u32 {
 /// An incoming frame's payload, of a checked length (11 or 23): its address type must be the
 /// one that length holds.
 fn decode_incoming<'a>(payload: &[u8]) -> Result<Frame<&'a [u8]>, ProtocolError> {
-    let end = payload.len().saturating_sub(2);
-    let (Some(id), Some(&kind), Some(address), Some(port)) = (
-        payload.get(..4),
-        payload.get(4),
-        payload.get(5..end),
-        payload.get(end..),
-    ) else {
+    let (Some(id), Some(peer)) = (payload.get(..4), payload.get(4..)) else {
         return Err(ProtocolError::IncomingLength(payload.len()));
+    };
+    let from = decode_peer(peer, peer.len())?;
+    Ok(Frame::Incoming {
+        connection: u32_of(id),
+        from,
+    })
+}
+
+/// An addressed datagram: its peer (7 or 19 bytes, as its address type says), then the
+/// datagram.
+fn decode_addressed(payload: &[u8]) -> Result<Frame<&[u8]>, ProtocolError> {
+    let head = match payload.first() {
+        Some(&TYPE_IPV6) => PEER_V6,
+        _ => PEER_V4,
+    };
+    let (Some(peer), Some(datagram)) = (payload.get(..head), payload.get(head..)) else {
+        return Err(ProtocolError::AddressedLength(payload.len()));
+    };
+    if datagram.len() > MAX_DATAGRAM {
+        return Err(ProtocolError::DatagramTooLarge(datagram.len()));
+    }
+    Ok(Frame::Addressed {
+        peer: decode_peer(peer, peer.len())?,
+        payload: datagram,
+    })
+}
+
+/// A peer: address type (1), address, port (2), in `len` bytes; the type must be the one
+/// that length holds.
+fn decode_peer(peer: &[u8], len: usize) -> Result<SocketAddr, ProtocolError> {
+    let end = len.saturating_sub(2);
+    let (Some(&kind), Some(address), Some(port)) =
+        (peer.first(), peer.get(1..end), peer.get(end..len))
+    else {
+        return Err(ProtocolError::AddressedLength(len));
     };
     let mismatch = |expected| ProtocolError::AddressLength {
         kind,
@@ -244,12 +319,7 @@ fn decode_incoming<'a>(payload: &[u8]) -> Result<Frame<&'a [u8]>, ProtocolError>
         )),
         other => return Err(ProtocolError::UnknownAddressType(other)),
     };
-    let connection = u32_of(id);
-    let port = u16::from_be_bytes([port[0], port[1]]);
-    Ok(Frame::Incoming {
-        connection,
-        from: SocketAddr::new(ip, port),
-    })
+    Ok(SocketAddr::new(ip, u16::from_be_bytes([port[0], port[1]])))
 }
 
 #[cfg(test)]
@@ -280,6 +350,18 @@ mod tests {
                 from: "[fd00::1:2]:1".parse().unwrap(),
             },
             Frame::Refuse { connection: 7 },
+            Frame::Addressed {
+                peer: "10.244.1.7:5353".parse().unwrap(),
+                payload: b"query",
+            },
+            Frame::Addressed {
+                peer: "[fd00::7]:53".parse().unwrap(),
+                payload: &big,
+            },
+            Frame::Addressed {
+                peer: "10.0.0.1:1".parse().unwrap(),
+                payload: b"",
+            },
             Frame::End {
                 connection: 7,
                 bytes: u64::MAX - 1,
@@ -407,7 +489,48 @@ mod tests {
                 len: 14
             })
         );
-        assert_eq!(Frame::decode(&[7]), Err(ProtocolError::UnknownFrame(7)));
+        assert_eq!(Frame::decode(&[8]), Err(ProtocolError::UnknownFrame(8)));
+    }
+
+    #[test]
+    fn addressed_datagrams_are_checked() {
+        assert_eq!(
+            encoded(&Frame::Addressed {
+                peer: "10.244.1.7:53".parse().unwrap(),
+                payload: b"q",
+            }),
+            [7, 0, 8, 1, 10, 244, 1, 7, 0, 53, b'q']
+        );
+        // Too short for a peer, or too long for one and the largest datagram.
+        for len in [0u16, 6, 0xffff] {
+            let [hi, lo] = len.to_be_bytes();
+            assert_eq!(
+                Frame::decode(&[7, hi, lo]),
+                Err(ProtocolError::AddressedLength(usize::from(len)))
+            );
+        }
+        // An IPv6 type in a frame too short for its address; no address; a host name.
+        assert!(matches!(
+            Frame::decode(&[7, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0]),
+            Err(ProtocolError::AddressedLength(_))
+        ));
+        assert_eq!(
+            Frame::decode(&[7, 0, 7, 0, 1, 2, 3, 4, 0, 53]),
+            Err(ProtocolError::UnknownAddressType(0))
+        );
+        assert_eq!(
+            Frame::decode(&[7, 0, 7, 3, 1, 2, 3, 4, 0, 53]),
+            Err(ProtocolError::UnknownAddressType(3))
+        );
+        let too_big = vec![0u8; MAX_DATAGRAM + 1];
+        let frame = Frame::Addressed {
+            peer: "10.0.0.1:1".parse().unwrap(),
+            payload: &too_big[..],
+        };
+        assert_eq!(
+            frame.encode(&mut Vec::new()),
+            Err(ProtocolError::DatagramTooLarge(MAX_DATAGRAM + 1))
+        );
     }
 
     #[test]

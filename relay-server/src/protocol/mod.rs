@@ -82,6 +82,8 @@ pub enum ProtocolError {
     },
     #[error("an incoming frame carries 11 (IPv4) or 23 (IPv6) bytes, not {0}")]
     IncomingLength(usize),
+    #[error("an addressed datagram's frame of {0} bytes cannot hold its peer and datagram")]
+    AddressedLength(usize),
 }
 
 /// Checks the magic and version at the start of a request or reply.

@@ -13,6 +13,7 @@ const COMMAND_UDP: u8 = 2;
 const COMMAND_SESSION: u8 = 3;
 const COMMAND_LISTEN: u8 = 4;
 const COMMAND_ATTACH: u8 = 5;
+const COMMAND_LISTEN_UDP: u8 = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -48,6 +49,11 @@ pub enum Request {
     /// Carry the connection announced with connection id `id` (from a
     /// [`Frame::Incoming`](super::Frame::Incoming)) as a TCP connect carries its destination.
     Attach { id: u32 },
+    /// Listen on UDP `port` for in-cluster clients (a UDP reverse forward). Each datagram
+    /// that arrives there comes on this stream in a
+    /// [`Frame::Addressed`](super::Frame::Addressed) naming its sender, and each one the
+    /// client sends back in one is sent to the address it names, from that port.
+    ListenUdp { id: u32, port: u16 },
 }
 
 impl Request {
@@ -56,6 +62,7 @@ impl Request {
             Request::Connect { id, .. }
             | Request::Session { id }
             | Request::Listen { id, .. }
+            | Request::ListenUdp { id, .. }
             | Request::Attach { id } => *id,
         }
     }
@@ -79,8 +86,12 @@ impl Request {
                 out.extend_from_slice(&id.to_be_bytes());
                 out.extend_from_slice(&[0, 0, TYPE_NONE, 0]);
             }
-            Request::Listen { id, port } => {
-                out.push(COMMAND_LISTEN);
+            Request::Listen { id, port } | Request::ListenUdp { id, port } => {
+                out.push(if matches!(self, Request::Listen { .. }) {
+                    COMMAND_LISTEN
+                } else {
+                    COMMAND_LISTEN_UDP
+                });
                 out.extend_from_slice(&id.to_be_bytes());
                 out.extend_from_slice(&port.to_be_bytes());
                 out.extend_from_slice(&[TYPE_NONE, 0]);
@@ -100,7 +111,12 @@ impl Request {
         if let Some(&command) = buf.get(3)
             && !matches!(
                 command,
-                COMMAND_TCP | COMMAND_UDP | COMMAND_SESSION | COMMAND_LISTEN | COMMAND_ATTACH
+                COMMAND_TCP
+                    | COMMAND_UDP
+                    | COMMAND_SESSION
+                    | COMMAND_LISTEN
+                    | COMMAND_ATTACH
+                    | COMMAND_LISTEN_UDP
             )
         {
             return Err(ProtocolError::UnknownCommand(command));
@@ -117,11 +133,14 @@ impl Request {
                 return Err(ProtocolError::SessionWithDestination);
             }
             COMMAND_SESSION => Some(Request::Session { id }),
-            COMMAND_LISTEN if kind != TYPE_NONE || len != 0 => {
+            COMMAND_LISTEN | COMMAND_LISTEN_UDP if kind != TYPE_NONE || len != 0 => {
                 return Err(ProtocolError::ListenWithAddress);
             }
-            COMMAND_LISTEN if port == 0 => return Err(ProtocolError::ZeroPort),
+            COMMAND_LISTEN | COMMAND_LISTEN_UDP if port == 0 => {
+                return Err(ProtocolError::ZeroPort);
+            }
             COMMAND_LISTEN => Some(Request::Listen { id, port }),
+            COMMAND_LISTEN_UDP => Some(Request::ListenUdp { id, port }),
             COMMAND_ATTACH if port != 0 || kind != TYPE_NONE || len != 0 => {
                 return Err(ProtocolError::AttachWithDestination);
             }
@@ -208,6 +227,7 @@ mod tests {
             Request::Session { id: u32::MAX },
             Request::Listen { id: 3, port: 8080 },
             Request::Listen { id: 0, port: 1 },
+            Request::ListenUdp { id: 4, port: 53 },
             Request::Listen {
                 id: u32::MAX,
                 port: 65535,
@@ -245,7 +265,7 @@ mod tests {
         };
         assert_eq!(with(0, b'x'), Err(ProtocolError::BadMagic(b'x', b'r')));
         assert_eq!(with(2, 9), Err(ProtocolError::UnsupportedVersion(9)));
-        assert_eq!(with(3, 6), Err(ProtocolError::UnknownCommand(6)));
+        assert_eq!(with(3, 7), Err(ProtocolError::UnknownCommand(7)));
         assert_eq!(with(3, 0), Err(ProtocolError::UnknownCommand(0)));
         assert_eq!(
             Request::decode(&[b'k', b'r', 1, 1, 0, 0, 0, 1, 0, 0, 3, 2, b'd', b'b']),
@@ -293,6 +313,18 @@ mod tests {
         assert_eq!(
             Request::Attach { id: 0x0102_0304 }.encode(),
             [0x6b, 0x72, 1, 5, 1, 2, 3, 4, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            Request::ListenUdp { id: 3, port: 53 }.encode(),
+            [0x6b, 0x72, 1, 6, 0, 0, 0, 3, 0, 53, 0, 0]
+        );
+        assert_eq!(
+            Request::decode(&[b'k', b'r', 1, 6, 0, 0, 0, 3, 0, 0, 0, 0]),
+            Err(ProtocolError::ZeroPort)
+        );
+        assert_eq!(
+            Request::decode(&[b'k', b'r', 1, 6, 0, 0, 0, 3, 0, 53, 1, 4]),
+            Err(ProtocolError::ListenWithAddress)
         );
     }
 

@@ -6,7 +6,7 @@ use super::reply::refuse;
 use super::resolve::Resolver;
 use super::settings::Settings;
 use super::shared::{Clients, Shared};
-use super::{listen, session, tcp, udp};
+use super::{listen, listen_udp, session, tcp, udp};
 use relay_server::attached::Told;
 use relay_server::io::{ReadError, read_request};
 use relay_server::protocol::{ProtocolError, Reply, Request, Status, Transport};
@@ -133,5 +133,6 @@ async fn handle(mut conn: TcpStream, peer: SocketAddr, shared: &Shared) {
         } => udp::run(conn, id, to, shared).await,
         Request::Listen { id, port } => listen::listen(conn, id, port, shared).await,
         Request::Attach { id } => listen::attach(conn, id, shared).await,
+        Request::ListenUdp { id, port } => listen_udp::listen(conn, id, port, shared).await,
     }
 }

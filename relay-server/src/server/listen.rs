@@ -188,7 +188,7 @@ async fn sleep_until_some(at: Option<Instant>) {
 }
 
 /// Why a port cannot be listened on, in words for the client's user.
-fn bind_error(addr: SocketAddr, e: &io::Error) -> String {
+pub(super) fn bind_error(addr: SocketAddr, e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::AddrInUse => format!("port {} is in use on {addr}", addr.port()),
         io::ErrorKind::PermissionDenied if addr.port() < 1024 => format!(

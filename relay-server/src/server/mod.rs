@@ -1,8 +1,9 @@
 //! The relay's runtime: settings, the accept loop with its limits and idle exit, and one
-//! module per kind of connection (listen.rs: reverse forwards, listen and attach).
+//! module per kind of connection (listen.rs: reverse forwards, listen and attach; listen_udp.rs: their UDP kind).
 
 mod accept;
 mod listen;
+mod listen_udp;
 mod parked;
 mod probe;
 mod reply;

@@ -49,10 +49,7 @@ pub(super) async fn run(mut conn: TcpStream, id: u32, shared: &Shared) {
                 }
             }
             Frame::Pong(_) => shared.clients.heard(),
-            Frame::Datagram(_)
-            | Frame::Incoming { .. }
-            | Frame::Refuse { .. }
-            | Frame::End { .. } => {
+            _ => {
                 tracing::warn!(
                     conn = id,
                     "a {:?} frame in a session: closing",

@@ -59,7 +59,7 @@ pub(super) async fn run(conn: TcpStream, id: u32, to: Destination, shared: &Shar
                     }
                 }
                 Some(Ok(Frame::Pong(_))) => {}
-                Some(Ok(other @ (Frame::Incoming { .. } | Frame::Refuse { .. } | Frame::End { .. }))) => {
+                Some(Ok(other)) => {
                     tracing::warn!(conn = id, "a {:?} frame on a flow: closing", other.kind());
                     break format!("a {:?} frame from the client", other.kind());
                 }

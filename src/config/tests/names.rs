@@ -392,3 +392,23 @@ fn the_team_file_needs_its_own_trust_for_an_ingress() {
     .unwrap();
     assert!(e.exposes[0].ingress.is_some());
 }
+
+#[test]
+fn a_udp_expose_has_no_ingress() {
+    let e = load_str(
+        "kftray.toml",
+        "[exposes.dns]\nlocal_port = 5353\nprotocol = \"udp\"\n",
+    )
+    .unwrap();
+    assert_eq!(e.exposes[0].protocol, Protocol::Udp);
+    let tcp = load_str("kftray.toml", "[exposes.web]\nlocal_port = 80\n").unwrap();
+    assert_eq!(tcp.exposes[0].protocol, Protocol::Tcp);
+    assert_eq!(
+        one("[exposes.dns]\nlocal_port = 5353\nprotocol = \"udp\"\ningress = { host = \"a.b\" }\n"),
+        ("kftray::ingress".into(), 4, 11)
+    );
+    assert_eq!(
+        one("[exposes.dns]\nlocal_port = 5353\nprotocol = \"sctp\"\n").0,
+        "kftray::wrong-type"
+    );
+}

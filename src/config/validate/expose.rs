@@ -5,7 +5,7 @@ use super::proxy::port;
 use crate::config::checks::is_dns_label;
 use crate::config::diagnostic::Issue;
 use crate::config::effective::Expose;
-use crate::config::model::{ExposeSpec, ForwardSpec};
+use crate::config::model::{ExposeSpec, ForwardSpec, Protocol};
 use crate::config::trust;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -111,7 +111,19 @@ impl Context<'_> {
             Some(p) => port(p, issues),
             None => local_port,
         };
+        let protocol = spec.protocol.as_ref().map_or(Protocol::Tcp, |p| p.value);
         let ingress = match (&spec.ingress, &service) {
+            (Some(ingress), _) if protocol == Protocol::Udp => {
+                issues.push(
+                    Issue::new(
+                        "kftray::ingress",
+                        format!("`{alias}` is UDP, and an Ingress routes HTTP"),
+                    )
+                    .label(ingress.span.clone(), "not for a UDP expose")
+                    .help("remove `ingress`, or expose a TCP server"),
+                );
+                None
+            }
             (Some(ingress), Some(service)) => {
                 trust::ingress(alias, &ingress.span, trusted.ingresses, self.map, issues);
                 Some(self.ingress(ingress, service, issues)?)
@@ -128,6 +140,7 @@ impl Context<'_> {
             local: SocketAddr::new(address, local_port),
             service,
             port: service_port,
+            protocol,
             enabled: spec.enabled.as_ref().is_none_or(|e| e.value),
             description: spec.description.as_ref().map(|d| d.value.clone()),
             ingress,

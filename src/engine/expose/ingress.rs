@@ -143,6 +143,7 @@ mod tests {
             local: "127.0.0.1:3000".parse().unwrap(),
             service: "hook".into(),
             port: 8080,
+            protocol: crate::config::Protocol::Tcp,
             ingress: Some(config.clone()),
         };
         let labels = BTreeMap::from([(EXPOSE_LABEL.to_owned(), "hook".to_owned())]);

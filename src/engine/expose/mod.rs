@@ -5,10 +5,12 @@
 
 mod ingress;
 mod service;
+mod udp;
 
 use super::connect::LateConnector;
 use super::spec::Exposed;
 use crate::cluster::{ClusterKey, Clusters};
+use crate::config::Protocol;
 use crate::forward::{Activity, ConnectionError, Outcome, Serving};
 use crate::relay::{Owner, RelayDialer};
 use crate::resolve::{Endpoint, Resolution};
@@ -30,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// How often the listen stream is pinged: the relay closes a silent one.
-const PING_EVERY: Duration = Duration::from_secs(5);
+pub(super) const PING_EVERY: Duration = Duration::from_secs(5);
 /// How long to wait before trying again after a listen or the Service failed.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -90,9 +92,10 @@ pub(super) async fn serve(exposing: Exposing, serving: Serving) -> TaskTracker {
                 .clone()
                 .unwrap_or_else(|| cluster.default_namespace.clone());
             let port = relay_port(&exposing.exposed.service, attempt);
-            let listen = Request::Listen {
-                id: relay.next_id(),
-                port,
+            let id = relay.next_id();
+            let listen = match exposing.exposed.protocol {
+                Protocol::Tcp => Request::Listen { id, port },
+                Protocol::Udp => Request::ListenUdp { id, port },
             };
             let stream = relay
                 .open(listen, &endpoint)
@@ -130,7 +133,10 @@ pub(super) async fn serve(exposing: Exposing, serving: Serving) -> TaskTracker {
             linger: tuning.linger,
             outcomes: outcomes.clone(),
         };
-        let ended = announced(stream, &carry, &tracker, &mut endpoints, &stop).await;
+        let ended = match exposing.exposed.protocol {
+            Protocol::Tcp => announced(stream, &carry, &tracker, &mut endpoints, &stop).await,
+            Protocol::Udp => udp::carried(stream, &carry, &mut endpoints, &stop).await,
+        };
         if ended == Ended::Stopped {
             break;
         }
@@ -161,6 +167,11 @@ async fn ready(endpoints: &mut watch::Receiver<Resolution>) -> Option<Endpoint> 
         Resolution::Ready(endpoint) => Some(endpoint.clone()),
         _ => None,
     }
+}
+
+/// Whether the route's relay pod is no longer `endpoint`'s.
+fn moved(endpoints: &watch::Receiver<Resolution>, endpoint: &Endpoint) -> bool {
+    !matches!(&*endpoints.borrow(), Resolution::Ready(e) if e.pod == endpoint.pod)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -206,8 +217,7 @@ async fn announced(
         tokio::select! {
             () = stop.cancelled() => return Ended::Stopped,
             changed = endpoints.changed() => {
-                let moved = !matches!(&*endpoints.borrow(), Resolution::Ready(e) if e.pod == carry.endpoint.pod);
-                if changed.is_err() || moved {
+                if changed.is_err() || moved(endpoints, &carry.endpoint) {
                     return Ended::Again;
                 }
             }

@@ -99,10 +99,10 @@ pub(super) async fn ensure_service(
         spec: Some(ServiceSpec {
             selector: Some(BTreeMap::from([(POD_LABEL.to_string(), pod.to_string())])),
             ports: Some(vec![ServicePort {
-                name: Some("tcp".into()),
+                name: Some(exposed.protocol.to_string()),
                 port: i32::from(exposed.port),
                 target_port: Some(IntOrString::Int(i32::from(relay_port))),
-                protocol: Some("TCP".into()),
+                protocol: Some(exposed.protocol.to_string().to_uppercase()),
                 ..ServicePort::default()
             }]),
             ..ServiceSpec::default()

@@ -256,6 +256,8 @@ pub enum Unexportable {
          Service's port {port} is not local_port {local_port}"
     )]
     ExposePort { port: u16, local_port: u16 },
+    #[error("kftray's expose carries TCP only, and this one is UDP")]
+    ExposeUdp,
     #[error("kftray's public expose routes every path, and this Ingress routes `{path}` only")]
     IngressPath { path: String },
     #[error(

@@ -302,6 +302,9 @@ fn field_of(key: Option<&str>) -> &'static str {
 
 /// An expose as kftray's JSON can carry it, or why it cannot.
 pub fn from_expose(draft: &ExposeDraft, namespace: &str) -> Result<KftrayConfig, Unexportable> {
+    if draft.protocol == Protocol::Udp {
+        return Err(Unexportable::ExposeUdp);
+    }
     if draft.port != draft.local_port {
         return Err(Unexportable::ExposePort {
             port: draft.port,

@@ -555,6 +555,10 @@ fn export_refuses_what_kftrays_expose_cannot_carry() {
         refused(&|d| d.service = "webhook".into())
             .contains("Service `webhook` is not the first label of `hook.dev.example.com`")
     );
+    assert_eq!(
+        refused(&|d| d.protocol = crate::config::Protocol::Udp),
+        "kftray's expose carries TCP only, and this one is UDP"
+    );
     // A cluster expose has no host, so any Service name goes.
     let mut cluster = d[0].clone();
     cluster.service = "webhook".into();
