@@ -38,13 +38,16 @@ struct Cli {
     /// Small sizes everywhere: checks that the harness works, in well under a minute.
     #[arg(long)]
     quick: bool,
-    /// Only these figures (1-8), comma-separated.
+    /// Only these figures (1-10), comma-separated.
     #[arg(long, value_delimiter = ',')]
     only: Vec<u8>,
     /// Only the peers whose name contains one of these words (e.g. `kftray,kubectl`), for
     /// the TCP figures 1-4.
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
+    /// Run on the real control plane of this release (1.37 or 1.34) instead of kubesim.
+    #[arg(long, value_name = "VERSION")]
+    real: Option<String>,
     /// Keep the work folder (kftray's state and logs, the kubeconfig) and say where it is.
     #[arg(long)]
     keep: bool,
@@ -153,8 +156,9 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
         work.disable_cleanup(true);
         eprintln!("work folder: {}", work.path().display());
     }
-    eprintln!("starting the simulated cluster");
-    let sim = sim::Sim::start(&bins, work.path()).await?;
+    eprintln!("starting the cluster");
+    let sim = sim::Sim::start(&bins, work.path(), cli.real.as_deref()).await?;
+    eprintln!("cluster: {}", sim.name);
     let mut results: Vec<Figure> = Vec::new();
     if (1..=4).any(wanted) {
         eprintln!("starting the peers");
@@ -165,8 +169,9 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
         }
         if wanted(1) {
             eprintln!("1: throughput");
-            results
-                .push(figures::tcp::throughput(&peers, sim.pid, sizes.bytes, sizes.rounds).await);
+            results.push(
+                figures::tcp::throughput(&peers, &sim.api_pids, sizes.bytes, sizes.rounds).await,
+            );
         }
         if wanted(2) {
             eprintln!("2: connection setup");
@@ -238,8 +243,9 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
             .await,
         );
     }
+    let cluster = sim.name.clone();
     drop(sim);
-    let report = report::Report::new(cli, results, started.elapsed());
+    let report = report::Report::new(cli, &cluster, results, started.elapsed());
     report.write(&cli.out)?;
     print!("{}", report.markdown());
     Ok(())

@@ -37,6 +37,17 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
     Some(after.split_whitespace().map(str::to_owned).collect())
 }
 
+/// The processes below `pid` whose command name is one of `names`.
+pub fn descendants_named(pid: u32, names: &[&str]) -> Vec<u32> {
+    tree(pid)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|comm| names.contains(&comm.trim()))
+        })
+        .collect()
+}
+
 /// User plus system CPU seconds used so far by `pids` and their descendants.
 pub fn cpu_seconds(pids: &[u32]) -> f64 {
     // SAFETY: sysconf has no preconditions.

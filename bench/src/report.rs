@@ -10,6 +10,8 @@ use std::time::Duration;
 #[derive(Serialize)]
 pub struct Report {
     date: String,
+    /// kubesim, or the real control plane's release.
+    cluster: String,
     machine: Machine,
     command: String,
     seconds: f64,
@@ -25,10 +27,11 @@ struct Machine {
 }
 
 impl Report {
-    pub fn new(cli: &Cli, figures: Vec<Figure>, took: Duration) -> Report {
+    pub fn new(cli: &Cli, cluster: &str, figures: Vec<Figure>, took: Duration) -> Report {
         let _ = cli;
         Report {
             date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            cluster: cluster.to_owned(),
             machine: Machine {
                 cores: std::thread::available_parallelism().map_or(0, usize::from),
                 memory_gib: meminfo_gib(),
@@ -47,8 +50,9 @@ impl Report {
 
     pub fn markdown(&self) -> String {
         let mut out = format!(
-            "## Results of {}\n\nMachine: {} cores, {:.0} GiB, {}; kubectl {}. Run: `{}` ({:.0} s).\n\n",
+            "## Results of {}\n\nCluster: {}. Machine: {} cores, {:.0} GiB, {}; kubectl {}. Run: `{}` ({:.0} s).\n\n",
             self.date,
+            self.cluster,
             self.machine.cores,
             self.machine.memory_gib,
             self.machine.cpu,

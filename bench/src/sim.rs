@@ -1,6 +1,7 @@
-//! The simulated cluster the benchmark runs against, as a process of its own so that its CPU
-//! is not the load generator's: `kubesim serve` with the bench fixture, whose pod runs this
-//! very binary's `backend`.
+//! The cluster the benchmark runs against, as a process of its own so that its CPU is not the
+//! load generator's: `kubesim serve`, or with `--real` the real control plane
+//! (`controlplane serve`), with the bench fixture, whose pod runs this very binary's
+//! `backend`.
 
 use anyhow::{Context, bail};
 use k8s_openapi::api::core::v1::Pod;
@@ -15,6 +16,8 @@ pub struct Binaries {
     pub kftray: PathBuf,
     pub kubesim: PathBuf,
     pub relay_server: PathBuf,
+    /// The real control plane's launcher, for `--real`.
+    pub controlplane: Option<PathBuf>,
     pub bench: PathBuf,
 }
 
@@ -38,67 +41,95 @@ impl Binaries {
             kftray: find("kftray")?,
             kubesim: find("kubesim")?,
             relay_server: find("relay-server")?,
+            controlplane: find("controlplane").ok(),
             bench: bench.clone(),
         })
     }
 }
 
-/// kftray's default relay image, which kubesim maps to the relay-server binary.
+/// kftray's default relay image, which the cluster maps to the relay-server binary.
 const RELAY_IMAGE: &str = "ghcr.io/kftray/kftray-relay";
 
 pub struct Sim {
     child: Child,
-    /// The API server's process, whose CPU each forwarder's protocol also costs.
-    pub pid: u32,
+    /// The processes whose CPU each forwarder's protocol also costs: kubesim, or the real
+    /// API server and kubelet.
+    pub api_pids: Vec<u32>,
     pub kubeconfig: PathBuf,
     /// The benchmark pod's IP: where its backends listen.
     pub pod_ip: IpAddr,
+    /// What the cluster is, for the report: "kubesim" or "Kubernetes 1.37".
+    pub name: String,
 }
 
 impl Sim {
-    pub async fn start(bins: &Binaries, work: &Path) -> anyhow::Result<Sim> {
+    /// kubesim, or with `real` ("1.37", "1.34") the real control plane of that release, with
+    /// the bench fixture applied and its pod's backend listening.
+    pub async fn start(bins: &Binaries, work: &Path, real: Option<&str>) -> anyhow::Result<Sim> {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixture.yaml");
-        let kubeconfig = work.join("kubeconfig");
-        let mut child = Command::new(&bins.kubesim)
-            .arg("serve")
+        let mut command = match real {
+            None => {
+                let mut c = Command::new(&bins.kubesim);
+                c.arg("serve")
+                    .arg("--kubeconfig")
+                    .arg(work.join("kubeconfig"));
+                c
+            }
+            Some(version) => {
+                let program = bins.controlplane.as_ref().with_context(
+                    || "controlplane not found beside the bench binary: run scripts/bench.sh",
+                )?;
+                let mut c = Command::new(program);
+                c.args(["serve", "--version", version]);
+                c
+            }
+        };
+        // Relay pods run the relay-server of this build, on their pod IP (a simulated pod has
+        // no loopback of its own) with the cluster DNS as their resolver.
+        command
             .arg("--fixture")
             .arg(&fixture)
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
             .arg("--image")
             .arg(format!("kftray-bench/={}", bins.bench.display()))
-            // Relay pods run the relay-server of this build, on their pod IP (a simulated pod
-            // has no loopback of its own) with the cluster DNS as their resolver.
             .arg("--image")
-            .arg(format!("{RELAY_IMAGE}={}", bins.relay_server.display()))
-            .arg("--image-env")
-            .arg(format!("{RELAY_IMAGE}=RELAY_LISTEN=$(POD_IP):7000"))
-            .arg("--image-env")
-            .arg(format!(
-                "{RELAY_IMAGE}=RELAY_NAMESERVER=$(KUBESIM_NAMESERVER)"
-            ))
-            .arg("--image-env")
-            .arg(format!("{RELAY_IMAGE}=RELAY_EXPOSE_ADDRESS=$(POD_IP)"))
+            .arg(format!("{RELAY_IMAGE}={}", bins.relay_server.display()));
+        for env in [
+            "RELAY_LISTEN=$(POD_IP):7000",
+            "RELAY_NAMESERVER=$(KUBESIM_NAMESERVER)",
+            "RELAY_EXPOSE_ADDRESS=$(POD_IP)",
+        ] {
+            command
+                .arg("--image-env")
+                .arg(format!("{RELAY_IMAGE}={env}"));
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .context("starting kubesim")?;
-        let stdout = child.stdout.take().context("kubesim's stdout")?;
+            .context("starting the cluster")?;
+        let stdout = child.stdout.take().context("the cluster's stdout")?;
         let ready = tokio::task::spawn_blocking(move || {
             BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
-                .any(|line| line.starts_with("export KUBECONFIG="))
+                .find_map(|line| line.strip_prefix("export KUBECONFIG=").map(PathBuf::from))
         });
-        if !tokio::time::timeout(Duration::from_secs(60), ready).await?? {
-            bail!("kubesim exited before it was ready");
-        }
+        // The real control plane builds its Go binaries first if they are missing.
+        let patience = Duration::from_secs(if real.is_some() { 3600 } else { 60 });
+        let Some(kubeconfig) = tokio::time::timeout(patience, ready).await?? else {
+            bail!("the cluster exited before it was ready");
+        };
         let pid = child.id();
+        let api_pids = match real {
+            None => vec![pid],
+            Some(_) => crate::procfs::descendants_named(pid, &["kube-apiserver", "kubelet-api"]),
+        };
         let mut sim = Sim {
             child,
-            pid,
+            api_pids,
             kubeconfig,
             pod_ip: IpAddr::from([127, 0, 0, 1]),
+            name: real.map_or_else(|| "kubesim".to_owned(), |v| format!("Kubernetes {v}")),
         };
         sim.pod_ip = sim.wait_ready().await?;
         Ok(sim)
@@ -145,7 +176,11 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM: the real control plane stops every process it started before it exits.
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) on our own child, which has not been waited for yet.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
         let _ = self.child.wait();
     }
 }

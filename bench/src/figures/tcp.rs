@@ -65,7 +65,7 @@ async fn download(addr: SocketAddr, bytes: u64) -> anyhow::Result<Duration> {
 }
 
 /// 1: one connection's throughput each way, and the peer's CPU per GiB carried.
-pub async fn throughput(peers: &[Peer], api_server: u32, bytes: u64, rounds: usize) -> Figure {
+pub async fn throughput(peers: &[Peer], api_server: &[u32], bytes: u64, rounds: usize) -> Figure {
     let mut up = vec![Vec::new(); peers.len()];
     let mut down = vec![Vec::new(); peers.len()];
     let mut cpu = vec![0.0; peers.len()];
@@ -75,7 +75,7 @@ pub async fn throughput(peers: &[Peer], api_server: u32, bytes: u64, rounds: usi
     for round in 0..rounds {
         for (i, peer) in rotated(peers, round) {
             let before = cpu_seconds(&peer.pids);
-            let api_before = cpu_seconds(&[api_server]);
+            let api_before = cpu_seconds(api_server);
             for direction in [round % 2, (round + 1) % 2] {
                 let result = if direction == 0 {
                     upload(peer.addr(SINK), bytes).await
@@ -97,7 +97,7 @@ pub async fn throughput(peers: &[Peer], api_server: u32, bytes: u64, rounds: usi
                 }
             }
             cpu[i] += cpu_seconds(&peer.pids) - before;
-            api_cpu[i] += cpu_seconds(&[api_server]) - api_before;
+            api_cpu[i] += cpu_seconds(api_server) - api_before;
         }
     }
     let mut figure = Figure::new(
@@ -146,8 +146,9 @@ pub async fn throughput(peers: &[Peer], api_server: u32, bytes: u64, rounds: usi
          the last byte arrived. CPU is user+system time of the forwarding processes (kubectl: \
          the dispatcher and the kubectl it runs; relays: both) over every transfer, divided \
          by the GiB carried, and left out for a peer whose transfer failed; the API server's \
-         (the simulated cluster's, which also plays the kubelet) is given apart: on these \
-         machines every process shares the same cores."
+         (kubesim's, which also plays the kubelet; on the real control plane, kube-apiserver \
+         and the kubelet together) is given apart: on these machines every process shares \
+         the same cores."
             .to_owned(),
     );
     figure
