@@ -73,6 +73,16 @@ pub async fn start(
     if wanted("kftray") {
         peers.push(kftray(bins, sim, work).await?);
     }
+    // kftui when scripts/peers.sh installed it; a peer that does not start is said, and the
+    // others still run.
+    if let Some(program) = &bins.kftui
+        && wanted(KFTUI)
+    {
+        match kftui(program, sim, work).await {
+            Ok(peer) => peers.push(peer),
+            Err(e) => eprintln!("kftui did not start: {e:#}"),
+        }
+    }
     Ok(peers)
 }
 
@@ -233,6 +243,58 @@ async fn kftray(bins: &Binaries, sim: &Sim, work: &Path) -> anyhow::Result<Peer>
         children: Vec::new(),
         kftray: Some(kftray),
     })
+}
+
+const KFTUI: &str = "kftui 0.35 (kftray's terminal app)";
+
+/// kftui, headless: one config per backend port to the Service, started at once, without its
+/// terminal interface, its state in a home of its own.
+async fn kftui(program: &Path, sim: &Sim, work: &Path) -> anyhow::Result<Peer> {
+    let home = work.join("kftui-home");
+    std::fs::create_dir_all(&home)?;
+    let mut addrs = BTreeMap::new();
+    let mut configs = Vec::new();
+    for port in TCP_PORTS {
+        let local = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        addrs.insert(port, local);
+        configs.push(serde_json::json!({
+            "alias": format!("bench-{port}"),
+            "namespace": "bench",
+            "service": "bench",
+            "workload_type": "service",
+            "protocol": "tcp",
+            "remote_port": port,
+            "local_port": local.port(),
+            "kubeconfig": sim.kubeconfig,
+        }));
+    }
+    let child = Command::new(program)
+        .arg("--json")
+        .arg(serde_json::Value::Array(configs).to_string())
+        .args(["--auto-start", "--non-interactive"])
+        .env("HOME", &home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(work.join("kftui.log"))?)
+        .spawn()
+        .context("starting kftui")?;
+    let peer = Peer {
+        name: KFTUI,
+        pids: vec![child.id()],
+        children: vec![child],
+        addrs,
+        kftray: None,
+    };
+    let started = std::time::Instant::now();
+    for addr in peer.addrs.values() {
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("kftui did not listen on {addr} within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(peer)
 }
 
 /// Spawns `command` and collects the first `count` stdout lines that `wanted` accepts.

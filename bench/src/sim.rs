@@ -18,6 +18,8 @@ pub struct Binaries {
     pub relay_server: PathBuf,
     /// The real control plane's launcher, for `--real`.
     pub controlplane: Option<PathBuf>,
+    /// kftui, when `scripts/peers.sh` installed it (target/peers/bin).
+    pub kftui: Option<PathBuf>,
     pub bench: PathBuf,
 }
 
@@ -42,6 +44,10 @@ impl Binaries {
             kubesim: find("kubesim")?,
             relay_server: find("relay-server")?,
             controlplane: find("controlplane").ok(),
+            kftui: dir
+                .parent()
+                .map(|target| target.join("peers/bin/kftui"))
+                .filter(|p| p.is_file()),
             bench: bench.clone(),
         })
     }

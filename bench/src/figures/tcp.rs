@@ -28,6 +28,23 @@ async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// How long a transfer may go without progress before it counts as stalled: a peer that
+/// stops carrying bytes (kftui waiting for a flow-control window that never opens) fails the
+/// figure instead of hanging it.
+const STALL: Duration = Duration::from_secs(30);
+
+/// `io` within [`STALL`], or a "stalled" error that says how far the transfer got.
+async fn progress<T>(
+    io: impl Future<Output = std::io::Result<T>>,
+    done: u64,
+    of: u64,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(STALL, io).await {
+        Ok(result) => Ok(result?),
+        Err(_) => anyhow::bail!("stalled for {STALL:?} after {done} of {of} bytes"),
+    }
+}
+
 /// Sends `bytes` to the sink and waits for its count: the upload is done when the far end
 /// has every byte.
 async fn upload(addr: SocketAddr, bytes: u64) -> anyhow::Result<Duration> {
@@ -37,11 +54,11 @@ async fn upload(addr: SocketAddr, bytes: u64) -> anyhow::Result<Duration> {
     let mut sent = 0;
     while sent < bytes {
         let n = (bytes - sent).min(BUF as u64) as usize;
-        stream.write_all(&buf[..n]).await?;
+        progress(stream.write_all(&buf[..n]), sent, bytes).await?;
         sent += n as u64;
     }
     stream.shutdown().await?;
-    let got = stream.read_u64().await?;
+    let got = progress(stream.read_u64(), sent, bytes).await?;
     anyhow::ensure!(got == bytes, "the sink got {got} of {bytes} bytes");
     Ok(started.elapsed())
 }
@@ -54,7 +71,7 @@ async fn download(addr: SocketAddr, bytes: u64) -> anyhow::Result<Duration> {
     let mut buf = vec![0u8; BUF];
     let mut got = 0;
     loop {
-        let n = stream.read(&mut buf).await?;
+        let n = progress(stream.read(&mut buf), got, bytes).await?;
         if n == 0 {
             break;
         }
