@@ -36,28 +36,14 @@ pub(super) async fn listen(mut conn: TcpStream, id: u32, port: u16, shared: &Sha
     let addr = SocketAddr::new(shared.settings.expose_address, port);
     let listener = match TcpListener::bind(addr).await {
         Ok(listener) => listener,
-        Err(e) => {
-            let reply = Reply::new(Status::Failed, None, bind_error(addr, &e));
-            tracing::info!(
-                conn = id,
-                "listen on {addr}: {}: {}",
-                reply.status,
-                reply.message
-            );
-            return refuse(conn, reply).await;
-        }
+        Err(e) => return refuse_bind(conn, id, "listen", addr, &e).await,
     };
     let bound = listener.local_addr().unwrap_or(addr);
     // A listen keeps the relay alive as a session does.
     let _alive = shared.clients.session();
-    if conn
-        .write_all(&Reply::new(Status::Connected, Some(bound), "").encode())
-        .await
-        .is_err()
-    {
+    if !connected(&mut conn, id, "listen", bound).await {
         return;
     }
-    tracing::info!(conn = id, "listen on {bound}");
     let heartbeat = shared.settings.heartbeat_timeout;
     let attach_timeout = shared.settings.attach_timeout;
     let mut framed = Framed::new(conn, FrameCodec);
@@ -85,12 +71,7 @@ pub(super) async fn listen(mut conn: TcpStream, id: u32, port: u16, shared: &Sha
                 Some(Ok(Frame::Refuse { connection })) => {
                     let parked_here = mine.iter().any(|&(_, c)| c == connection);
                     if let Some(waiting) = parked_here.then(|| shared.parked.take(connection)).flatten() {
-                        tracing::info!(
-                            conn = id,
-                            "connection {connection} from {} refused by the client: reset",
-                            waiting.from
-                        );
-                        reset(waiting.conn);
+                        reset_parked(id, connection, waiting, "refused by the client");
                         resets += 1;
                     }
                 }
@@ -150,12 +131,8 @@ pub(super) async fn listen(mut conn: TcpStream, id: u32, port: u16, shared: &Sha
                 if let Some((_, connection)) = mine.pop_front()
                     && let Some(waiting) = shared.parked.take(connection)
                 {
-                    tracing::info!(
-                        conn = id,
-                        "connection {connection} from {} not attached within {attach_timeout:?}: reset",
-                        waiting.from
-                    );
-                    reset(waiting.conn);
+                    let why = format!("not attached within {attach_timeout:?}");
+                    reset_parked(id, connection, waiting, &why);
                     resets += 1;
                 }
             }
@@ -179,6 +156,50 @@ pub(super) async fn listen(mut conn: TcpStream, id: u32, port: u16, shared: &Sha
     );
 }
 
+/// Resets a parked connection, and says why.
+fn reset_parked(id: u32, connection: u32, waiting: Waiting, why: &str) {
+    tracing::info!(
+        conn = id,
+        "connection {connection} from {} {why}: reset",
+        waiting.from
+    );
+    reset(waiting.conn);
+}
+
+/// Answers a listen (`what`) whose port could not be bound with `failed` and why.
+pub(super) async fn refuse_bind(
+    conn: TcpStream,
+    id: u32,
+    what: &str,
+    addr: SocketAddr,
+    e: &io::Error,
+) {
+    let reply = Reply::new(Status::Failed, None, bind_error(addr, e));
+    tracing::info!(
+        conn = id,
+        "{what} on {addr}: {}: {}",
+        reply.status,
+        reply.message
+    );
+    refuse(conn, reply).await
+}
+
+/// Answers a listen (`what`) with `connected` and the address bound; false when the client
+/// is gone.
+pub(super) async fn connected(
+    conn: &mut TcpStream,
+    id: u32,
+    what: &str,
+    bound: SocketAddr,
+) -> bool {
+    let reply = Reply::new(Status::Connected, Some(bound), "").encode();
+    if conn.write_all(&reply).await.is_err() {
+        return false;
+    }
+    tracing::info!(conn = id, "{what} on {bound}");
+    true
+}
+
 /// Sleeps until `at`, or forever when there is nothing to wait for.
 async fn sleep_until_some(at: Option<Instant>) {
     match at {
@@ -188,7 +209,7 @@ async fn sleep_until_some(at: Option<Instant>) {
 }
 
 /// Why a port cannot be listened on, in words for the client's user.
-pub(super) fn bind_error(addr: SocketAddr, e: &io::Error) -> String {
+fn bind_error(addr: SocketAddr, e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::AddrInUse => format!("port {} is in use on {addr}", addr.port()),
         io::ErrorKind::PermissionDenied if addr.port() < 1024 => format!(

@@ -3,14 +3,12 @@
 //! addressed frame the client sends is sent from that port to the peer it names. The client
 //! keeps the flows (one local socket per peer); the relay only carries datagrams.
 
-use super::listen::bind_error;
-use super::reply::refuse;
+use super::listen::{connected, refuse_bind};
 use super::shared::Shared;
 use futures::{SinkExt, StreamExt};
 use relay_server::io::FrameCodec;
-use relay_server::protocol::{Frame, MAX_DATAGRAM, Reply, Status};
+use relay_server::protocol::{Frame, MAX_DATAGRAM};
 use std::net::SocketAddr;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
@@ -19,28 +17,14 @@ pub(super) async fn listen(mut conn: TcpStream, id: u32, port: u16, shared: &Sha
     let addr = SocketAddr::new(shared.settings.expose_address, port);
     let socket = match UdpSocket::bind(addr).await {
         Ok(socket) => socket,
-        Err(e) => {
-            let reply = Reply::new(Status::Failed, None, bind_error(addr, &e));
-            tracing::info!(
-                conn = id,
-                "udp listen on {addr}: {}: {}",
-                reply.status,
-                reply.message
-            );
-            return refuse(conn, reply).await;
-        }
+        Err(e) => return refuse_bind(conn, id, "udp listen", addr, &e).await,
     };
     let bound = socket.local_addr().unwrap_or(addr);
     // A listen keeps the relay alive as a session does.
     let _alive = shared.clients.session();
-    if conn
-        .write_all(&Reply::new(Status::Connected, Some(bound), "").encode())
-        .await
-        .is_err()
-    {
+    if !connected(&mut conn, id, "udp listen", bound).await {
         return;
     }
-    tracing::info!(conn = id, "udp listen on {bound}");
     let heartbeat = shared.settings.heartbeat_timeout;
     let mut framed = Framed::new(conn, FrameCodec);
     let mut heard = Instant::now();
