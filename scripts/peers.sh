@@ -7,15 +7,16 @@
 # - kftui (kftray's terminal app) from crates.io with `cargo install`;
 # - kubefwd and krelay (and krelay-server) from the Go module proxy with `go install`.
 # A peer that cannot be had is reported with the registry's answer, and the others are still
-# installed; the exit status is 0 when at least one peer is there.
+# installed; the exit status is 0 when at least one peer is there. A peer's program put in
+# target/peers/bin by other means (kubefwd, krelay, krelay-server, kftui) is used as it is.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD/target/peers
 mkdir -p "$root/bin"
 
 KFTUI_VERSION=${KFTUI_VERSION:-0.35.1}
-KUBEFWD_VERSION=${KUBEFWD_VERSION:-v1.22.5}
-KRELAY_VERSION=${KRELAY_VERSION:-v0.1.3}
+KUBEFWD_VERSION=${KUBEFWD_VERSION:-v1.25.16}
+KRELAY_VERSION=${KRELAY_VERSION:-v0.2.0}
 
 ok=0
 say() { echo "peers: $*" >&2; }

@@ -1,7 +1,8 @@
 //! The pod's servers, as plain as a server can be so that they are never what is measured:
 //! echo (latency), sink (upload: reads to EOF, answers the byte count), source (download:
-//! reads a byte count, sends that many bytes), UDP echo, and an HTTP/1.1 server (keep-alive;
-//! `GET /bytes/N`, `POST` of any body, anything else a two-byte answer).
+//! reads a byte count, sends that many bytes), UDP echo, an HTTP/1.1 server (keep-alive;
+//! `GET /bytes/N`, `POST` of any body, anything else a two-byte answer), and whoami (the
+//! pod's IP).
 
 use std::net::{IpAddr, SocketAddr};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
@@ -12,6 +13,8 @@ pub const SINK: u16 = 9001;
 pub const SOURCE: u16 = 9002;
 pub const UDP_ECHO: u16 = 9003;
 pub const HTTP: u16 = 9004;
+/// Answers the pod's IP and closes: which pod a forward reached.
+pub const WHOAMI: u16 = 9005;
 
 /// Large enough that a copy costs a handful of syscalls per MiB.
 pub const BUF: usize = 256 * 1024;
@@ -34,12 +37,17 @@ pub async fn run(ip: IpAddr) -> anyhow::Result<()> {
     let sink = listen(SocketAddr::new(ip, SINK))?;
     let source = listen(SocketAddr::new(ip, SOURCE))?;
     let http = listen(SocketAddr::new(ip, HTTP))?;
+    let whoami = listen(SocketAddr::new(ip, WHOAMI))?;
     let udp = UdpSocket::bind(SocketAddr::new(ip, UDP_ECHO)).await?;
     tokio::try_join!(
         accept(echo, echo_one),
         accept(sink, sink_one),
         accept(source, source_one),
         accept(http, http_one),
+        accept(whoami, move |mut stream| async move {
+            stream.write_all(ip.to_string().as_bytes()).await?;
+            stream.shutdown().await
+        }),
         udp_echo(udp),
     )?;
     Ok(())

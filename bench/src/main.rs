@@ -38,11 +38,11 @@ struct Cli {
     /// Small sizes everywhere: checks that the harness works, in well under a minute.
     #[arg(long)]
     quick: bool,
-    /// Only these figures (1-10), comma-separated.
+    /// Only these figures (1-12), comma-separated.
     #[arg(long, value_delimiter = ',')]
     only: Vec<u8>,
     /// Only the peers whose name contains one of these words (e.g. `kftray,kubectl`), for
-    /// the TCP figures 1-4.
+    /// the TCP figures 1-4 and 11 and figure 12.
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
     /// Run on the real control plane of this release (1.37 or 1.34) instead of kubesim.
@@ -160,13 +160,10 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
     let sim = sim::Sim::start(&bins, work.path(), cli.real.as_deref()).await?;
     eprintln!("cluster: {}", sim.name);
     let mut results: Vec<Figure> = Vec::new();
-    if (1..=4).any(wanted) {
+    if [1, 2, 3, 4, 11].into_iter().any(wanted) {
         eprintln!("starting the peers");
-        let peers = peers::start(&bins, &sim, work.path(), &cli.peers).await?;
-        // Every path carries a connection before anything is timed.
-        for peer in &peers {
-            figures::tcp::echo_once(peer.addr(backend::ECHO)).await?;
-        }
+        let (peers, left_out) = peers::start(&bins, &sim, work.path(), &cli.peers).await?;
+        let first = results.len();
         if wanted(1) {
             eprintln!("1: throughput");
             results.push(
@@ -184,6 +181,17 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
         if wanted(4) {
             eprintln!("4: concurrent connections");
             results.push(figures::tcp::concurrent(&peers, sizes.concurrent).await);
+        }
+        if wanted(11) {
+            eprintln!("11: 8 bulk connections at once on one forward");
+            results.push(
+                figures::tcp::parallel(&peers, &sim.api_pids, sizes.bytes, sizes.rounds, 8).await,
+            );
+        }
+        for figure in &mut results[first..] {
+            figure
+                .notes
+                .extend(left_out.iter().map(|why| format!("Left out: {why}.")));
         }
     }
     if wanted(5) {
@@ -243,9 +251,14 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
             .await,
         );
     }
+    if wanted(12) {
+        eprintln!("12: pods replaced under a forward");
+        results.push(figures::replace::replace(&bins, &sim, work.path(), &cli.peers).await);
+    }
     let cluster = sim.name.clone();
     drop(sim);
-    let report = report::Report::new(cli, &cluster, results, started.elapsed());
+    let versions = peers::installed_versions(&bins);
+    let report = report::Report::new(cli, &cluster, versions, results, started.elapsed());
     report.write(&cli.out)?;
     print!("{}", report.markdown());
     Ok(())

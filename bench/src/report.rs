@@ -24,10 +24,18 @@ struct Machine {
     memory_gib: f64,
     cpu: String,
     kubectl: String,
+    /// The peers scripts/peers.sh installed, with their versions.
+    peers: Vec<String>,
 }
 
 impl Report {
-    pub fn new(cli: &Cli, cluster: &str, figures: Vec<Figure>, took: Duration) -> Report {
+    pub fn new(
+        cli: &Cli,
+        cluster: &str,
+        peers: Vec<String>,
+        figures: Vec<Figure>,
+        took: Duration,
+    ) -> Report {
         let _ = cli;
         Report {
             date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
@@ -41,6 +49,7 @@ impl Report {
                     .find_map(|l| l.trim().strip_prefix("\"gitVersion\": \""))
                     .map(|v| v.trim_end_matches(['"', ',']).to_owned())
                     .unwrap_or_default(),
+                peers,
             },
             command: std::env::args().collect::<Vec<_>>().join(" "),
             seconds: took.as_secs_f64().round(),
@@ -50,13 +59,18 @@ impl Report {
 
     pub fn markdown(&self) -> String {
         let mut out = format!(
-            "## Results of {}\n\nCluster: {}. Machine: {} cores, {:.0} GiB, {}; kubectl {}. Run: `{}` ({:.0} s).\n\n",
+            "## Results of {}\n\nCluster: {}. Machine: {} cores, {:.0} GiB, {}; kubectl {}; {}. Run: `{}` ({:.0} s).\n\n",
             self.date,
             self.cluster,
             self.machine.cores,
             self.machine.memory_gib,
             self.machine.cpu,
             self.machine.kubectl,
+            if self.machine.peers.is_empty() {
+                "no peer installed by scripts/peers.sh".to_owned()
+            } else {
+                self.machine.peers.join(", ")
+            },
             self.command,
             self.seconds
         );

@@ -18,8 +18,8 @@ pub struct Binaries {
     pub relay_server: PathBuf,
     /// The real control plane's launcher, for `--real`.
     pub controlplane: Option<PathBuf>,
-    /// kftui, when `scripts/peers.sh` installed it (target/peers/bin).
-    pub kftui: Option<PathBuf>,
+    /// Where `scripts/peers.sh` installs the peers (target/peers/bin).
+    peers: Option<PathBuf>,
     pub bench: PathBuf,
 }
 
@@ -44,14 +44,21 @@ impl Binaries {
             kubesim: find("kubesim")?,
             relay_server: find("relay-server")?,
             controlplane: find("controlplane").ok(),
-            kftui: dir
-                .parent()
-                .map(|target| target.join("peers/bin/kftui"))
-                .filter(|p| p.is_file()),
+            peers: dir.parent().map(|target| target.join("peers/bin")),
             bench: bench.clone(),
         })
     }
 }
+
+impl Binaries {
+    /// A peer's program, when `scripts/peers.sh` installed it.
+    pub fn peer(&self, name: &str) -> Option<PathBuf> {
+        Some(self.peers.as_ref()?.join(name)).filter(|p| p.is_file())
+    }
+}
+
+/// krelay's in-cluster server, which the cluster maps to the installed krelay-server.
+pub const KRELAY_IMAGE: &str = "ghcr.io/knight42/krelay-server";
 
 /// kftray's default relay image, which the cluster maps to the relay-server binary.
 const RELAY_IMAGE: &str = "ghcr.io/kftray/kftray-relay";
@@ -99,6 +106,11 @@ impl Sim {
             .arg(format!("kftray-bench/={}", bins.bench.display()))
             .arg("--image")
             .arg(format!("{RELAY_IMAGE}={}", bins.relay_server.display()));
+        if let Some(server) = bins.peer("krelay-server") {
+            command
+                .arg("--image")
+                .arg(format!("{KRELAY_IMAGE}={}", server.display()));
+        }
         for env in [
             "RELAY_LISTEN=$(POD_IP):7000",
             "RELAY_NAMESERVER=$(KUBESIM_NAMESERVER)",

@@ -3,6 +3,7 @@
 pub mod expose;
 pub mod http;
 pub mod proxy;
+pub mod replace;
 pub mod startup;
 pub mod tcp;
 pub mod udp;

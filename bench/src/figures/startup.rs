@@ -4,12 +4,14 @@
 use super::{Figure, num};
 use crate::backend::ECHO;
 use crate::kftray::{Kftray, forwards_to, many_forwards};
-use crate::peers::{kubectl_command, kubectl_command_for, spawn_reading};
+use crate::peers::{
+    self, INSTALLED, KUBEFWD, Peer, Target, kubectl_command, kubectl_command_for, spawn_reading,
+};
 use crate::procfs::rss_mib;
 use crate::sim::{Binaries, Sim};
 use serde_json::Value;
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// 5: `kftray up --detach` until every forward listens, for each count; kubectl for the same
@@ -67,6 +69,24 @@ pub async fn up_time(bins: &Binaries, sim: &Sim, work: &Path, counts: &[usize]) 
     figure.row(
         "kubectl port-forward, one process with N ports of one pod",
         kubectl_times,
+    );
+    for (name, program) in many_capable(bins) {
+        let mut times = Vec::new();
+        for &count in counts {
+            let started = Instant::now();
+            times.push(match many(name, &program, sim, work, count).await {
+                Ok(_) => num(started.elapsed().as_secs_f64()),
+                Err(e) => Value::String(format!("failed: {e:#}")),
+            });
+            eprintln!("  {name}, {count} forwards: {:?}", times.last());
+        }
+        figure.row(name, times);
+    }
+    figure.notes.push(
+        "kftui is given one config per forward, to the pod's Service; krelay one target line \
+         with N port pairs; kubefwd is not in this figure: it forwards each port of a Service \
+         once, so N forwards would need N Services."
+            .to_owned(),
     );
     figure.notes.push(format!(
         "Hot reload, from saving a kftray.toml that adds one forward to a {}-forward file until \
@@ -169,7 +189,46 @@ pub async fn memory(bins: &Binaries, sim: &Sim, work: &Path, count: usize) -> Fi
         "kubectl port-forward (one process per pod, as it requires)",
         vec![one, per_pod],
     );
+    for (name, program) in many_capable(bins) {
+        let rss = match many(name, &program, sim, work, count).await {
+            Ok(peer) => async {
+                for (_, addr) in &peer.addrs {
+                    crate::figures::tcp::echo_once(*addr).await?;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                anyhow::Ok(num(rss_mib(&peer.pids)))
+            }
+            .await
+            .unwrap_or_else(|e| Value::String(format!("failed: {e:#}"))),
+            Err(e) => Value::String(format!("failed: {e:#}")),
+        };
+        figure.row(name, vec![rss, Value::Null]);
+    }
     figure
+}
+
+/// The installed peers that can forward one port many times in one process: not kubefwd,
+/// which forwards each port of a Service once (N forwards would need N Services).
+fn many_capable(bins: &Binaries) -> impl Iterator<Item = (&'static str, PathBuf)> + '_ {
+    INSTALLED
+        .into_iter()
+        .filter(|(name, _)| *name != KUBEFWD)
+        .filter_map(|(name, program)| Some((name, bins.peer(program)?)))
+}
+
+/// An installed peer with `count` forwards of the bench pod's echo port, once every one
+/// listens and the first carries an echo.
+async fn many(
+    name: &str,
+    program: &Path,
+    sim: &Sim,
+    work: &Path,
+    count: usize,
+) -> anyhow::Result<Peer> {
+    let ports = vec![ECHO; count];
+    let peer = peers::installed(name, program, sim, work, &Target::pod("bench-0", &ports)).await?;
+    crate::figures::tcp::echo_once(peer.addr(ECHO)).await?;
+    Ok(peer)
 }
 
 /// Starts kftray on `config`, waits for every forward to be ready, sends a connection

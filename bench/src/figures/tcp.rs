@@ -3,7 +3,7 @@
 
 use super::{Figure, num};
 use crate::backend::{BUF, ECHO, SINK, SOURCE};
-use crate::peers::Peer;
+use crate::peers::{DIRECT, Peer, RELAYS};
 use crate::procfs::cpu_seconds;
 use crate::stats::{median, ms, quantile};
 use serde_json::Value;
@@ -83,6 +83,59 @@ async fn download(addr: SocketAddr, bytes: u64) -> anyhow::Result<Duration> {
 
 /// 1: one connection's throughput each way, and the peer's CPU per GiB carried.
 pub async fn throughput(peers: &[Peer], api_server: &[u32], bytes: u64, rounds: usize) -> Figure {
+    let title = format!(
+        "One connection's throughput, {} MiB each way (median of {rounds})",
+        bytes >> 20
+    );
+    bulk(1, &title, peers, api_server, bytes, rounds, 1).await
+}
+
+/// 11: `streams` bulk connections at once on one forward, `bytes` in all each way: what one
+/// tunnel does when many streams share it.
+pub async fn parallel(
+    peers: &[Peer],
+    api_server: &[u32],
+    bytes: u64,
+    rounds: usize,
+    streams: usize,
+) -> Figure {
+    let title = format!(
+        "{streams} bulk connections at once on one forward, {} MiB each way in all (median of {rounds})",
+        bytes >> 20
+    );
+    bulk(11, &title, peers, api_server, bytes, rounds, streams).await
+}
+
+/// Uploads or downloads `bytes` in all over `streams` connections at once; the time until
+/// the last one is done.
+async fn transfer(
+    addr: SocketAddr,
+    upward: bool,
+    bytes: u64,
+    streams: usize,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let share = bytes / streams as u64;
+    futures::future::try_join_all((0..streams).map(|_| async move {
+        if upward {
+            upload(addr, share).await
+        } else {
+            download(addr, share).await
+        }
+    }))
+    .await?;
+    Ok(started.elapsed())
+}
+
+async fn bulk(
+    id: u8,
+    title: &str,
+    peers: &[Peer],
+    api_server: &[u32],
+    bytes: u64,
+    rounds: usize,
+    streams: usize,
+) -> Figure {
     let mut up = vec![Vec::new(); peers.len()];
     let mut down = vec![Vec::new(); peers.len()];
     let mut cpu = vec![0.0; peers.len()];
@@ -94,11 +147,8 @@ pub async fn throughput(peers: &[Peer], api_server: &[u32], bytes: u64, rounds: 
             let before = cpu_seconds(&peer.pids);
             let api_before = cpu_seconds(api_server);
             for direction in [round % 2, (round + 1) % 2] {
-                let result = if direction == 0 {
-                    upload(peer.addr(SINK), bytes).await
-                } else {
-                    download(peer.addr(SOURCE), bytes).await
-                };
+                let addr = peer.addr([SINK, SOURCE][direction]);
+                let result = transfer(addr, direction == 0, bytes, streams).await;
                 match result {
                     Ok(took) => {
                         let rate = bytes as f64 / 1e6 / took.as_secs_f64();
@@ -118,11 +168,8 @@ pub async fn throughput(peers: &[Peer], api_server: &[u32], bytes: u64, rounds: 
         }
     }
     let mut figure = Figure::new(
-        1,
-        &format!(
-            "One connection's throughput, {} MiB each way (median of {rounds})",
-            bytes >> 20
-        ),
+        id,
+        title,
         &[
             "upload MB/s",
             "download MB/s",
@@ -145,9 +192,7 @@ pub async fn throughput(peers: &[Peer], api_server: &[u32], bytes: u64, rounds: 
             }
         };
         // Direct and relayed traffic does not pass the API server; its CPU then is noise.
-        let through_api = peer.name.contains("kubectl")
-            || peer.name.contains("kftray")
-            || peer.name.contains("kube-rs");
+        let through_api = ![DIRECT, RELAYS].contains(&peer.name);
         figure.row(
             peer.name,
             vec![

@@ -1,9 +1,10 @@
-//! Figure 7: UDP round trips through kftray's relay, at a fixed packet rate, against the
-//! same echo reached directly. kubectl cannot carry UDP at all.
+//! Figure 7: UDP round trips through kftray's relay and krelay's, at a fixed packet rate,
+//! against the same echo reached directly. kubectl and kubefwd cannot carry UDP at all.
 
 use super::{Figure, num};
 use crate::backend::UDP_ECHO;
 use crate::kftray::Kftray;
+use crate::peers::{self, KFTUI, KRELAY, KUBEFWD, Target};
 use crate::sim::{Binaries, Sim};
 use crate::stats::{ms, quantile};
 use serde_json::Value;
@@ -42,27 +43,44 @@ pub async fn udp(bins: &Binaries, sim: &Sim, work: &Path, rate: u32, seconds: u3
             .await
             {
                 Ok(addr) => measure(addr, rate, seconds).await,
-                Err(e) => vec![
-                    Value::String(format!("failed: {e}")),
-                    Value::Null,
-                    Value::Null,
-                ],
+                Err(e) => failed(&e),
             };
             kftray.down();
             values
         }
-        Err(e) => vec![
-            Value::String(format!("failed: {e}")),
-            Value::Null,
-            Value::Null,
-        ],
+        Err(e) => failed(&e),
     };
     figure.row("kftray (relay)", values);
-    figure.row(
-        "kubectl port-forward",
-        vec![Value::String("no UDP".into()), Value::Null, Value::Null],
-    );
+    if let Some(program) = bins.peer("krelay") {
+        let target = Target::service("bench", &[UDP_ECHO]).udp();
+        let values = match peers::installed(KRELAY, &program, sim, work, &target).await {
+            Ok(peer) => measure(peer.addr(UDP_ECHO), rate, seconds).await,
+            Err(e) => failed(&e),
+        };
+        figure.row(KRELAY, values);
+    }
+    for (peer, why) in [
+        ("kubectl port-forward", "no UDP"),
+        (KUBEFWD, "no UDP"),
+        (
+            KFTUI,
+            "UDP needs its relay image (kftray-server), which is not built here",
+        ),
+    ] {
+        figure.row(
+            peer,
+            vec![Value::String(why.into()), Value::Null, Value::Null],
+        );
+    }
     figure
+}
+
+fn failed(e: &anyhow::Error) -> Vec<Value> {
+    vec![
+        Value::String(format!("failed: {e:#}")),
+        Value::Null,
+        Value::Null,
+    ]
 }
 
 /// Sends numbered datagrams at `rate` for `seconds` and times each one's echo.
@@ -70,12 +88,25 @@ async fn measure(addr: SocketAddr, rate: u32, seconds: u32) -> Vec<Value> {
     let result: anyhow::Result<Vec<Value>> = async {
         let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
         socket.connect(addr).await?;
-        // A few to warm the path (the relay's flow opens on the first).
-        for _ in 0..3 {
+        // A few echoes to warm the path (a relay's flow opens on the first; krelay's server
+        // pod may still be starting).
+        let mut echoed = 0;
+        for _ in 0..60 {
             socket.send(&[0u8; 64]).await?;
             let mut buf = [0u8; 64];
-            let _ = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf)).await;
+            match tokio::time::timeout(Duration::from_secs(1), socket.recv(&mut buf)).await {
+                Ok(Ok(_)) => {
+                    echoed += 1;
+                    if echoed == 3 {
+                        break;
+                    }
+                }
+                // Refused (nothing listens on the port yet): wait as for a lost echo.
+                Ok(Err(_)) => tokio::time::sleep(Duration::from_secs(1)).await,
+                Err(_) => {}
+            }
         }
+        anyhow::ensure!(echoed == 3, "no echo within 60 s");
         let sent_at: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
         let rtts: Arc<Mutex<Vec<Duration>>> = Arc::default();
         let receiver = tokio::spawn({
@@ -122,11 +153,5 @@ async fn measure(addr: SocketAddr, rate: u32, seconds: u32) -> Vec<Value> {
         ])
     }
     .await;
-    result.unwrap_or_else(|e| {
-        vec![
-            Value::String(format!("failed: {e}")),
-            Value::Null,
-            Value::Null,
-        ]
-    })
+    result.unwrap_or_else(|e| failed(&e))
 }

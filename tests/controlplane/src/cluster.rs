@@ -492,14 +492,17 @@ impl Drop for ControlPlane {
     }
 }
 
-/// What Deployments, StatefulSets, DaemonSets, Services, garbage collection, namespaces,
-/// service accounts and the aggregated ClusterRoles (`admin`, `edit`, `view`: empty without
-/// their controller) need; node lifecycle is left out (the kubelet keeps its Nodes Ready).
+/// What Deployments, StatefulSets, DaemonSets, Jobs (krelay runs its server as one), Services,
+/// garbage collection, namespaces, service accounts and the aggregated ClusterRoles (`admin`,
+/// `edit`, `view`: empty without their controller) need; node lifecycle is left out (the
+/// kubelet keeps its Nodes Ready).
 const CONTROLLERS: &[&str] = &[
     "deployment-controller",
     "replicaset-controller",
     "statefulset-controller",
     "daemonset-controller",
+    "job-controller",
+    "ttl-after-finished-controller",
     "endpoints-controller",
     "endpointslice-controller",
     "endpointslice-mirroring-controller",

@@ -1,31 +1,56 @@
-//! The tools compared, each set up to reach the same backend ports of the same pod.
+//! The tools compared: each set up to reach the same backend ports of the same pod, or a
+//! Service of the bench namespace.
 
 use crate::backend::{ECHO, SINK, SOURCE};
 use crate::kftray::Kftray;
 use crate::sim::{Binaries, Sim};
 use anyhow::{Context, bail};
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod installed;
+
+pub use installed::{INSTALLED, KFTUI, KRELAY, KUBEFWD, installed, installed_versions};
+
+pub const DIRECT: &str = "direct to the backend";
+pub const RELAYS: &str = "2 plain TCP relays";
+
 pub const TCP_PORTS: [u16; 3] = [ECHO, SINK, SOURCE];
 
 pub struct Peer {
     pub name: &'static str,
-    /// Where to connect locally for each backend port.
-    pub addrs: BTreeMap<u16, SocketAddr>,
+    /// Where to connect locally for each backend port, in the order the forwards were asked
+    /// for (a port may be forwarded many times).
+    pub addrs: Vec<(u16, SocketAddr)>,
     /// The forwarding processes, whose CPU and memory are the peer's cost.
     pub pids: Vec<u32>,
     children: Vec<Child>,
     kftray: Option<Kftray>,
+    /// A hosts file and the name in it that clients reach the peer by (kubefwd's, whose
+    /// address for a Service changes when it reconnects).
+    named: Option<(std::path::PathBuf, String)>,
 }
 
 impl Peer {
+    /// Where a new connection to `port` goes now: for a peer reached by name, the address
+    /// its hosts file gives today, as a client resolving the name would find it.
+    pub fn current_addr(&self, port: u16) -> SocketAddr {
+        self.named
+            .as_ref()
+            .and_then(|(file, name)| {
+                installed::hosts_ip(&std::fs::read_to_string(file).ok()?, name)
+            })
+            .map_or_else(|| self.addr(port), |ip| SocketAddr::new(ip, port))
+    }
+
     pub fn addr(&self, port: u16) -> SocketAddr {
-        self.addrs[&port]
+        self.addrs
+            .iter()
+            .find_map(|(p, a)| (*p == port).then_some(*a))
+            .unwrap_or_else(|| panic!("{} forwards no port {port}", self.name))
     }
 }
 
@@ -34,7 +59,19 @@ impl Drop for Peer {
         if let Some(kftray) = &self.kftray {
             kftray.down();
         }
+        // SIGINT first, a user's Ctrl-C: krelay deletes its server Job (on SIGINT only), kubefwd restores
+        // its hosts file.
         for child in &mut self.children {
+            if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+                // SAFETY: kill(2) on our own child, which has not been waited for yet.
+                unsafe { libc::kill(pid, libc::SIGINT) };
+            }
+        }
+        for child in &mut self.children {
+            let began = std::time::Instant::now();
+            while matches!(child.try_wait(), Ok(None)) && began.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -43,12 +80,13 @@ impl Drop for Peer {
 
 /// The peers of the TCP figures, in a fixed order; `only` (words such as `kftray`,
 /// `kubectl`, `direct`) keeps those whose name contains one of them, for profiling one.
+/// Also says which peers were left out, and why.
 pub async fn start(
     bins: &Binaries,
     sim: &Sim,
     work: &Path,
     only: &[String],
-) -> anyhow::Result<Vec<Peer>> {
+) -> anyhow::Result<(Vec<Peer>, Vec<String>)> {
     let wanted = |name: &str| {
         only.is_empty()
             || only
@@ -56,37 +94,106 @@ pub async fn start(
                 .any(|w| name.to_lowercase().contains(&w.to_lowercase()))
     };
     let mut peers = Vec::new();
-    if wanted("direct to the backend") {
+    if wanted(DIRECT) {
         peers.push(direct(sim));
     }
-    if wanted("2 plain TCP relays") {
+    if wanted(RELAYS) {
         peers.push(relays(bins, sim)?);
     }
     for websockets in [true, false] {
         if wanted(kubectl_name(websockets)) {
-            peers.push(kubectl(sim, work, websockets)?);
+            peers.push(kubectl(
+                sim,
+                work,
+                websockets,
+                &Target::pod("bench-0", &TCP_PORTS),
+            )?);
         }
     }
     if wanted("kube-rs Api::portforward") {
         peers.push(kube_rs(bins, sim)?);
     }
     if wanted("kftray") {
-        peers.push(kftray(bins, sim, work).await?);
+        peers.push(kftray(bins, sim, work, &Target::pod("bench-0", &TCP_PORTS)).await?);
     }
-    // kftui when scripts/peers.sh installed it; a peer that does not start is said, and the
-    // others still run.
-    if let Some(program) = &bins.kftui
-        && wanted(KFTUI)
-    {
-        match kftui(program, sim, work).await {
+    // The peers scripts/peers.sh installed; one that does not start is said, and the others
+    // still run.
+    let mut left_out = Vec::new();
+    for (name, program) in INSTALLED {
+        let Some(program) = bins.peer(program).filter(|_| wanted(name)) else {
+            continue;
+        };
+        let target = Target::pod("bench-0", &TCP_PORTS);
+        match installed(name, &program, sim, work, &target).await {
             Ok(peer) => peers.push(peer),
-            Err(e) => eprintln!("kftui did not start: {e:#}"),
+            Err(e) => left_out.push(format!("{name} did not start: {e:#}")),
         }
     }
-    Ok(peers)
+    // Every path carries a connection before anything is timed; one that cannot is left out.
+    let mut ready = Vec::new();
+    for peer in peers {
+        match tokio::time::timeout(
+            Duration::from_secs(120),
+            crate::figures::tcp::echo_once(peer.addr(ECHO)),
+        )
+        .await
+        {
+            Ok(Ok(_)) => ready.push(peer),
+            Ok(Err(e)) => {
+                left_out.push(format!("{} carried no first connection: {e:#}", peer.name))
+            }
+            Err(_) => left_out.push(format!(
+                "{} carried no first connection within 120 s",
+                peer.name
+            )),
+        }
+    }
+    for why in &left_out {
+        eprintln!("left out: {why}");
+    }
+    Ok((ready, left_out))
 }
 
-fn kubectl_name(websockets: bool) -> &'static str {
+/// What an installed peer forwards: a pod or a Service of the bench namespace, and its ports.
+pub struct Target<'a> {
+    /// `pod/NAME` or `svc/NAME`, as kubectl writes it.
+    pub object: String,
+    pub ports: &'a [u16],
+    /// The ports are UDP ports.
+    pub udp: bool,
+}
+
+impl<'a> Target<'a> {
+    pub fn pod(name: &str, ports: &'a [u16]) -> Target<'a> {
+        Target {
+            object: format!("pod/{name}"),
+            ports,
+            udp: false,
+        }
+    }
+
+    pub fn service(name: &str, ports: &'a [u16]) -> Target<'a> {
+        Target {
+            object: format!("svc/{name}"),
+            ports,
+            udp: false,
+        }
+    }
+
+    pub fn udp(self) -> Target<'a> {
+        Target { udp: true, ..self }
+    }
+
+    fn name(&self) -> &str {
+        self.object.split_once('/').map_or("", |(_, name)| name)
+    }
+
+    fn is_service(&self) -> bool {
+        self.object.starts_with("svc/")
+    }
+}
+
+pub fn kubectl_name(websockets: bool) -> &'static str {
     if websockets {
         "kubectl (WebSocket)"
     } else {
@@ -95,15 +202,24 @@ fn kubectl_name(websockets: bool) -> &'static str {
 }
 
 fn direct(sim: &Sim) -> Peer {
-    Peer {
-        name: "direct to the backend",
-        addrs: TCP_PORTS
+    at(
+        DIRECT,
+        TCP_PORTS
             .iter()
             .map(|p| (*p, SocketAddr::new(sim.pod_ip, *p)))
             .collect(),
+    )
+}
+
+/// No forwarder: the client connects to `addrs` itself.
+pub fn at(name: &'static str, addrs: Vec<(u16, SocketAddr)>) -> Peer {
+    Peer {
+        name,
+        addrs,
         pids: Vec::new(),
         children: Vec::new(),
         kftray: None,
+        named: None,
     }
 }
 
@@ -116,11 +232,12 @@ fn relays(bins: &Binaries, sim: &Sim) -> anyhow::Result<Peer> {
     let (far, far_addrs) = relay(bins, &targets)?;
     let (near, near_addrs) = relay(bins, &far_addrs)?;
     Ok(Peer {
-        name: "2 plain TCP relays",
+        name: RELAYS,
         addrs: TCP_PORTS.iter().copied().zip(near_addrs).collect(),
         pids: vec![far.id(), near.id()],
         children: vec![near, far],
         kftray: None,
+        named: None,
     })
 }
 
@@ -138,14 +255,19 @@ fn relay(bins: &Binaries, targets: &[SocketAddr]) -> anyhow::Result<(Child, Vec<
     Ok((child, addrs))
 }
 
-/// `kubectl port-forward` to the pod, over its WebSocket tunnel or over SPDY.
-fn kubectl(sim: &Sim, work: &Path, websockets: bool) -> anyhow::Result<Peer> {
-    let mut command = kubectl_command(sim, work, websockets);
-    command.args(TCP_PORTS.map(|p| format!(":{p}")));
-    let (child, lines) = spawn_reading(command, TCP_PORTS.len(), |l| {
+/// `kubectl port-forward` to the target, over its WebSocket tunnel or over SPDY.
+pub fn kubectl(
+    sim: &Sim,
+    work: &Path,
+    websockets: bool,
+    target: &Target<'_>,
+) -> anyhow::Result<Peer> {
+    let mut command = kubectl_command_for(sim, work, &target.object, websockets);
+    command.args(target.ports.iter().map(|p| format!(":{p}")));
+    let (child, lines) = spawn_reading(command, target.ports.len(), |l| {
         l.starts_with("Forwarding from")
     })?;
-    let mut addrs = BTreeMap::new();
+    let mut addrs = Vec::new();
     for line in lines {
         // "Forwarding from 127.0.0.1:41234 -> 9000"
         let mut words = line.split_whitespace().skip(2);
@@ -153,7 +275,7 @@ fn kubectl(sim: &Sim, work: &Path, websockets: bool) -> anyhow::Result<Peer> {
         else {
             bail!("unexpected kubectl output: {line}");
         };
-        addrs.insert(remote.parse()?, local.parse()?);
+        addrs.push((remote.parse()?, local.parse()?));
     }
     Ok(Peer {
         name: kubectl_name(websockets),
@@ -161,6 +283,7 @@ fn kubectl(sim: &Sim, work: &Path, websockets: bool) -> anyhow::Result<Peer> {
         pids: vec![child.id()],
         children: vec![child],
         kftray: None,
+        named: None,
     })
 }
 
@@ -214,27 +337,41 @@ fn kube_rs(bins: &Binaries, sim: &Sim) -> anyhow::Result<Peer> {
         pids: vec![child.id()],
         children: vec![child],
         kftray: None,
+        named: None,
     })
 }
 
-async fn kftray(bins: &Binaries, sim: &Sim, work: &Path) -> anyhow::Result<Peer> {
+/// kftray with one forward per port of the target, on free ports.
+pub async fn kftray(
+    bins: &Binaries,
+    sim: &Sim,
+    work: &Path,
+    target: &Target<'_>,
+) -> anyhow::Result<Peer> {
     let mut config = String::from("version = 1\n\n[defaults]\nnamespace = \"bench\"\n");
-    for (alias, port) in [("echo", ECHO), ("sink", SINK), ("source", SOURCE)] {
+    let kind = if target.is_service() {
+        "service"
+    } else {
+        "pod"
+    };
+    for port in target.ports {
         config.push_str(&format!(
-            "\n[forwards.{alias}]\npod = \"bench-0\"\nremote_port = {port}\nlocal_port = \"any\"\n"
+            "\n[forwards.p{port}]\n{kind} = \"{}\"\nremote_port = {port}\nlocal_port = \"any\"\n",
+            target.name()
         ));
     }
-    let kftray = Kftray::project(&bins.kftray, &sim.kubeconfig, &work.join("kftray"), &config)?;
+    let kftray = Kftray::project(
+        &bins.kftray,
+        &sim.kubeconfig,
+        &fresh_dir(work, "kftray")?,
+        &config,
+    )?;
     kftray.up()?;
-    let rows = kftray.wait_ready(3).await?;
-    let mut addrs = BTreeMap::new();
+    let rows = kftray.wait_ready(target.ports.len()).await?;
+    let mut addrs = Vec::new();
     for row in &rows {
-        let port = match row.alias.as_str() {
-            "echo" => ECHO,
-            "sink" => SINK,
-            _ => SOURCE,
-        };
-        addrs.insert(port, row.local.context("kftray forward address")?);
+        let port = row.alias.trim_start_matches('p').parse()?;
+        addrs.push((port, row.local.context("kftray forward address")?));
     }
     Ok(Peer {
         name: "kftray",
@@ -242,59 +379,17 @@ async fn kftray(bins: &Binaries, sim: &Sim, work: &Path) -> anyhow::Result<Peer>
         pids: vec![rows[0].pid],
         children: Vec::new(),
         kftray: Some(kftray),
+        named: None,
     })
 }
 
-const KFTUI: &str = "kftui 0.35 (kftray's terminal app)";
-
-/// kftui, headless: one config per backend port to the Service, started at once, without its
-/// terminal interface, its state in a home of its own.
-async fn kftui(program: &Path, sim: &Sim, work: &Path) -> anyhow::Result<Peer> {
-    let home = work.join("kftui-home");
-    std::fs::create_dir_all(&home)?;
-    let mut addrs = BTreeMap::new();
-    let mut configs = Vec::new();
-    for port in TCP_PORTS {
-        let local = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        addrs.insert(port, local);
-        configs.push(serde_json::json!({
-            "alias": format!("bench-{port}"),
-            "namespace": "bench",
-            "service": "bench",
-            "workload_type": "service",
-            "protocol": "tcp",
-            "remote_port": port,
-            "local_port": local.port(),
-            "kubeconfig": sim.kubeconfig,
-        }));
-    }
-    let child = Command::new(program)
-        .arg("--json")
-        .arg(serde_json::Value::Array(configs).to_string())
-        .args(["--auto-start", "--non-interactive"])
-        .env("HOME", &home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(work.join("kftui.log"))?)
-        .spawn()
-        .context("starting kftui")?;
-    let peer = Peer {
-        name: KFTUI,
-        pids: vec![child.id()],
-        children: vec![child],
-        addrs,
-        kftray: None,
-    };
-    let started = std::time::Instant::now();
-    for addr in peer.addrs.values() {
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            if started.elapsed() > Duration::from_secs(60) {
-                bail!("kftui did not listen on {addr} within 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    Ok(peer)
+/// A new folder for one run of a peer: its home, state and logs.
+fn fresh_dir(work: &Path, peer: &str) -> anyhow::Result<std::path::PathBuf> {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = work.join(format!("{peer}-{run}"));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 /// Spawns `command` and collects the first `count` stdout lines that `wanted` accepts.
