@@ -1,5 +1,7 @@
-//! kftray's benchmarks: every figure against `kubectl port-forward` (and the honest ceilings)
-//! in one run, on the same simulated cluster and the same backend.
+//! kftray's benchmarks: every figure against the peers a user would pick instead (kubectl
+//! port-forward, kube-rs, and kftui, krelay and kubefwd when scripts/peers.sh installed them)
+//! and the honest ceilings, in one run, on the same cluster (kubesim, or the real control plane
+//! with `--real`) and the same backend.
 //!
 //! `bash scripts/bench.sh [--quick]` builds the release binaries and runs this: it prints a
 //! markdown table and writes it, with a JSON file of the same numbers, under target/bench/.
@@ -24,7 +26,7 @@ use std::time::Instant;
 #[derive(Parser)]
 #[command(
     name = "kftray-bench",
-    about = "Benchmarks kftray against kubectl port-forward"
+    about = "Benchmarks kftray against kubectl port-forward and the other peers"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -167,7 +169,7 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
         if wanted(1) {
             eprintln!("1: throughput");
             results.push(
-                figures::tcp::throughput(&peers, &sim.api_pids, sizes.bytes, sizes.rounds).await,
+                figures::tcp::throughput(&peers, &sim.api_pids, sizes.bytes, sizes.rounds, 1).await,
             );
         }
         if wanted(2) {
@@ -185,7 +187,7 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
         if wanted(11) {
             eprintln!("11: 8 bulk connections at once on one forward");
             results.push(
-                figures::tcp::parallel(&peers, &sim.api_pids, sizes.bytes, sizes.rounds, 8).await,
+                figures::tcp::throughput(&peers, &sim.api_pids, sizes.bytes, sizes.rounds, 8).await,
             );
         }
         for figure in &mut results[first..] {

@@ -81,31 +81,6 @@ async fn download(addr: SocketAddr, bytes: u64) -> anyhow::Result<Duration> {
     Ok(started.elapsed())
 }
 
-/// 1: one connection's throughput each way, and the peer's CPU per GiB carried.
-pub async fn throughput(peers: &[Peer], api_server: &[u32], bytes: u64, rounds: usize) -> Figure {
-    let title = format!(
-        "One connection's throughput, {} MiB each way (median of {rounds})",
-        bytes >> 20
-    );
-    bulk(1, &title, peers, api_server, bytes, rounds, 1).await
-}
-
-/// 11: `streams` bulk connections at once on one forward, `bytes` in all each way: what one
-/// tunnel does when many streams share it.
-pub async fn parallel(
-    peers: &[Peer],
-    api_server: &[u32],
-    bytes: u64,
-    rounds: usize,
-    streams: usize,
-) -> Figure {
-    let title = format!(
-        "{streams} bulk connections at once on one forward, {} MiB each way in all (median of {rounds})",
-        bytes >> 20
-    );
-    bulk(11, &title, peers, api_server, bytes, rounds, streams).await
-}
-
 /// Uploads or downloads `bytes` in all over `streams` connections at once; the time until
 /// the last one is done.
 async fn transfer(
@@ -127,15 +102,30 @@ async fn transfer(
     Ok(started.elapsed())
 }
 
-async fn bulk(
-    id: u8,
-    title: &str,
+/// 1: one connection's throughput each way, and the peer's CPU per GiB carried; or 11, with
+/// `streams` bulk connections at once on one forward (`bytes` in all each way): what one
+/// tunnel does when many streams share it.
+pub async fn throughput(
     peers: &[Peer],
     api_server: &[u32],
     bytes: u64,
     rounds: usize,
     streams: usize,
 ) -> Figure {
+    let mib = bytes >> 20;
+    let (id, title) = if streams == 1 {
+        (
+            1,
+            format!("One connection's throughput, {mib} MiB each way (median of {rounds})"),
+        )
+    } else {
+        (
+            11,
+            format!(
+                "{streams} bulk connections at once on one forward, {mib} MiB each way in all (median of {rounds})"
+            ),
+        )
+    };
     let mut up = vec![Vec::new(); peers.len()];
     let mut down = vec![Vec::new(); peers.len()];
     let mut cpu = vec![0.0; peers.len()];
@@ -169,7 +159,7 @@ async fn bulk(
     }
     let mut figure = Figure::new(
         id,
-        title,
+        &title,
         &[
             "upload MB/s",
             "download MB/s",

@@ -74,11 +74,7 @@ async fn kftui(
         let local = free_local()?;
         addrs.push((port, local));
         // kftui forwards to a Service's pods; a pod's own Service is `bench`.
-        let service = if target.is_service() {
-            target.name()
-        } else {
-            "bench"
-        };
+        let service = target.service_name();
         configs.push(serde_json::json!({
             "alias": format!("{service}-{}", configs.len()),
             "namespace": "bench",
@@ -170,11 +166,7 @@ async fn kubefwd(
     work: &Path,
     target: &Target<'_>,
 ) -> anyhow::Result<Peer> {
-    let service = if target.is_service() {
-        target.name()
-    } else {
-        "bench"
-    };
+    let service = target.service_name();
     let home = fresh_dir(work, "kubefwd")?;
     let hosts = home.join("hosts");
     std::fs::write(&hosts, "127.0.0.1 localhost\n")?;

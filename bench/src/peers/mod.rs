@@ -191,6 +191,15 @@ impl<'a> Target<'a> {
     fn is_service(&self) -> bool {
         self.object.starts_with("svc/")
     }
+
+    /// The Service a peer that forwards Services reaches: the target, or the bench pod's own.
+    fn service_name(&self) -> &str {
+        if self.is_service() {
+            self.name()
+        } else {
+            "bench"
+        }
+    }
 }
 
 pub fn kubectl_name(websockets: bool) -> &'static str {
