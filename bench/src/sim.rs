@@ -162,6 +162,19 @@ impl Sim {
         Ok(kube::Client::try_from(config)?)
     }
 
+    /// The ClusterIP of a Service of the bench namespace.
+    pub async fn cluster_ip(&self, service: &str) -> anyhow::Result<IpAddr> {
+        let services: kube::Api<k8s_openapi::api::core::v1::Service> =
+            kube::Api::namespaced(self.client().await?, "bench");
+        let ip = services
+            .get(service)
+            .await?
+            .spec
+            .and_then(|s| s.cluster_ip)
+            .with_context(|| format!("the Service {service} has no ClusterIP"))?;
+        Ok(ip.parse()?)
+    }
+
     async fn wait_ready(&self) -> anyhow::Result<IpAddr> {
         let pods: kube::Api<Pod> = kube::Api::namespaced(self.client().await?, "bench");
         let started = Instant::now();

@@ -7,9 +7,10 @@ use super::Figure;
 use super::http::{connect, measure};
 use crate::backend::HTTP;
 use crate::kftray::Kftray;
+use crate::peers;
 use crate::sim::{Binaries, Sim};
 use anyhow::Context;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -20,7 +21,8 @@ const NAME: &str = "bench.bench.svc.cluster.local";
 /// How a connection reaches the backend.
 enum Hop {
     Plain(SocketAddr),
-    Socks(SocketAddr),
+    /// A SOCKS5 proxy, asked for the backend by name, or by this address (its ClusterIP).
+    Socks(SocketAddr, Option<IpAddr>),
     Connect(SocketAddr),
 }
 
@@ -28,18 +30,40 @@ impl Hop {
     async fn open(&self) -> anyhow::Result<BufReader<TcpStream>> {
         match self {
             Hop::Plain(addr) => connect(*addr).await,
-            Hop::Socks(proxy) => {
+            Hop::Socks(proxy, ip) => {
                 let mut stream = connect(*proxy).await?;
                 let s = stream.get_mut();
-                let mut request = vec![5, 1, 0, 5, 1, 0, 3, NAME.len() as u8];
-                request.extend_from_slice(NAME.as_bytes());
+                let mut request = vec![5, 1, 0, 5, 1, 0];
+                match ip {
+                    None => {
+                        request.extend([3, NAME.len() as u8]);
+                        request.extend_from_slice(NAME.as_bytes());
+                    }
+                    Some(IpAddr::V4(ip)) => {
+                        request.push(1);
+                        request.extend(ip.octets());
+                    }
+                    Some(IpAddr::V6(ip)) => {
+                        request.push(4);
+                        request.extend(ip.octets());
+                    }
+                }
                 request.extend_from_slice(&HTTP.to_be_bytes());
                 // The greeting and the request in one write, as curl sends them.
                 s.write_all(&request).await?;
-                let mut reply = [0u8; 12];
+                let mut reply = [0u8; 6];
                 s.read_exact(&mut reply).await?;
                 anyhow::ensure!(reply[..2] == [5, 0], "SOCKS greeting refused: {reply:?}");
                 anyhow::ensure!(reply[3] == 0, "SOCKS reply {}", reply[3]);
+                // The bound address: its type says how long it is; then its port.
+                let rest = match reply[5] {
+                    1 => 4 + 2,
+                    4 => 16 + 2,
+                    3 => usize::from(s.read_u8().await?) + 2,
+                    other => anyhow::bail!("SOCKS reply with address type {other}"),
+                };
+                let mut bound = vec![0u8; rest];
+                s.read_exact(&mut bound).await?;
                 Ok(stream)
             }
             Hop::Connect(proxy) => {
@@ -63,6 +87,7 @@ async fn project(
     bins: &Binaries,
     sim: &Sim,
     work: &Path,
+    cluster_ip: IpAddr,
 ) -> anyhow::Result<(Kftray, Vec<(&'static str, Hop)>)> {
     let config = format!(
         "version = 1\n\n[defaults]\nnamespace = \"bench\"\n\n\
@@ -86,7 +111,11 @@ async fn project(
         ("kftray forward via relay", Hop::Plain(addr("relayed")?)),
         (
             "kftray SOCKS5 proxy, by name",
-            Hop::Socks(addr("proxy.socks")?),
+            Hop::Socks(addr("proxy.socks")?, None),
+        ),
+        (
+            "kftray SOCKS5 proxy, by ClusterIP",
+            Hop::Socks(addr("proxy.socks")?, Some(cluster_ip)),
         ),
         (
             "kftray HTTP CONNECT proxy, by name",
@@ -128,7 +157,14 @@ pub async fn proxy(
         "direct to the backend",
         Hop::Plain(SocketAddr::new(sim.pod_ip, HTTP)),
     )];
-    let kftray = match project(bins, sim, work).await {
+    let cluster_ip = match sim.cluster_ip("bench").await {
+        Ok(ip) => ip,
+        Err(e) => {
+            figure.notes.push(format!("no ClusterIP for the backend: {e:#}"));
+            return figure;
+        }
+    };
+    let kftray = match project(bins, sim, work, cluster_ip).await {
         Ok((kftray, more)) => {
             hops.extend(more);
             Some(kftray)
@@ -138,6 +174,24 @@ pub async fn proxy(
             None
         }
     };
+    // krelay's proxy, when installed: by ClusterIP only, since its server resolves names
+    // with its host's resolver, and a pod here is a local process with the host's.
+    let krelay = match bins.peer("krelay") {
+        Some(program) => match peers::krelay_proxy(&program, sim, work).await {
+            Ok(peer) => {
+                hops.push((
+                    "krelay SOCKS5 proxy (`krelay proxy`), by ClusterIP",
+                    Hop::Socks(peer.addr(peers::SOCKS), Some(cluster_ip)),
+                ));
+                Some(peer)
+            }
+            Err(e) => {
+                figure.notes.push(format!("krelay proxy did not start: {e:#}"));
+                None
+            }
+        },
+        None => None,
+    };
     for (name, hop) in &hops {
         let values = measure(name, || hop.open(), bytes, rounds, setups).await;
         figure.row(name, values);
@@ -145,13 +199,18 @@ pub async fn proxy(
     if let Some(kftray) = kftray {
         kftray.down();
     }
+    drop(krelay);
     figure.notes.push(format!(
         "All kftray rows are one kftray process. The proxies reach the backend by its \
          Service's name ({NAME}), which the relay pod resolves with the cluster's DNS at each \
          new connection and then dials the ClusterIP; \"via relay\" is a forward to the same \
          Service through the same relay, to its ClusterIP without a lookup. A connection's \
          setup counts the proxy's handshake (SOCKS5 greeting and request in one write, as curl \
-         sends them; or CONNECT and its 200) and one small request answered."
+         sends them; or CONNECT and its 200) and one small request answered. By ClusterIP, \
+         the relay dials the address it is given, without a lookup: the only way to compare \
+         with krelay's proxy here, whose server (a local process, as every pod here) resolves \
+         names with the host's resolver, which does not know the cluster's names. krelay's \
+         proxy answers the SOCKS request before it has dialled."
     ));
     figure
 }

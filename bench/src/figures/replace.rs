@@ -8,7 +8,7 @@ use crate::figures::tcp::echo_once;
 use crate::peers::{self, INSTALLED, Peer, Target};
 use crate::sim::{Binaries, Sim};
 use anyhow::{Context, bail};
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,7 +70,7 @@ pub async fn replace(bins: &Binaries, sim: &Sim, work: &Path, only: &[String]) -
         // Each part gets a fresh forward: a peer that gave up in the first must not spoil the
         // second.
         values.push(match settled(&pods).await {
-            Ok(_) => match start(name, bins, sim, work, &client).await {
+            Ok(_) => match start(name, bins, sim, work).await {
                 Ok(peer) => match deleted(&peer, &pods).await {
                     Ok(Some(took)) => num(took.as_secs_f64()),
                     Ok(None) => Value::String(format!("not within {PATIENCE:?}")),
@@ -81,7 +81,7 @@ pub async fn replace(bins: &Binaries, sim: &Sim, work: &Path, only: &[String]) -
             Err(e) => Value::String(format!("failed: {e:#}")),
         });
         let rollout = match settled(&pods).await {
-            Ok(_) => match start(name, bins, sim, work, &client).await {
+            Ok(_) => match start(name, bins, sim, work).await {
                 Ok(peer) => rollout(peer, &client, &pods).await,
                 Err(e) => Err(e.context("did not start")),
             },
@@ -125,19 +125,11 @@ async fn start(
     bins: &Binaries,
     sim: &Sim,
     work: &Path,
-    client: &kube::Client,
 ) -> anyhow::Result<Peer> {
     let target = Target::service(SERVICE, &PORTS);
     let peer = match name {
         CLUSTER_IP => {
-            let services: Api<Service> = Api::namespaced(client.clone(), "bench");
-            let ip: IpAddr = services
-                .get(SERVICE)
-                .await?
-                .spec
-                .and_then(|s| s.cluster_ip)
-                .context("the Service has no ClusterIP")?
-                .parse()?;
+            let ip = sim.cluster_ip(SERVICE).await?;
             let addrs = PORTS.iter().map(|&p| (p, SocketAddr::new(ip, p))).collect();
             peers::at(CLUSTER_IP, addrs)
         }

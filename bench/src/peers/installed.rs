@@ -107,17 +107,9 @@ async fn krelay(
     work: &Path,
     target: &Target<'_>,
 ) -> anyhow::Result<Peer> {
-    // Every krelay-server listens on port 9527 of its pod, and pods here share the host's
-    // network: the last one must be gone before the next starts.
-    no_krelay_server(sim).await?;
     let mut addrs = Vec::new();
-    let mut command = Command::new(program);
-    command
-        .arg("--kubeconfig")
-        .arg(&sim.kubeconfig)
-        .args(["-n", "bench", "--server.image"])
-        .arg(format!("{}:v0.2.0", crate::sim::KRELAY_IMAGE))
-        .arg(&target.object);
+    let mut command = krelay_command(program, sim).await?;
+    command.args(["-n", "bench"]).arg(&target.object);
     let log = fresh_dir(work, "krelay")?.join("krelay.log");
     if target.udp {
         for &port in target.ports {
@@ -141,6 +133,32 @@ async fn krelay(
         addrs.push((port, local));
     }
     started(KRELAY, command, &log, addrs).await
+}
+
+/// The port a SOCKS5 proxy peer's address is filed under.
+pub const SOCKS: u16 = 1080;
+
+/// `krelay proxy`: a SOCKS5 proxy on a free local port, each connection carried to its server
+/// pod, which dials the destination.
+pub async fn krelay_proxy(program: &Path, sim: &Sim, work: &Path) -> anyhow::Result<Peer> {
+    let local = free_local()?;
+    let mut command = krelay_command(program, sim).await?;
+    command.args(["proxy", "--listen"]).arg(local.to_string());
+    let log = fresh_dir(work, "krelay")?.join("krelay.log");
+    started(KRELAY, command, &log, vec![(SOCKS, local)]).await
+}
+
+/// krelay with the cluster and its server's image, once no earlier server is left: every
+/// krelay-server listens on port 9527 of its pod, and pods here share the host's network.
+async fn krelay_command(program: &Path, sim: &Sim) -> anyhow::Result<Command> {
+    no_krelay_server(sim).await?;
+    let mut command = Command::new(program);
+    command
+        .arg("--kubeconfig")
+        .arg(&sim.kubeconfig)
+        .arg("--server.image")
+        .arg(format!("{}:v0.2.0", crate::sim::KRELAY_IMAGE));
+    Ok(command)
 }
 
 async fn no_krelay_server(sim: &Sim) -> anyhow::Result<()> {

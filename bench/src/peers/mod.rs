@@ -13,7 +13,9 @@ use std::time::Duration;
 
 mod installed;
 
-pub use installed::{INSTALLED, KFTUI, KRELAY, KUBEFWD, installed, installed_versions};
+pub use installed::{
+    INSTALLED, KFTUI, KRELAY, KUBEFWD, SOCKS, installed, installed_versions, krelay_proxy,
+};
 
 pub const DIRECT: &str = "direct to the backend";
 pub const RELAYS: &str = "2 plain TCP relays";
