@@ -160,7 +160,9 @@ pub async fn proxy(
     let cluster_ip = match sim.cluster_ip("bench").await {
         Ok(ip) => ip,
         Err(e) => {
-            figure.notes.push(format!("no ClusterIP for the backend: {e:#}"));
+            figure
+                .notes
+                .push(format!("no ClusterIP for the backend: {e:#}"));
             return figure;
         }
     };
@@ -186,7 +188,9 @@ pub async fn proxy(
                 Some(peer)
             }
             Err(e) => {
-                figure.notes.push(format!("krelay proxy did not start: {e:#}"));
+                figure
+                    .notes
+                    .push(format!("krelay proxy did not start: {e:#}"));
                 None
             }
         },

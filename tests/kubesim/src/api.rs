@@ -189,25 +189,6 @@ impl Api {
         }
     }
 
-    /// A SelfSubjectAccessReview: whether the asking user may do what it names. Anyone may
-    /// ask (kubefwd asks before it forwards anything).
-    async fn access_review(
-        &self,
-        req: Request<Incoming>,
-        user: &User,
-    ) -> Result<Response<Body>, ApiError> {
-        let mut review = read_json(req).await?;
-        let attrs = &review["spec"]["resourceAttributes"];
-        let text = |key: &str| attrs[key].as_str().unwrap_or_default().to_owned();
-        let resource = match text("subresource") {
-            sub if sub.is_empty() => text("resource"),
-            sub => format!("{}/{sub}", text("resource")),
-        };
-        let allowed = self.users.can(user, &text("verb"), &resource);
-        review["status"] = serde_json::json!({ "allowed": allowed });
-        Ok(ok_json(StatusCode::CREATED, &review))
-    }
-
     async fn resource(
         &self,
         req: Request<Incoming>,
@@ -245,9 +226,6 @@ impl Api {
                 ));
             }
         };
-        if t.resource == "selfsubjectaccessreviews" && verb == "create" {
-            return self.access_review(req, user).await;
-        }
         let full_resource = match &t.sub {
             Some(s) => format!("{}/{s}", t.resource),
             None => t.resource.clone(),
