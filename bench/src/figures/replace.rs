@@ -59,12 +59,7 @@ pub async fn replace(bins: &Binaries, sim: &Sim, work: &Path, only: &[String]) -
             .filter(|(_, program)| bins.peer(program).is_some())
             .map(|(name, _)| *name),
     );
-    names.retain(|name| {
-        only.is_empty()
-            || only
-                .iter()
-                .any(|w| name.to_lowercase().contains(&w.to_lowercase()))
-    });
+    names.retain(|name| peers::wanted(only, name));
     for name in names {
         let mut values = Vec::new();
         // Each part gets a fresh forward: a peer that gave up in the first must not spoil the

@@ -89,12 +89,7 @@ pub async fn start(
     work: &Path,
     only: &[String],
 ) -> anyhow::Result<(Vec<Peer>, Vec<String>)> {
-    let wanted = |name: &str| {
-        only.is_empty()
-            || only
-                .iter()
-                .any(|w| name.to_lowercase().contains(&w.to_lowercase()))
-    };
+    let wanted = |name: &str| wanted(only, name);
     let mut peers = Vec::new();
     if wanted(DIRECT) {
         peers.push(direct(sim));
@@ -154,6 +149,15 @@ pub async fn start(
         eprintln!("left out: {why}");
     }
     Ok((ready, left_out))
+}
+
+/// Whether the peer called `name` is among those `only` asks for (none: every peer): its
+/// name contains one of the words.
+pub fn wanted(only: &[String], name: &str) -> bool {
+    only.is_empty()
+        || only
+            .iter()
+            .any(|w| name.to_lowercase().contains(&w.to_lowercase()))
 }
 
 /// What an installed peer forwards: a pod or a Service of the bench namespace, and its ports.
