@@ -1,13 +1,13 @@
-//! The pod transport against the simulated cluster: the fallbacks kubectl's dialer makes,
-//! permissions, and recovery after the connection to a pod drops; and against a real control
-//! plane that does not tunnel port-forward in WebSocket.
+//! The pod transport against the simulated cluster: the first choice of upgrade and the
+//! fallbacks from it, permissions, and recovery after the connection to a pod drops; and
+//! against a real control plane, with and without port-forward tunnelled in WebSocket.
 
 mod support;
 
 use kftray::cluster::{ClusterKey, Clusters};
 use kftray::forward::Connect;
 use kftray::resolve::Endpoint;
-use kftray::transport::{Deadlines, PodConnector};
+use kftray::transport::{Deadlines, FirstChoice, PodConnector};
 use kubesim::testing::{TIMEOUT, demo_cluster};
 use kubesim::{Cluster, ClusterOptions};
 use std::path::Path;
@@ -16,19 +16,23 @@ use support::cluster::{Namespace, WEB};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn setup() -> (Cluster, Arc<PodConnector>, Endpoint) {
+    setup_with(FirstChoice::default()).await
+}
+
+async fn setup_with(first: FirstChoice) -> (Cluster, Arc<PodConnector>, Endpoint) {
     let sim = demo_cluster(ClusterOptions::default()).await.unwrap();
-    let connector = connector(sim.kubeconfig_path(), "demo").await;
+    let connector = connector(sim.kubeconfig_path(), "demo", first).await;
     let pod = sim.pod_names("demo", "app=web").remove(0);
     (sim, connector, endpoint(pod))
 }
 
-async fn connector(kubeconfig: &Path, namespace: &str) -> Arc<PodConnector> {
+async fn connector(kubeconfig: &Path, namespace: &str, first: FirstChoice) -> Arc<PodConnector> {
     let key = ClusterKey {
         kubeconfig: Some(kubeconfig.to_path_buf()),
         context: None,
     };
     let cluster = Clusters::new().get(&key).await.unwrap();
-    PodConnector::new(cluster.client, namespace, Deadlines::default())
+    PodConnector::new(cluster.client, namespace, Deadlines::default(), first)
 }
 
 fn endpoint(pod: String) -> Endpoint {
@@ -57,15 +61,26 @@ async fn get(connector: &Arc<PodConnector>, endpoint: &Endpoint) -> std::io::Res
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn speaks_spdy_over_websocket_first() {
+async fn speaks_raw_spdy_first() {
     let (_sim, connector, endpoint) = setup().await;
+    assert_eq!(get(&connector, &endpoint).await.unwrap(), endpoint.pod);
+    assert_eq!(connector.protocol(), "SPDY");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_spdy_upgrade_falls_back_to_spdy_in_websocket() {
+    let (sim, connector, endpoint) = setup().await;
+    sim.faults().fail_next(1, 500);
     assert_eq!(get(&connector, &endpoint).await.unwrap(), endpoint.pod);
     assert_eq!(connector.protocol(), "SPDY over WebSocket");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_tunnel_falls_back_to_raw_spdy() {
-    let (sim, connector, endpoint) = setup().await;
+async fn asked_for_websocket_first_it_tunnels_and_falls_back_to_raw_spdy() {
+    let (_sim, connector, endpoint) = setup_with(FirstChoice::WebSocket).await;
+    assert_eq!(get(&connector, &endpoint).await.unwrap(), endpoint.pod);
+    assert_eq!(connector.protocol(), "SPDY over WebSocket");
+    let (sim, connector, endpoint) = setup_with(FirstChoice::WebSocket).await;
     sim.faults().fail_next(1, 500);
     assert_eq!(get(&connector, &endpoint).await.unwrap(), endpoint.pod);
     assert_eq!(connector.protocol(), "SPDY");
@@ -159,13 +174,14 @@ async fn a_real_cluster_without_websocket_port_forward_is_reached_over_spdy() {
     ns.apply(WEB).await;
     let pod = ns.wait_ready("app=web", 2).await.remove(0);
 
-    let connector = connector(cp.kubeconfig(), &ns.name).await;
+    // Asked for the tunnel first, as kubectl asks: the refusal moves it on to SPDY.
+    let connector = connector(cp.kubeconfig(), &ns.name, FirstChoice::WebSocket).await;
     let endpoint = endpoint(pod.clone());
     assert_eq!(get(&connector, &endpoint).await.unwrap(), pod);
     assert_eq!(connector.protocol(), "SPDY");
     assert_eq!(get(&connector, &endpoint).await.unwrap(), pod);
 
-    // kubectl of the same release asks for the tunnel first, as kftray does.
+    // kubectl of the same release asks for the tunnel first too.
     let kubectl = kubesim::testing::Kubectl {
         program: cp.kubectl(),
         kubeconfig: cp.kubeconfig().to_path_buf(),
@@ -181,14 +197,20 @@ async fn a_real_cluster_without_websocket_port_forward_is_reached_over_spdy() {
     cp.shutdown().await;
 }
 
-/// The same on a cluster that tunnels (the default since 1.31): kftray's first choice holds.
+/// On a cluster that tunnels (the default since 1.31) each first choice holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_cluster_is_reached_over_spdy_in_websocket() {
+async fn a_real_cluster_is_reached_over_the_first_choice() {
     let ns = Namespace::new("kftray-tunnel").await;
     ns.apply(WEB).await;
     let pod = ns.wait_ready("app=web", 2).await.remove(0);
-    let connector = connector(&support::cluster::shared().kubeconfig, &ns.name).await;
-    let endpoint = endpoint(pod.clone());
-    assert_eq!(get(&connector, &endpoint).await.unwrap(), pod);
-    assert_eq!(connector.protocol(), "SPDY over WebSocket");
+    let kubeconfig = &support::cluster::shared().kubeconfig;
+    for (first, spoken) in [
+        (FirstChoice::Spdy, "SPDY"),
+        (FirstChoice::WebSocket, "SPDY over WebSocket"),
+    ] {
+        let connector = connector(kubeconfig, &ns.name, first).await;
+        let endpoint = endpoint(pod.clone());
+        assert_eq!(get(&connector, &endpoint).await.unwrap(), pod);
+        assert_eq!(connector.protocol(), spoken);
+    }
 }

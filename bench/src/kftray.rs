@@ -12,6 +12,8 @@ pub struct Kftray {
     kubeconfig: PathBuf,
     home: PathBuf,
     pub file: PathBuf,
+    /// `KFTRAY_TRANSPORT`, when this run asks for a first choice other than the default.
+    pub transport: Option<&'static str>,
 }
 
 /// One forward as `kftray status -o json` shows it.
@@ -38,6 +40,7 @@ impl Kftray {
             kubeconfig: kubeconfig.to_path_buf(),
             home: dir.join("home"),
             file,
+            transport: None,
         })
     }
 
@@ -50,6 +53,9 @@ impl Kftray {
             .env("KUBECONFIG", &self.kubeconfig)
             .env("KFTRAY_HOME", &self.home)
             .env("NO_COLOR", "1");
+        if let Some(transport) = self.transport {
+            command.env("KFTRAY_TRANSPORT", transport);
+        }
         command
     }
 

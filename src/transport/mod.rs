@@ -2,12 +2,14 @@
 //! sessions that carry every local connection to a pod.
 
 mod channel_v4;
+mod first_choice;
 mod link;
 mod owner;
 mod pool;
 mod upgrade;
 mod with_failure;
 
+pub use first_choice::FirstChoice;
 pub use link::Link;
 pub use owner::Transports;
 pub use pool::{Deadlines, PodConnector};

@@ -6,6 +6,7 @@
 //! balancers keep it. A cluster that refuses both gets `v4.channel.k8s.io`: one upgrade per
 //! local connection, like kube-rs. What a cluster speaks is learnt once per connector.
 
+use super::FirstChoice;
 use super::channel_v4;
 use super::link::{self, Held, Link, Links};
 use super::upgrade::{
@@ -71,7 +72,7 @@ impl Default for Deadlines {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// Not known yet: try SPDY in WebSocket first, as kubectl ≥ 1.31 does.
+    /// Not known yet: the first choice is tried first, then the other, then channels.
     Unknown,
     SpdyOverWebSocket,
     RawSpdy,
@@ -151,6 +152,7 @@ pub struct PodConnector {
     client: kube::Client,
     namespace: String,
     deadlines: Deadlines,
+    first: FirstChoice,
     mode: Mutex<Mode>,
     sessions: Mutex<HashMap<String, SessionSlot>>,
     next_dial: AtomicU64,
@@ -159,11 +161,17 @@ pub struct PodConnector {
 }
 
 impl PodConnector {
-    pub fn new(client: kube::Client, namespace: &str, deadlines: Deadlines) -> Arc<PodConnector> {
+    pub fn new(
+        client: kube::Client,
+        namespace: &str,
+        deadlines: Deadlines,
+        first: FirstChoice,
+    ) -> Arc<PodConnector> {
         Arc::new(PodConnector {
             client,
             namespace: namespace.to_string(),
             deadlines,
+            first,
             mode: Mutex::new(Mode::Unknown),
             sessions: Mutex::new(HashMap::new()),
             next_dial: AtomicU64::new(0),
@@ -312,41 +320,45 @@ impl PodConnector {
     }
 
     /// Upgrades to SPDY, falling back as kubectl's dialer does: a refused protocol moves on
-    /// to the next kind; a denied permission or a missing pod is the answer.
+    /// to the next kind; a denied permission or a missing pod is the answer. Once a kind got
+    /// through, the kinds before it are not asked again.
     async fn dial(&self, pod: &str) -> Result<Option<Session>, UpgradeError> {
         let path = portforward_path(&self.namespace, pod);
         let config = SessionConfig {
             reply_timeout: self.deadlines.stream,
             ..SessionConfig::default()
         };
-        if matches!(self.mode(), Mode::Unknown | Mode::SpdyOverWebSocket) {
-            match websocket(
-                &self.client,
-                &path,
-                "",
-                SPDY_OVER_WEBSOCKET,
-                self.deadlines.upgrade,
-            )
-            .await
-            {
-                Ok(io) => {
-                    self.learn(Mode::SpdyOverWebSocket);
-                    return Ok(Some(Session::over_websocket(io, Role::Client, config).0));
+        let order = match self.first {
+            FirstChoice::Spdy => [Mode::RawSpdy, Mode::SpdyOverWebSocket],
+            FirstChoice::WebSocket => [Mode::SpdyOverWebSocket, Mode::RawSpdy],
+        };
+        let from = match self.mode() {
+            Mode::Unknown => 0,
+            Mode::ChannelV4 => order.len(),
+            known => order.iter().position(|m| *m == known).unwrap_or(0),
+        };
+        for &mode in &order[from..] {
+            let upgraded = match mode {
+                Mode::SpdyOverWebSocket => websocket(
+                    &self.client,
+                    &path,
+                    "",
+                    SPDY_OVER_WEBSOCKET,
+                    self.deadlines.upgrade,
+                )
+                .await
+                .map(|io| Session::over_websocket(io, Role::Client, config).0),
+                _ => raw_spdy(&self.client, &path, self.deadlines.upgrade)
+                    .await
+                    .map(|io| Session::new(io, Role::Client, config).0),
+            };
+            match upgraded {
+                Ok(session) => {
+                    self.learn(mode);
+                    return Ok(Some(session));
                 }
                 Err(e) if e.is_protocol_refusal() => {
-                    tracing::debug!(error = %e, "no SPDY over WebSocket; trying raw SPDY");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        if self.mode() != Mode::ChannelV4 {
-            match raw_spdy(&self.client, &path, self.deadlines.upgrade).await {
-                Ok(io) => {
-                    self.learn(Mode::RawSpdy);
-                    return Ok(Some(Session::new(io, Role::Client, config).0));
-                }
-                Err(e) if e.is_protocol_refusal() => {
-                    tracing::debug!(error = %e, "no SPDY; falling back to v4.channel.k8s.io");
+                    tracing::debug!(error = %e, "{:?} refused; trying the next kind", mode);
                 }
                 Err(e) => return Err(e),
             }

@@ -128,7 +128,7 @@ async fn start(
             let addrs = PORTS.iter().map(|&p| (p, SocketAddr::new(ip, p))).collect();
             peers::at(CLUSTER_IP, addrs)
         }
-        "kftray" => peers::kftray(bins, sim, work, &target).await?,
+        "kftray" => peers::kftray(bins, sim, work, &target, None).await?,
         _ if name == peers::kubectl_name(true) => peers::kubectl(sim, work, true, &target)?,
         _ if name == peers::kubectl_name(false) => peers::kubectl(sim, work, false, &target)?,
         _ => {

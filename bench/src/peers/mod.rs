@@ -110,8 +110,11 @@ pub async fn start(
     if wanted("kube-rs Api::portforward") {
         peers.push(kube_rs(bins, sim)?);
     }
-    if wanted("kftray") {
-        peers.push(kftray(bins, sim, work, &Target::pod("bench-0", &TCP_PORTS)).await?);
+    for transport in [None, Some(KFTRAY_WEBSOCKET)] {
+        if wanted(kftray_name(transport)) {
+            let target = Target::pod("bench-0", &TCP_PORTS);
+            peers.push(kftray(bins, sim, work, &target, transport).await?);
+        }
     }
     // The peers scripts/peers.sh installed; one that does not start is said, and the others
     // still run.
@@ -205,6 +208,18 @@ impl<'a> Target<'a> {
         } else {
             "bench"
         }
+    }
+}
+
+/// `KFTRAY_TRANSPORT` for kftray's second row: SPDY inside WebSocket first, as kubectl.
+pub const KFTRAY_WEBSOCKET: &str = "websocket";
+
+/// kftray's name in the figures: its default (raw SPDY first), or the transport it was asked
+/// to try first.
+pub fn kftray_name(transport: Option<&str>) -> &'static str {
+    match transport {
+        None => "kftray",
+        Some(_) => "kftray (WebSocket)",
     }
 }
 
@@ -362,6 +377,7 @@ pub async fn kftray(
     sim: &Sim,
     work: &Path,
     target: &Target<'_>,
+    transport: Option<&'static str>,
 ) -> anyhow::Result<Peer> {
     let mut config = String::from("version = 1\n\n[defaults]\nnamespace = \"bench\"\n");
     let kind = if target.is_service() {
@@ -375,12 +391,14 @@ pub async fn kftray(
             target.name()
         ));
     }
-    let kftray = Kftray::project(
+    let name = kftray_name(transport);
+    let mut kftray = Kftray::project(
         &bins.kftray,
         &sim.kubeconfig,
-        &fresh_dir(work, "kftray")?,
+        &fresh_dir(work, &name.replace([' ', '(', ')'], ""))?,
         &config,
     )?;
+    kftray.transport = transport;
     kftray.up()?;
     let rows = kftray.wait_ready(target.ports.len()).await?;
     let mut addrs = Vec::new();
@@ -389,7 +407,7 @@ pub async fn kftray(
         addrs.push((port, row.local.context("kftray forward address")?));
     }
     Ok(Peer {
-        name: "kftray",
+        name,
         addrs,
         pids: vec![rows[0].pid],
         children: Vec::new(),
