@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "bench: building the release binaries (about 9 minutes the first time on 2 cores, seconds after)" >&2
-cargo build --release -p kftray -p kubesim -p relay-server -p kftray-bench -p controlplane --bins
+cargo build --release -p kftray -p kubesim -p kftray-relay -p kftray-bench -p controlplane --bins
 exec target/release/kftray-bench "$@"

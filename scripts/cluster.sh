@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
 done
 bash scripts/controlplane-build.sh "$version" >/dev/null
 cargo build --quiet -p controlplane --bin controlplane
-cargo build --quiet -p relay-server --bin relay-server
+cargo build --quiet -p kftray-relay --bin relay-server
 relay=ghcr.io/kftray/kftray-relay
 # exec: Ctrl-C and SIGTERM reach the control plane itself, which stops every process it
 # started before it exits.

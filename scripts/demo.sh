@@ -12,7 +12,7 @@ bin=${KFTRAY_DEMO_BIN:-}
 if [ -z "$bin" ]; then
     echo "demo: building kftray, the simulated cluster and the relay (about 5 minutes the first time on 2 cores, seconds later)" >&2
     # One invocation: the three share their dependencies, built once with one feature set.
-    cargo build -p kftray -p kubesim -p relay-server --bins
+    cargo build -p kftray -p kubesim -p kftray-relay --bins
     bin=$PWD/target/debug
 fi
 work=$(mktemp -d)

@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/controlplane-build.sh 1.37 >/dev/null
-cargo build --locked -p relay-server -p kubesim
+cargo build --locked -p kftray-relay -p kubesim
 KFTRAY_SOAK_SECS="${KFTRAY_SOAK_SECS:-600}" \
     cargo test --locked --test soak -- --nocapture

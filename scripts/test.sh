@@ -30,6 +30,12 @@ for tool in unshare nsenter setpriv; do
     command -v "$tool" >/dev/null 2>&1 || { need+=(util-linux); break; }
 done
 command -v getent >/dev/null 2>&1 || need+=(libc-bin)
+# The relay image: built with buildah from a static (musl) relay, run once under podman (with
+# runc: see scripts/relay-image-check.sh).
+command -v buildah >/dev/null 2>&1 || need+=(buildah)
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+command -v musl-gcc >/dev/null 2>&1 || need+=(musl-tools)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "scripts/test.sh: installing ${need[*]}" >&2
     sudo=()
@@ -60,3 +66,9 @@ bash scripts/controlplane-build.sh 1.34 >/dev/null
 
 cargo test --workspace --locked
 KFTRAY_K8S_VERSION=1.34 cargo test --workspace --locked --test e2e --test clients --test transport
+
+# The relay image as the release builds it, run once.
+bash scripts/relay-image-check.sh
+
+# What a release would publish: the crates from their tarballs, an archive of this build.
+bash scripts/release/check.sh

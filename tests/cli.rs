@@ -259,13 +259,51 @@ fn completions_man_page_and_version() {
         "{page}"
     );
     assert!(page.contains("validate"));
-    let out = kftray(&root(), &["--version"]);
+    // The commit is the checkout's own, as git says it.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let commit = text(&head.stdout).trim().to_string();
+    let out = kftray(&root(), &["-V"]);
     assert_eq!(
         text(&out.stdout),
-        format!("kftray {}\n", env!("CARGO_PKG_VERSION"))
+        format!("kftray {} ({commit})\n", env!("CARGO_PKG_VERSION"))
+    );
+    let long = text(&kftray(&root(), &["--version"]).stdout);
+    let lines: Vec<&str> = long.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("kftray {} ({commit})", env!("CARGO_PKG_VERSION")).as_str(),
+            &format!(
+                "relay image: ghcr.io/kftray/kftray-relay:{}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            "relay protocol: 1",
+            "state schema: 3",
+        ]
     );
     let out = kftray(&root(), &["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_transport_that_does_not_exist_is_refused_before_anything_runs() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kftray"))
+        .args(["validate", "tests/fixtures/many-problems.toml"])
+        .current_dir(root())
+        .env("KFTRAY_TRANSPORT", "http2")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("KFTRAY_TRANSPORT=\"http2\"") && said.contains("`websocket`"),
+        "{said}"
+    );
 }
 
 #[test]

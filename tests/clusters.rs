@@ -140,7 +140,7 @@ async fn connect_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsi
 async fn a_proxy_url_carries_the_api_and_the_port_forward() {
     use kftray::forward::Connect;
     use kftray::resolve::Endpoint;
-    use kftray::transport::{Deadlines, PodConnector};
+    use kftray::transport::{Deadlines, FirstChoice, PodConnector};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let sim = demo_cluster(ClusterOptions::default()).await.unwrap();
@@ -162,7 +162,12 @@ async fn a_proxy_url_carries_the_api_and_the_port_forward() {
     let before = carried.load(std::sync::atomic::Ordering::SeqCst);
     assert!(before > 0, "the API calls did not go through the proxy");
 
-    let connector = PodConnector::new(cluster.client, "demo", Deadlines::default());
+    let connector = PodConnector::new(
+        cluster.client,
+        "demo",
+        Deadlines::default(),
+        FirstChoice::default(),
+    );
     let pod = sim.pod_names("demo", "app=web").remove(0);
     let endpoint = Endpoint {
         pod: pod.clone(),

@@ -18,7 +18,7 @@ const NOBODY: u32 = 65534;
 /// starts it.
 async fn cluster() -> Cluster {
     const RELAY: &str = "ghcr.io/kftray/kftray-relay";
-    let relay = workspace_bin("relay-server").expect("run `cargo build -p relay-server`");
+    let relay = workspace_bin("relay-server").expect("run `cargo build -p kftray-relay`");
     let env = |name: &str, value: &str| (RELAY.to_owned(), name.to_owned(), value.to_owned());
     demo_cluster(ClusterOptions {
         images: vec![(RELAY.into(), relay)],

@@ -5,7 +5,7 @@
 //! the `restricted` Pod Security Standard.
 //!
 //! The relay binary is built by `cargo test --workspace` (relay-server has tests of its own);
-//! alone, build it first: `cargo build -p relay-server -p kubesim`.
+//! alone, build it first: `cargo build -p kftray-relay -p kubesim`.
 
 mod support;
 
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
-use support::cluster::{Namespace, PRIVATE_HOST, WEB};
+use support::cluster::{Namespace, PRIVATE_HOST, PYTHON_IMAGE, WEB};
 use support::udp_exchange;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -149,6 +149,22 @@ fn report(supervisor: &Supervisor, name: &str) -> kftray::engine::ForwardReport 
         .into_iter()
         .find(|r| r.name == name)
         .unwrap()
+}
+
+/// Waits until `name` fails: why, as its report says.
+async fn failed(supervisor: &Supervisor, name: &str) -> String {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let phase = report(supervisor, name).phase;
+        if let Phase::Failed(why) = phase {
+            return why;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never failed: {phase:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn relay_pods(ns: &Namespace) -> Vec<String> {
@@ -503,6 +519,64 @@ fn relay_rbac() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_image_the_cluster_cannot_pull_shows_the_pull_error_and_the_key_to_set() {
+    let ns = ground().await;
+    let supervisor = supervise(
+        &ns,
+        &format!(
+            "[relay]\nimage = \"registry.invalid/kftray-relay:0\"\n\n\
+             [forwards.db]\nproxy = \"{PRIVATE_HOST}\"\nremote_port = 5432\nlocal_port = \"any\"\n"
+        ),
+    )
+    .await;
+    let why = failed(&supervisor, "db").await;
+    assert!(
+        why.contains("ErrImagePull") || why.contains("ImagePullBackOff"),
+        "the pull error: {why}"
+    );
+    for part in ["registry.invalid/kftray-relay:0", "`[relay] image`"] {
+        assert!(why.contains(part), "{part:?} missing from: {why}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_of_another_protocol_version_is_replaced_not_misread() {
+    let ns = ground().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/old_relay.py");
+    let manifest = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        manifest.path(),
+        format!(
+            "apiVersion: v1\nkind: Pod\nspec:\n  restartPolicy: Never\n  containers:\n    \
+             - name: relay\n      image: {PYTHON_IMAGE}\n      \
+             args: [\"{script}\", \"$(POD_IP)\", \"7000\"]\n      \
+             ports:\n        - {{name: relay, containerPort: 7000}}\n"
+        ),
+    )
+    .unwrap();
+    let supervisor = supervise(
+        &ns,
+        &format!(
+            "[relay]\nmanifest = {:?}\n\n\
+             [forwards.db]\nproxy = \"{PRIVATE_HOST}\"\nremote_port = 5432\nlocal_port = \"any\"\n",
+            manifest.path().display().to_string()
+        ),
+    )
+    .await;
+    let first = relay_pods_until(&ns, |pods| pods.len() == 1).await;
+    let why = failed(&supervisor, "db").await;
+    for part in [
+        "speaks relay protocol version 0",
+        "speaks version 1",
+        "`[relay] image`",
+    ] {
+        assert!(why.contains(part), "{part:?} missing from: {why}");
+    }
+    // The relay that spoke version 0 is deleted, and another takes its place.
+    relay_pods_until(&ns, |pods| !pods.is_empty() && pods[0] != first[0]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_rbac_yaml_is_enough_and_a_403_on_pod_create_names_the_missing_permission() {
     let ns = ground().await;
     let restricted = &support::cluster::shared().restricted_kubeconfig;
@@ -526,14 +600,7 @@ async fn relay_rbac_yaml_is_enough_and_a_403_on_pod_create_names_the_missing_per
         ),
     )
     .await;
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let why = loop {
-        if let Phase::Failed(why) = report(&supervisor, "db").phase {
-            break why;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never failed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let why = failed(&supervisor, "db").await;
     for part in [
         "create",
         "`pods`",
@@ -714,8 +781,8 @@ fn said(supervisor: &Supervisor) -> String {
 }
 
 /// Each verb of relay-rbac.yaml taken away in turn, as a user whose only rights are that Role
-/// (the README's read permissions are part of it): every one is needed, and kftray names the
-/// missing one. The heartbeat's `patch`, which only the log tells of, has a test of its own.
+/// (the README's read permissions are part of it): every one but `get` on pods/portforward
+/// (the WebSocket fallback's) is needed, and kftray names the missing one. The heartbeat's `patch`, which only the log tells of, has a test of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_verb_of_relay_rbac_yaml_is_needed_and_its_absence_is_named() {
     let restricted = &support::cluster::shared().restricted_kubeconfig;
@@ -737,6 +804,15 @@ async fn every_verb_of_relay_rbac_yaml_is_needed_and_its_absence_is_named() {
         let mut supervisor = supervise_as(restricted, &ns, &every_kind(&ns)).await;
         let wanted = format!("cannot {verb} resource \"{resource}\"");
         let grant = format!("grant `{verb}` on `{resource}`");
+        if (verb, resource) == ("get", "pods/portforward") {
+            // Only the WebSocket upgrade is a GET: raw SPDY, kftray's first choice, is a POST
+            // (`create`), so everything works. The Role keeps `get` for the fallback.
+            for name in ["db", "by-deployment", "by-service"] {
+                ready(&supervisor, name).await;
+            }
+            supervisor.shutdown().await;
+            return;
+        }
         if verb == "delete" {
             // Everything works; the relay pod outlives the run (kftray logs the refusal, and
             // the heartbeat going stale lets the next run's cleanup take it).

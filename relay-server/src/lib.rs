@@ -7,7 +7,7 @@
 //! `server`) is the relay itself.
 //!
 //! ```
-//! use relay_server::protocol::{Decoded, Destination, Request, Transport};
+//! use kftray_relay::protocol::{Decoded, Destination, Request, Transport};
 //!
 //! let request = Request::Connect {
 //!     id: 1,

@@ -7,9 +7,9 @@
 mod checks;
 
 use checks::{check_all, check_frame, check_reply, check_request};
+use kftray_relay::protocol::{Destination, Frame, Reply, Request, Status, Transport};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use relay_server::protocol::{Destination, Frame, Reply, Request, Status, Transport};
 
 /// Valid messages of every kind, to mutate.
 fn seeds() -> Vec<Vec<u8>> {

@@ -2,11 +2,11 @@
 //! that timeouts happen within a test.
 
 use futures::{SinkExt, StreamExt};
+use kftray_relay::attached::{self, Ends, Tally};
+use kftray_relay::io::{FrameCodec, read_reply};
+use kftray_relay::protocol::{Destination, Frame, Reply, Request, Status, Transport};
 use kubesim::backend::{Backend, BackendKind};
 use kubesim::dns::DnsServer;
-use relay_server::attached::{self, Ends, Tally};
-use relay_server::io::{FrameCodec, read_reply};
-use relay_server::protocol::{Destination, Frame, Reply, Request, Status, Transport};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, Stdio};
@@ -20,16 +20,50 @@ use tokio_util::codec::Framed;
 /// Generous, for a loaded 2-core machine; only a guard against hanging.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The user the relay's image runs as.
+const RELAY_USER: u32 = 65532;
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// The relay binary, run as its image runs it: as root (a test machine's usual user here) the
+/// relay would refuse to serve, so it runs as user 65532, from a link in a folder that user
+/// can reach (the build's folder may be under /root), kept as long as the relay runs.
+fn relay_command() -> (Command, Option<tempfile::TempDir>) {
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_relay-server"));
+    if !running_as_root() {
+        return (Command::new(binary), None);
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("relay-image-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let linked = dir.path().join("relay-server");
+    if std::fs::hard_link(binary, &linked).is_err() {
+        std::fs::copy(binary, &linked).unwrap();
+    }
+    let mut command = Command::new(&linked);
+    std::os::unix::process::CommandExt::uid(&mut command, RELAY_USER);
+    std::os::unix::process::CommandExt::gid(&mut command, RELAY_USER);
+    (command, Some(dir))
+}
+
 /// The relay-server binary on a free loopback port, with its log kept.
 struct Relay {
     child: Child,
     addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
+    _image: Option<tempfile::TempDir>,
 }
 
 impl Relay {
     fn start(env: &[(&str, String)]) -> Relay {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_relay-server"))
+        let (mut command, image) = relay_command();
+        let mut child = command
             .env("RELAY_LISTEN", "127.0.0.1:0")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -55,7 +89,12 @@ impl Relay {
             .expect("the relay never said where it listens")
             .parse()
             .unwrap();
-        Relay { child, addr, log }
+        Relay {
+            child,
+            addr,
+            log,
+            _image: image,
+        }
     }
 
     /// How the relay exited, once it has (within the tests' deadline).
@@ -382,10 +421,29 @@ async fn past_the_connection_limit_the_answer_is_busy() {
     assert_eq!(reply.status, Status::Busy, "{reply:?}");
 }
 
+#[test]
+fn it_refuses_to_serve_as_root() {
+    if !running_as_root() {
+        eprintln!("not root here: the refusal cannot be seen");
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_relay-server"))
+        .env("RELAY_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("does not run as root") && said.contains("runAsUser"),
+        "{said}"
+    );
+}
+
 #[tokio::test]
 async fn the_probe_command_checks_a_live_relay() {
     let relay = Relay::start(&[]);
     let probe = |listen: String| {
+        // The probe serves nobody: root may run it.
         Command::new(env!("CARGO_BIN_EXE_relay-server"))
             .arg("probe")
             .env("RELAY_LISTEN", listen)

@@ -5,7 +5,7 @@ use super::failure::{Failure, Outcome};
 use super::output::say;
 use super::picked::Picked;
 use super::{Cli, Output, config_path, live_run, runs_to_read};
-use crate::state::{ProcessId, Run, State};
+use crate::state::{Run, State};
 use std::time::{Duration, Instant};
 
 /// How long a run may take to stop (its connections drain) before it is killed.
@@ -100,7 +100,13 @@ fn some(cli: &Cli, args: &Args, out: &Output) -> Outcome {
     Ok(())
 }
 
+/// Tells a run that its selection changed, so that it does not wait for its next tick (on
+/// Windows, which has no such signal, it does).
+#[cfg(not(unix))]
+pub(super) fn nudge(_run: &Run) {}
+
 /// Tells a run that its selection changed, so that it does not wait for its next tick.
+#[cfg(unix)]
 pub(super) fn nudge(run: &Run) {
     if let Ok(pid) = i32::try_from(run.pid) {
         // SAFETY: kill has no memory effects; the pid is a live run this user recorded.
@@ -130,10 +136,19 @@ fn wait_gone(state: &State, run: &Run, names: &[String]) -> Result<(), Failure> 
     }
 }
 
+/// Ends the run at once: Windows cannot ask it to stop (see `state::end_now`).
+#[cfg(windows)]
+pub(super) fn stop(pid: u32) {
+    if let Err(e) = crate::state::end_now(pid) {
+        tracing::debug!("ending pid {pid}: {e}");
+    }
+}
+
 /// SIGTERM, then SIGKILL if the process is still there after the grace period.
+#[cfg(unix)]
 pub(super) fn stop(pid: u32) {
     let Ok(raw) = i32::try_from(pid) else { return };
-    let alive = || ProcessId { pid, start: None }.is_alive();
+    let alive = || crate::state::ProcessId { pid, start: None }.is_alive();
     // SAFETY: kill has no memory effects; the pid came from a run this user recorded.
     unsafe { libc::kill(raw, libc::SIGTERM) };
     let started = Instant::now();

@@ -27,6 +27,7 @@ mod schema;
 mod status;
 mod up;
 mod validate;
+mod version;
 
 pub use output::Output;
 pub(crate) use project::{config_path, live_run, load_effective, runs_to_read};
@@ -38,7 +39,14 @@ use std::process::ExitCode;
 
 /// Kubernetes port-forwards as code: one kftray.toml, every forward up and kept alive.
 #[derive(Debug, Parser)]
-#[command(name = "kftray", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "kftray",
+    version = version::SHORT,
+    long_version = version::LONG.as_str(),
+    about,
+    long_about = None,
+    propagate_version = true
+)]
 pub struct Cli {
     /// The configuration file. Default: kftray.toml in the current directory or the nearest
     /// parent that has one.
@@ -140,6 +148,11 @@ where
     };
     let out = Output::new(cli.color, cli.quiet, cli.verbose);
     init_logs(cli.verbose, cli.quiet);
+    // Said before anything connects, by every command: later a bad value could only be
+    // taken for the default.
+    if let Err(why) = crate::transport::FirstChoice::from_env() {
+        return failure::exit(Err(failure::Failure::Usage(why)), &out);
+    }
     let outcome = match &cli.command {
         Command::Up(args) => up::run(&cli, args, &out),
         Command::Status(args) => status::run(&cli, args, &out),

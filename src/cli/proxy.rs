@@ -89,9 +89,7 @@ async fn serve(proxy: Proxy, out: &Output) -> Outcome {
         return Err(Failure::Failed(why.clone()));
     }
     let mut said = BTreeMap::new();
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| Failure::Usage(format!("cannot watch for signals: {e}")))?;
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    let mut stop = crate::engine::Stop::watch()
         .map_err(|e| Failure::Usage(format!("cannot watch for signals: {e}")))?;
     let reason = loop {
         for report in supervisor.report() {
@@ -119,8 +117,7 @@ async fn serve(proxy: Proxy, out: &Output) -> Outcome {
             }
         }
         tokio::select! {
-            _ = interrupt.recv() => break "interrupted",
-            _ = terminate.recv() => break "terminated",
+            how = stop.asked() => break how,
             () = supervisor.changed() => {}
         }
     };

@@ -2,7 +2,7 @@
 //! one place: validation reports what is wrong with it, and the relay creates its pods from it.
 
 use k8s_openapi::api::core::v1::{Container, Pod};
-use relay_server::protocol::DEFAULT_PORT;
+use kftray_relay::protocol::DEFAULT_PORT;
 use std::fmt;
 use std::path::{Path, PathBuf};
 

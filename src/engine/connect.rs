@@ -8,7 +8,7 @@ use crate::forward::{Connect, Dial, OpenFlow, OpenedFlow, Serving};
 use crate::relay::RelayDialer;
 use crate::resolve::{Endpoint, Resolution};
 use futures::future::BoxFuture;
-use relay_server::protocol::Destination;
+use kftray_relay::protocol::Destination;
 use std::io;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

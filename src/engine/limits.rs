@@ -5,7 +5,9 @@
 /// thousandth concurrent connection while the hard limit allows far more; Go programs such
 /// as kubectl get the same raise from their runtime.
 pub fn raise_open_files() {
+    // Windows has no such limit for sockets.
     // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    #[cfg(unix)]
     unsafe {
         let mut limit = std::mem::zeroed::<libc::rlimit>();
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max

@@ -22,6 +22,7 @@ mod retry;
 mod run;
 mod selection;
 mod spec;
+mod stop;
 
 pub use expand::{Expansion, expand};
 pub use forward::{ForwardReport, Phase};
@@ -30,6 +31,7 @@ pub use observer::Observer;
 pub use run::{UpError, UpOptions, run};
 pub use selection::{Selection, SelectionError, desired, picks};
 pub use spec::{Exposed, LocalBind, Relayed, RunSpec};
+pub use stop::{Nudge, Stop};
 
 use crate::cluster::{ClusterKey, Clusters};
 use crate::config::Protocol;

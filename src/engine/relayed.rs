@@ -11,7 +11,7 @@ use crate::relay::{
 };
 use crate::resolve::{Endpoint, Resolution};
 use crate::transport::Link;
-use relay_server::protocol::Transport;
+use kftray_relay::protocol::Transport;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -105,7 +105,7 @@ fn combine(relay: &RelayState, destination: &DestinationState) -> (Resolution, L
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relay_server::protocol::Destination;
+    use kftray_relay::protocol::Destination;
 
     #[test]
     fn ready_needs_both_and_a_failure_wins() {

@@ -6,7 +6,9 @@ use super::following::Following;
 use super::record::Record;
 use super::retry::Retry;
 use super::selection::{overridden, picks, picks_overridden};
-use super::{Applied, Observer, RunSpec, Selection, SelectionError, Supervisor, desired};
+use super::{
+    Applied, Nudge, Observer, RunSpec, Selection, SelectionError, Stop, Supervisor, desired,
+};
 use crate::config::{Diagnostics, Effective, Skipped};
 use crate::forward::{Tuning, http_log};
 use crate::source::git::{GitError, short};
@@ -101,19 +103,17 @@ pub async fn run(options: UpOptions, observer: &mut dyn Observer) -> Result<(), 
         .record
         .event(None, EventKind::Started, &format!("{count} forwards"));
 
-    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
-    // `kftray up NAMES` and `kftray down NAMES` in another terminal say so at once.
-    let mut nudge = signal(tokio::signal::unix::SignalKind::user_defined1())?;
+    let mut stop = Stop::watch().map_err(UpError::Signals)?;
+    let mut nudge = Nudge::watch().map_err(UpError::Signals)?;
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     let reason = loop {
         tokio::select! {
-            _ = interrupt.recv() => break "interrupted",
-            _ = terminate.recv() => break "terminated",
+            how = stop.asked() => break how,
             update = source.next() => session.follow(update).await,
             () = session.supervisor.changed() => session.phases(),
             () = session.retry.due() => session.try_failed_again().await,
-            _ = nudge.recv() => session.overridden().await,
+            // `kftray up NAMES` and `kftray down NAMES` in another terminal say so at once.
+            () = nudge.received() => session.overridden().await,
             _ = tick.tick() => session.overridden().await,
         }
         session.flush();
@@ -122,10 +122,6 @@ pub async fn run(options: UpOptions, observer: &mut dyn Observer) -> Result<(), 
     session.supervisor.shutdown().await;
     session.record.end(reason)?;
     Ok(())
-}
-
-fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal, UpError> {
-    tokio::signal::unix::signal(kind).map_err(UpError::Signals)
 }
 
 /// One run's moving parts: what should run and what does, what is recorded and shown of it.

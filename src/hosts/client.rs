@@ -1,16 +1,25 @@
 //! kftray's side of the helper: one connection for the whole run, so that what the helper
 //! did for this run is undone when the connection closes, however the run ends.
 
+use crate::hosts::protocol::Entry;
+#[cfg(unix)]
 use crate::hosts::protocol::{
-    self, Entry, ErrorKind, MAX_LINE, PROTOCOL, Reply, Request, Transport, VERSION,
+    self, ErrorKind, MAX_LINE, PROTOCOL, Reply, Request, Transport, VERSION,
 };
+#[cfg(unix)]
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+#[cfg(unix)]
 use std::collections::VecDeque;
-use std::io::{self, IoSliceMut};
+use std::io;
+#[cfg(unix)]
+use std::io::IoSliceMut;
 use std::net::{IpAddr, SocketAddr};
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use tokio::io::{AsyncWriteExt, Interest};
+#[cfg(unix)]
 use tokio::net::UnixStream;
 
 /// Where the helper listens unless told otherwise.
@@ -69,6 +78,13 @@ pub enum HelperError {
         #[source]
         source: io::Error,
     },
+    /// There is no helper on this system.
+    #[error(
+        "host names (`domain`) need kftray-helper, which runs on Linux and macOS only: on \
+         Windows, reach the forward by its address (every 127.x.y.z answers, and no port \
+         needs an administrator)"
+    )]
+    Unsupported,
     /// The helper answered something this client does not understand.
     #[error(
         "kftray-helper at {} answered {what}, which this kftray does not understand: install \
@@ -85,6 +101,7 @@ pub enum HelperError {
 
 /// A connection to kftray-helper. Entries and aliases set through it last as long as it:
 /// dropping it (or the process ending) makes the helper remove them.
+#[cfg(unix)]
 #[derive(Debug)]
 pub struct HelperClient {
     stream: UnixStream,
@@ -96,6 +113,7 @@ pub struct HelperClient {
     helper_version: String,
 }
 
+#[cfg(unix)]
 impl HelperClient {
     /// Connects and greets the helper.
     pub async fn connect(socket: &Path) -> Result<HelperClient, HelperError> {
@@ -282,6 +300,7 @@ impl HelperClient {
 }
 
 /// One `recvmsg`: the bytes read, and the descriptors that came with them.
+#[cfg(unix)]
 fn receive(socket: RawFd, buffer: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
     let mut space = nix::cmsg_space!([RawFd; 4]);
     let mut iov = [IoSliceMut::new(buffer)];
@@ -317,6 +336,50 @@ fn receive(socket: RawFd, buffer: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)
         fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(io::Error::from)?;
     }
     Ok((message.bytes, fds))
+}
+
+/// Windows has no helper, and needs one only for host-name entries: every 127.x.y.z answers
+/// there and no port is privileged. A client cannot be made, so none of its methods runs.
+#[cfg(not(unix))]
+#[derive(Debug)]
+pub struct HelperClient(std::convert::Infallible);
+
+#[cfg(not(unix))]
+#[allow(missing_docs)]
+impl HelperClient {
+    pub async fn connect(_socket: &Path) -> Result<HelperClient, HelperError> {
+        Err(HelperError::Unsupported)
+    }
+
+    pub fn helper_version(&self) -> &str {
+        match self.0 {}
+    }
+
+    pub async fn set_entries(&mut self, _entries: Vec<Entry>) -> Result<(), HelperError> {
+        match self.0 {}
+    }
+
+    pub async fn add_alias(&mut self, _address: IpAddr) -> Result<(), HelperError> {
+        match self.0 {}
+    }
+
+    pub async fn remove_alias(&mut self, _address: IpAddr) -> Result<(), HelperError> {
+        match self.0 {}
+    }
+
+    pub async fn bind_tcp(
+        &mut self,
+        _address: SocketAddr,
+    ) -> Result<std::net::TcpListener, HelperError> {
+        match self.0 {}
+    }
+
+    pub async fn bind_udp(
+        &mut self,
+        _address: SocketAddr,
+    ) -> Result<std::net::UdpSocket, HelperError> {
+        match self.0 {}
+    }
 }
 
 #[cfg(test)]

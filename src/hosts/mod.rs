@@ -23,13 +23,19 @@ pub mod block;
 pub mod client;
 pub mod names;
 pub mod protocol;
+#[cfg(unix)]
 pub mod server;
 
+#[cfg(unix)]
 mod alias;
+#[cfg(unix)]
 mod claims;
+#[cfg(unix)]
 mod hosts_file;
+#[cfg(unix)]
 mod ports;
 
 pub use client::{HelperClient, HelperError, default_socket};
 pub use protocol::{Entry, PROTOCOL, VERSION};
+#[cfg(unix)]
 pub use server::{ServeOptions, serve};

@@ -4,8 +4,8 @@
 
 use crate::resolve::{PortRef, Resolution, ServiceStep, Target, each_service_state, follow};
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
+use kftray_relay::protocol::{Destination, Transport};
 use kube::Api;
-use relay_server::protocol::{Destination, Transport};
 use tokio::sync::watch;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

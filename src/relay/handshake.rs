@@ -2,8 +2,8 @@
 //! exchange of every relayed connection and of the relay's control session.
 
 use crate::forward::PodStream;
-use relay_server::io::{ReadError, read_reply};
-use relay_server::protocol::{Reply, Request, Status};
+use kftray_relay::io::{ReadError, read_reply};
+use kftray_relay::protocol::{ProtocolError, Reply, Request, Status, VERSION};
 use std::io;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -13,6 +13,22 @@ use tokio::io::AsyncWriteExt;
 const REPLY_WAIT: Duration = Duration::from_secs(30);
 /// How long the port-forward's own verdict is awaited when a stream breaks in a handshake.
 const VERDICT_WAIT: Duration = Duration::from_secs(2);
+
+/// A relay that answers in another version of the protocol: an older relay image (a tag
+/// the node cached) or a newer one. Nothing it says is read any further.
+#[derive(Debug, thiserror::Error)]
+#[error("the relay speaks relay protocol version {0}; this kftray speaks version {VERSION}")]
+pub(super) struct OtherVersion(pub u8);
+
+impl OtherVersion {
+    /// The version a relay spoke, where that is why `error` happened.
+    pub(super) fn of(error: &io::Error) -> Option<u8> {
+        error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<OtherVersion>())
+            .map(|other| other.0)
+    }
+}
 
 /// Sends `request` and reads the relay's reply: Ok when it connected, else an error that
 /// says what the relay could not do, or why the stream broke.
@@ -25,11 +41,17 @@ pub(super) async fn handshake(
         stream.flush().await?;
         read_reply(stream).await.map_err(|e| match e {
             ReadError::Io(e) => e,
+            // Every reply comes in the relay's own version, a refusal of ours included.
+            ReadError::Protocol(ProtocolError::UnsupportedVersion(version)) => {
+                io::Error::new(io::ErrorKind::InvalidData, OtherVersion(version))
+            }
             other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
         })
     };
     let reply = match tokio::time::timeout(REPLY_WAIT, exchange).await {
         Ok(Ok(reply)) => reply,
+        // The relay answered, in a version of its own: nothing broke.
+        Ok(Err(e)) if OtherVersion::of(&e).is_some() => return Err(e),
         Ok(Err(e)) => {
             // The port-forward says why a stream to the pod broke better than the stream does
             // ("failed to connect to localhost:7000": the relay is not listening).

@@ -47,8 +47,17 @@ pub(super) fn health(pod: &Pod, uid: &str) -> Health {
                 | "CrashLoopBackOff"
         ) {
             let message = waiting.message.clone().unwrap_or_default();
+            let hint = if matches!(
+                reason.as_str(),
+                "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName"
+            ) {
+                "; set `[relay] image` (in kftray.toml or kftray.local.toml) to a relay image \
+                 this cluster can pull, such as a copy in its own registry"
+            } else {
+                ""
+            };
             return Health::Broken(format!(
-                "relay pod {name} cannot start: {reason} {message} (image {})",
+                "relay pod {name} cannot start: {reason} {message} (image {}){hint}",
                 container.image
             ));
         }
@@ -99,7 +108,9 @@ mod tests {
             panic!()
         };
         assert!(
-            why.contains("ImagePullBackOff") && why.contains("ghcr.io/x/relay:9"),
+            why.contains("ImagePullBackOff")
+                && why.contains("ghcr.io/x/relay:9")
+                && why.contains("`[relay] image`"),
             "{why}"
         );
         let ended = pod(json!({"phase": "Succeeded", "containerStatuses": [{

@@ -4,7 +4,7 @@
 use super::health::{Health, health};
 use super::owner::{HEARTBEAT, HEARTBEAT_EVERY, Owner, SELECTOR, STALE_AFTER, leftover};
 use super::session::{RelayState, sessions};
-use super::template::Template;
+use super::template::{DEFAULT_IMAGE, Template};
 use super::{forbidden, refused};
 use crate::backoff::Backoff;
 use crate::config::Relay as RelaySettings;
@@ -74,6 +74,8 @@ enum Ended {
         why: String,
         ready: bool,
     },
+    /// It speaks this other version of the relay protocol.
+    OtherVersion(u8),
 }
 
 impl Keeper {
@@ -89,14 +91,19 @@ impl Keeper {
         };
         self.clean_leftovers(&api).await;
         let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
+        // Set once a relay spoke another protocol version: its image is pulled again.
+        let mut pull_again = false;
         while !stop.is_cancelled() {
             let name = format!("kftray-relay-{}", suffix());
-            let pod = template.render(
+            let mut pod = template.render(
                 &name,
                 &self.namespace,
                 self.settings.image.as_deref(),
                 &self.owner,
             );
+            if pull_again {
+                template.pull_again(&mut pod);
+            }
             let params = PostParams::default();
             let created = tokio::select! {
                 created = api.create(&params, &pod) => created,
@@ -136,6 +143,34 @@ impl Keeper {
             self.delete(&api, &name).await;
             match ended {
                 Ended::Stopped => return,
+                Ended::OtherVersion(version) => {
+                    let why = format!(
+                        "relay pod {name} speaks relay protocol version {version}, and this \
+                         kftray ({}) speaks version {}",
+                        env!("CARGO_PKG_VERSION"),
+                        kftray_relay::protocol::VERSION
+                    );
+                    tracing::warn!(pod = name, "{why}: replacing it");
+                    // kftray's own image under a tag the node had cached: pulled again once,
+                    // at once. An image the configuration names is the person's to change.
+                    let own_image =
+                        self.settings.image.is_none() && self.settings.manifest.is_none();
+                    let (state, delay) = if own_image && !pull_again {
+                        let state = RelayState::Starting(format!("{why}; pulling its image again"));
+                        (state, Duration::ZERO)
+                    } else {
+                        let state = RelayState::Failed(format!(
+                            "{why}; set `[relay] image` to kftray's relay of the same release \
+                             ({DEFAULT_IMAGE})"
+                        ));
+                        (state, backoff.next_delay())
+                    };
+                    pull_again = true;
+                    self.state.send_replace(state);
+                    if sleep_or_stop(delay, stop).await {
+                        return;
+                    }
+                }
                 Ended::Gone { why, ready } => {
                     tracing::info!(pod = name, "{why}: starting another relay");
                     self.state
@@ -169,7 +204,7 @@ impl Keeper {
         let mut events = watcher::watcher(api.clone(), config)
             .default_backoff()
             .boxed();
-        let mut session: Option<AbortOnDropHandle<()>> = None;
+        let mut session: Option<AbortOnDropHandle<u8>> = None;
         let mut ready = false;
         // Its first tick is at once: a refused `patch` is said now, not in 30 s.
         let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
@@ -180,6 +215,13 @@ impl Keeper {
             tokio::select! {
                 () = stop.cancelled() => return Ended::Stopped,
                 _ = heartbeat.tick() => self.annotate(api, name, &mut warned).await,
+                // The sessions end only for a relay of another protocol version.
+                done = async { session.as_mut()?.await.ok() }, if session.is_some() => {
+                    match done {
+                        Some(version) => return Ended::OtherVersion(version),
+                        None => session = None,
+                    }
+                }
                 event = events.next() => {
                     let pod = match event {
                         None => return Ended::Gone { why: "the watch of the relay pod ended".into(), ready },

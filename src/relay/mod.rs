@@ -7,7 +7,7 @@
 //! holds a heartbeat session through the same port-forward transport as TCP forwards, keeps
 //! its heartbeat annotation fresh, and makes a new pod when the old one dies. Leftovers of
 //! owners that are gone ([`owner::leftover`]) are deleted when a relay starts. Each relayed
-//! connection opens a stream to the pod and speaks `relay_server::protocol` on it.
+//! connection opens a stream to the pod and speaks `kftray_relay::protocol` on it.
 
 mod destination;
 mod dial;

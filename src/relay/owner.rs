@@ -160,11 +160,28 @@ fn user_name() -> String {
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
         .or_else(account_name)
-        // SAFETY: getuid cannot fail and touches no memory.
-        .unwrap_or_else(|| format!("uid-{}", unsafe { libc::getuid() }))
+        .unwrap_or_else(user_id)
+}
+
+#[cfg(unix)]
+fn user_id() -> String {
+    // SAFETY: getuid cannot fail and touches no memory.
+    format!("uid-{}", unsafe { libc::getuid() })
+}
+
+#[cfg(not(unix))]
+fn user_id() -> String {
+    "user".to_string()
+}
+
+/// Windows names its user in USERNAME, read above.
+#[cfg(not(unix))]
+fn account_name() -> Option<String> {
+    None
 }
 
 /// The name of this process's user in the password database.
+#[cfg(unix)]
 fn account_name() -> Option<String> {
     // SAFETY: passwd is plain data, for which all zeroes (null pointers) is a valid value.
     let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
@@ -189,6 +206,12 @@ fn account_name() -> Option<String> {
     Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty())
 }
 
+#[cfg(not(unix))]
+fn host_name() -> String {
+    std::env::var("COMPUTERNAME").unwrap_or_else(|_| "localhost".to_string())
+}
+
+#[cfg(unix)]
 fn host_name() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes at most that much.

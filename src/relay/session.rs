@@ -2,14 +2,14 @@
 //! TCP forwards: its state is the relay's state for the forwards that use it.
 
 use super::forbidden;
-use super::handshake::handshake;
+use super::handshake::{OtherVersion, handshake};
 use crate::backoff::Backoff;
 use crate::forward::Connect;
 use crate::resolve::Endpoint;
 use crate::transport::{Link, PodConnector};
 use futures::{SinkExt, StreamExt};
-use relay_server::io::FrameCodec;
-use relay_server::protocol::{Frame, Request};
+use kftray_relay::io::FrameCodec;
+use kftray_relay::protocol::{Frame, Request};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -38,21 +38,33 @@ pub enum RelayState {
     Failed(String),
 }
 
+/// Why a session ended.
+enum Ended {
+    /// It broke, or never started; the text says why.
+    Broke(String),
+    /// The relay speaks this other version of the protocol.
+    OtherVersion(u8),
+}
+
 /// The heartbeat session with the relay, reopened whenever it drops; its state is the
-/// relay's state for the forwards.
+/// relay's state for the forwards. Returns only for a relay that speaks another version of
+/// the protocol (that version): no session with it will ever work.
 pub(super) async fn sessions(
     connector: Arc<PodConnector>,
     endpoint: Endpoint,
     namespace: String,
     state: watch::Sender<RelayState>,
-) {
+) -> u8 {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     // Following the pod keeps its port-forward session dialled (and redialled) by the
     // transport, which learns at once when a forward's own connection gets through.
     let mut link = connector.follow(&endpoint.pod);
     loop {
         let started = tokio::time::Instant::now();
-        let why = session(&connector, &endpoint, &state).await;
+        let why = match session(&connector, &endpoint, &state).await {
+            Ended::Broke(why) => why,
+            Ended::OtherVersion(version) => return version,
+        };
         let was_up = matches!(
             *state.borrow(),
             RelayState::Ready { .. } | RelayState::Reconnecting { .. }
@@ -91,13 +103,16 @@ async fn session(
     connector: &Arc<PodConnector>,
     endpoint: &Endpoint,
     state: &watch::Sender<RelayState>,
-) -> String {
+) -> Ended {
     let mut stream = match connector.connect(endpoint).await {
         Ok(stream) => stream,
-        Err(e) => return e.to_string(),
+        Err(e) => return Ended::Broke(e.to_string()),
     };
     if let Err(e) = handshake(&mut stream, &Request::Session { id: 0 }).await {
-        return e.to_string();
+        return match OtherVersion::of(&e) {
+            Some(version) => Ended::OtherVersion(version),
+            None => Ended::Broke(e.to_string()),
+        };
     }
     state.send_replace(RelayState::Ready {
         pod: endpoint.pod.clone(),
@@ -110,7 +125,7 @@ async fn session(
         tokio::time::sleep(PING_EVERY).await;
         n += 1;
         if let Err(e) = framed.send(Frame::<&[u8]>::Ping(n)).await {
-            return format!("the session broke: {e}");
+            return Ended::Broke(format!("the session broke: {e}"));
         }
         let pong = tokio::time::timeout(PONG_WAIT, async {
             loop {
@@ -125,8 +140,10 @@ async fn session(
         .await;
         match pong {
             Ok(Ok(())) => {}
-            Ok(Err(why)) => return why,
-            Err(_) => return format!("no answer to a heartbeat within {PONG_WAIT:?}"),
+            Ok(Err(why)) => return Ended::Broke(why),
+            Err(_) => {
+                return Ended::Broke(format!("no answer to a heartbeat within {PONG_WAIT:?}"));
+            }
         }
     }
 }

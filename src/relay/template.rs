@@ -8,8 +8,8 @@ use std::path::Path;
 
 const BUILT_IN: &str = include_str!("pod.yaml");
 
-/// kftray's own relay image, of this version.
-pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/kftray/kftray-relay:", env!("CARGO_PKG_VERSION"));
+/// kftray's own relay image, of this version: by digest in a release build (build.rs).
+pub const DEFAULT_IMAGE: &str = env!("KFTRAY_RELAY_IMAGE");
 
 /// The label that names a relay pod, which an expose's Service selects.
 pub const POD_LABEL: &str = "kftray.dev/relay";
@@ -75,6 +75,17 @@ impl Template {
     }
 }
 
+impl Template {
+    /// Has the node pull the relay's image again rather than run what it has under that
+    /// name: a tag it cached may be an older relay than this kftray speaks to.
+    pub fn pull_again(&self, pod: &mut Pod) {
+        if let Some(spec) = pod.spec.as_mut() {
+            spec.containers[self.manifest.relay_container_index()].image_pull_policy =
+                Some("Always".to_string());
+        }
+    }
+}
+
 impl From<RelayManifest> for Template {
     fn from(manifest: RelayManifest) -> Template {
         Template {
@@ -90,6 +101,20 @@ mod tests {
 
     fn owner() -> Owner {
         Owner::for_tests("ana", "laptop", "/home/ana/shop")
+    }
+
+    #[test]
+    fn a_relay_of_another_version_is_pulled_again() {
+        let template = Template::built_in();
+        let mut pod = template.render("r", "ns", None, &owner());
+        let policy = |pod: &Pod| {
+            pod.spec.as_ref().unwrap().containers[0]
+                .image_pull_policy
+                .clone()
+        };
+        assert_eq!(policy(&pod), None, "the cluster's default, first");
+        template.pull_again(&mut pod);
+        assert_eq!(policy(&pod).as_deref(), Some("Always"));
     }
 
     #[test]

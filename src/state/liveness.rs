@@ -1,6 +1,6 @@
 //! Is the process that recorded a run still that process? A pid alone is not enough: after a
-//! crash the number can be reused by anything, so Linux runs also record the process's start
-//! time, which a reused pid does not share.
+//! crash the number can be reused by anything, so Linux and Windows runs also record the
+//! process's start time, which a reused pid does not share.
 
 /// A process as recorded in state: its pid and, where the OS tells, a start-time marker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +66,13 @@ fn observe(pid: u32) -> Observed {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+/// From the process's handle: whether it has exited, and its creation time.
+#[cfg(windows)]
+fn observe(pid: u32) -> Observed {
+    windows::observe(pid)
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 fn observe(_pid: u32) -> Observed {
     Observed::Unknown
 }
@@ -89,9 +95,96 @@ fn exists(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-#[cfg(not(unix))]
+/// Reached only when the process could not be opened for a reason other than its absence.
+#[cfg(windows)]
 fn exists(_pid: u32) -> bool {
     true
+}
+
+/// Ends the process at once. Windows has no signal asking a console program without a console
+/// to stop, so `kftray down` ends a background run this way; what it leaves (its relay pods,
+/// its record) the next run and the next `status` clean up.
+#[cfg(windows)]
+pub(crate) fn end_now(pid: u32) -> std::io::Result<()> {
+    windows::end_now(pid)
+}
+
+#[cfg(windows)]
+mod windows {
+    use super::Observed;
+    use windows_sys::Win32::Foundation::{
+        CloseHandle, ERROR_ACCESS_DENIED, FILETIME, GetLastError, HANDLE, STILL_ACTIVE,
+    };
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeProcess, GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+        PROCESS_TERMINATE, TerminateProcess,
+    };
+
+    /// A process handle, closed when dropped.
+    struct Process(HANDLE);
+
+    impl Process {
+        fn open(pid: u32, access: u32) -> std::io::Result<Process> {
+            // SAFETY: OpenProcess takes plain values and returns a handle or null.
+            let handle = unsafe { OpenProcess(access, 0, pid) };
+            if handle.is_null() {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(Process(handle))
+        }
+    }
+
+    impl Drop for Process {
+        fn drop(&mut self) {
+            // SAFETY: the handle came from OpenProcess and is closed once.
+            unsafe { CloseHandle(self.0) };
+        }
+    }
+
+    pub(super) fn observe(pid: u32) -> Observed {
+        let process = match Process::open(pid, PROCESS_QUERY_LIMITED_INFORMATION) {
+            Ok(process) => process,
+            // Another user's process: it exists, and nothing more is known.
+            // SAFETY: GetLastError reads this thread's last error.
+            Err(_) if unsafe { GetLastError() } == ERROR_ACCESS_DENIED => {
+                return Observed::Unknown;
+            }
+            Err(_) => return Observed::Exited,
+        };
+        let mut code = 0u32;
+        // SAFETY: the handle is open and `code` is valid for writing.
+        if unsafe { GetExitCodeProcess(process.0, &mut code) } == 0 {
+            return Observed::Unknown;
+        }
+        if code != STILL_ACTIVE as u32 {
+            return Observed::Exited;
+        }
+        let zero = FILETIME {
+            dwLowDateTime: 0,
+            dwHighDateTime: 0,
+        };
+        let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
+        // SAFETY: the handle is open and every FILETIME is valid for writing.
+        let ok = unsafe {
+            GetProcessTimes(process.0, &mut created, &mut exited, &mut kernel, &mut user)
+        };
+        if ok == 0 {
+            return Observed::Unknown;
+        }
+        let start = (u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime);
+        Observed::Running {
+            start: start.to_string(),
+        }
+    }
+
+    pub(super) fn end_now(pid: u32) -> std::io::Result<()> {
+        let process = Process::open(pid, PROCESS_TERMINATE)?;
+        // SAFETY: the handle is open with the right to terminate.
+        if unsafe { TerminateProcess(process.0, 1) } == 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

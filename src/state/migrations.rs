@@ -69,10 +69,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );",
 ];
 
-pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StateError> {
-    let known = MIGRATIONS.len() as i64;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+/// The schema version this kftray writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// An error for a database written by a newer kftray, which this one must not touch.
+pub(super) fn refuse_newer(conn: &Connection, path: &Path) -> Result<(), StateError> {
+    let known = SCHEMA_VERSION as i64;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > known {
         return Err(StateError::TooNew {
             path: path.to_path_buf(),
@@ -80,6 +83,14 @@ pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StateError
             known,
         });
     }
+    Ok(())
+}
+
+pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StateError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Again inside the transaction: a newer kftray may have migrated it meanwhile.
+    refuse_newer(&tx, path)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version as i64 + 1)?;

@@ -17,6 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use files::{PrivateFileError, file_name_of, open_log};
 use files::{create_private_dir, open_private_file};
 pub use liveness::ProcessId;
+#[cfg(windows)]
+pub(crate) use liveness::end_now;
+pub use migrations::SCHEMA_VERSION;
 pub use rows::{
     Event, EventKind, ForwardRow, ForwardState, Overrides, Run, SourceRow, UnknownName, project_of,
 };
@@ -141,6 +144,8 @@ impl State {
         let flags = rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let mut conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Before anything writes: a newer kftray's database is left exactly as it is.
+        migrations::refuse_newer(&conn, path)?;
         // Switching a new database to WAL takes an exclusive lock, for which SQLite does not
         // wait on its own: two processes opening a fresh database (`up` starting while
         // `status` polls) would see "database is locked". Retried here instead.

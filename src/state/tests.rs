@@ -162,6 +162,31 @@ fn reopening_keeps_data_and_a_newer_schema_is_refused() {
     }
 }
 
+#[test]
+fn a_newer_kftrays_database_is_left_exactly_as_it_was() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("state.db");
+    {
+        // As a later kftray might write it: another journal mode, tables of its own.
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+        conn.execute_batch("CREATE TABLE future (x INTEGER); INSERT INTO future VALUES (7);")
+            .unwrap();
+        conn.pragma_update(None, "user_version", 4).unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    match State::open(home.path()) {
+        Err(StateError::TooNew {
+            found: 4, known: 3, ..
+        }) => {}
+        res => panic!("expected TooNew, got {:?}", res.err()),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the file changed");
+    for side in ["state.db-wal", "state.db-shm", "state.db-journal"] {
+        assert!(!home.path().join(side).exists(), "{side} was made");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn state_files_are_private() {
@@ -177,6 +202,8 @@ fn state_files_are_private() {
     }
 }
 
+// Unix links and modes.
+#[cfg(unix)]
 #[test]
 fn a_symlink_planted_at_the_database_or_the_log_is_not_followed() {
     let parent = tempfile::tempdir().unwrap();
@@ -199,6 +226,8 @@ fn a_symlink_planted_at_the_database_or_the_log_is_not_followed() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 }
 
+// Unix links and modes.
+#[cfg(unix)]
 #[test]
 fn logs_are_private_like_the_database() {
     use std::os::unix::fs::PermissionsExt;
@@ -212,6 +241,8 @@ fn logs_are_private_like_the_database() {
     assert_eq!(mode(&path), 0o600);
 }
 
+// Unix owners.
+#[cfg(unix)]
 #[test]
 fn a_home_that_belongs_to_another_user_is_refused() {
     // SAFETY: geteuid has no preconditions.

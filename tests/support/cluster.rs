@@ -55,7 +55,7 @@ spec:
 /// How every test binary's control plane is started, so that they all see one cluster.
 pub fn options() -> controlplane::Options {
     let relay = workspace_bin("relay-server")
-        .expect("the relay-server binary is not built: run `cargo build -p relay-server`");
+        .expect("the relay-server binary is not built: run `cargo build -p kftray-relay`");
     let kubesim = workspace_bin("kubesim").expect("run `cargo build -p kubesim`");
     controlplane::Options {
         version: controlplane::Version::from_env().unwrap(),

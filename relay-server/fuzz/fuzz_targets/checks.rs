@@ -3,7 +3,7 @@
 //! it was given, ask for more than it has when incomplete, and encode a complete value back
 //! to exactly the bytes it came from.
 
-use relay_server::protocol::{Decoded, Frame, MAX_REPLY_LEN, MAX_REQUEST_LEN, Reply, Request};
+use kftray_relay::protocol::{Decoded, Frame, MAX_REPLY_LEN, MAX_REQUEST_LEN, Reply, Request};
 
 pub fn check_request(bytes: &[u8]) {
     match Request::decode(bytes) {

@@ -7,9 +7,9 @@ use super::resolve::Resolver;
 use super::settings::Settings;
 use super::shared::{Clients, Shared};
 use super::{listen, listen_udp, session, tcp, udp};
-use relay_server::attached::Told;
-use relay_server::io::{ReadError, read_request};
-use relay_server::protocol::{ProtocolError, Reply, Request, Status, Transport};
+use kftray_relay::attached::Told;
+use kftray_relay::io::{ReadError, read_request};
+use kftray_relay::protocol::{ProtocolError, Reply, Request, Status, Transport};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,6 +18,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 pub(super) async fn run(settings: Settings) -> ExitCode {
+    if let Err(why) = super::user::refuse_root() {
+        tracing::error!("{why}");
+        return ExitCode::from(2);
+    }
     let listener = match TcpListener::bind(settings.listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -26,10 +30,7 @@ pub(super) async fn run(settings: Settings) -> ExitCode {
         }
     };
     let local = listener.local_addr().unwrap_or(settings.listen);
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
-    ) else {
+    let Ok(mut stop) = super::stop::Stop::watch() else {
         tracing::error!("cannot watch for signals");
         return ExitCode::from(2);
     };
@@ -78,12 +79,8 @@ pub(super) async fn run(settings: Settings) -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            _ = terminate.recv() => {
-                tracing::info!("terminated");
-                return ExitCode::SUCCESS;
-            }
-            _ = interrupt.recv() => {
-                tracing::info!("interrupted");
+            how = stop.next() => {
+                tracing::info!("{how}");
                 return ExitCode::SUCCESS;
             }
         }

@@ -3,15 +3,15 @@
 //! an attach, which carries it as a TCP connect carries its destination. A connection not
 //! attached in time is reset, and so are those still waiting when their listen ends, and
 //! those the client refuses. Each side's end of an attached connection is told on the listen
-//! (see `relay_server::attached`).
+//! (see `kftray_relay::attached`).
 
 use super::parked::{MAX_PARKED, Waiting};
 use super::reply::refuse;
 use super::shared::Shared;
 use futures::{SinkExt, StreamExt};
-use relay_server::attached::{self, Ends, Tally};
-use relay_server::io::FrameCodec;
-use relay_server::protocol::{Frame, Reply, Status};
+use kftray_relay::attached::{self, Ends, Tally};
+use kftray_relay::io::FrameCodec;
+use kftray_relay::protocol::{Frame, Reply, Status};
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;

@@ -6,8 +6,8 @@
 use super::listen::{connected, refuse_bind};
 use super::shared::Shared;
 use futures::{SinkExt, StreamExt};
-use relay_server::io::FrameCodec;
-use relay_server::protocol::{Frame, MAX_DATAGRAM};
+use kftray_relay::io::FrameCodec;
+use kftray_relay::protocol::{Frame, MAX_DATAGRAM};
 use std::net::SocketAddr;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;

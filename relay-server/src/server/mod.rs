@@ -11,8 +11,10 @@ mod resolve;
 mod session;
 mod settings;
 mod shared;
+mod stop;
 mod tcp;
 mod udp;
+mod user;
 
 pub(crate) use settings::Cli;
 

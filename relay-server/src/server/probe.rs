@@ -3,8 +3,8 @@
 
 use super::settings::Settings;
 use futures::{SinkExt, StreamExt};
-use relay_server::io::{FrameCodec, read_reply};
-use relay_server::protocol::{Frame, Request, Status};
+use kftray_relay::io::{FrameCodec, read_reply};
+use kftray_relay::protocol::{Frame, Request, Status};
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;

@@ -2,7 +2,7 @@
 //! written back before the connection closes.
 
 use super::shared::Shared;
-use relay_server::protocol::{Destination, Reply, Status, Transport};
+use kftray_relay::protocol::{Destination, Reply, Status, Transport};
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -6,7 +6,7 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use relay_server::protocol::{Address, Destination, Reply, Status};
+use kftray_relay::protocol::{Address, Destination, Reply, Status};
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -4,8 +4,8 @@
 
 use super::shared::Shared;
 use futures::{SinkExt, StreamExt};
-use relay_server::io::FrameCodec;
-use relay_server::protocol::{Frame, Reply, Status};
+use kftray_relay::io::FrameCodec;
+use kftray_relay::protocol::{Frame, Reply, Status};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 

@@ -1,7 +1,7 @@
 //! What the relay is told, by flag or environment variable (a pod manifest sets the latter).
 
 use clap::{Parser, Subcommand};
-use relay_server::protocol::DEFAULT_PORT;
+use kftray_relay::protocol::DEFAULT_PORT;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 

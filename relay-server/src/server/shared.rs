@@ -5,7 +5,7 @@
 use super::parked::Parked;
 use super::resolve::Resolver;
 use super::settings::Settings;
-use relay_server::attached::Told;
+use kftray_relay::attached::Told;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 
 use super::reply::{fail, resolve_or_refuse, status_of};
 use super::shared::Shared;
-use relay_server::protocol::{Destination, Reply, Status, Transport};
+use kftray_relay::protocol::{Destination, Reply, Status, Transport};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;

@@ -4,8 +4,8 @@
 use super::reply::{fail, resolve_or_refuse, status_of};
 use super::shared::Shared;
 use futures::{SinkExt, StreamExt};
-use relay_server::io::FrameCodec;
-use relay_server::protocol::{Destination, Frame, MAX_DATAGRAM, Reply, Status, Transport};
+use kftray_relay::io::FrameCodec;
+use kftray_relay::protocol::{Destination, Frame, MAX_DATAGRAM, Reply, Status, Transport};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::io::AsyncWriteExt;

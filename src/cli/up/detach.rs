@@ -84,7 +84,6 @@ pub(in crate::cli) fn start(
     home: &Path,
     args: &Args,
 ) -> Result<Background, Failure> {
-    use std::os::unix::process::CommandExt;
     const STARTUP: Duration = Duration::from_secs(60);
     let project = crate::state::project_of(path);
     let usage = |what: &str, e: &dyn std::fmt::Display| Failure::Usage(format!("{what}: {e}"));
@@ -117,8 +116,8 @@ pub(in crate::cli) fn start(
         .env(ARGS_ENV, to_child)
         .stdin(std::process::Stdio::null())
         .stdout(file)
-        .stderr(stderr)
-        .process_group(0);
+        .stderr(stderr);
+    own_group(&mut command);
     let mut child = command
         .spawn()
         .map_err(|e| usage("cannot start kftray in the background", &e))?;
@@ -282,5 +281,21 @@ pub(super) fn print(forwards: &[ForwardStatus], run: &Run, format: Format, log: 
             }
             say(&running);
         }
+    }
+}
+
+/// Out of the terminal's reach: a process group of its own (a new one, without a console,
+/// on Windows), so that Ctrl-C in the terminal that started it does not stop it.
+fn own_group(command: &mut std::process::Command) {
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(command, 0);
+    #[cfg(windows)]
+    {
+        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+        const DETACHED_PROCESS: u32 = 0x0000_0008;
+        std::os::windows::process::CommandExt::creation_flags(
+            command,
+            CREATE_NEW_PROCESS_GROUP | DETACHED_PROCESS,
+        );
     }
 }

@@ -8,6 +8,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// Lines of output kept per process.
 const KEEP_LINES: usize = 500;
 
@@ -16,14 +21,54 @@ pub struct LocalProcess {
     logs: Arc<Mutex<VecDeque<String>>>,
 }
 
+/// The user and group a container asks to run as (`securityContext.runAsUser`, `runAsGroup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+}
+
 impl LocalProcess {
+    /// Starts `program` as the pod's container. Run as root, as a kubelet is, a container that
+    /// asks for a user of its own gets it; otherwise it runs as whoever runs kubesim (a
+    /// rootless runtime cannot switch users).
     pub fn spawn(
         program: &Path,
         args: &[String],
         env: &[(String, String)],
         name: &str,
+        user: Option<RunAs>,
     ) -> io::Result<LocalProcess> {
-        let mut command = Command::new(program);
+        let user = user.filter(|_| running_as_root());
+        // The program, opened here: the user may not be able to reach its folder (a build
+        // under /root), and runs it through the descriptor instead, as a runtime runs an
+        // image's file whatever path it came from.
+        let opened = user.map(|_| std::fs::File::open(program)).transpose()?;
+        let mut command = match &opened {
+            Some(file) => {
+                use std::os::fd::AsRawFd;
+                use std::os::unix::process::CommandExt;
+                let fd = file.as_raw_fd();
+                let mut command = Command::new(format!("/proc/self/fd/{fd}"));
+                command.arg0(program);
+                // SAFETY: fcntl is async-signal-safe and touches no memory of the parent.
+                unsafe {
+                    command.pre_exec(move || {
+                        // Kept open across exec, which needs it to find the program.
+                        if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                            return Err(io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                command
+            }
+            None => Command::new(program),
+        };
+        if let Some(RunAs { uid, gid }) = user {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(gid);
+        }
         command
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -143,6 +188,7 @@ mod tests {
             &["-c".into(), "echo hello $WHO; sleep 30".into()],
             &[("WHO".into(), "pod".into())],
             "p",
+            None,
         )
         .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -154,5 +200,47 @@ mod tests {
         assert!(p.is_running());
         p.kill();
         assert!(!p.is_running());
+    }
+
+    #[test]
+    fn a_container_runs_as_the_user_it_asks_for() {
+        // A program in a folder only root may enter, as a build under /root is.
+        let private = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            private.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let sh = private.path().join("sh");
+        std::fs::copy("/bin/sh", &sh).unwrap();
+        let mut p = LocalProcess::spawn(
+            &sh,
+            &["-c".into(), "echo $(id -u) $(id -g); sleep 30".into()],
+            &[],
+            "p",
+            Some(RunAs {
+                uid: 65534,
+                gid: 65533,
+            }),
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while p.logs().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "no output");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let said = p.logs()[0].clone();
+        p.kill();
+        let me = std::process::Command::new("id").arg("-u").output().unwrap();
+        let me = String::from_utf8(me.stdout).unwrap();
+        if running_as_root() {
+            assert_eq!(said, "p stdout: 65534 65533");
+        } else {
+            // A rootless runtime runs every container as itself.
+            assert!(
+                said.starts_with(&format!("p stdout: {} ", me.trim())),
+                "{said}"
+            );
+        }
     }
 }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::addr::AddressPool;
 use crate::backend::{Backend, BackendKind};
 use crate::dns::DnsServer;
-use crate::process::LocalProcess;
+use crate::process::{LocalProcess, RunAs};
 use crate::service_proxy::{Protocol, ServiceProxy};
 use crate::store::Store;
 
@@ -50,6 +50,7 @@ struct Proc {
     args: Vec<String>,
     env: Vec<(String, String)>,
     label: String,
+    user: Option<RunAs>,
     /// The exit code of a process that is not started again.
     exited: Option<i32>,
 }
@@ -239,13 +240,15 @@ impl Runtime {
                     .collect();
                 let args: Vec<String> = command_args(c).iter().map(|a| expand(a, &env)).collect();
                 let label = format!("{ns}/{name}");
-                match LocalProcess::spawn(program, &args, &env, &label) {
+                let user = run_as(pod, c);
+                match LocalProcess::spawn(program, &args, &env, &label, user) {
                     Ok(process) => processes.push(Proc {
                         process,
                         program: program.clone(),
                         args,
                         env,
                         label,
+                        user,
                         exited: None,
                     }),
                     Err(e) => {
@@ -334,7 +337,9 @@ impl Runtime {
                 if !again {
                     p.exited = Some(code);
                     changed = true;
-                } else if let Ok(new) = LocalProcess::spawn(&p.program, &p.args, &p.env, &p.label) {
+                } else if let Ok(new) =
+                    LocalProcess::spawn(&p.program, &p.args, &p.env, &p.label, p.user)
+                {
                     p.process = new;
                     pod.restarts += 1;
                     changed = true;
@@ -616,6 +621,22 @@ fn image_kind(image: &str) -> &str {
         .filter(|(_, tag)| !tag.contains('/'))
         .map_or(base, |(b, _)| b);
     base.strip_prefix("kubesim/").unwrap_or("echo")
+}
+
+/// The user a container asks to run as: its own `securityContext.runAsUser` (and group), else
+/// the pod's. The group defaults to the user's number.
+fn run_as(pod: &Value, c: &Value) -> Option<RunAs> {
+    let field = |name: &str| {
+        c.pointer(&format!("/securityContext/{name}"))
+            .or_else(|| pod.pointer(&format!("/spec/securityContext/{name}")))
+            .and_then(Value::as_u64)
+            .and_then(|id| u32::try_from(id).ok())
+    };
+    let uid = field("runAsUser")?;
+    Some(RunAs {
+        uid,
+        gid: field("runAsGroup").unwrap_or(uid),
+    })
 }
 
 fn command_args(c: &Value) -> Vec<String> {

@@ -111,6 +111,8 @@ fn the_cache_remembers_the_last_fetched_and_applied_commits_offline() {
     assert!(dirs[0].as_ref().unwrap().path().join("HEAD").is_file());
 }
 
+// Unix links and modes.
+#[cfg(unix)]
 #[test]
 fn a_link_a_submodule_or_a_huge_file_at_the_path_is_refused_unread() {
     let (dir, work) = upstream();

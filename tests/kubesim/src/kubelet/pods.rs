@@ -315,9 +315,10 @@ impl Kubelet {
             .collect();
         let mut o = pod.clone();
         o["status"]["phase"] = json!("Pending");
-        o["status"]["containerStatuses"] = json!(statuses);
         crate::controller::set_pod_conditions(&mut o, false, false, 0, None);
         crate::controller::set_conditions(&mut o, &[("PodScheduled", true)]);
+        // After the conditions, which write every container as merely ContainerCreating.
+        o["status"]["containerStatuses"] = json!(statuses);
         let (ns, name) = (s(pod, "/metadata/namespace"), s(pod, "/metadata/name"));
         self.write_status(ns, name, uid, o["status"].take()).await;
     }
