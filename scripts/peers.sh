@@ -5,10 +5,12 @@
 #   bash scripts/peers.sh
 #
 # - kftui (kftray's terminal app) from crates.io with `cargo install`;
-# - kubefwd and krelay (and krelay-server) from the Go module proxy with `go install`.
+# - kubefwd and krelay (and krelay-server) from the Go module proxy with `go install`;
+# - kftui's UDP relay (kftray-server) from kftray's repository with `cargo install --git`.
 # A peer that cannot be had is reported with the registry's answer, and the others are still
 # installed; the exit status is 0 when at least one peer is there. A peer's program put in
-# target/peers/bin by other means (kubefwd, krelay, krelay-server, kftui) is used as it is.
+# target/peers/bin by other means (kubefwd, krelay, krelay-server, kftui, kftray-server) is
+# used as it is.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD/target/peers
@@ -17,6 +19,7 @@ mkdir -p "$root/bin"
 KFTUI_VERSION=${KFTUI_VERSION:-0.35.1}
 KUBEFWD_VERSION=${KUBEFWD_VERSION:-v1.25.16}
 KRELAY_VERSION=${KRELAY_VERSION:-v0.2.0}
+KFTRAY_GIT=${KFTRAY_GIT:-https://github.com/hcavarsan/kftray}
 
 ok=0
 say() { echo "peers: $*" >&2; }
@@ -61,5 +64,14 @@ go_peer() {
 go_peer kubefwd "github.com/txn2/kubefwd/cmd/kubefwd@$KUBEFWD_VERSION"
 go_peer krelay "github.com/knight42/krelay/cmd/client@$KRELAY_VERSION"
 go_peer krelay-server "github.com/knight42/krelay/cmd/server@$KRELAY_VERSION"
+
+# kftui's relay pod for UDP (the image ghcr.io/hcavarsan/kftray-server, which the bench cluster
+# maps to this program). It is not on crates.io: cargo installs it from kftray's public
+# repository, as a user without the image would.
+if [ -x "$root/bin/kftui" ] && ! [ -x "$root/bin/kftray-server" ]; then
+    say "kftray-server: cargo install --git $KFTRAY_GIT"
+    timeout 900 cargo install --git "$KFTRAY_GIT" kftray-server --root "$root" 2>"$root/kftray-server.log" ||
+        say "kftray-server: not installed ($(grep -m1 -i 'error\|fail' "$root/kftray-server.log")); figure 7 leaves kftui out"
+fi
 
 [ "$ok" = 1 ]

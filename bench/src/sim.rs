@@ -60,6 +60,9 @@ impl Binaries {
 /// krelay's in-cluster server, which the cluster maps to the installed krelay-server.
 pub const KRELAY_IMAGE: &str = "ghcr.io/knight42/krelay-server";
 
+/// kftui's relay for UDP, which the cluster maps to an installed kftray-server.
+const KFTUI_RELAY_IMAGE: &str = "ghcr.io/hcavarsan/kftray-server";
+
 /// kftray's default relay image, which the cluster maps to the relay-server binary.
 const RELAY_IMAGE: &str = "ghcr.io/kftray/kftray-relay";
 
@@ -106,10 +109,15 @@ impl Sim {
             .arg(format!("kftray-bench/={}", bins.bench.display()))
             .arg("--image")
             .arg(format!("{RELAY_IMAGE}={}", bins.relay_server.display()));
-        if let Some(server) = bins.peer("krelay-server") {
-            command
-                .arg("--image")
-                .arg(format!("{KRELAY_IMAGE}={}", server.display()));
+        for (image, server) in [
+            (KRELAY_IMAGE, "krelay-server"),
+            (KFTUI_RELAY_IMAGE, "kftray-server"),
+        ] {
+            if let Some(server) = bins.peer(server) {
+                command
+                    .arg("--image")
+                    .arg(format!("{image}={}", server.display()));
+            }
         }
         for env in [
             "RELAY_LISTEN=$(POD_IP):7000",

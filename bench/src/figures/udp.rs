@@ -1,5 +1,5 @@
-//! Figure 7: UDP round trips through kftray's relay and krelay's, at a fixed packet rate,
-//! against the same echo reached directly. kubectl and kubefwd cannot carry UDP at all.
+//! Figure 7: UDP round trips through kftray's relay, krelay's and kftui's, at a fixed packet
+//! rate, against the same echo reached directly. kubectl and kubefwd cannot carry UDP at all.
 
 use super::{Figure, num};
 use crate::backend::UDP_ECHO;
@@ -51,22 +51,26 @@ pub async fn udp(bins: &Binaries, sim: &Sim, work: &Path, rate: u32, seconds: u3
         Err(e) => failed(&e),
     };
     figure.row("kftray (relay)", values);
-    if let Some(program) = bins.peer("krelay") {
-        let target = Target::service("bench", &[UDP_ECHO]).udp();
-        let values = match peers::installed(KRELAY, &program, sim, work, &target).await {
+    let target = Target::service("bench", &[UDP_ECHO]).udp();
+    let mut no_udp = vec![("kubectl port-forward", "no UDP"), (KUBEFWD, "no UDP")];
+    for (name, program, server) in [
+        (KRELAY, "krelay", "krelay-server"),
+        (KFTUI, "kftui", "kftray-server"),
+    ] {
+        let Some(program) = bins.peer(program) else {
+            continue;
+        };
+        if bins.peer(server).is_none() {
+            no_udp.push((name, "its relay pod's program is not in target/peers/bin"));
+            continue;
+        }
+        let values = match peers::installed(name, &program, sim, work, &target).await {
             Ok(peer) => measure(peer.addr(UDP_ECHO), rate, seconds).await,
             Err(e) => failed(&e),
         };
-        figure.row(KRELAY, values);
+        figure.row(name, values);
     }
-    for (peer, why) in [
-        ("kubectl port-forward", "no UDP"),
-        (KUBEFWD, "no UDP"),
-        (
-            KFTUI,
-            "UDP needs its relay image (kftray-server), which is not built here",
-        ),
-    ] {
+    for (peer, why) in no_udp {
         figure.row(
             peer,
             vec![Value::String(why.into()), Value::Null, Value::Null],

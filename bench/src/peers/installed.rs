@@ -70,17 +70,28 @@ async fn kftui(
     let home = fresh_dir(work, "kftui")?;
     let mut addrs = Vec::new();
     let mut configs = Vec::new();
+    // kftui forwards to a Service's pods; a pod's own Service is `bench`.
+    let service = target.service_name();
+    // UDP goes through kftui's relay pod (kftray-server), which dials the address it is
+    // given: the Service's ClusterIP, as the pods here have no cluster DNS to resolve its
+    // name.
+    let relay_dials = match target.udp {
+        true => Some(sim.cluster_ip(service).await?.to_string()),
+        false => None,
+    };
     for &port in target.ports {
-        let local = free_local()?;
+        let local = match target.udp {
+            true => std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?,
+            false => free_local()?,
+        };
         addrs.push((port, local));
-        // kftui forwards to a Service's pods; a pod's own Service is `bench`.
-        let service = target.service_name();
         configs.push(serde_json::json!({
             "alias": format!("{service}-{}", configs.len()),
             "namespace": "bench",
             "service": service,
             "workload_type": "service",
-            "protocol": "tcp",
+            "protocol": if target.udp { "udp" } else { "tcp" },
+            "remote_address": relay_dials,
             "remote_port": port,
             "local_port": local.port(),
             "kubeconfig": sim.kubeconfig,
@@ -95,7 +106,11 @@ async fn kftui(
         .arg(&file)
         .args(["--auto-start", "--non-interactive"])
         .env("HOME", &home);
-    started(KFTUI, command, &home.join("kftui.log"), addrs).await
+    let log = home.join("kftui.log");
+    if target.udp {
+        return unwaited(KFTUI, command, &log, addrs);
+    }
+    started(KFTUI, command, &log, addrs).await
 }
 
 /// krelay (`kubectl relay`): its server pod, then one local port per target port, each
@@ -117,15 +132,7 @@ async fn krelay(
             command.arg(format!("{}:{port}@udp", local.port()));
             addrs.push((port, local));
         }
-        let child = spawn_logged(KRELAY, command, &log)?;
-        return Ok(Peer {
-            name: KRELAY,
-            pids: vec![child.id()],
-            children: vec![child],
-            addrs,
-            kftray: None,
-            named: None,
-        });
+        return unwaited(KRELAY, command, &log, addrs);
     }
     for &port in target.ports {
         let local = free_local()?;
@@ -242,17 +249,28 @@ async fn started(
     log: &Path,
     addrs: Vec<(u16, SocketAddr)>,
 ) -> anyhow::Result<Peer> {
+    let peer = unwaited(name, command, log, addrs)?;
+    wait_listening(&peer).await?;
+    Ok(peer)
+}
+
+/// Spawns a peer that listens for UDP, which nothing can wait for without a datagram: the
+/// figure's own first echoes wait for it.
+fn unwaited(
+    name: &'static str,
+    command: Command,
+    log: &Path,
+    addrs: Vec<(u16, SocketAddr)>,
+) -> anyhow::Result<Peer> {
     let child = spawn_logged(name, command, log)?;
-    let peer = Peer {
+    Ok(Peer {
         name,
         pids: vec![child.id()],
         children: vec![child],
         addrs,
         kftray: None,
         named: None,
-    };
-    wait_listening(&peer).await?;
-    Ok(peer)
+    })
 }
 
 fn spawn_logged(name: &str, mut command: Command, log: &Path) -> anyhow::Result<Child> {
