@@ -258,8 +258,12 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
         results.push(figures::replace::replace(&bins, &sim, work.path(), &cli.peers).await);
     }
     let cluster = sim.name.clone();
+    let mut versions = peers::installed_versions(&bins);
+    if let Some(kubectl) = &sim.kubectl_built {
+        let version = report::kubectl_version(&kubectl.to_string_lossy());
+        versions.insert(0, format!("kubectl {version} built with the control plane"));
+    }
     drop(sim);
-    let versions = peers::installed_versions(&bins);
     let report = report::Report::new(cli, &cluster, versions, results, started.elapsed());
     report.write(&cli.out)?;
     print!("{}", report.markdown());

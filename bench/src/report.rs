@@ -44,11 +44,7 @@ impl Report {
                 cores: std::thread::available_parallelism().map_or(0, usize::from),
                 memory_gib: meminfo_gib(),
                 cpu: cpu_model(),
-                kubectl: command_output("kubectl", &["version", "--client", "-o", "json"])
-                    .lines()
-                    .find_map(|l| l.trim().strip_prefix("\"gitVersion\": \""))
-                    .map(|v| v.trim_end_matches(['"', ',']).to_owned())
-                    .unwrap_or_default(),
+                kubectl: kubectl_version("kubectl"),
                 peers,
             },
             command: std::env::args().collect::<Vec<_>>().join(" "),
@@ -93,6 +89,15 @@ impl Report {
         eprintln!("wrote {}.md and .json", base.display());
         Ok(())
     }
+}
+
+/// The version a kubectl program says it is (its `gitVersion`), or nothing.
+pub fn kubectl_version(program: &str) -> String {
+    command_output(program, &["version", "--client", "-o", "json"])
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"gitVersion\": \""))
+        .map(|v| v.trim_end_matches(['"', ',']).to_owned())
+        .unwrap_or_default()
 }
 
 fn command_output(program: &str, args: &[&str]) -> String {

@@ -76,6 +76,8 @@ pub struct Sim {
     pub pod_ip: IpAddr,
     /// What the cluster is, for the report: "kubesim" or "Kubernetes 1.37".
     pub name: String,
+    /// The kubectl built with the real control plane, beside its kube-apiserver.
+    pub kubectl_built: Option<PathBuf>,
 }
 
 impl Sim {
@@ -150,12 +152,17 @@ impl Sim {
             None => vec![pid],
             Some(_) => crate::procfs::descendants_named(pid, &["kube-apiserver", "kubelet-api"]),
         };
+        let kubectl_built = api_pids.iter().find_map(|pid| {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+            Some(exe.with_file_name("kubectl")).filter(|k| k.is_file())
+        });
         let mut sim = Sim {
             child,
             api_pids,
             kubeconfig,
             pod_ip: IpAddr::from([127, 0, 0, 1]),
             name: real.map_or_else(|| "kubesim".to_owned(), |v| format!("Kubernetes {v}")),
+            kubectl_built,
         };
         sim.pod_ip = sim.wait_ready().await?;
         Ok(sim)

@@ -107,6 +107,21 @@ pub async fn start(
             )?);
         }
     }
+    if let Some(program) = sim
+        .kubectl_built
+        .as_deref()
+        .filter(|_| wanted(KUBECTL_BUILT))
+    {
+        let target = Target::pod("bench-0", &TCP_PORTS);
+        peers.push(kubectl_with(
+            program,
+            KUBECTL_BUILT,
+            sim,
+            work,
+            true,
+            &target,
+        )?);
+    }
     if wanted("kube-rs Api::portforward") {
         peers.push(kube_rs(bins, sim)?);
     }
@@ -223,6 +238,9 @@ pub fn kftray_name(transport: Option<&str>) -> &'static str {
     }
 }
 
+/// The kubectl of the control plane's own release, over its default (WebSocket) tunnel.
+pub const KUBECTL_BUILT: &str = "kubectl (built with the control plane)";
+
 pub fn kubectl_name(websockets: bool) -> &'static str {
     if websockets {
         "kubectl (WebSocket)"
@@ -292,7 +310,20 @@ pub fn kubectl(
     websockets: bool,
     target: &Target<'_>,
 ) -> anyhow::Result<Peer> {
-    let mut command = kubectl_command_for(sim, work, &target.object, websockets);
+    let name = kubectl_name(websockets);
+    kubectl_with(Path::new("kubectl"), name, sim, work, websockets, target)
+}
+
+/// `kubectl port-forward` with the kubectl at `program`, in the figures as `name`.
+fn kubectl_with(
+    program: &Path,
+    name: &'static str,
+    sim: &Sim,
+    work: &Path,
+    websockets: bool,
+    target: &Target<'_>,
+) -> anyhow::Result<Peer> {
+    let mut command = kubectl_program_command(program, sim, work, &target.object, websockets);
     command.args(target.ports.iter().map(|p| format!(":{p}")));
     let (child, lines) = spawn_reading(command, target.ports.len(), |l| {
         l.starts_with("Forwarding from")
@@ -308,7 +339,7 @@ pub fn kubectl(
         addrs.push((remote.parse()?, local.parse()?));
     }
     Ok(Peer {
-        name: kubectl_name(websockets),
+        name,
         addrs,
         pids: vec![child.id()],
         children: vec![child],
@@ -324,7 +355,17 @@ pub fn kubectl_command(sim: &Sim, work: &Path, websockets: bool) -> Command {
 
 /// `kubectl port-forward TARGET --address 127.0.0.1` in the bench namespace.
 pub fn kubectl_command_for(sim: &Sim, work: &Path, target: &str, websockets: bool) -> Command {
-    let mut command = Command::new("kubectl");
+    kubectl_program_command(Path::new("kubectl"), sim, work, target, websockets)
+}
+
+fn kubectl_program_command(
+    program: &Path,
+    sim: &Sim,
+    work: &Path,
+    target: &str,
+    websockets: bool,
+) -> Command {
+    let mut command = Command::new(program);
     command
         .arg("--kubeconfig")
         .arg(&sim.kubeconfig)
